@@ -20,10 +20,9 @@ export default defineConfig({
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          // Tests are independent through unique names; two files at a time keep a 2-core machine busy
-          // without starving the apiserver.
-          maxWorkers: 2,
-          fileParallelism: true,
+          // Tests are independent through unique names, but every operator instance watches the whole
+          // cluster: files run one after another so one file's operator never acts on another's objects.
+          fileParallelism: false,
         },
       },
     ],

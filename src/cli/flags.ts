@@ -1,0 +1,67 @@
+// Flags named as a kubebuilder main.go names them, validated by zod with errors that name the flag.
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const bindAddress = z.string().regex(/^(0|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$/, 'must be host:port, :port or 0 (disabled)');
+
+export const runFlags = z.strictObject({
+  kubeconfig: z.string().min(1).optional(),
+  'metrics-bind-address': bindAddress.default(':8080'),
+  'health-probe-bind-address': bindAddress.default(':8081'),
+  'leader-elect': z.boolean().default(false),
+  'leader-election-namespace': z.string().optional(),
+  concurrency: z.coerce.number().int().min(1).max(256).default(4),
+  'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+export type RunFlags = z.infer<typeof runFlags>;
+
+export const RUN_HELP = `Usage: tenant-isolation run [flags]
+
+Runs the operator: watches TenantIsolations, Namespaces and managed NetworkPolicies and keeps every
+tenant namespace isolated.
+
+Flags:
+  --kubeconfig PATH                  kubeconfig file (default: in-cluster config, then $KUBECONFIG, ~/.kube/config)
+  --metrics-bind-address ADDR        Prometheus /metrics listener (default :8080; 0 disables)
+  --health-probe-bind-address ADDR   /healthz and /readyz listener (default :8081; 0 disables)
+  --leader-elect                     elect one active replica through a coordination.k8s.io Lease
+  --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace)
+  --concurrency N                    concurrent reconciles (default 4)
+  --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
+  --log-level LEVEL                  trace|debug|info|warn|error (default info)
+  -h, --help                         show this help
+
+Environment: TIO_<FLAG> (e.g. TIO_CONCURRENCY=8) sets a flag's default.`;
+
+/** Parses argv (after the command) with environment defaults; throws an Error naming the bad flag. */
+export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      kubeconfig: { type: 'string' },
+      'metrics-bind-address': { type: 'string' },
+      'health-probe-bind-address': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'leader-election-namespace': { type: 'string' },
+      concurrency: { type: 'string' },
+      'resync-period': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const merged: Record<string, unknown> = {};
+  for (const key of Object.keys(runFlags.shape)) {
+    const envValue = env[`TIO_${key.toUpperCase().replaceAll('-', '_')}`];
+    if (envValue !== undefined) merged[key] = key === 'leader-elect' ? envValue === 'true' : envValue;
+  }
+  for (const [k, v] of Object.entries(values)) if (k !== 'help' && v !== undefined) merged[k] = v;
+  const r = runFlags.safeParse(merged);
+  if (!r.success) {
+    throw new Error(r.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  return r.data;
+}

@@ -1,0 +1,184 @@
+// Wires informers -> indexes -> work queue -> reconcilers. Event handlers only update indexes and
+// enqueue keys; all decisions happen in reconcile, from the caches, so the controller is level-triggered:
+// restarting it at any moment converges to the same state.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_VERSION, PLURAL, parseTenant, type TenantIsolationObject } from '../api/schema.ts';
+import { MembershipIndex } from '../policy/membership.ts';
+import { LABEL_TENANT, MANAGED_SELECTOR } from '../policy/labels.ts';
+import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
+import { ResilientInformer, type RawObject } from '../kube/informer.ts';
+import type { RestClient } from '../kube/rest.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { AssumedWrites } from '../kube/assumed.ts';
+import { WorkQueue } from '../queue/workqueue.ts';
+import { CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { nsKey, tenantKey, type ControllerContext, type NamespaceOutcome } from './context.ts';
+import { reconcileNamespace } from './namespace-reconciler.ts';
+import { TenantReconciler } from './tenant-reconciler.ts';
+import { randomUUID } from 'node:crypto';
+
+export interface ControllerOptions {
+  concurrency: number;
+  identity: string;
+  /** Periodic re-enqueue of everything as a safety net (ms); 0 disables. */
+  resyncPeriodMs: number;
+}
+
+export class TenantIsolationController {
+  readonly queue: WorkQueue;
+  readonly ctx: ControllerContext;
+  readonly informers: ResilientInformer<RawObject>[];
+  private readonly tenantReconciler: TenantReconciler;
+  private readonly nsInformer: ResilientInformer<NamespaceObject>;
+  private readonly tiInformer: ResilientInformer<TenantIsolationObject>;
+  private readonly npInformer: ResilientInformer<NetworkPolicy>;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly opts: ControllerOptions;
+
+  constructor(kc: KubeConfig, rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ControllerOptions) {
+    this.opts = opts;
+    const index = new MembershipIndex();
+    const ctx: ControllerContext = {
+      log, rest, metrics, index,
+      events: new EventRecorder(rest, log, opts.identity),
+      namespaces: { get: (n) => this.nsInformer.get(n), list: () => this.nsInformer.list() },
+      tenants: { get: (n) => this.tiInformer.get(n), list: () => this.tiInformer.list() },
+      policies: { get: (n, ns) => this.npInformer.get(n, ns), list: (ns) => this.npInformer.list(ns) },
+      assumed: new AssumedWrites<NetworkPolicy>(),
+      lastApplied: new Map(),
+      invalidTenants: new Map(),
+      policyNamespacesByTenant: new Map(),
+      outcomes: new Map<string, NamespaceOutcome>(),
+      memberSince: new Map(),
+      enqueueNamespace: (n) => this.queue.add(nsKey(n)),
+      enqueueTenant: (n) => this.queue.add(tenantKey(n)),
+    };
+    this.ctx = ctx;
+    this.tenantReconciler = new TenantReconciler(ctx);
+    metrics.maxConcurrent.set({ controller: CONTROLLER }, opts.concurrency);
+    this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: opts.concurrency, observer: metrics.queueObserver() });
+
+    this.nsInformer = new ResilientInformer(kc, rest, '/api/v1/namespaces', {
+      add: (ns) => this.onNamespace(ns),
+      update: (ns) => this.onNamespace(ns),
+      delete: (ns) => {
+        for (const t of index.deleteNamespace(ns.metadata.name)) ctx.enqueueTenant(t);
+        ctx.memberSince.delete(ns.metadata.name);
+        for (const k of ctx.lastApplied.keys()) if (k.startsWith(`${ns.metadata.name}/`)) ctx.lastApplied.delete(k);
+        ctx.enqueueNamespace(ns.metadata.name);
+      },
+    }, log);
+    this.tiInformer = new ResilientInformer(kc, rest, `/apis/${API_VERSION}/${PLURAL}`, {
+      add: (t) => this.onTenant(t),
+      update: (t) => this.onTenant(t),
+      delete: (t) => {
+        const name = t.metadata.name;
+        ctx.invalidTenants.delete(name);
+        for (const other of index.deleteTenant(name)) ctx.enqueueTenant(other);
+        for (const ns of ctx.policyNamespacesByTenant.get(name)?.keys() ?? []) ctx.enqueueNamespace(ns);
+        this.tenantReconciler.forget(name);
+      },
+    }, log);
+    this.npInformer = new ResilientInformer(kc, rest, '/apis/networking.k8s.io/v1/networkpolicies', {
+      add: (p) => this.onPolicy(p, +1),
+      update: (p) => this.onPolicy(p, 0),
+      delete: (p) => this.onPolicy(p, -1),
+    }, log, MANAGED_SELECTOR);
+    this.informers = [this.nsInformer, this.tiInformer, this.npInformer] as unknown as ResilientInformer<RawObject>[];
+  }
+
+  get synced(): boolean { return this.informers.every((i) => i.hasSynced); }
+
+  /** Starts informers, waits for their caches, then starts workers. */
+  async start(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.start()));
+    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    this.queue.start();
+    if (this.opts.resyncPeriodMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
+      this.resyncTimer.unref();
+    }
+    this.ctx.log.info({ namespaces: this.nsInformer.list().length, tenants: this.tiInformer.list().length }, 'caches synced; workers started');
+  }
+
+  /** Re-enqueues every object: a reconcile of an unchanged cluster makes zero writes. */
+  resync(): void {
+    for (const t of this.tiInformer.list()) this.ctx.enqueueTenant(t.metadata.name);
+    for (const ns of this.nsInformer.list()) this.ctx.enqueueNamespace(ns.metadata.name);
+  }
+
+  /** Stops taking keys, finishes in-flight reconciles, stops watches. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.queue.shutdown();
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  private async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
+    const kind = key.slice(0, 2);
+    const name = key.slice(3);
+    const reconcileID = randomUUID();
+    const log = this.ctx.log.child({ reconcileID, key });
+    const t0 = performance.now();
+    try {
+      if (kind === 'ns') { await reconcileNamespace({ ...this.ctx, log }, name); return; }
+      return await this.tenantReconciler.reconcile(name);
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
+      throw err;
+    } finally {
+      this.updateGauges();
+      log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');
+    }
+  }
+
+  private onNamespace(ns: NamespaceObject): void {
+    const name = ns.metadata.name;
+    const changed = this.ctx.index.setNamespace(name, ns.metadata.labels);
+    if (changed.size > 0 && this.ctx.index.claimantsOf(name).length > 0 && this.ctx.outcomes.get(name)?.state !== 'Isolated') {
+      if (!this.ctx.memberSince.has(name)) this.ctx.memberSince.set(name, performance.now());
+    }
+    this.ctx.enqueueNamespace(name);
+    for (const t of changed) this.ctx.enqueueTenant(t);
+  }
+
+  private onTenant(obj: TenantIsolationObject): void {
+    const name = obj.metadata.name;
+    const parsed = parseTenant(obj);
+    let changed: Set<string>;
+    if (parsed.ok && !obj.metadata.deletionTimestamp) {
+      this.ctx.invalidTenants.delete(name);
+      changed = this.ctx.index.setTenant(parsed.tenant);
+    } else {
+      if (!parsed.ok && !obj.metadata.deletionTimestamp) this.ctx.invalidTenants.set(name, parsed.error);
+      else this.ctx.invalidTenants.delete(name);
+      changed = this.ctx.index.deleteTenant(name);
+    }
+    this.ctx.enqueueTenant(name);
+    for (const t of changed) this.ctx.enqueueTenant(t);
+  }
+
+  private onPolicy(p: NetworkPolicy, delta: number): void {
+    const ns = p.metadata.namespace;
+    const tenant = p.metadata.labels?.[LABEL_TENANT];
+    if (tenant !== undefined && delta !== 0) {
+      let m = this.ctx.policyNamespacesByTenant.get(tenant);
+      if (!m) { m = new Map(); this.ctx.policyNamespacesByTenant.set(tenant, m); }
+      const n = (m.get(ns) ?? 0) + delta;
+      if (n > 0) m.set(ns, n); else m.delete(ns);
+      if (m.size === 0) this.ctx.policyNamespacesByTenant.delete(tenant);
+      if (delta < 0) this.ctx.enqueueTenant(tenant); // finalizer progress
+    }
+    this.ctx.enqueueNamespace(ns);
+  }
+
+  private updateGauges(): void {
+    const m = this.ctx.metrics;
+    const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
+    for (const o of this.ctx.outcomes.values()) counts[o.state] = (counts[o.state] ?? 0) + 1;
+    for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
+    m.conflicts.set(counts.Conflict ?? 0);
+    m.managedPolicies.set(this.npInformer.list().length);
+  }
+}

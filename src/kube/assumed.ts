@@ -1,0 +1,43 @@
+// Our own writes, remembered until the informer delivers them, so a reconcile that runs before the watch
+// catches up does not write the same object again. Like kube-scheduler's AssumeCache, it compares
+// resourceVersions as integers (etcd revisions); an entry also expires, so a lost event cannot pin it.
+export interface Versioned { metadata: { name: string; namespace?: string; resourceVersion?: string } }
+
+const rvOf = (o: Versioned | undefined): bigint => {
+  try { return BigInt(o?.metadata.resourceVersion ?? '0'); } catch { return 0n; }
+};
+
+export class AssumedWrites<T extends Versioned> {
+  private readonly entries = new Map<string, { obj: T | null; rv: bigint; at: number }>();
+  private readonly ttlMs: number;
+  constructor(ttlMs = 10_000) { this.ttlMs = ttlMs; }
+
+  private static key(namespace: string, name: string): string { return `${namespace}/${name}`; }
+
+  /** After a create/update/apply: the stored object the apiserver returned. */
+  assume(obj: T): void {
+    this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: rvOf(obj), at: Date.now() });
+  }
+
+  /** After a delete: the object is gone whatever the cache still says (up to `cachedRv`). */
+  assumeDeleted(namespace: string, name: string, cachedRv: string | undefined): void {
+    this.entries.set(AssumedWrites.key(namespace, name), { obj: null, rv: rvOf({ metadata: { name, resourceVersion: cachedRv } }), at: Date.now() });
+  }
+
+  /** The freshest view of one object: the cache's, unless our own write is newer than it. */
+  resolve(namespace: string, name: string, cached: T | undefined): T | undefined {
+    const k = AssumedWrites.key(namespace, name);
+    const e = this.entries.get(k);
+    if (!e) return cached;
+    const expired = Date.now() - e.at > this.ttlMs;
+    if (e.obj === null) {
+      // Deleted by us: the cache catches up when it no longer holds the version we deleted.
+      if (expired || !cached || rvOf(cached) > e.rv) { this.entries.delete(k); return cached; }
+      return undefined;
+    }
+    if (expired || (cached && rvOf(cached) >= e.rv)) { this.entries.delete(k); return cached; }
+    return e.obj;
+  }
+
+  get size(): number { return this.entries.size; }
+}

@@ -1,0 +1,55 @@
+// Records core/v1 Events on TenantIsolations the way client-go's recorder does: cluster-scoped objects'
+// events live in `default`; a repeat of the same event within ten minutes bumps its count instead of
+// creating a new object, so a flapping namespace cannot flood etcd. Failures are logged, never thrown:
+// an Event is a courtesy, not part of the isolation.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RestClient } from './rest.ts';
+import { API_VERSION, KIND } from '../api/schema.ts';
+import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
+
+export interface EventTarget { name: string; uid: string }
+export type EventType = 'Normal' | 'Warning';
+
+interface Seen { name: string; count: number; first: string; at: number }
+
+export class EventRecorder {
+  private readonly seen = new Map<string, Seen>();
+  private readonly rest: RestClient;
+  private readonly log: Logger;
+  private readonly host: string;
+  private readonly namespace: string;
+
+  constructor(rest: RestClient, log: Logger, host: string, namespace = 'default') {
+    this.rest = rest; this.log = log; this.host = host; this.namespace = namespace;
+  }
+
+  record(target: EventTarget, type: EventType, reason: string, message: string): void {
+    void this.send(target, type, reason, message).catch((e: unknown) =>
+      this.log.warn({ err: String(e), tenant: target.name, reason }, 'could not record event'));
+  }
+
+  private async send(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
+    const key = `${target.uid}/${type}/${reason}/${message}`;
+    const now = new Date();
+    const prev = this.seen.get(key);
+    const base = `/api/v1/namespaces/${this.namespace}/events`;
+    if (prev && now.getTime() - prev.at < 10 * 60_000) {
+      prev.count++; prev.at = now.getTime();
+      await this.rest.mergePatch(`${base}/${prev.name}`, { count: prev.count, lastTimestamp: now.toISOString() }, FIELD_MANAGER);
+      return;
+    }
+    const name = `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`;
+    this.seen.set(key, { name, count: 1, first: now.toISOString(), at: now.getTime() });
+    if (this.seen.size > 5000) this.seen.delete(this.seen.keys().next().value!);
+    await this.rest.create(base, {
+      apiVersion: 'v1', kind: 'Event',
+      metadata: { name, namespace: this.namespace },
+      involvedObject: { apiVersion: API_VERSION, kind: KIND, name: target.name, uid: target.uid },
+      type, reason, message: message.slice(0, 1024),
+      source: { component: OPERATOR_NAME, host: this.host },
+      reportingComponent: OPERATOR_NAME, reportingInstance: this.host,
+      firstTimestamp: now.toISOString(), lastTimestamp: now.toISOString(), count: 1,
+    }, FIELD_MANAGER);
+  }
+}

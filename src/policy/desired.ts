@@ -1,0 +1,118 @@
+// The pure heart of the operator: which NetworkPolicies a namespace should hold, given the tenants that
+// claim it. No I/O: the reconciler, `render` and tests all call this one function.
+import { API_VERSION, KIND, type AllowRule, type ValidTenant, type LabelSelector } from '../api/schema.ts';
+import {
+  ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, LABEL_TENANT, OPERATOR_NAME,
+  POLICY_ALLOW_DNS, POLICY_ALLOW_EXTRA, POLICY_ALLOW_INTRA_TENANT, POLICY_DEFAULT_DENY,
+} from './labels.ts';
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec, OwnerReference } from './types.ts';
+
+export type NamespacePlan =
+  /** No tenant claims it: it must hold no managed policy. */
+  | { kind: 'unclaimed'; namespace: string }
+  /** One tenant claims it. `policies` is what Enforce writes; Audit writes nothing and reports them. */
+  | { kind: 'member'; namespace: string; tenant: ValidTenant; policies: NetworkPolicy[] }
+  /** Several tenants claim it: fail closed with a full default-deny and no allow for anyone. */
+  | { kind: 'conflict'; namespace: string; tenants: ValidTenant[]; policies: NetworkPolicy[] };
+
+/**
+ * Plans one namespace. `claimants` are the valid tenants that claim it (sorted by name); `membersOf`
+ * returns a tenant's exclusive member namespaces, which its intra-tenant policy lists by their immutable
+ * `kubernetes.io/metadata.name` label, so no label anyone sets can forge membership.
+ */
+export function planNamespace(namespace: string, claimants: readonly ValidTenant[], membersOf: (tenant: string) => readonly string[]): NamespacePlan {
+  if (claimants.length === 0) return { kind: 'unclaimed', namespace };
+  if (claimants.length === 1) {
+    const tenant = claimants[0]!;
+    return { kind: 'member', namespace, tenant, policies: memberPolicies(namespace, tenant, membersOf(tenant.name)) };
+  }
+  const tenants = [...claimants].sort((a, b) => a.name.localeCompare(b.name));
+  const enforcing = tenants.filter((t) => t.spec.mode === 'Enforce');
+  const policies = enforcing.length === 0 ? [] : [conflictDeny(namespace, enforcing, tenants)];
+  return { kind: 'conflict', namespace, tenants, policies };
+}
+
+/** The policies the operator writes for a plan: Audit-mode members get none. */
+export function policiesToApply(plan: NamespacePlan): NetworkPolicy[] {
+  if (plan.kind === 'member' && plan.tenant.spec.mode === 'Audit') return [];
+  return plan.kind === 'unclaimed' ? [] : plan.policies;
+}
+
+export function ownerReference(t: ValidTenant, controller = true): OwnerReference {
+  return { apiVersion: API_VERSION, kind: KIND, name: t.name, uid: t.uid, controller, blockOwnerDeletion: true };
+}
+
+function policy(name: string, namespace: string, tenant: ValidTenant, spec: NetworkPolicySpec): NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: OPERATOR_NAME, [LABEL_TENANT]: tenant.name },
+      ownerReferences: [ownerReference(tenant)],
+    },
+    spec,
+  };
+}
+
+function types(ingress: boolean, egress: boolean): ('Ingress' | 'Egress')[] {
+  return [...(ingress ? ['Ingress' as const] : []), ...(egress ? ['Egress' as const] : [])];
+}
+
+const byName = (names: readonly string[]): LabelSelector => ({
+  matchExpressions: [{ key: LABEL_NAMESPACE_NAME, operator: 'In', values: [...names] }],
+});
+
+function peerOf(rule: AllowRule): NetworkPolicyPeer {
+  const p: NetworkPolicyPeer = {};
+  if (rule.namespaceSelector) p.namespaceSelector = rule.namespaceSelector;
+  if (rule.podSelector) p.podSelector = rule.podSelector;
+  if (rule.ipBlock) p.ipBlock = rule.ipBlock;
+  return p;
+}
+
+function memberPolicies(namespace: string, tenant: ValidTenant, members: readonly string[]): NetworkPolicy[] {
+  const { defaultDeny, dns, intraTenant, allow } = tenant.spec;
+  const ingress = defaultDeny.ingress;
+  const egress = defaultDeny.egress;
+  const out: NetworkPolicy[] = [];
+  // Allow policies carry only the directions that are denied: a policy naming a direction isolates the
+  // pods for it, so an Egress allow in a tenant without egress deny would cut its egress instead.
+  if (ingress || egress) {
+    out.push(policy(POLICY_DEFAULT_DENY, namespace, tenant, { podSelector: {}, policyTypes: types(ingress, egress) }));
+  }
+  if (egress && dns.enabled) {
+    const to: NetworkPolicyPeer[] = [
+      { namespaceSelector: { matchLabels: { [LABEL_NAMESPACE_NAME]: dns.namespace } }, podSelector: dns.podSelector },
+      ...dns.ipBlocks.map((ipBlock) => ({ ipBlock })),
+    ];
+    out.push(policy(POLICY_ALLOW_DNS, namespace, tenant, { podSelector: {}, policyTypes: ['Egress'], egress: [{ to, ports: dns.ports }] }));
+  }
+  if (intraTenant.enabled && (ingress || egress)) {
+    // The namespace itself is always a peer, even while it is not yet in the member list.
+    const names = [...new Set([...members, namespace])].sort();
+    const peer = { namespaceSelector: byName(names) };
+    const spec: NetworkPolicySpec = { podSelector: {}, policyTypes: types(ingress, egress) };
+    if (ingress) spec.ingress = [{ from: [peer] }];
+    if (egress) spec.egress = [{ to: [peer] }];
+    out.push(policy(POLICY_ALLOW_INTRA_TENANT, namespace, tenant, spec));
+  }
+  const extraIn = ingress ? allow.ingressFrom : [];
+  const extraOut = egress ? allow.egressTo : [];
+  if (extraIn.length > 0 || extraOut.length > 0) {
+    const spec: NetworkPolicySpec = { podSelector: {}, policyTypes: types(extraIn.length > 0, extraOut.length > 0) };
+    if (extraIn.length > 0) spec.ingress = extraIn.map((r) => ({ from: [peerOf(r)], ...(r.ports.length ? { ports: r.ports } : {}) }));
+    if (extraOut.length > 0) spec.egress = extraOut.map((r) => ({ to: [peerOf(r)], ...(r.ports.length ? { ports: r.ports } : {}) }));
+    out.push(policy(POLICY_ALLOW_EXTRA, namespace, tenant, spec));
+  }
+  return out;
+}
+
+function conflictDeny(namespace: string, enforcing: ValidTenant[], all: ValidTenant[]): NetworkPolicy {
+  const p = policy(POLICY_DEFAULT_DENY, namespace, enforcing[0]!, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  // Every enforcing claimant owns it, so garbage collection keeps it while any of them exists.
+  p.metadata.ownerReferences = enforcing.map((t, i) => ownerReference(t, i === 0));
+  p.metadata.annotations = { [ANNOTATION_CONFLICT]: all.map((t) => t.name).join(',') };
+  return p;
+}

@@ -1,0 +1,39 @@
+// Decides whether a stored policy already is what we want, so an unchanged tenant costs zero writes.
+// Compares only what we own: our labels and annotation, the owner references, and the whole spec in a
+// canonical form that erases the apiserver's equivalent spellings (omitted empty lists and maps).
+import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT } from './labels.ts';
+import type { NetworkPolicy } from './types.ts';
+
+/** Drops empty lists and empty matchLabels maps, which the apiserver omits and which mean the same. */
+export function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => canonical(v));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v === undefined || v === null) continue;
+      if (Array.isArray(v) && v.length === 0) continue;
+      if (k === 'matchLabels' && typeof v === 'object' && Object.keys(v).length === 0) continue;
+      out[k] = canonical(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+
+/** Why `existing` differs from `desired`, or undefined when no write is needed. */
+export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | undefined): string | undefined {
+  if (!existing) return 'missing';
+  const dl = desired.metadata.labels ?? {};
+  const el = existing.metadata.labels ?? {};
+  for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (dl[k] !== el[k]) return `label ${k}`;
+  const da = desired.metadata.annotations?.[ANNOTATION_CONFLICT];
+  const ea = existing.metadata.annotations?.[ANNOTATION_CONFLICT];
+  if (da !== ea) return `annotation ${ANNOTATION_CONFLICT}`;
+  // Exact owner references: an extra owner someone adds could get our policy garbage-collected.
+  if (!same(desired.metadata.ownerReferences ?? [], existing.metadata.ownerReferences ?? [])) return 'ownerReferences';
+  if (!same(desired.spec, existing.spec)) return 'spec';
+  return undefined;
+}

@@ -1,0 +1,17 @@
+// Names and labels that users and tools depend on: never rename, only add.
+export const OPERATOR_NAME = 'tenant-isolation-operator';
+export const FIELD_MANAGER = 'tenant-isolation-operator';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_TENANT = 'isolation.tenancy.dev/tenant';
+/** Set on the fail-closed default-deny of a namespace that several tenants claim. */
+export const ANNOTATION_CONFLICT = 'isolation.tenancy.dev/conflicting-tenants';
+/** The apiserver sets this label on every namespace and nobody can change it: membership is keyed on it. */
+export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
+
+export const POLICY_DEFAULT_DENY = 'tenant-isolation-default-deny';
+export const POLICY_ALLOW_DNS = 'tenant-isolation-allow-dns';
+export const POLICY_ALLOW_INTRA_TENANT = 'tenant-isolation-allow-intra-tenant';
+export const POLICY_ALLOW_EXTRA = 'tenant-isolation-allow-extra';
+/** Creation order: deny first, so no allow ever exists in a namespace before its deny. */
+export const MANAGED_POLICY_NAMES = [POLICY_DEFAULT_DENY, POLICY_ALLOW_DNS, POLICY_ALLOW_INTRA_TENANT, POLICY_ALLOW_EXTRA] as const;
+export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;

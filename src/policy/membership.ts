@@ -1,0 +1,109 @@
+// Which tenants claim which namespaces, kept up to date incrementally from informer events so a
+// reconcile never scans the cluster: a namespace event costs O(tenants), a tenant event O(namespaces).
+// A namespace claimed by exactly one tenant is that tenant's member; by several, a conflict.
+import type { ValidTenant } from '../api/schema.ts';
+import { matchesSelector } from './selector.ts';
+
+const NONE: readonly string[] = Object.freeze([]);
+
+export class MembershipIndex {
+  private readonly tenants = new Map<string, ValidTenant>();
+  private readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  private readonly claimantsByNamespace = new Map<string, readonly string[]>();
+  private readonly claimedByTenant = new Map<string, Set<string>>();
+  private readonly sortedCache = new Map<string, readonly string[]>();
+  private readonly versions = new Map<string, number>();
+
+  /** Claims `tenant` makes on a namespace: explicit name or selector match. */
+  static claims(tenant: ValidTenant, namespace: string, labels: Readonly<Record<string, string>>): boolean {
+    if (tenant.spec.namespaces.includes(namespace)) return true;
+    return tenant.spec.namespaceSelector !== undefined && matchesSelector(labels, tenant.spec.namespaceSelector);
+  }
+
+  /** Adds or updates a namespace; returns the tenants whose claims changed. */
+  setNamespace(name: string, labels: Readonly<Record<string, string>> | undefined): Set<string> {
+    const l = labels ?? {};
+    this.namespaceLabels.set(name, l);
+    const next: string[] = [];
+    for (const t of this.tenants.values()) if (MembershipIndex.claims(t, name, l)) next.push(t.name);
+    next.sort();
+    return this.replaceClaimants(name, next);
+  }
+
+  deleteNamespace(name: string): Set<string> {
+    this.namespaceLabels.delete(name);
+    return this.replaceClaimants(name, []);
+  }
+
+  /** Adds or updates a claiming tenant (valid and not being deleted); returns tenants whose claims changed. */
+  setTenant(tenant: ValidTenant): Set<string> {
+    this.tenants.set(tenant.name, tenant);
+    return this.recomputeTenant(tenant.name);
+  }
+
+  /** Removes a tenant's claims (deleted, being deleted, or its spec is invalid). */
+  deleteTenant(name: string): Set<string> {
+    if (!this.tenants.delete(name)) return new Set();
+    return this.recomputeTenant(name);
+  }
+
+  tenant(name: string): ValidTenant | undefined { return this.tenants.get(name); }
+  tenantNames(): string[] { return [...this.tenants.keys()].sort(); }
+  hasNamespace(name: string): boolean { return this.namespaceLabels.has(name); }
+
+  claimantsOf(namespace: string): readonly string[] { return this.claimantsByNamespace.get(namespace) ?? NONE; }
+
+  /** Every existing namespace the tenant claims, conflicted ones included, sorted. */
+  claimedBy(tenant: string): readonly string[] {
+    const key = `c/${tenant}`;
+    let v = this.sortedCache.get(key);
+    if (!v) { v = [...(this.claimedByTenant.get(tenant) ?? [])].sort(); this.sortedCache.set(key, v); }
+    return v;
+  }
+
+  /** Namespaces only this tenant claims, sorted: the peers of its intra-tenant policies. */
+  membersOf(tenant: string): readonly string[] {
+    const key = `m/${tenant}`;
+    let v = this.sortedCache.get(key);
+    if (!v) { v = this.claimedBy(tenant).filter((ns) => this.claimantsOf(ns).length === 1); this.sortedCache.set(key, v); }
+    return v;
+  }
+
+  /** Bumped whenever the tenant's claimed or member set changes; lets callers fan out only on change. */
+  version(tenant: string): number { return this.versions.get(tenant) ?? 0; }
+
+  private recomputeTenant(name: string): Set<string> {
+    const changed = new Set<string>();
+    const t = this.tenants.get(name);
+    for (const [ns, labels] of this.namespaceLabels) {
+      const before = this.claimantsOf(ns);
+      const had = before.includes(name);
+      const has = t !== undefined && MembershipIndex.claims(t, ns, labels);
+      if (had === has) continue;
+      const next = has ? [...before, name].sort() : before.filter((n) => n !== name);
+      for (const c of this.replaceClaimants(ns, next)) changed.add(c);
+    }
+    return changed;
+  }
+
+  private replaceClaimants(ns: string, next: string[]): Set<string> {
+    const before = this.claimantsOf(ns);
+    const changed = new Set<string>();
+    if (before.length === next.length && before.every((b, i) => b === next[i])) return changed;
+    // Every tenant on either side is affected: its claimed set or its member (exclusive) set moved.
+    for (const t of before) { changed.add(t); if (!next.includes(t)) this.claimedByTenant.get(t)?.delete(ns); }
+    for (const t of next) {
+      changed.add(t);
+      let set = this.claimedByTenant.get(t);
+      if (!set) { set = new Set(); this.claimedByTenant.set(t, set); }
+      set.add(ns);
+    }
+    if (next.length === 0) this.claimantsByNamespace.delete(ns); else this.claimantsByNamespace.set(ns, next);
+    for (const t of changed) {
+      this.sortedCache.delete(`c/${t}`);
+      this.sortedCache.delete(`m/${t}`);
+      this.versions.set(t, this.version(t) + 1);
+    }
+    return changed;
+  }
+}

@@ -1,0 +1,139 @@
+// A work queue with client-go semantics on top of p-queue's concurrency:
+// - a key queued several times runs once (dirty set);
+// - a key added while it is processing runs once more after the current run, never concurrently;
+// - failures re-add with the rate limiter's delay; success forgets the failure count;
+// - delayed adds keep only the earliest pending timer per key;
+// - shutdown stops taking keys and drains the ones in flight.
+import PQueue from 'p-queue';
+import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts';
+
+export type ReconcileResult = { requeueAfterMs?: number } | void;
+export type Handler = (key: string) => Promise<ReconcileResult>;
+
+export interface QueueObserver {
+  add?(key: string): void;
+  depth?(depth: number): void;
+  /** Seconds the key waited in the queue before a worker took it. */
+  started?(key: string, queuedSeconds: number): void;
+  finished?(key: string, seconds: number, outcome: 'success' | 'error' | 'requeue_after', err?: unknown): void;
+  retry?(key: string): void;
+}
+
+export interface WorkQueueOptions {
+  concurrency?: number;
+  rateLimiter?: RateLimiter;
+  observer?: QueueObserver;
+}
+
+export class WorkQueue {
+  private readonly order: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly addedAt = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly startedAt = new Map<string, number>();
+  private readonly pool: PQueue;
+  private readonly limiter: RateLimiter;
+  private readonly observer: QueueObserver;
+  private readonly handler: Handler;
+  private shuttingDown = false;
+  private paused = true;
+
+  constructor(handler: Handler, o: WorkQueueOptions = {}) {
+    this.handler = handler;
+    this.pool = new PQueue({ concurrency: o.concurrency ?? 1 });
+    this.limiter = o.rateLimiter ?? defaultControllerRateLimiter();
+    this.observer = o.observer ?? {};
+  }
+
+  get concurrency(): number { return this.pool.concurrency; }
+  get depth(): number { return this.order.length; }
+  get activeWorkers(): number { return this.processing.size; }
+  /** Keys being processed now with the time they started (ms epoch), for longest-running metrics. */
+  get inFlight(): ReadonlyMap<string, number> { return this.startedAt; }
+  isQueued(key: string): boolean { return this.dirty.has(key); }
+
+  /** Starts handing keys to workers (keys may be added before, e.g. while caches sync). */
+  start(): void { this.paused = false; this.pump(); }
+
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    this.observer.add?.(key);
+    if (this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (!this.addedAt.has(key)) this.addedAt.set(key, Date.now());
+    if (this.processing.has(key)) return; // re-queued by done()
+    this.order.push(key);
+    this.observer.depth?.(this.order.length);
+    this.pump();
+  }
+
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) { this.add(key); return; }
+    const at = Date.now() + delayMs;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => { this.timers.delete(key); this.add(key); }, delayMs);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  addRateLimited(key: string): void {
+    this.observer.retry?.(key);
+    this.addAfter(key, this.limiter.when(key));
+  }
+
+  forget(key: string): void { this.limiter.forget(key); }
+  failures(key: string): number { return this.limiter.failures(key); }
+
+  /** Stops taking new keys, cancels delayed adds and waits for in-flight work to finish. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.order.length = 0;
+    this.dirty.clear();
+    await this.pool.onIdle();
+  }
+
+  /** Resolves when nothing is queued, delayed-ready or processing (tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.order.length > 0 || this.processing.size > 0) await this.pool.onIdle().then(() => new Promise((r) => setImmediate(r)));
+  }
+
+  private pump(): void {
+    if (this.paused || this.shuttingDown) return;
+    while (this.order.length > 0 && this.processing.size < this.pool.concurrency) {
+      const key = this.order.shift()!;
+      this.dirty.delete(key);
+      this.processing.add(key);
+      const queued = (Date.now() - (this.addedAt.get(key) ?? Date.now())) / 1000;
+      this.addedAt.delete(key);
+      this.observer.depth?.(this.order.length);
+      this.observer.started?.(key, queued);
+      void this.pool.add(() => this.run(key));
+    }
+  }
+
+  private async run(key: string): Promise<void> {
+    const t0 = performance.now();
+    this.startedAt.set(key, Date.now());
+    try {
+      const r = await this.handler(key);
+      this.limiter.forget(key);
+      const after = r && typeof r === 'object' ? r.requeueAfterMs : undefined;
+      this.observer.finished?.(key, (performance.now() - t0) / 1000, after !== undefined ? 'requeue_after' : 'success');
+      if (after !== undefined) this.addAfter(key, after);
+    } catch (err) {
+      this.observer.finished?.(key, (performance.now() - t0) / 1000, 'error', err);
+      this.addRateLimited(key);
+    } finally {
+      this.startedAt.delete(key);
+      this.processing.delete(key);
+      if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.order.length); }
+      this.pump();
+    }
+  }
+}

@@ -1,0 +1,101 @@
+// Helpers for integration tests: a client for the shared control plane, unique names, polling, and an
+// operator instance running in the test process against the real apiserver.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { pino } from 'pino';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import { RestClient, isNotFound } from '../../src/kube/rest.ts';
+import { startOperator, type RunningOperator } from '../../src/cli/run.ts';
+import { runFlags } from '../../src/cli/flags.ts';
+import type { NetworkPolicy, NamespaceObject } from '../../src/policy/types.ts';
+import type { TenantIsolationObject } from '../../src/api/schema.ts';
+
+export const kubeconfig = (): string => inject('kubeconfig');
+
+let client: RestClient | undefined;
+export async function rest(): Promise<RestClient> {
+  client ??= await RestClient.create(loadKubeConfig(kubeconfig()));
+  return client;
+}
+
+export async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(inject('kubectl'), ['--kubeconfig', kubeconfig(), ...args]);
+  return stdout;
+}
+
+/** DNS-1123 safe, unique across tests and runs. */
+export const unique = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+  await (await rest()).create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }, 'tests');
+}
+
+export async function labelNamespace(name: string, labels: Record<string, string | null>): Promise<void> {
+  await (await rest()).mergePatch(`/api/v1/namespaces/${name}`, { metadata: { labels } }, 'tests');
+}
+
+export async function getNamespace(name: string): Promise<NamespaceObject | undefined> {
+  try { return await (await rest()).get<NamespaceObject>(`/api/v1/namespaces/${name}`); } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+}
+
+export async function applyTenant(name: string, spec: Record<string, unknown>): Promise<TenantIsolationObject> {
+  return (await rest()).apply<TenantIsolationObject>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${name}`, {
+    apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name }, spec,
+  }, 'tests', true);
+}
+
+export async function getTenant(name: string): Promise<TenantIsolationObject | undefined> {
+  try { return await (await rest()).get<TenantIsolationObject>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${name}`); } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+}
+
+export async function deleteTenant(name: string): Promise<void> {
+  await (await rest()).delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${name}`);
+}
+
+export async function policies(namespace: string): Promise<NetworkPolicy[]> {
+  const list = await (await rest()).get<{ items: NetworkPolicy[] }>(`/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`);
+  return list.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+export const policyNames = async (namespace: string): Promise<string[]> => (await policies(namespace)).map((p) => p.metadata.name);
+
+export async function condition(tenant: string, type: string): Promise<{ status: string; reason: string; message: string; observedGeneration?: number } | undefined> {
+  return (await getTenant(tenant))?.status?.conditions?.find((c) => c.type === type);
+}
+
+export async function events(tenant: string): Promise<{ reason: string; message: string; type: string }[]> {
+  const list = await (await rest()).get<{ items: { reason: string; message: string; type: string; involvedObject: { name: string; kind: string } }[] }>('/api/v1/namespaces/default/events');
+  return list.items.filter((e) => e.involvedObject.kind === 'TenantIsolation' && e.involvedObject.name === tenant);
+}
+
+export async function startTestOperator(over: Record<string, unknown> = {}): Promise<RunningOperator> {
+  const flags = runFlags.parse({ kubeconfig: kubeconfig(), 'metrics-bind-address': '0', 'health-probe-bind-address': '0', 'resync-period': 0, ...over });
+  const log = pino({ level: process.env.TIO_TEST_LOG ?? 'silent' });
+  return startOperator(flags, log, { processMetrics: false });
+}
+
+/** Sum of the operator's own write counter (all verbs). */
+export async function writes(op: RunningOperator): Promise<number> {
+  const m = await op.metrics.apiWrites.get();
+  return m.values.reduce((s, v) => s + v.value, 0);
+}
+
+export async function policyWrites(op: RunningOperator): Promise<number> {
+  const m = await op.metrics.apiWrites.get();
+  return m.values.filter((v) => v.labels.verb === 'apply' || v.labels.verb === 'update' || v.labels.verb === 'delete').reduce((s, v) => s + v.value, 0);
+}
