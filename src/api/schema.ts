@@ -15,7 +15,9 @@ export const FINALIZER = `${GROUP}/policies`;
 const NAME_63 = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+// validation.IsValidPortName: 1-15 chars, a letter, no leading/trailing or double hyphen. The CRD checks
+// the pattern only; the double hyphen is caught here (InvalidSpec) before a NetworkPolicy write would fail.
+const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 export const labelKey = z.string().refine((k) => {
   const i = k.lastIndexOf('/');
@@ -178,6 +180,8 @@ export function parseTenant(obj: TenantIsolationObject): ParsedTenant {
   const uid = obj.metadata.uid;
   const generation = obj.metadata.generation ?? 0;
   if (obj.spec === undefined || obj.spec === null) return { ok: false, name, uid, generation, error: 'spec: is required' };
+  // The name becomes the isolation.tenancy.dev/tenant label value on every policy.
+  if (name.length > 63) return { ok: false, name, uid, generation, error: 'metadata.name: must be at most 63 characters (it is used as a label value)' };
   const r = tenantIsolationSpec.safeParse(obj.spec);
   if (!r.success) return { ok: false, name, uid, generation, error: formatIssues(r.error) };
   return { ok: true, tenant: { name, uid, generation, spec: r.data } };

@@ -41,7 +41,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: { processMe
     controller, metrics, rest,
     async stop() {
       await controller.stop();
-      await Promise.all(servers.map((s) => s && new Promise((r) => s.close(r))));
+      await Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
       rest.close();
     },
   };

@@ -36,7 +36,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, wh
       const v = await fn();
       if (v !== undefined && v !== false) return v;
     } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

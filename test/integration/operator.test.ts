@@ -1,0 +1,363 @@
+// The operator's behaviour against the real control plane, positive and negative cases.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningOperator } from '../../src/cli/run.ts';
+import { matchesSelector } from '../../src/policy/selector.ts';
+import type { NetworkPolicy, NetworkPolicyPeer } from '../../src/policy/types.ts';
+import {
+  applyTenant, condition, createNamespace, deleteTenant, eventually, events, getNamespace, getTenant, labelNamespace,
+  policies, policyNames, policyWrites, rest, startTestOperator, unique, writes,
+} from '../harness/cluster.ts';
+
+const ALL = ['tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny'];
+const NP = (ns: string, name = ''): string => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies${name ? `/${name}` : ''}`;
+
+let op: RunningOperator;
+beforeAll(async () => { op = await startTestOperator({ concurrency: 4 }); });
+afterAll(async () => { await op.stop(); });
+
+const isolated = (ns: string, names = ALL) => eventually(async () => {
+  const got = await policyNames(ns);
+  return JSON.stringify(got) === JSON.stringify(names) ? got : undefined;
+}, `${ns} to hold ${names.join(', ')}`);
+
+const ready = (tenant: string, status = 'True', reason?: string) => eventually(async () => {
+  const c = await condition(tenant, 'Ready');
+  return c?.status === status && (reason === undefined || c.reason === reason) ? c : undefined;
+}, `${tenant} Ready=${status}${reason ? ` (${reason})` : ''}`);
+
+/** Namespaces (among those given) whose live labels a policy's peers admit. */
+async function admittedNamespaces(p: NetworkPolicy, candidates: string[]): Promise<string[]> {
+  const peers: NetworkPolicyPeer[] = [...(p.spec.ingress ?? []).flatMap((r) => r.from ?? []), ...(p.spec.egress ?? []).flatMap((r) => r.to ?? [])];
+  const out: string[] = [];
+  for (const ns of candidates) {
+    const labels = (await getNamespace(ns))?.metadata.labels ?? {};
+    if (peers.some((peer) => peer.namespaceSelector && matchesSelector(labels, peer.namespaceSelector))) out.push(ns);
+  }
+  return out.sort();
+}
+
+describe('a tenant declared with only a selector', () => {
+  it('isolates every labelled namespace with deny, DNS and intra-tenant policies, owned and labelled', async () => {
+    const t = unique('t-basic');
+    const [a, b] = [unique('basic-a'), unique('basic-b')];
+    await createNamespace(a, { tenant: t });
+    await createNamespace(b, { tenant: t });
+    const ti = await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(a); await isolated(b);
+    const ps = await policies(a);
+    for (const p of ps) {
+      expect(p.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'tenant-isolation-operator', 'isolation.tenancy.dev/tenant': t });
+      expect(p.metadata.ownerReferences).toEqual([{ apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', name: t, uid: ti.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+    }
+    const deny = ps.find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
+    expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    const dns = ps.find((p) => p.metadata.name === 'tenant-isolation-allow-dns')!;
+    expect(dns.spec.egress?.[0]?.ports).toEqual([{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]);
+    expect(dns.spec.egress?.[0]?.to?.[0]?.namespaceSelector).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } });
+    const intra = ps.find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!;
+    await eventually(async () => {
+      const cur = (await policies(a)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!;
+      return JSON.stringify(cur.spec.ingress?.[0]?.from?.[0]?.namespaceSelector?.matchExpressions?.[0]?.values) === JSON.stringify([a, b].sort());
+    }, 'intra-tenant peers to list both members');
+    expect(intra.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const r = await ready(t, 'True', 'Isolated');
+    expect(r.observedGeneration).toBe(1);
+    const st = (await getTenant(t))!.status!;
+    expect(st.observedGeneration).toBe(1);
+    expect(st.namespaces?.map((n) => [n.name, n.state])).toEqual([[a, 'Isolated'], [b, 'Isolated']].sort());
+    for (const type of ['Reconciling', 'Stalled']) expect((await condition(t, type))?.status).toBe('False');
+    expect((await events(t)).some((e) => e.reason === 'NamespaceIsolated')).toBe(true);
+  });
+
+  it('isolates a namespace a Helm-style install creates and labels later, and leaves unlabelled ones alone', async () => {
+    const t = unique('t-helm');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await ready(t);
+    const helm = unique('helm');
+    const outsider = unique('outsider');
+    await createNamespace(outsider, { team: t });
+    await createNamespace(helm);
+    await labelNamespace(helm, { tenant: t, 'app.kubernetes.io/managed-by': 'Helm' });
+    await isolated(helm);
+    await ready(t, 'True');
+    expect(await policyNames(outsider)).toEqual([]);
+  });
+});
+
+describe('forged membership', () => {
+  it('gives a namespace that copies tenant-looking labels no path into the tenant', async () => {
+    const t = unique('t-forge');
+    const member = unique('forge-member');
+    const evil = unique('forge-evil');
+    await createNamespace(member, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(member);
+    // The attacker copies the operator's own labels and a look-alike name label onto a namespace that
+    // the tenant's selector does not match.
+    await createNamespace(evil, { 'isolation.tenancy.dev/tenant': t, 'app.kubernetes.io/managed-by': 'tenant-isolation-operator', name: member, 'tenant-name': t });
+    await new Promise((r) => setTimeout(r, 300));
+    const intra = (await policies(member)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!;
+    expect(await admittedNamespaces(intra, [member, evil])).toEqual([member]);
+    expect(await policyNames(evil)).toEqual([]);
+    const st = (await getTenant(t))!.status!;
+    expect(st.namespaces?.map((n) => n.name)).toEqual([member]);
+  });
+
+  it('a namespace that another tenant owns and that adds this tenant\'s label becomes a conflict, never a member', async () => {
+    const [t1, t2] = [unique('t-fa'), unique('t-fb')];
+    const m1 = unique('fa-member');
+    const victim = unique('fb-owned');
+    await createNamespace(m1, { tenant: t1 });
+    await createNamespace(victim);
+    await applyTenant(t1, { namespaceSelector: { matchLabels: { tenant: t1 } } });
+    await applyTenant(t2, { namespaces: [victim] });
+    await isolated(m1); await isolated(victim);
+    await labelNamespace(victim, { tenant: t1 }); // now claimed by both
+    await isolated(victim, ['tenant-isolation-default-deny']);
+    const intra = (await policies(m1)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!;
+    await eventually(async () => {
+      const cur = (await policies(m1)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!;
+      return (await admittedNamespaces(cur, [m1, victim])).join() === m1;
+    }, 'the conflicted namespace to be excluded from intra-tenant peers');
+    expect(intra).toBeTruthy();
+  });
+});
+
+describe('drift', () => {
+  it('restores a deleted or edited managed policy within a second and never touches user policies', async () => {
+    const t = unique('t-drift');
+    const ns = unique('drift');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(ns);
+    const r = await rest();
+    const userPolicy = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'team-allow-web', namespace: ns }, spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 8080 }] }], policyTypes: ['Ingress'] } };
+    const created = await r.create<NetworkPolicy>(NP(ns), userPolicy, 'user');
+    const driftBefore = (await op.metrics.driftCorrections.get()).values[0]?.value ?? 0;
+
+    let t0 = performance.now();
+    await r.delete(NP(ns, 'tenant-isolation-default-deny'));
+    await eventually(async () => (await policyNames(ns)).includes('tenant-isolation-default-deny'), 'deny to be recreated', 1_000);
+    const recreateMs = performance.now() - t0;
+
+    t0 = performance.now();
+    // Widen our deny into an allow-all with a plain merge patch (another field manager).
+    await r.mergePatch(NP(ns, 'tenant-isolation-default-deny'), { spec: { ingress: [{}], policyTypes: ['Ingress'] } }, 'tamperer');
+    await eventually(async () => {
+      const deny = (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
+      return deny.spec.ingress === undefined && JSON.stringify(deny.spec.policyTypes) === '["Ingress","Egress"]';
+    }, 'the edited deny to be restored', 1_000);
+    const restoreMs = performance.now() - t0;
+
+    // Removing our label does not make it someone else's policy either.
+    await r.mergePatch(NP(ns, 'tenant-isolation-allow-dns'), { metadata: { labels: { 'app.kubernetes.io/managed-by': null } } }, 'tamperer');
+    await eventually(async () => (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-allow-dns')?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'tenant-isolation-operator', 'the label to be restored', 1_000);
+
+    expect(recreateMs).toBeLessThan(1_000);
+    expect(restoreMs).toBeLessThan(1_000);
+    expect((await op.metrics.driftCorrections.get()).values[0]!.value).toBeGreaterThanOrEqual(driftBefore + 3);
+    const user = (await policies(ns)).find((p) => p.metadata.name === 'team-allow-web')!;
+    expect(user.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    expect(user.metadata.labels).toBeUndefined();
+    expect((await events(t)).some((e) => e.reason === 'PolicyRestored')).toBe(true);
+  });
+});
+
+describe('membership changes', () => {
+  it('a namespace that leaves loses the managed policies, one that joins gets them, and the others follow', async () => {
+    const t = unique('t-move');
+    const [a, b, c] = [unique('move-a'), unique('move-b'), unique('move-c')];
+    await createNamespace(a, { tenant: t });
+    await createNamespace(b, { tenant: t });
+    await createNamespace(c);
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(a); await isolated(b);
+    const peersOf = async (ns: string) => (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')?.spec.ingress?.[0]?.from?.[0]?.namespaceSelector?.matchExpressions?.[0]?.values;
+
+    await labelNamespace(c, { tenant: t });
+    await isolated(c);
+    await eventually(async () => JSON.stringify(await peersOf(a)) === JSON.stringify([a, b, c].sort()), 'a to list c as a peer');
+
+    await labelNamespace(b, { tenant: null });
+    await eventually(async () => (await policyNames(b)).length === 0, 'b to lose its policies');
+    await eventually(async () => JSON.stringify(await peersOf(a)) === JSON.stringify([a, c].sort()) && JSON.stringify(await peersOf(c)) === JSON.stringify([a, c].sort()), 'a and c to drop b');
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'PoliciesRemoved' && e.message.includes(b)), 'a PoliciesRemoved event naming b');
+    await eventually(async () => JSON.stringify((await getTenant(t))?.status?.namespaces?.map((n) => n.name)) === JSON.stringify([a, c].sort()), 'status to list a and c');
+  });
+});
+
+describe('conflicts', () => {
+  it('a namespace claimed by two tenants fails closed, both report it, and it heals when one claim goes away', async () => {
+    const [t1, t2] = [unique('t-ca'), unique('t-cb')];
+    const shared = unique('conflict');
+    const own1 = unique('conflict-own');
+    await createNamespace(shared, { tenant: t1 });
+    await createNamespace(own1, { tenant: t1 });
+    await applyTenant(t1, { namespaceSelector: { matchLabels: { tenant: t1 } } });
+    await isolated(shared);
+    await applyTenant(t2, { namespaces: [shared] });
+
+    await isolated(shared, ['tenant-isolation-default-deny']);
+    const deny = (await policies(shared))[0]!;
+    expect(deny.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(deny.metadata.annotations?.['isolation.tenancy.dev/conflicting-tenants']).toBe([t1, t2].sort().join(','));
+    const r1 = await ready(t1, 'False', 'NamespaceConflict');
+    const r2 = await ready(t2, 'False', 'NamespaceConflict');
+    expect(r1.message).toContain(t2);
+    expect(r2.message).toContain(t1);
+    const st2 = (await getTenant(t2))!.status!.namespaces!;
+    expect(st2).toEqual([{ name: shared, state: 'Conflict', message: expect.stringContaining(t1) as string }]);
+    expect((await events(t2)).some((e) => e.reason === 'NamespaceConflict' && e.message.includes(t1))).toBe(true);
+
+    await applyTenant(t2, { namespaces: [unique('elsewhere')] });
+    await isolated(shared);
+    await ready(t1, 'True', 'Isolated');
+  });
+});
+
+describe('deleting a TenantIsolation', () => {
+  it('removes its policies before the object goes away (finalizer), leaving other tenants alone', async () => {
+    const [t, keep] = [unique('t-del'), unique('t-keep')];
+    const [ns, other] = [unique('del'), unique('keep')];
+    await createNamespace(ns, { tenant: t });
+    await createNamespace(other, { tenant: keep });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await applyTenant(keep, { namespaceSelector: { matchLabels: { tenant: keep } } });
+    await isolated(ns); await isolated(other);
+    expect((await getTenant(t))?.metadata.finalizers).toContain('isolation.tenancy.dev/policies');
+    await deleteTenant(t);
+    // Watch the object: whenever it is still there, fine; once it is gone, the policies must already be gone.
+    await eventually(async () => (await getTenant(t)) === undefined, 'the TenantIsolation to be deleted');
+    expect(await policyNames(ns)).toEqual([]);
+    expect(await policyNames(other)).toEqual(ALL);
+  });
+});
+
+describe('terminating namespaces', () => {
+  it('are left alone without errors while they finish deleting', async () => {
+    const t = unique('t-term');
+    const ns = unique('term');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(ns);
+    const errorsBefore = (await op.metrics.reconcileErrors.get()).values[0]!.value;
+    await (await rest()).delete(`/api/v1/namespaces/${ns}`);
+    await eventually(async () => (await getNamespace(ns)) === undefined, 'the namespace to be deleted', 60_000);
+    await eventually(async () => !(await getTenant(t))?.status?.namespaces?.some((n) => n.name === ns), 'status to drop it');
+    expect((await op.metrics.reconcileErrors.get()).values[0]!.value).toBe(errorsBefore);
+  });
+});
+
+describe('Audit mode', () => {
+  it('writes no policies and reports what Enforce would do; switching to Enforce applies them', async () => {
+    const t = unique('t-audit');
+    const ns = unique('audit');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Audit' });
+    const c = await ready(t, 'True', 'AuditMode');
+    expect(c.message).toContain('would be isolated');
+    const st = (await getTenant(t))!.status!.namespaces!;
+    expect(st).toEqual([{ name: ns, state: 'WouldIsolate', message: expect.stringContaining('tenant-isolation-default-deny') as string }]);
+    expect(await policyNames(ns)).toEqual([]);
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Enforce' });
+    await isolated(ns);
+    await ready(t, 'True', 'Isolated');
+  });
+});
+
+describe('invalid specs', () => {
+  it('are rejected by the API server when the schema can say it', async () => {
+    const err = await applyTenant(unique('t-bad'), { namespaces: ['x'], dns: { ports: [{ protocol: 'UDP', port: 70000 }] } }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toMatch(/422.*spec\.dns\.ports\[0\]/);
+    const empty = await applyTenant(unique('t-bad'), { mode: 'Enforce' }).then(() => undefined, (e: unknown) => e as Error);
+    expect(empty?.message).toMatch(/422.*(namespaceSelector|namespaces)/);
+  });
+
+  it('that pass the schema but not the operator are reported as InvalidSpec naming the field, and existing isolation stays', async () => {
+    const t = unique('t-inv');
+    const ns = unique('inv');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(ns);
+    const before = await policies(ns);
+    // A port name the CRD's pattern lets through but NetworkPolicy validation refuses (double hyphen):
+    // the operator must catch it before it half-applies a namespace.
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { x: 'y' } }, ports: [{ port: 'web--http' }] }] } });
+    const c = await ready(t, 'False', 'InvalidSpec');
+    expect(c.message).toContain('spec.allow.ingressFrom[0].ports[0].port');
+    expect(c.observedGeneration).toBe(2);
+    expect((await condition(t, 'Stalled'))?.status).toBe('True');
+    const reconcilesBefore = (await op.metrics.reconcileTotal.get()).values.reduce((s, v) => s + v.value, 0);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const reconcilesAfter = (await op.metrics.reconcileTotal.get()).values.reduce((s, v) => s + v.value, 0);
+    expect(reconcilesAfter - reconcilesBefore).toBeLessThan(5); // no hot loop
+    const after = await policies(ns);
+    expect(after.map((p) => p.metadata.resourceVersion)).toEqual(before.map((p) => p.metadata.resourceVersion));
+    expect((await events(t)).some((e) => e.reason === 'InvalidSpec' && e.message.includes('ports[0].port'))).toBe(true);
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await ready(t, 'True', 'Isolated');
+  });
+});
+
+describe('writes', () => {
+  it('a resync of an unchanged cluster makes zero writes', async () => {
+    const t = unique('t-noop');
+    for (let i = 0; i < 3; i++) await createNamespace(unique('noop'), { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await ready(t, 'True', 'Isolated');
+    await op.controller.queue.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    await op.controller.queue.idle();
+    const before = await writes(op);
+    op.controller.resync();
+    await op.controller.queue.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    await op.controller.queue.idle();
+    expect(await writes(op)).toBe(before);
+  });
+
+  it('a new member costs exactly its own policies plus one intra-tenant update per existing member', async () => {
+    const t = unique('t-count');
+    const members = [unique('count-a'), unique('count-b')];
+    for (const m of members) await createNamespace(m, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await ready(t, 'True', 'Isolated');
+    await op.controller.queue.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await policyWrites(op);
+    const joiner = unique('count-c');
+    await createNamespace(joiner, { tenant: t });
+    await isolated(joiner);
+    await eventually(async () => (await getTenant(t))?.status?.namespaces?.length === 3, 'status to list 3');
+    await op.controller.queue.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await policyWrites(op) - before).toBe(3 + members.length);
+  });
+});
+
+describe('restarts', () => {
+  it('an operator stopped mid-reconcile and started again converges to the same state', async () => {
+    const t = unique('t-restart');
+    const names = Array.from({ length: 8 }, () => unique('restart'));
+    await op.stop(); // only the operators this test starts act now
+    try {
+      const first = await startTestOperator({ concurrency: 1 });
+      for (const n of names) await createNamespace(n, { tenant: t });
+      await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+      await eventually(async () => (await policyWrites(first)) > 0, 'the first operator to start writing', 10_000);
+      await first.stop(); // mid-way: some namespaces done, some not
+      const partial = (await Promise.all(names.map((n) => policyNames(n)))).filter((p) => p.length === 3).length;
+      expect(partial).toBeLessThan(names.length);
+      const second = await startTestOperator({ concurrency: 4 });
+      try {
+        for (const n of names) await isolated(n);
+        await ready(t, 'True', 'Isolated');
+        const peers = (await policies(names[0]!)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!.spec.ingress![0]!.from![0]!.namespaceSelector!.matchExpressions![0]!.values;
+        await eventually(async () => JSON.stringify((await policies(names[0]!)).find((p) => p.metadata.name === 'tenant-isolation-allow-intra-tenant')!.spec.ingress![0]!.from![0]!.namespaceSelector!.matchExpressions![0]!.values) === JSON.stringify([...names].sort()), 'full peer list');
+        expect(peers).toBeTruthy();
+      } finally { await second.stop(); }
+    } finally {
+      op = await startTestOperator({ concurrency: 4 });
+    }
+  });
+});
