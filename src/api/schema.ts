@@ -2,7 +2,7 @@
 // test/unit/crd-schema.test.ts checks that crds/ describes the same fields. The operator re-validates
 // every object it reads with it (the CRD may be older or newer than this binary).
 import { z } from 'zod';
-import { isValidCidr, cidrContains } from '../net/cidr.ts';
+import { isValidCidr, cidrContains, parseCidr } from '../net/cidr.ts';
 
 export const GROUP = 'isolation.tenancy.dev';
 export const VERSION = 'v1alpha1';
@@ -61,7 +61,10 @@ export const ipBlock = z.strictObject({
 }).superRefine((b, ctx) => {
   if (!isValidCidr(b.cidr)) return;
   (b.except ?? []).forEach((e, i) => {
-    if (isValidCidr(e) && !cidrContains(b.cidr, e)) ctx.addIssue({ code: 'custom', path: ['except', i], message: `must lie inside cidr ${b.cidr}` });
+    // Like NetworkPolicy validation: a strict subset (an except equal to cidr is refused by the apiserver).
+    if (isValidCidr(e) && (!cidrContains(b.cidr, e) || parseCidr(e)!.prefix <= parseCidr(b.cidr)!.prefix)) {
+      ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
+    }
   });
 });
 
@@ -70,7 +73,7 @@ export const allowRule = z.strictObject({
   namespaceSelector: labelSelector.optional(),
   podSelector: labelSelector.optional(),
   ipBlock: ipBlock.optional(),
-  ports: z.array(networkPort).default([]),
+  ports: z.array(networkPort).default(() => []),
 }).superRefine((r, ctx) => {
   if (r.ipBlock && (r.namespaceSelector || r.podSelector)) ctx.addIssue({ code: 'custom', path: ['ipBlock'], message: 'cannot be combined with namespaceSelector or podSelector' });
   // An entry with no peer would allow everything; say so explicitly with namespaceSelector: {} or an ipBlock.
@@ -81,27 +84,27 @@ export const DEFAULT_DNS_PORTS = [{ protocol: 'UDP', port: 53 }, { protocol: 'TC
 
 export const tenantIsolationSpec = z.strictObject({
   namespaceSelector: labelSelector.optional(),
-  namespaces: z.array(z.string().regex(DNS_LABEL, 'must be a namespace name (DNS-1123 label)')).default([]),
+  namespaces: z.array(z.string().regex(DNS_LABEL, 'must be a namespace name (DNS-1123 label)')).default(() => []),
   mode: z.enum(['Enforce', 'Audit']).default('Enforce'),
   defaultDeny: z.strictObject({
     ingress: z.boolean().default(true),
     egress: z.boolean().default(true),
-  }).default({ ingress: true, egress: true }),
+  }).default(() => ({ ingress: true, egress: true })),
   dns: z.strictObject({
     enabled: z.boolean().default(true),
     namespace: z.string().regex(DNS_LABEL, 'must be a namespace name').default('kube-system'),
-    podSelector: labelSelector.default({ matchLabels: { 'k8s-app': 'kube-dns' } }),
-    ports: z.array(networkPort).min(1).default(DEFAULT_DNS_PORTS.map((p) => ({ ...p }))),
-    ipBlocks: z.array(ipBlock).default([]),
-  }).default({
+    podSelector: labelSelector.default(() => ({ matchLabels: { 'k8s-app': 'kube-dns' } })),
+    ports: z.array(networkPort).min(1).default(() => DEFAULT_DNS_PORTS.map((p) => ({ ...p }))),
+    ipBlocks: z.array(ipBlock).default(() => []),
+  }).default(() => ({
     enabled: true, namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
     ports: DEFAULT_DNS_PORTS.map((p) => ({ ...p })), ipBlocks: [],
-  }),
-  intraTenant: z.strictObject({ enabled: z.boolean().default(true) }).default({ enabled: true }),
+  })),
+  intraTenant: z.strictObject({ enabled: z.boolean().default(true) }).default(() => ({ enabled: true })),
   allow: z.strictObject({
-    ingressFrom: z.array(allowRule).default([]),
-    egressTo: z.array(allowRule).default([]),
-  }).default({ ingressFrom: [], egressTo: [] }),
+    ingressFrom: z.array(allowRule).default(() => []),
+    egressTo: z.array(allowRule).default(() => []),
+  }).default(() => ({ ingressFrom: [], egressTo: [] })),
 }).superRefine((s, ctx) => {
   const sel = s.namespaceSelector;
   if (!sel && s.namespaces.length === 0) {

@@ -41,7 +41,7 @@ export interface ControllerContext {
   outcomes: Map<string, NamespaceOutcome>;
   /** When each namespace became a member and is not yet isolated (time-to-isolation). */
   memberSince: Map<string, number>;
-  enqueueNamespace(name: string): void;
+  enqueueNamespace(name: string, priority?: boolean): void;
   enqueueTenant(name: string): void;
 }
 

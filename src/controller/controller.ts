@@ -34,6 +34,7 @@ export class TenantIsolationController {
   private readonly tiInformer: ResilientInformer<TenantIsolationObject>;
   private readonly npInformer: ResilientInformer<NetworkPolicy>;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private gaugeTimer: NodeJS.Timeout | undefined;
   private readonly opts: ControllerOptions;
 
   constructor(kc: KubeConfig, rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ControllerOptions) {
@@ -51,7 +52,7 @@ export class TenantIsolationController {
       policyNamespacesByTenant: new Map(),
       outcomes: new Map<string, NamespaceOutcome>(),
       memberSince: new Map(),
-      enqueueNamespace: (n) => this.queue.add(nsKey(n)),
+      enqueueNamespace: (n, priority) => this.queue.add(nsKey(n), priority),
       enqueueTenant: (n) => this.queue.add(tenantKey(n)),
     };
     this.ctx = ctx;
@@ -95,6 +96,9 @@ export class TenantIsolationController {
     await Promise.all(this.informers.map((i) => i.start()));
     await Promise.all(this.informers.map((i) => i.waitForSync()));
     this.queue.start();
+    // Gauges walk every outcome: once a second, not once per reconcile.
+    this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
+    this.gaugeTimer.unref();
     if (this.opts.resyncPeriodMs > 0) {
       this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
       this.resyncTimer.unref();
@@ -111,6 +115,7 @@ export class TenantIsolationController {
   /** Stops taking keys, finishes in-flight reconciles, stops watches. */
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     await this.queue.shutdown();
     await Promise.all(this.informers.map((i) => i.stop()));
   }
@@ -128,7 +133,6 @@ export class TenantIsolationController {
       log.error({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
       throw err;
     } finally {
-      this.updateGauges();
       log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');
     }
   }
@@ -139,7 +143,8 @@ export class TenantIsolationController {
     if (changed.size > 0 && this.ctx.index.claimantsOf(name).length > 0 && this.ctx.outcomes.get(name)?.state !== 'Isolated') {
       if (!this.ctx.memberSince.has(name)) this.ctx.memberSince.set(name, performance.now());
     }
-    this.ctx.enqueueNamespace(name);
+    // A namespace waiting for its first isolation jumps the queue.
+    this.ctx.enqueueNamespace(name, this.ctx.memberSince.has(name));
     for (const t of changed) this.ctx.enqueueTenant(t);
   }
 
@@ -173,7 +178,7 @@ export class TenantIsolationController {
     this.ctx.enqueueNamespace(ns);
   }
 
-  private updateGauges(): void {
+  updateGauges(): void {
     const m = this.ctx.metrics;
     const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
     for (const o of this.ctx.outcomes.values()) counts[o.state] = (counts[o.state] ?? 0) + 1;

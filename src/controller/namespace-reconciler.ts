@@ -44,15 +44,14 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   const wanted = policiesToApply(plan);
   const hadPolicies = existing.size > 0;
 
-  // Deny first, alone: no allow may exist in a namespace before its deny does.
   const checked = wanted.map((p) => ({ p, drift: policyDrift(p, existing.get(p.metadata.name)) }));
   // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
   for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, c.p);
   const writes = checked.filter((w) => w.drift !== undefined);
+  // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
+  // and each only narrows what the others allow, so no write order opens a path.
   try {
-    const [first, ...rest] = writes;
-    if (first) await applyPolicy(ctx, first.p);
-    await Promise.all(rest.map((w) => applyPolicy(ctx, w.p)));
+    await Promise.all(writes.map((w) => applyPolicy(ctx, w.p)));
   } catch (err) {
     if (isNamespaceTerminating(err)) { log.debug('namespace began terminating during reconcile'); return; }
     throw err;

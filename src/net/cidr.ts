@@ -9,7 +9,7 @@ export function parseIp(ip: string): { family: 4 | 6; value: bigint } | undefine
     const parts = ip.split('.').map(Number);
     return { family: 4, value: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n) };
   }
-  if (isIPv6(ip)) {
+  if (isIPv6(ip) && !ip.includes('%')) { // no zone index, as net.ParseIP
     const [head, tail] = ip.includes('::') ? ip.split('::') as [string, string] : [ip, undefined];
     const expand = (s: string): string[] => (s === '' ? [] : s.split(':'));
     let groups = expand(head);

@@ -12,6 +12,5 @@ export const POLICY_DEFAULT_DENY = 'tenant-isolation-default-deny';
 export const POLICY_ALLOW_DNS = 'tenant-isolation-allow-dns';
 export const POLICY_ALLOW_INTRA_TENANT = 'tenant-isolation-allow-intra-tenant';
 export const POLICY_ALLOW_EXTRA = 'tenant-isolation-allow-extra';
-/** Creation order: deny first, so no allow ever exists in a namespace before its deny. */
 export const MANAGED_POLICY_NAMES = [POLICY_DEFAULT_DENY, POLICY_ALLOW_DNS, POLICY_ALLOW_INTRA_TENANT, POLICY_ALLOW_EXTRA] as const;
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;

@@ -3,7 +3,9 @@
 // - a key added while it is processing runs once more after the current run, never concurrently;
 // - failures re-add with the rate limiter's delay; success forgets the failure count;
 // - delayed adds keep only the earliest pending timer per key;
-// - shutdown stops taking keys and drains the ones in flight.
+// - shutdown stops taking keys and drains the ones in flight;
+// - keys added with `priority` go before the rest (a namespace that just joined a tenant is isolated
+//   before the fan-out updates of its tenant's other members).
 import PQueue from 'p-queue';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
@@ -27,6 +29,7 @@ export interface WorkQueueOptions {
 
 export class WorkQueue {
   private readonly order: string[] = [];
+  private readonly urgent: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly addedAt = new Map<string, number>();
@@ -47,7 +50,7 @@ export class WorkQueue {
   }
 
   get concurrency(): number { return this.pool.concurrency; }
-  get depth(): number { return this.order.length; }
+  get depth(): number { return this.order.length + this.urgent.length; }
   get activeWorkers(): number { return this.processing.size; }
   /** Keys being processed now with the time they started (ms epoch), for longest-running metrics. */
   get inFlight(): ReadonlyMap<string, number> { return this.startedAt; }
@@ -56,15 +59,21 @@ export class WorkQueue {
   /** Starts handing keys to workers (keys may be added before, e.g. while caches sync). */
   start(): void { this.paused = false; this.pump(); }
 
-  add(key: string): void {
+  add(key: string, priority = false): void {
     if (this.shuttingDown) return;
     this.observer.add?.(key);
-    if (this.dirty.has(key)) return;
+    if (this.dirty.has(key)) {
+      if (priority && !this.processing.has(key)) {
+        const i = this.order.indexOf(key);
+        if (i >= 0) { this.order.splice(i, 1); this.urgent.push(key); }
+      }
+      return;
+    }
     this.dirty.add(key);
     if (!this.addedAt.has(key)) this.addedAt.set(key, Date.now());
     if (this.processing.has(key)) return; // re-queued by done()
-    this.order.push(key);
-    this.observer.depth?.(this.order.length);
+    (priority ? this.urgent : this.order).push(key);
+    this.observer.depth?.(this.depth);
     this.pump();
   }
 
@@ -94,24 +103,25 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.order.length = 0;
+    this.urgent.length = 0;
     this.dirty.clear();
     await this.pool.onIdle();
   }
 
   /** Resolves when nothing is queued, delayed-ready or processing (tests and benchmarks). */
   async idle(): Promise<void> {
-    while (this.order.length > 0 || this.processing.size > 0) await this.pool.onIdle().then(() => new Promise((r) => setImmediate(r)));
+    while (this.depth > 0 || this.processing.size > 0) await this.pool.onIdle().then(() => new Promise((r) => setImmediate(r)));
   }
 
   private pump(): void {
     if (this.paused || this.shuttingDown) return;
-    while (this.order.length > 0 && this.processing.size < this.pool.concurrency) {
-      const key = this.order.shift()!;
+    while (this.depth > 0 && this.processing.size < this.pool.concurrency) {
+      const key = (this.urgent.length > 0 ? this.urgent : this.order).shift()!;
       this.dirty.delete(key);
       this.processing.add(key);
       const queued = (Date.now() - (this.addedAt.get(key) ?? Date.now())) / 1000;
       this.addedAt.delete(key);
-      this.observer.depth?.(this.order.length);
+      this.observer.depth?.(this.depth);
       this.observer.started?.(key, queued);
       void this.pool.add(() => this.run(key));
     }
@@ -132,7 +142,7 @@ export class WorkQueue {
     } finally {
       this.startedAt.delete(key);
       this.processing.delete(key);
-      if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.order.length); }
+      if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.depth); }
       this.pump();
     }
   }

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { planNamespace, type NamespacePlan } from '../../src/policy/desired.ts';
+import { canonical, policyDrift } from '../../src/policy/diff.ts';
+import type { NetworkPolicy } from '../../src/policy/types.ts';
+import { tenant } from './fixtures.ts';
+
+const acme = tenant('acme', {
+  namespaceSelector: { matchLabels: { tenant: 'acme' } },
+  allow: { egressTo: [{ ipBlock: { cidr: '10.0.0.0/8' }, ports: [{ port: 443 }] }] },
+});
+const planned = (p: NamespacePlan): NetworkPolicy[] => (p.kind === 'unclaimed' ? [] : p.policies);
+const desiredAll = planned(planNamespace('a1', [acme], () => ['a1', 'a2']));
+const desired = (name: string): NetworkPolicy => {
+  const p = desiredAll.find((x) => x.metadata.name === name);
+  if (!p) throw new Error(`no ${name}`);
+  return p;
+};
+const DENY = 'tenant-isolation-default-deny';
+const EXTRA = 'tenant-isolation-allow-extra';
+const INTRA = 'tenant-isolation-allow-intra-tenant';
+
+/** What the apiserver hands back: our object plus server-set metadata. */
+const stored = (p: NetworkPolicy): NetworkPolicy => {
+  const c = structuredClone(p);
+  c.metadata.resourceVersion = '42';
+  c.metadata.uid = 'server-uid';
+  c.metadata.generation = 1;
+  c.metadata.creationTimestamp = '2025-01-01T00:00:00Z';
+  c.metadata.managedFields = [{ manager: 'tenant-isolation-operator' }];
+  return c;
+};
+
+describe('policyDrift: no write needed', () => {
+  it('for the identical policy, as stored by the apiserver with its own metadata', () => {
+    for (const p of desiredAll) expect(policyDrift(p, stored(p)), p.metadata.name).toBeUndefined();
+  });
+
+  it('when the apiserver omitted empty lists and empty matchLabels', () => {
+    const e = stored(desired(DENY));
+    e.spec.podSelector = { matchLabels: {} };
+    expect(policyDrift(desired(DENY), e)).toBeUndefined();
+    const d = structuredClone(desired(DENY));
+    d.spec.podSelector = { matchLabels: {}, matchExpressions: [] };
+    d.spec.ingress = [];
+    expect(policyDrift(d, stored(desired(DENY)))).toBeUndefined();
+  });
+
+  it('when keys come in a different order', () => {
+    const d = desired(EXTRA);
+    const e = stored(d);
+    e.spec = { egress: e.spec.egress, policyTypes: e.spec.policyTypes, podSelector: e.spec.podSelector };
+    e.spec.egress = e.spec.egress!.map((r) => ({ ports: r.ports, to: r.to }));
+    e.metadata.ownerReferences = e.metadata.ownerReferences!.map((o) => ({ uid: o.uid, name: o.name, kind: o.kind, controller: o.controller, blockOwnerDeletion: o.blockOwnerDeletion, apiVersion: o.apiVersion }));
+    expect(JSON.stringify(e.spec)).not.toBe(JSON.stringify(d.spec));
+    expect(policyDrift(d, e)).toBeUndefined();
+  });
+
+  it('when someone added their own labels and annotations next to ours', () => {
+    const e = stored(desired(DENY));
+    e.metadata.labels = { ...e.metadata.labels, extra: 'x' };
+    e.metadata.annotations = { note: 'hi' };
+    expect(policyDrift(desired(DENY), e)).toBeUndefined();
+  });
+});
+
+describe('policyDrift: a write is needed, with the reason', () => {
+  it('when the policy does not exist', () => {
+    expect(policyDrift(desired(DENY), undefined)).toBe('missing');
+  });
+
+  it('when the spec changed', () => {
+    const e = stored(desired(INTRA));
+    e.spec.ingress![0]!.from![0]!.namespaceSelector!.matchExpressions![0]!.values = ['a1'];
+    expect(policyDrift(desired(INTRA), e)).toBe('spec');
+    const f = stored(desired(DENY));
+    f.spec.policyTypes = ['Ingress'];
+    expect(policyDrift(desired(DENY), f)).toBe('spec');
+    const g = stored(desired(EXTRA));
+    g.spec.egress![0]!.ports = [];
+    expect(policyDrift(desired(EXTRA), g)).toBe('spec');
+  });
+
+  it('when a managed label is missing or names another tenant', () => {
+    const e = stored(desired(DENY));
+    delete e.metadata.labels!['app.kubernetes.io/managed-by'];
+    expect(policyDrift(desired(DENY), e)).toBe('label app.kubernetes.io/managed-by');
+    const f = stored(desired(DENY));
+    f.metadata.labels!['isolation.tenancy.dev/tenant'] = 'globex';
+    expect(policyDrift(desired(DENY), f)).toBe('label isolation.tenancy.dev/tenant');
+    const g = stored(desired(DENY));
+    delete g.metadata.labels;
+    expect(policyDrift(desired(DENY), g)).toMatch(/^label /);
+  });
+
+  it('when an owner reference was added, removed or changed', () => {
+    const e = stored(desired(DENY));
+    e.metadata.ownerReferences!.push({ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u' });
+    expect(policyDrift(desired(DENY), e)).toBe('ownerReferences');
+    const f = stored(desired(DENY));
+    f.metadata.ownerReferences = [];
+    expect(policyDrift(desired(DENY), f)).toBe('ownerReferences');
+    const g = stored(desired(DENY));
+    g.metadata.ownerReferences![0]!.controller = false;
+    expect(policyDrift(desired(DENY), g)).toBe('ownerReferences');
+  });
+
+  it('when the conflict annotation is missing, extra or lists other tenants', () => {
+    const a = tenant('a', { namespaces: ['shared'] });
+    const b = tenant('b', { namespaces: ['shared'] });
+    const conflict = planned(planNamespace('shared', [a, b], () => []))[0]!;
+    const e = stored(conflict);
+    delete e.metadata.annotations;
+    expect(policyDrift(conflict, e)).toBe('annotation isolation.tenancy.dev/conflicting-tenants');
+    const f = stored(conflict);
+    f.metadata.annotations!['isolation.tenancy.dev/conflicting-tenants'] = 'a';
+    expect(policyDrift(conflict, f)).toBe('annotation isolation.tenancy.dev/conflicting-tenants');
+    expect(policyDrift(conflict, stored(conflict))).toBeUndefined();
+    // A member deny that still carries a stale conflict annotation must be rewritten.
+    const g = stored(desired(DENY));
+    g.metadata.annotations = { 'isolation.tenancy.dev/conflicting-tenants': 'acme,globex' };
+    expect(policyDrift(desired(DENY), g)).toBe('annotation isolation.tenancy.dev/conflicting-tenants');
+  });
+});
+
+describe('canonical', () => {
+  it('erases empty lists, empty matchLabels, null and undefined, and sorts keys', () => {
+    expect(canonical({ b: 1, a: [], matchLabels: {}, c: null, d: undefined, e: { y: 1, x: [] } })).toEqual({ b: 1, e: { y: 1 } });
+    expect(JSON.stringify(canonical({ b: 1, a: 2 }))).toBe('{"a":2,"b":1}');
+  });
+
+  it('keeps an empty rule: ingress [{}] (allow all) is not the same as no ingress (deny all)', () => {
+    const allowAll = { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] };
+    const denyAll = { podSelector: {}, policyTypes: ['Ingress'] };
+    expect(canonical(allowAll)).toEqual({ podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] });
+    expect(JSON.stringify(canonical(allowAll))).not.toBe(JSON.stringify(canonical(denyAll)));
+  });
+
+  it('keeps a non-empty matchLabels and an empty selector object', () => {
+    expect(canonical({ podSelector: { matchLabels: { a: 'b' } }, namespaceSelector: {} })).toEqual({ namespaceSelector: {}, podSelector: { matchLabels: { a: 'b' } } });
+  });
+
+  it('keeps list order, which is meaningful', () => {
+    expect(canonical(['b', 'a'])).toEqual(['b', 'a']);
+  });
+});

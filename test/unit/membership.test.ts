@@ -1,0 +1,190 @@
+import { describe, expect, it } from 'vitest';
+import { MembershipIndex } from '../../src/policy/membership.ts';
+import { tenant } from './fixtures.ts';
+
+const acme = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
+const globex = tenant('globex', { namespaceSelector: { matchLabels: { tenant: 'globex' } } });
+
+function index(): MembershipIndex {
+  const ix = new MembershipIndex();
+  ix.setTenant(acme);
+  ix.setTenant(globex);
+  return ix;
+}
+
+describe('MembershipIndex claims', () => {
+  it('a tenant claims namespaces its selector matches and no others', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    ix.setNamespace('a2', { tenant: 'acme', other: 'x' });
+    ix.setNamespace('g1', { tenant: 'globex' });
+    ix.setNamespace('none', { team: 'acme' });
+    ix.setNamespace('bare', undefined);
+    expect(ix.claimedBy('acme')).toEqual(['a1', 'a2']);
+    expect(ix.membersOf('acme')).toEqual(['a1', 'a2']);
+    expect(ix.claimedBy('globex')).toEqual(['g1']);
+    expect(ix.claimantsOf('none')).toEqual([]);
+    expect(ix.claimantsOf('bare')).toEqual([]);
+    expect(ix.hasNamespace('bare')).toBe(true);
+    expect(ix.hasNamespace('never-seen')).toBe(false);
+  });
+
+  it('a tenant claims namespaces named explicitly, whatever their labels, once they exist', () => {
+    const ix = new MembershipIndex();
+    ix.setTenant(tenant('named', { namespaces: ['n1', 'n2'] }));
+    ix.setNamespace('n1', {});
+    ix.setNamespace('other', {});
+    expect(ix.claimedBy('named')).toEqual(['n1']);
+    ix.setNamespace('n2', { anything: 'x' });
+    expect(ix.claimedBy('named')).toEqual(['n1', 'n2']);
+  });
+
+  it('selector and explicit names add up (union)', () => {
+    const ix = new MembershipIndex();
+    ix.setTenant(tenant('both', { namespaceSelector: { matchLabels: { tenant: 'both' } }, namespaces: ['by-name'] }));
+    ix.setNamespace('by-label', { tenant: 'both' });
+    ix.setNamespace('by-name', {});
+    ix.setNamespace('by-both', { tenant: 'both' });
+    ix.setNamespace('neither', {});
+    expect(ix.claimedBy('both')).toEqual(['by-both', 'by-label', 'by-name']);
+  });
+
+  it('the static claims() answers for one tenant and namespace without an index', () => {
+    expect(MembershipIndex.claims(acme, 'x', { tenant: 'acme' })).toBe(true);
+    expect(MembershipIndex.claims(acme, 'x', { tenant: 'globex' })).toBe(false);
+    expect(MembershipIndex.claims(tenant('n', { namespaces: ['x'] }), 'x', {})).toBe(true);
+    expect(MembershipIndex.claims(tenant('n', { namespaces: ['x'] }), 'y', {})).toBe(false);
+  });
+
+  it('a namespace claimed by two tenants is a conflict: claimed by both, a member of neither', () => {
+    const ix = index();
+    ix.setTenant(tenant('wide', { namespaceSelector: { matchExpressions: [{ key: 'tenant', operator: 'Exists' }] } }));
+    ix.setNamespace('a1', { tenant: 'acme' });
+    ix.setNamespace('w1', { tenant: 'other' });
+    expect(ix.claimantsOf('a1')).toEqual(['acme', 'wide']);
+    expect(ix.claimedBy('acme')).toEqual(['a1']);
+    expect(ix.membersOf('acme')).toEqual([]);
+    expect(ix.claimedBy('wide')).toEqual(['a1', 'w1']);
+    expect(ix.membersOf('wide')).toEqual(['w1']);
+  });
+
+  it('lists tenant names sorted and looks tenants up by name', () => {
+    const ix = new MembershipIndex();
+    ix.setTenant(globex);
+    ix.setTenant(acme);
+    expect(ix.tenantNames()).toEqual(['acme', 'globex']);
+    expect(ix.tenant('acme')).toBe(acme);
+    expect(ix.tenant('nobody')).toBeUndefined();
+  });
+});
+
+describe('MembershipIndex change reporting', () => {
+  it('setNamespace returns the tenant that gained a new namespace', () => {
+    const ix = index();
+    expect(ix.setNamespace('a1', { tenant: 'acme' })).toEqual(new Set(['acme']));
+    expect(ix.setNamespace('plain', {})).toEqual(new Set());
+  });
+
+  it('moving a namespace between tenants reports both sides', () => {
+    const ix = index();
+    ix.setNamespace('ns', { tenant: 'acme' });
+    expect(ix.setNamespace('ns', { tenant: 'globex' })).toEqual(new Set(['acme', 'globex']));
+    expect(ix.claimedBy('acme')).toEqual([]);
+    expect(ix.membersOf('globex')).toEqual(['ns']);
+  });
+
+  it('a label change that does not change claims reports nothing and bumps no version', () => {
+    const ix = index();
+    ix.setNamespace('ns', { tenant: 'acme' });
+    const v = ix.version('acme');
+    expect(ix.setNamespace('ns', { tenant: 'acme', unrelated: 'changed' })).toEqual(new Set());
+    expect(ix.version('acme')).toBe(v);
+  });
+
+  it('a namespace becoming a conflict reports both tenants, and leaving the conflict reports both again', () => {
+    const ix = index();
+    ix.setTenant(tenant('wide', { namespaceSelector: { matchLabels: { shared: 'yes' } } }));
+    ix.setNamespace('ns', { tenant: 'acme' });
+    expect(ix.setNamespace('ns', { tenant: 'acme', shared: 'yes' })).toEqual(new Set(['acme', 'wide']));
+    expect(ix.membersOf('acme')).toEqual([]);
+    expect(ix.setNamespace('ns', { shared: 'yes' })).toEqual(new Set(['acme', 'wide']));
+    expect(ix.membersOf('wide')).toEqual(['ns']);
+  });
+
+  it('deleteNamespace removes it from every claimant and reports them', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    ix.setNamespace('a2', { tenant: 'acme' });
+    expect(ix.deleteNamespace('a1')).toEqual(new Set(['acme']));
+    expect(ix.claimedBy('acme')).toEqual(['a2']);
+    expect(ix.claimantsOf('a1')).toEqual([]);
+    expect(ix.hasNamespace('a1')).toBe(false);
+    expect(ix.deleteNamespace('a1')).toEqual(new Set());
+  });
+
+  it('deleteTenant drops its claims, reports it and the tenants sharing its namespaces, and resolves conflicts', () => {
+    const ix = index();
+    ix.setTenant(tenant('wide', { namespaceSelector: { matchLabels: { shared: 'yes' } } }));
+    ix.setNamespace('a1', { tenant: 'acme', shared: 'yes' });
+    ix.setNamespace('w1', { shared: 'yes' });
+    expect(ix.deleteTenant('wide')).toEqual(new Set(['acme', 'wide']));
+    expect(ix.claimantsOf('a1')).toEqual(['acme']);
+    expect(ix.membersOf('acme')).toEqual(['a1']);
+    expect(ix.claimantsOf('w1')).toEqual([]);
+    expect(ix.claimedBy('wide')).toEqual([]);
+    expect(ix.tenant('wide')).toBeUndefined();
+    expect(ix.tenantNames()).toEqual(['acme', 'globex']);
+  });
+
+  it('deleting an unknown tenant changes nothing', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    expect(ix.deleteTenant('nobody')).toEqual(new Set());
+    expect(ix.claimedBy('acme')).toEqual(['a1']);
+  });
+
+  it('setTenant with a changed selector moves namespaces and reports every tenant on either side', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    ix.setNamespace('g1', { tenant: 'globex' });
+    const moved = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'globex' } } }, 2);
+    expect(ix.setTenant(moved)).toEqual(new Set(['acme', 'globex']));
+    expect(ix.claimedBy('acme')).toEqual(['g1']);
+    expect(ix.claimantsOf('a1')).toEqual([]);
+    expect(ix.claimantsOf('g1')).toEqual(['acme', 'globex']);
+    expect(ix.membersOf('globex')).toEqual([]);
+    expect(ix.tenant('acme')).toBe(moved);
+  });
+
+  it('re-setting a tenant whose claims are unchanged reports nothing', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    const v = ix.version('acme');
+    expect(ix.setTenant(tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } }, mode: 'Audit' }, 2))).toEqual(new Set());
+    expect(ix.version('acme')).toBe(v);
+    expect(ix.tenant('acme')?.spec.mode).toBe('Audit');
+  });
+
+  it('version() starts at 0 and bumps for every tenant whose claimed or member set changed, and only those', () => {
+    const ix = index();
+    expect(ix.version('acme')).toBe(0);
+    ix.setNamespace('a1', { tenant: 'acme' });
+    const a = ix.version('acme');
+    const g = ix.version('globex');
+    expect(a).toBeGreaterThan(0);
+    ix.setNamespace('a2', { tenant: 'acme' });
+    expect(ix.version('acme')).toBeGreaterThan(a);
+    expect(ix.version('globex')).toBe(g);
+  });
+
+  it('member lists stay current after changes (no stale cached answer)', () => {
+    const ix = index();
+    ix.setNamespace('a2', { tenant: 'acme' });
+    expect(ix.membersOf('acme')).toEqual(['a2']);
+    ix.setNamespace('a1', { tenant: 'acme' });
+    expect(ix.membersOf('acme')).toEqual(['a1', 'a2']);
+    expect(ix.claimedBy('acme')).toEqual(['a1', 'a2']);
+    ix.setNamespace('a2', {});
+    expect(ix.membersOf('acme')).toEqual(['a1']);
+  });
+});

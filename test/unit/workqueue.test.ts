@@ -1,0 +1,277 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExponentialFailureRateLimiter, type RateLimiter } from '../../src/queue/rate-limiter.ts';
+import { WorkQueue, type Handler, type ReconcileResult, type WorkQueueOptions } from '../../src/queue/workqueue.ts';
+
+/** A promise the test resolves when it wants the handler to finish. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => { open = r; });
+  return { promise, open };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** Records calls and concurrency per key; each call waits for the gate given by `hold` (if any). */
+class Recorder {
+  readonly calls: string[] = [];
+  readonly times: number[] = [];
+  readonly active = new Map<string, number>();
+  readonly maxActive = new Map<string, number>();
+  totalActive = 0;
+  maxTotalActive = 0;
+  hold: (key: string, call: number) => Promise<void> | undefined = () => undefined;
+  result: (key: string, call: number) => ReconcileResult = () => undefined;
+  fail: (key: string, call: number) => boolean = () => false;
+
+  readonly handler: Handler = async (key) => {
+    const n = this.count(key);
+    this.calls.push(key);
+    this.times.push(performance.now());
+    this.active.set(key, (this.active.get(key) ?? 0) + 1);
+    this.maxActive.set(key, Math.max(this.maxActive.get(key) ?? 0, this.active.get(key)!));
+    this.totalActive++;
+    this.maxTotalActive = Math.max(this.maxTotalActive, this.totalActive);
+    try {
+      await (this.hold(key, n) ?? Promise.resolve());
+      if (this.fail(key, n)) throw new Error(`fail ${key} #${n}`);
+      return this.result(key, n);
+    } finally {
+      this.active.set(key, this.active.get(key)! - 1);
+      this.totalActive--;
+    }
+  };
+
+  count(key: string): number { return this.calls.filter((k) => k === key).length; }
+}
+
+const queues: WorkQueue[] = [];
+function queue(rec: Recorder, o: WorkQueueOptions = {}): WorkQueue {
+  const q = new WorkQueue(rec.handler, o);
+  queues.push(q);
+  return q;
+}
+afterEach(async () => {
+  await Promise.all(queues.splice(0).map((q) => q.shutdown()));
+});
+
+describe('WorkQueue deduplication', () => {
+  it('a key added 5 times while queued runs once', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    for (let i = 0; i < 5; i++) q.add('k');
+    expect(q.depth).toBe(1);
+    expect(q.isQueued('k')).toBe(true);
+    q.start();
+    await q.idle();
+    await sleep(20);
+    expect(rec.calls).toEqual(['k']);
+    expect(q.isQueued('k')).toBe(false);
+  });
+
+  it('keys added before start() wait for it', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    q.add('a');
+    await sleep(20);
+    expect(rec.calls).toEqual([]);
+    q.start();
+    await waitFor(() => rec.calls.length === 1, 'a to run');
+  });
+
+  it('a key added while it is processing runs exactly once more afterwards, never concurrently', async () => {
+    const rec = new Recorder();
+    const first = gate();
+    rec.hold = (_k, n) => (n === 0 ? first.promise : undefined);
+    const q = queue(rec, { concurrency: 4 });
+    q.start();
+    q.add('k');
+    await waitFor(() => rec.count('k') === 1, 'first run');
+    q.add('k');
+    q.add('k');
+    q.add('k');
+    await sleep(20);
+    expect(rec.count('k')).toBe(1); // not started again while the first run is in flight
+    expect(q.activeWorkers).toBe(1);
+    first.open();
+    await waitFor(() => rec.count('k') === 2, 'second run');
+    await q.idle();
+    await sleep(20);
+    expect(rec.count('k')).toBe(2);
+    expect(rec.maxActive.get('k')).toBe(1);
+  });
+});
+
+describe('WorkQueue concurrency', () => {
+  it('runs different keys in parallel up to the concurrency, then the rest as workers free up', async () => {
+    const rec = new Recorder();
+    const gates = new Map([['a', gate()], ['b', gate()], ['c', gate()]]);
+    rec.hold = (k) => gates.get(k)!.promise;
+    const q = queue(rec, { concurrency: 2 });
+    expect(q.concurrency).toBe(2);
+    q.start();
+    q.add('a'); q.add('b'); q.add('c');
+    await waitFor(() => rec.calls.length === 2, 'two keys to start');
+    await sleep(20);
+    expect(new Set(rec.calls)).toEqual(new Set(['a', 'b']));
+    expect(q.activeWorkers).toBe(2);
+    expect([...q.inFlight.keys()].sort()).toEqual(['a', 'b']);
+    expect(q.depth).toBe(1);
+    gates.get('a')!.open();
+    await waitFor(() => rec.calls.includes('c'), 'c to start');
+    gates.get('b')!.open();
+    gates.get('c')!.open();
+    await q.idle();
+    expect(rec.maxTotalActive).toBe(2);
+    expect(q.inFlight.size).toBe(0);
+  });
+
+  it('with concurrency 1 runs keys one at a time in the order added', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    for (const k of ['x', 'y', 'z']) q.add(k);
+    q.start();
+    await waitFor(() => rec.calls.length === 3, 'all keys');
+    expect(rec.calls).toEqual(['x', 'y', 'z']);
+    expect(rec.maxTotalActive).toBe(1);
+  });
+});
+
+describe('WorkQueue retries', () => {
+  it('a failing key is retried with growing delays until it succeeds, then its failures are forgotten', async () => {
+    const rec = new Recorder();
+    rec.fail = (_k, n) => n < 3;
+    const limiter = new ExponentialFailureRateLimiter(5, 1000);
+    const asked: number[] = [];
+    const recording: RateLimiter = {
+      when: (k) => { const d = limiter.when(k); asked.push(d); return d; },
+      forget: (k) => limiter.forget(k),
+      failures: (k) => limiter.failures(k),
+    };
+    const outcomes: string[] = [];
+    let retries = 0;
+    const q = queue(rec, { rateLimiter: recording, observer: { finished: (_k, _s, o) => outcomes.push(o), retry: () => { retries++; } } });
+    q.start();
+    q.add('k');
+    await waitFor(() => rec.count('k') === 4, 'three retries');
+    await q.idle();
+    expect(asked).toEqual([5, 10, 20]);
+    expect(retries).toBe(3);
+    expect(outcomes).toEqual(['error', 'error', 'error', 'success']);
+    // Each retry waited at least its delay (timers never fire meaningfully early).
+    for (let i = 1; i < rec.times.length; i++) expect(rec.times[i]! - rec.times[i - 1]!).toBeGreaterThanOrEqual(asked[i - 1]! - 2);
+    expect(q.failures('k')).toBe(0);
+  });
+
+  it('counts failures while a key keeps failing, and a later success forgets them', async () => {
+    const rec = new Recorder();
+    rec.fail = (_k, n) => n === 0;
+    const q = queue(rec, { rateLimiter: new ExponentialFailureRateLimiter(60_000, 60_000) });
+    q.start();
+    q.add('k');
+    await waitFor(() => q.failures('k') === 1, 'the failure to be counted');
+    await sleep(20);
+    expect(rec.count('k')).toBe(1); // the retry is 60s away
+    q.add('k'); // an event re-adds it now
+    await waitFor(() => rec.count('k') === 2, 'the re-added run');
+    await q.idle();
+    expect(q.failures('k')).toBe(0);
+  });
+
+  it('forget() clears the failure count', async () => {
+    const rec = new Recorder();
+    rec.fail = () => true;
+    const q = queue(rec, { rateLimiter: new ExponentialFailureRateLimiter(60_000, 60_000) });
+    q.start();
+    q.add('k');
+    await waitFor(() => q.failures('k') === 1, 'the failure');
+    q.forget('k');
+    expect(q.failures('k')).toBe(0);
+  });
+
+  it('requeueAfterMs runs the key again after the delay, without counting a failure', async () => {
+    const rec = new Recorder();
+    rec.result = (_k, n) => (n === 0 ? { requeueAfterMs: 30 } : undefined);
+    const outcomes: string[] = [];
+    const q = queue(rec, { observer: { finished: (_k, _s, o) => outcomes.push(o) } });
+    q.start();
+    q.add('k');
+    await waitFor(() => rec.count('k') === 2, 'the requeued run');
+    expect(rec.times[1]! - rec.times[0]!).toBeGreaterThanOrEqual(28);
+    await q.idle();
+    await sleep(60);
+    expect(rec.count('k')).toBe(2);
+    expect(outcomes).toEqual(['requeue_after', 'success']);
+    expect(q.failures('k')).toBe(0);
+  });
+});
+
+describe('WorkQueue delayed adds', () => {
+  it('addAfter keeps the earliest timer: a later request does not postpone it', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    q.start();
+    const t0 = performance.now();
+    q.addAfter('k', 20);
+    q.addAfter('k', 10_000);
+    await waitFor(() => rec.count('k') === 1, 'the early timer', 2000);
+    expect(rec.times[0]! - t0).toBeLessThan(5000);
+  });
+
+  it('addAfter replaces a later timer with an earlier one, so the key runs once', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    q.start();
+    q.addAfter('k', 300);
+    q.addAfter('k', 10);
+    await waitFor(() => rec.count('k') === 1, 'the earlier timer', 250);
+    await sleep(400);
+    expect(rec.count('k')).toBe(1);
+  });
+
+  it('addAfter with no delay adds at once', async () => {
+    const rec = new Recorder();
+    const q = queue(rec);
+    q.addAfter('k', 0);
+    expect(q.isQueued('k')).toBe(true);
+    q.start();
+    await waitFor(() => rec.count('k') === 1, 'k');
+  });
+});
+
+describe('WorkQueue shutdown', () => {
+  it('drains in-flight work, drops queued keys and pending timers, and refuses new adds', async () => {
+    const rec = new Recorder();
+    const g = gate();
+    rec.hold = (k) => (k === 'a' ? g.promise : undefined);
+    const q = new WorkQueue(rec.handler, { concurrency: 1 });
+    q.start();
+    q.add('a');
+    await waitFor(() => rec.count('a') === 1, 'a to start');
+    q.add('b');
+    q.add('a'); // re-added while processing
+    q.addAfter('c', 10);
+    let done = false;
+    const stopping = q.shutdown().then(() => { done = true; });
+    await sleep(30);
+    expect(done).toBe(false); // still waiting for 'a'
+    q.add('d');
+    q.addAfter('e', 1);
+    q.addRateLimited('f');
+    g.open();
+    await stopping;
+    expect(done).toBe(true);
+    expect(rec.active.get('a')).toBe(0);
+    await sleep(40);
+    expect(rec.calls).toEqual(['a']);
+    expect(q.depth).toBe(0);
+    expect(q.isQueued('d')).toBe(false);
+  });
+});
