@@ -6,6 +6,8 @@
 #   hack/local-cluster.sh up     [--dir DIR]   start; returns when /readyz is OK; writes DIR/kubeconfig
 #   hack/local-cluster.sh down   [--dir DIR]   stop exactly the processes `up` started in DIR
 #   hack/local-cluster.sh status [--dir DIR]   show pids, ports and /readyz
+#   hack/local-cluster.sh restart COMPONENT [--dir DIR]   stop and start one component with the same
+#                                              flags (tests use it to break every watch for real)
 #
 # DIR defaults to ./.cluster. Ports are picked free at start, or fixed by ETCD_PORT / APISERVER_PORT.
 # Differences from a production cluster (all deliberate, for a throw-away test cluster):
@@ -24,6 +26,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 cmd="${1:-}"; shift || true
+COMPONENT=""
+if [ "$cmd" = restart ]; then COMPONENT="${1:-}"; shift || true; fi
 DIR="$REPO/.cluster"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -104,8 +108,30 @@ KC
 
 start() { # name, args...
   local name="$1"; shift
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  printf '%s\0' "$@" >"$RUN/$name.args"   # for `restart`
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
+}
+
+restart() {
+  local c="$COMPONENT" pid i
+  case "$c" in etcd|kube-apiserver|kube-controller-manager) ;; *) die "restart needs one of: ${COMPONENTS[*]}";; esac
+  [ -f "$RUN/$c.args" ] || die "$c was never started in $DIR"
+  # shellcheck disable=SC1091
+  . "$RUN/ports"
+  if pid=$(ours "$c"); then
+    kill -TERM "$pid"; for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  local args=(); mapfile -d '' args <"$RUN/$c.args"
+  log "restarting $c"
+  start "$c" "${args[@]}"
+  case "$c" in
+    etcd) wait_for etcd 30 curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health";;
+    kube-apiserver) wait_for kube-apiserver 90 api /readyz;;
+    kube-controller-manager) sleep 1; ours "$c" >/dev/null || die "kube-controller-manager exited on restart (log: $LOGS/$c.log)";;
+  esac
+  log "$c restarted"
 }
 
 # Wait for a check to pass while the component stays alive; a dead component ends the wait at once
@@ -203,5 +229,6 @@ case "$cmd" in
   up) up;;
   down) stop_all; log "down ($DIR kept: logs and certificates)";;
   status) status;;
-  *) echo "usage: $0 up|down|status [--dir DIR]" >&2; exit 2;;
+  restart) restart;;
+  *) echo "usage: $0 up|down|status|restart COMPONENT [--dir DIR]" >&2; exit 2;;
 esac

@@ -10,6 +10,7 @@ export const runFlags = z.strictObject({
   'health-probe-bind-address': bindAddress.default(':8081'),
   'leader-elect': z.boolean().default(false),
   'leader-election-namespace': z.string().optional(),
+  'leader-election-id': z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Lease name').default('tenant-isolation-operator.isolation.tenancy.dev'),
   concurrency: z.coerce.number().int().min(1).max(256).default(4),
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -27,6 +28,7 @@ Flags:
   --health-probe-bind-address ADDR   /healthz and /readyz listener (default :8081; 0 disables)
   --leader-elect                     elect one active replica through a coordination.k8s.io Lease
   --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace)
+  --leader-election-id NAME          name of the Lease (default tenant-isolation-operator.isolation.tenancy.dev)
   --concurrency N                    concurrent reconciles (default 4)
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
@@ -46,6 +48,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'health-probe-bind-address': { type: 'string' },
       'leader-elect': { type: 'boolean' },
       'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
       concurrency: { type: 'string' },
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },

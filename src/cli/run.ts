@@ -1,58 +1,118 @@
 // `tenant-isolation run`: builds clients, wires the controller, serves metrics and health, and drains
 // on SIGTERM. No logic of its own.
 import os from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadKubeConfig } from '../kube/config.ts';
 import { RestClient } from '../kube/rest.ts';
 import { OperatorMetrics } from '../metrics/metrics.ts';
 import { healthServer, listen, metricsServer } from '../metrics/server.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import { TenantIsolationController } from '../controller/controller.ts';
+import { DEFAULT_LEASE, LeaderElector } from '../kube/leader-election.ts';
 import type { RunFlags } from './flags.ts';
 
 export interface RunningOperator {
   controller: TenantIsolationController;
   metrics: OperatorMetrics;
   rest: RestClient;
+  elector: LeaderElector | undefined;
+  /** Resolves when this instance leads (at once without leader election). */
+  leading: Promise<void>;
+  /** Graceful: release the lease, drain in-flight reconciles, stop watches. */
   stop(): Promise<void>;
+  /** Like a crash: stop everything without releasing the lease. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  processMetrics?: boolean;
+  leaseTimings?: Partial<typeof DEFAULT_LEASE>;
+  /** Called when the lease is lost; work has already stopped. `run` exits the process, as controller-runtime does. */
+  onLostLease?: () => void;
+}
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function leaseNamespace(flags: RunFlags): string {
+  const ns = flags['leader-election-namespace'] ?? process.env.POD_NAMESPACE
+    ?? (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : undefined);
+  if (!ns) throw new Error('--leader-election-namespace: required with --leader-elect when not running in a cluster');
+  return ns;
 }
 
 export function makeLogger(level: string): Logger {
   return pino({ level, base: { component: 'tenant-isolation-operator' }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
-export async function startOperator(flags: RunFlags, log: Logger, o: { processMetrics?: boolean } = {}): Promise<RunningOperator> {
+export async function startOperator(flags: RunFlags, log: Logger, o: StartOptions = {}): Promise<RunningOperator> {
   const kc = loadKubeConfig(flags.kubeconfig);
   const rest = await RestClient.create(kc);
+  const namespace = flags['leader-elect'] ? leaseNamespace(flags) : undefined;
   const metrics = new OperatorMetrics({ processMetrics: o.processMetrics });
   rest.onWrite((verb) => metrics.apiWrites.inc({ verb }));
-  const identity = process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  // Unique per instance, like client-go's hostname_uuid: two instances never mistake each other's lease.
+  const identity = `${process.env.POD_NAME ?? os.hostname()}_${randomUUID()}`;
   const controller = new TenantIsolationController(kc, rest, metrics, log, {
     concurrency: flags.concurrency, identity, resyncPeriodMs: flags['resync-period'] * 1000,
   });
+  const leaseName = flags['leader-election-id'];
+  // Its own connection: lease renewals must never wait behind reconcile traffic.
+  const leaseRest = namespace ? await RestClient.create(kc) : undefined;
+  const elector = namespace && leaseRest
+    ? new LeaderElector(leaseRest, log, { namespace, name: leaseName, identity, ...DEFAULT_LEASE, ...o.leaseTimings })
+    : undefined;
+  metrics.leaderStatus.set({ name: leaseName }, 0);
+  let lost = false;
   const servers = [
     await listen(metricsServer(metrics.registry), flags['metrics-bind-address']),
     await listen(healthServer({
-      healthz: () => undefined,
+      healthz: () => (lost ? 'lost the leader lease' : undefined),
+      // A synced standby is ready: it takes over with warm caches.
       readyz: () => (controller.synced ? undefined : 'informer caches not synced'),
     }), flags['health-probe-bind-address']),
   ];
-  await controller.start();
+  await controller.startCaches();
+  let resolveLeading: () => void = () => undefined;
+  const leading = new Promise<void>((r) => { resolveLeading = r; });
+  if (elector) {
+    elector.run(() => {
+      metrics.leaderStatus.set({ name: leaseName }, 1);
+      controller.startWorkers();
+      resolveLeading();
+    }, () => {
+      lost = true;
+      metrics.leaderStatus.set({ name: leaseName }, 0);
+      void controller.stop().then(() => o.onLostLease?.());
+    });
+  } else {
+    metrics.leaderStatus.set({ name: leaseName }, 1);
+    controller.startWorkers();
+    resolveLeading();
+  }
+  const closeServers = (): Promise<unknown> => Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
   return {
-    controller, metrics, rest,
+    controller, metrics, rest, elector, leading,
     async stop() {
       await controller.stop();
-      await Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
-      rest.close();
+      await elector?.stop(true);
+      await closeServers();
+      rest.close(); leaseRest?.close();
+    },
+    async kill() {
+      await elector?.stop(false);
+      await controller.stop();
+      await closeServers();
+      rest.close(); leaseRest?.close();
     },
   };
 }
 
 export async function runCommand(flags: RunFlags): Promise<void> {
   const log = makeLogger(flags['log-level']);
-  if (flags['leader-elect']) {
-    log.warn('--leader-elect is accepted but leader election is not implemented yet: run a single replica');
-  }
-  const op = await startOperator(flags, log);
+  const op = await startOperator(flags, log, {
+    onLostLease: () => { log.error('leader lease lost: exiting so a fresh process rejoins the election'); process.exit(1); },
+  });
   log.info({ concurrency: flags.concurrency }, 'operator running');
   let stopping = false;
   const shutdown = (signal: string): void => {

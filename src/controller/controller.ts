@@ -87,14 +87,28 @@ export class TenantIsolationController {
       delete: (p) => this.onPolicy(p, -1),
     }, log, MANAGED_SELECTOR);
     this.informers = [this.nsInformer, this.tiInformer, this.npInformer] as unknown as ResilientInformer<RawObject>[];
+    const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
+    this.informers.forEach((inf, i) => { inf.onRestart = (reason) => metrics.watchRestarts.inc({ resource: resources[i]!, reason }); });
+    metrics.observe(() => this.queue.inFlight, () => this.informers.map((inf, i) => ({ resource: resources[i]!, ageSeconds: inf.lastEventAgeSeconds })));
   }
 
   get synced(): boolean { return this.informers.every((i) => i.hasSynced); }
 
   /** Starts informers, waits for their caches, then starts workers. */
   async start(): Promise<void> {
+    await this.startCaches();
+    this.startWorkers();
+  }
+
+  /** Informers run on standbys too, so a new leader starts with warm caches. */
+  async startCaches(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.start()));
     await Promise.all(this.informers.map((i) => i.waitForSync()));
+    this.ctx.log.info({ namespaces: this.nsInformer.list().length, tenants: this.tiInformer.list().length }, 'caches synced');
+  }
+
+  /** Begins reconciling (the leader only): every object was enqueued by the initial list. */
+  startWorkers(): void {
     this.queue.start();
     // Gauges walk every outcome: once a second, not once per reconcile.
     this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
@@ -103,7 +117,7 @@ export class TenantIsolationController {
       this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
       this.resyncTimer.unref();
     }
-    this.ctx.log.info({ namespaces: this.nsInformer.list().length, tenants: this.tiInformer.list().length }, 'caches synced; workers started');
+    this.ctx.log.info({ concurrency: this.opts.concurrency }, 'workers started');
   }
 
   /** Re-enqueues every object: a reconcile of an unchanged cluster makes zero writes. */

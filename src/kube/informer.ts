@@ -19,6 +19,9 @@ export class ResilientInformer<T extends RawObject> {
   private inner: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>) | undefined;
   private stopped = false;
   private restarts = 0;
+  private failures = 0; // consecutive, for backoff; reset by a successful list
+  /** Called on every restart (error or silence), e.g. to count it in a metric. */
+  onRestart: (reason: 'error' | 'silence') => void = () => undefined;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private lastEvent = Date.now();
@@ -29,14 +32,22 @@ export class ResilientInformer<T extends RawObject> {
   private readonly handlers: InformerHandlers<T>;
   private readonly log: Logger;
   private readonly labelSelector: string | undefined;
+  private readonly maxSilenceMs: number;
+  private watchdog: NodeJS.Timeout | undefined;
 
-  constructor(kc: KubeConfig, rest: RestClient, path: string, handlers: InformerHandlers<T>, log: Logger, labelSelector?: string) {
+  /**
+   * `maxSilenceMs`: the server ends every watch after `timeoutSeconds` (4-6 min, asked for below) and the
+   * informer reconnects, which counts as activity; a watch silent for longer than this has hung and is
+   * restarted with a relist (the silent-informer reports of client-node #364/#596/#958).
+   */
+  constructor(kc: KubeConfig, rest: RestClient, path: string, handlers: InformerHandlers<T>, log: Logger, labelSelector?: string, maxSilenceMs = 11 * 60_000) {
     this.kc = kc;
     this.rest = rest;
     this.path = path;
     this.handlers = handlers;
     this.log = log.child({ informer: path });
     this.labelSelector = labelSelector;
+    this.maxSilenceMs = maxSilenceMs;
   }
 
   get name(): string { return this.path; }
@@ -55,18 +66,41 @@ export class ResilientInformer<T extends RawObject> {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.watchdog = setInterval(() => {
+      if (this.inner && this.lastEventAgeSeconds * 1000 > this.maxSilenceMs) {
+        this.log.warn({ silentSeconds: Math.round(this.lastEventAgeSeconds) }, 'watch silent for too long; restarting informer');
+        this.onRestart('silence');
+        this.restart(this.inner, 0);
+      }
+    }, Math.min(30_000, this.maxSilenceMs / 2));
+    this.watchdog.unref();
     await this.startInner();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     await this.inner?.stop();
+  }
+
+  /** Replaces the informer (fresh list and watch) after `delayMs`, unless it was replaced already. */
+  private restart(inf: Informer<KubernetesObject>, delayMs: number): void {
+    this.restarts++;
+    this.lastEvent = Date.now(); // one restart per silence, not one per watchdog tick
+    setTimeout(() => {
+      if (this.stopped || this.inner !== inf) return;
+      void inf.stop().catch(() => undefined);
+      this.startInner().catch((e: unknown) => this.log.error({ err: String(e) }, 'informer restart failed'));
+    }, delayMs).unref();
   }
 
   private async startInner(): Promise<void> {
     const listFn = (): Promise<KubernetesListObject<KubernetesObject>> =>
       this.rest.get<KubernetesListObject<KubernetesObject>>(this.path, this.labelSelector ? { labelSelector: this.labelSelector } : undefined);
-    const inf = makeInformer<KubernetesObject>(this.kc, this.path, listFn, this.labelSelector);
+    // The watch URL keeps this query: bookmarks keep resourceVersions fresh (fewer 410 relists) and the
+    // server-side timeout guarantees a reconnect, i.e. a heartbeat, every few minutes.
+    const watchPath = `${this.path}?allowWatchBookmarks=true&timeoutSeconds=${240 + Math.floor(Math.random() * 120)}`;
+    const inf = makeInformer<KubernetesObject>(this.kc, watchPath, listFn, this.labelSelector);
     const as = (o: KubernetesObject): T => o as unknown as T;
     const touch = (): void => { this.lastEvent = Date.now(); };
     inf.on('add', (o) => { touch(); this.known.set(keyOf(as(o)), as(o)); this.handlers.add?.(as(o)); });
@@ -77,18 +111,16 @@ export class ResilientInformer<T extends RawObject> {
     inf.on('error', (err) => {
       failed = true;
       if (this.stopped || this.inner !== inf) return;
-      this.restarts++;
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts, 7)) * (0.5 + Math.random());
-      this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts }, 'watch failed; restarting informer');
-      setTimeout(() => {
-        if (this.stopped || this.inner !== inf) return;
-        void inf.stop().catch(() => undefined);
-        this.startInner().catch((e: unknown) => this.log.error({ err: String(e) }, 'informer restart failed'));
-      }, delay).unref();
+      // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
+      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
+      this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts + 1 }, 'watch failed; restarting informer');
+      this.onRestart('error');
+      this.restart(inf, delay);
     });
     this.inner = inf;
     await inf.start(); // resolves after the initial list, before the watch streams
     if (failed) return; // the error handler schedules the next attempt
+    this.failures = 0;
     touch();
     // A fresh informer starts with an empty cache, so objects deleted while the watch was down would never
     // get a delete event: everything we knew of that the new list lacks is reported deleted now.

@@ -30,6 +30,12 @@ export class OperatorMetrics {
   readonly conflicts: Gauge;
   readonly timeToIsolation: Histogram;
   readonly apiWrites: Counter<'verb'>;
+  readonly watchRestarts: Counter<'resource' | 'reason'>;
+  readonly unfinishedWork: Gauge<'name' | 'controller'>;
+  readonly longestRunning: Gauge<'name' | 'controller'>;
+  readonly watchAge: Gauge<'resource'>;
+  private inFlight: () => ReadonlyMap<string, number> = () => new Map();
+  private watches: () => { resource: string; ageSeconds: number }[] = () => [];
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -60,7 +66,28 @@ export class OperatorMetrics {
     this.conflicts = new Gauge({ name: 'tenant_isolation_conflicts', help: 'Namespaces claimed by more than one tenant (failed closed)', registers: r });
     this.timeToIsolation = new Histogram({ name: 'tenant_isolation_time_to_isolation_seconds', help: 'From a namespace becoming a tenant member (as seen by the operator) to all its policies stored', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r });
     this.apiWrites = new Counter({ name: 'tenant_isolation_api_writes_total', help: 'Writes the operator sent to the apiserver, by verb', labelNames: ['verb'], registers: r });
+    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
+    // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
+    const sources = { inFlight: (): ReadonlyMap<string, number> => this.inFlight(), watches: () => this.watches() };
+    this.unfinishedWork = new Gauge({
+      name: 'workqueue_unfinished_work_seconds', help: 'How many seconds of work has been done that is in progress and hasn\'t been observed by work_duration', labelNames: ['name', 'controller'], registers: r,
+      collect() { const now = Date.now(); let sum = 0; for (const t of sources.inFlight().values()) sum += (now - t) / 1000; this.set(q, sum); },
+    });
+    this.longestRunning = new Gauge({
+      name: 'workqueue_longest_running_processor_seconds', help: 'How many seconds has the longest running processor for workqueue been running', labelNames: ['name', 'controller'], registers: r,
+      collect() { const now = Date.now(); let max = 0; for (const t of sources.inFlight().values()) max = Math.max(max, (now - t) / 1000); this.set(q, max); },
+    });
+    this.watchAge = new Gauge({
+      name: 'tenant_isolation_watch_last_event_age_seconds', help: 'Seconds since each watch last delivered an event or reconnected', labelNames: ['resource'], registers: r,
+      collect() { for (const w of sources.watches()) this.set({ resource: w.resource }, w.ageSeconds); },
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sources for the gauges computed at scrape time. */
+  observe(inFlight: () => ReadonlyMap<string, number>, watches: () => { resource: string; ageSeconds: number }[]): void {
+    this.inFlight = inFlight;
+    this.watches = watches;
   }
 
   queueObserver(): QueueObserver {

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { pino } from 'pino';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { RestClient, isNotFound } from '../../src/kube/rest.ts';
-import { startOperator, type RunningOperator } from '../../src/cli/run.ts';
+import { startOperator, type RunningOperator, type StartOptions } from '../../src/cli/run.ts';
 import { runFlags } from '../../src/cli/flags.ts';
 import type { NetworkPolicy, NamespaceObject } from '../../src/policy/types.ts';
 import type { TenantIsolationObject } from '../../src/api/schema.ts';
@@ -83,10 +83,17 @@ export async function events(tenant: string): Promise<{ reason: string; message:
   return list.items.filter((e) => e.involvedObject.kind === 'TenantIsolation' && e.involvedObject.name === tenant);
 }
 
-export async function startTestOperator(over: Record<string, unknown> = {}): Promise<RunningOperator> {
-  const flags = runFlags.parse({ kubeconfig: kubeconfig(), 'metrics-bind-address': '0', 'health-probe-bind-address': '0', 'resync-period': 0, ...over });
+export const operatorKubeconfig = (): string => inject('operatorKubeconfig');
+export const OPERATOR_NAMESPACE = 'tenant-isolation-system';
+
+/** An operator in this process, as the shipped ServiceAccount (config/rbac only). */
+export async function startTestOperator(over: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<RunningOperator> {
+  const flags = runFlags.parse({
+    kubeconfig: operatorKubeconfig(), 'metrics-bind-address': '0', 'health-probe-bind-address': '0', 'resync-period': 0,
+    'leader-election-namespace': OPERATOR_NAMESPACE, ...over,
+  });
   const log = pino({ level: process.env.TIO_TEST_LOG ?? 'silent' });
-  return startOperator(flags, log, { processMetrics: false });
+  return startOperator(flags, log, { processMetrics: false, ...opts });
 }
 
 /** Sum of the operator's own write counter (all verbs). */

@@ -2,7 +2,7 @@
 // integration run through hack/local-cluster.sh, the same script users run, and installs the CRD.
 // TIO_KUBECONFIG=path reuses a cluster that is already up (fast local iteration).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -28,14 +28,38 @@ export default function setup(project: TestProject): () => void {
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
   project.provide('kubeconfig', kubeconfig);
   project.provide('kubectl', kubectl);
+  project.provide('operatorKubeconfig', operatorIdentity(kubectl, kubeconfig));
   return () => {
     if (clusterDir) execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', clusterDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   };
+}
+
+/**
+ * The operator under test runs as the shipped ServiceAccount, bound only to config/rbac: a missing verb
+ * fails the tests, an extra one is visible in review. Returns a kubeconfig with a bound token.
+ */
+function operatorIdentity(kubectl: string, kubeconfig: string): string {
+  const k = (...args: string[]): string => execFileSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  k('apply', '-f', join(repo, 'config/manager/namespace.yaml'));
+  k('apply', '-k', join(repo, 'config/rbac'));
+  const token = k('create', 'token', 'tenant-isolation-operator', '-n', 'tenant-isolation-system', '--duration=6h').trim();
+  const admin = k('config', 'view', '--raw', '--minify', '-o', 'json');
+  const cluster = (JSON.parse(admin) as { clusters: { cluster: Record<string, string> }[] }).clusters[0]!.cluster;
+  const file = join(mkdtempSync(join(tmpdir(), 'tio-operator-')), 'kubeconfig');
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'operator',
+    clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': cluster['certificate-authority-data'] } }],
+    users: [{ name: 'operator', user: { token } }],
+    contexts: [{ name: 'operator', context: { cluster: 'local', user: 'operator' } }],
+  }), { mode: 0o600 });
+  return file;
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kubeconfig: string;
     kubectl: string;
+    /** The operator's own identity: the tenant-isolation-operator ServiceAccount and config/rbac only. */
+    operatorKubeconfig: string;
   }
 }
