@@ -115,7 +115,7 @@ describe('the operator process', () => {
     try {
       await eventually(async () => (await fetch(`http://127.0.0.1:${metricsPort + 1}/readyz`)).ok, 'readyz', 30_000);
       expect((await fetch(`http://127.0.0.1:${metricsPort + 1}/healthz`)).ok).toBe(true);
-      await eventually(async () => log.includes('became leader'), 'leadership', 30_000);
+      await eventually(() => Promise.resolve(log.includes('became leader')), 'leadership', 30_000);
       const t = unique('t-proc');
       const names = Array.from({ length: 5 }, () => unique('proc'));
       for (const n of names) await createNamespace(n, { tenant: t });
