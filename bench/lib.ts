@@ -31,10 +31,11 @@ export async function cluster(): Promise<Cluster> {
 
 export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number }
 
-export async function startOperatorProcess(kubeconfig: string, extra: string[] = []): Promise<OperatorProcess> {
+export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[] } = {}): Promise<OperatorProcess> {
   const metricsPort = 20000 + Math.floor(Math.random() * 10000);
   const healthPort = metricsPort + 1;
-  const proc = spawn(process.execPath, [join(repo, 'src/cli/main.ts'), 'run', '--kubeconfig', kubeconfig,
+  const entry = o.dist ? join(repo, 'dist/cli/main.js') : join(repo, 'src/cli/main.ts');
+  const proc = spawn(process.execPath, [...(o.nodeOptions ?? []), entry, 'run', '--kubeconfig', kubeconfig,
     '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;

@@ -2,11 +2,13 @@
 // tenant-isolation: the operator and its command-line tools.
 import { parseRunFlags, RUN_HELP } from './flags.ts';
 import { runCommand } from './run.ts';
+import { renderCommand } from './render.ts';
 
 const USAGE = `Usage: tenant-isolation <command> [flags]
 
 Commands:
   run       run the operator (see: tenant-isolation run --help)
+  render    print the NetworkPolicies the operator would apply for given manifests
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -18,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
       await runCommand(flags);
       return -1; // keeps running until a signal
     }
+    case 'render': return renderCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE); return command === undefined ? 2 : 0;
     default:

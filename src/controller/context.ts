@@ -1,7 +1,8 @@
 // What the reconcilers share: read-only caches and indexes fed by informers, and the ways to act.
 import type { Logger } from 'pino';
 import type { MembershipIndex } from '../policy/membership.ts';
-import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
+import type { NamespaceObject } from '../policy/types.ts';
+import type { CachedPolicy } from '../policy/diff.ts';
 import type { TenantIsolationObject, NamespaceState } from '../api/schema.ts';
 import type { RestClient } from '../kube/rest.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -29,11 +30,11 @@ export interface ControllerContext {
   index: MembershipIndex;
   namespaces: Cache<NamespaceObject>;
   tenants: Cache<TenantIsolationObject>;
-  policies: Cache<NetworkPolicy>;
+  policies: Cache<CachedPolicy>;
   /** Our writes the policy informer has not delivered yet. */
-  assumed: AssumedWrites<NetworkPolicy>;
-  /** What we last applied per `namespace/name`: tells someone's tampering from a declared change. */
-  lastApplied: Map<string, NetworkPolicy>;
+  assumed: AssumedWrites<CachedPolicy>;
+  /** Digest of what we last applied per `namespace/name`: tells someone's tampering from a declared change. */
+  lastApplied: Map<string, string>;
   /** Tenants whose spec is invalid: their namespaces are frozen as they are. */
   invalidTenants: Map<string, string>;
   /** tenant -> namespaces holding a managed policy labelled with it. */

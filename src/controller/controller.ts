@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import { API_VERSION, PLURAL, parseTenant, type TenantIsolationObject } from '../api/schema.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { LABEL_TENANT, MANAGED_SELECTOR } from '../policy/labels.ts';
-import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
-import { ResilientInformer, type RawObject } from '../kube/informer.ts';
+import type { NamespaceObject } from '../policy/types.ts';
+import { compactPolicy, type CachedPolicy } from '../policy/diff.ts';
+import { ResilientInformer, keepOnly, type RawObject } from '../kube/informer.ts';
 import type { RestClient } from '../kube/rest.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
@@ -32,7 +33,7 @@ export class TenantIsolationController {
   private readonly tenantReconciler: TenantReconciler;
   private readonly nsInformer: ResilientInformer<NamespaceObject>;
   private readonly tiInformer: ResilientInformer<TenantIsolationObject>;
-  private readonly npInformer: ResilientInformer<NetworkPolicy>;
+  private readonly npInformer: ResilientInformer<CachedPolicy>;
   private resyncTimer: NodeJS.Timeout | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private readonly opts: ControllerOptions;
@@ -46,7 +47,7 @@ export class TenantIsolationController {
       namespaces: { get: (n) => this.nsInformer.get(n), list: () => this.nsInformer.list() },
       tenants: { get: (n) => this.tiInformer.get(n), list: () => this.tiInformer.list() },
       policies: { get: (n, ns) => this.npInformer.get(n, ns), list: (ns) => this.npInformer.list(ns) },
-      assumed: new AssumedWrites<NetworkPolicy>(),
+      assumed: new AssumedWrites<CachedPolicy>(),
       lastApplied: new Map(),
       invalidTenants: new Map(),
       policyNamespacesByTenant: new Map(),
@@ -87,6 +88,9 @@ export class TenantIsolationController {
       delete: (p) => this.onPolicy(p, -1),
     }, log, MANAGED_SELECTOR);
     this.informers = [this.nsInformer, this.tiInformer, this.npInformer] as unknown as ResilientInformer<RawObject>[];
+    // Cache only what reconcile reads; TenantIsolations stay whole (their status is compared).
+    this.nsInformer.transform = keepOnly(['status'], ['name', 'uid', 'labels', 'deletionTimestamp', 'resourceVersion']);
+    this.npInformer.transform = compactPolicy;
     const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
     this.informers.forEach((inf, i) => { inf.onRestart = (reason) => metrics.watchRestarts.inc({ resource: resources[i]!, reason }); });
     metrics.observe(() => this.queue.inFlight, () => this.informers.map((inf, i) => ({ resource: resources[i]!, ageSeconds: inf.lastEventAgeSeconds })));
@@ -178,7 +182,7 @@ export class TenantIsolationController {
     for (const t of changed) this.ctx.enqueueTenant(t);
   }
 
-  private onPolicy(p: NetworkPolicy, delta: number): void {
+  private onPolicy(p: CachedPolicy, delta: number): void {
     const ns = p.metadata.namespace;
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined && delta !== 0) {

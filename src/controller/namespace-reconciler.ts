@@ -1,7 +1,7 @@
 // Reconciles one namespace: plan (pure) -> diff against the cache -> the fewest writes, deny first.
 import { LABEL_TENANT, FIELD_MANAGER, MANAGED_POLICY_NAMES } from '../policy/labels.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
-import { policyDrift } from '../policy/diff.ts';
+import { compactPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
 import type { NetworkPolicy } from '../policy/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import { isNamespaceTerminating, isNotFound } from '../kube/rest.ts';
@@ -28,7 +28,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
     return;
   }
   // The cache, corrected by our own writes it has not seen yet.
-  const existing = new Map<string, NetworkPolicy>();
+  const existing = new Map<string, CachedPolicy>();
   const names = new Set([...ctx.policies.list(name).map((p) => p.metadata.name), ...MANAGED_POLICY_NAMES]);
   for (const n of names) {
     const p = ctx.assumed.resolve(name, n, ctx.policies.get(n, name));
@@ -46,7 +46,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
 
   const checked = wanted.map((p) => ({ p, drift: policyDrift(p, existing.get(p.metadata.name)) }));
   // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
-  for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, c.p);
+  for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, ownedDigest(c.p));
   const writes = checked.filter((w) => w.drift !== undefined);
   // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
   // and each only narrows what the others allow, so no write order opens a path.
@@ -64,15 +64,15 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
     const key = `${name}/${w.p.metadata.name}`;
     const last = ctx.lastApplied.get(key);
     const current = existing.get(w.p.metadata.name);
-    ctx.lastApplied.set(key, w.p);
+    ctx.lastApplied.set(key, ownedDigest(w.p));
     // Tampering: what is stored is no longer what we last wrote (edited, or deleted by someone else).
-    const tampered = last !== undefined && (current === undefined || policyDrift(last, current) !== undefined);
+    const tampered = last !== undefined && (current === undefined || current.ownedDigest !== last);
     const tenant = w.p.metadata.labels?.[LABEL_TENANT] ?? '';
     if (tampered) {
       ctx.metrics.driftCorrections.inc();
       log.info({ tenant, policy: w.p.metadata.name, drift: w.drift }, 'restored managed policy');
       const target = ctx.index.tenant(tenant);
-      if (target) ctx.events.record(target, 'Normal', 'PolicyRestored', `Restored NetworkPolicy ${name}/${w.p.metadata.name} (${w.drift === 'missing' ? 'it was deleted' : `its ${w.drift} was changed`})`);
+      if (target) ctx.events.record(target, 'Normal', 'PolicyRestored', `Restored NetworkPolicy ${name}/${w.p.metadata.name} (${w.drift === 'missing' ? 'it was deleted' : 'it was changed'})`);
     } else if (current !== undefined) {
       log.info({ tenant, policy: w.p.metadata.name, changed: w.drift }, 'updated managed policy');
     }
@@ -153,10 +153,11 @@ async function applyPolicy(ctx: ControllerContext, desired: NetworkPolicy): Prom
   if (policyDrift(desired, stored) !== undefined) {
     stored = await ctx.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER);
   }
-  ctx.assumed.assume(stored);
+  compactPolicy(stored as unknown as Record<string, unknown>);
+  ctx.assumed.assume(stored as unknown as CachedPolicy);
 }
 
-async function deletePolicy(ctx: ControllerContext, p: NetworkPolicy): Promise<void> {
+async function deletePolicy(ctx: ControllerContext, p: CachedPolicy): Promise<void> {
   try {
     await ctx.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: p.metadata.uid } });
     ctx.assumed.assumeDeleted(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);

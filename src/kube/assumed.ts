@@ -16,6 +16,7 @@ export class AssumedWrites<T extends Versioned> {
 
   /** After a create/update/apply: the stored object the apiserver returned. */
   assume(obj: T): void {
+    delete (obj.metadata as { managedFields?: unknown }).managedFields;
     this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: rvOf(obj), at: Date.now() });
   }
 

@@ -13,6 +13,24 @@ export interface InformerHandlers<T> {
 /** Raw JSON objects as the apiserver sends them (timestamps stay strings). */
 export interface RawObject { metadata?: { name?: string; namespace?: string } }
 
+/** Reduces a cached object to what the controller reads; mutates (the informer caches this very object). */
+export type CacheTransform = (o: Record<string, unknown>) => void;
+
+/** Drops metadata.managedFields, often the largest part of an object, as controller-runtime does by default. */
+export const stripManagedFields: CacheTransform = (o) => {
+  const m = o.metadata as Record<string, unknown> | undefined;
+  if (m) delete m.managedFields;
+};
+
+/** Keeps only the listed top-level and metadata fields (at 10 000 namespaces every byte counts 10 000 times). */
+export function keepOnly(top: string[], metadata: string[]): CacheTransform {
+  return (o) => {
+    for (const k of Object.keys(o)) if (!top.includes(k) && k !== 'metadata') delete o[k];
+    const m = o.metadata as Record<string, unknown> | undefined;
+    if (m) for (const k of Object.keys(m)) if (!metadata.includes(k)) delete m[k];
+  };
+}
+
 const keyOf = (o: RawObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 export class ResilientInformer<T extends RawObject> {
@@ -33,6 +51,8 @@ export class ResilientInformer<T extends RawObject> {
   private readonly log: Logger;
   private readonly labelSelector: string | undefined;
   private readonly maxSilenceMs: number;
+  /** Applied to every object before it is cached or handed to a handler. */
+  transform: CacheTransform = stripManagedFields;
   private watchdog: NodeJS.Timeout | undefined;
 
   /**
@@ -95,13 +115,16 @@ export class ResilientInformer<T extends RawObject> {
   }
 
   private async startInner(): Promise<void> {
-    const listFn = (): Promise<KubernetesListObject<KubernetesObject>> =>
-      this.rest.get<KubernetesListObject<KubernetesObject>>(this.path, this.labelSelector ? { labelSelector: this.labelSelector } : undefined);
+    const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      const list = await this.rest.get<KubernetesListObject<KubernetesObject>>(this.path, this.labelSelector ? { labelSelector: this.labelSelector } : undefined);
+      for (const item of list.items) this.transform(item as unknown as Record<string, unknown>);
+      return list;
+    };
     // The watch URL keeps this query: bookmarks keep resourceVersions fresh (fewer 410 relists) and the
     // server-side timeout guarantees a reconnect, i.e. a heartbeat, every few minutes.
     const watchPath = `${this.path}?allowWatchBookmarks=true&timeoutSeconds=${240 + Math.floor(Math.random() * 120)}`;
     const inf = makeInformer<KubernetesObject>(this.kc, watchPath, listFn, this.labelSelector);
-    const as = (o: KubernetesObject): T => o as unknown as T;
+    const as = (o: KubernetesObject): T => { this.transform(o as unknown as Record<string, unknown>); return o as unknown as T; };
     const touch = (): void => { this.lastEvent = Date.now(); };
     inf.on('add', (o) => { touch(); this.known.set(keyOf(as(o)), as(o)); this.handlers.add?.(as(o)); });
     inf.on('update', (o) => { touch(); this.known.set(keyOf(as(o)), as(o)); this.handlers.update?.(as(o)); });

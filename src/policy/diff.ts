@@ -1,6 +1,7 @@
 // Decides whether a stored policy already is what we want, so an unchanged tenant costs zero writes.
 // Compares only what we own: our labels and annotation, the owner references, and the whole spec in a
 // canonical form that erases the apiserver's equivalent spellings (omitted empty lists and maps).
+import { createHash } from 'node:crypto';
 import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT } from './labels.ts';
 import type { NetworkPolicy } from './types.ts';
 
@@ -23,9 +24,32 @@ export function canonical(value: unknown): unknown {
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
+/**
+ * A policy as the controller caches it: identity, our labels, and the digest of what we own. Keeping the
+ * digest instead of the spec is what keeps 30 000 policies small (see README, memory).
+ */
+export interface CachedPolicy {
+  metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; labels?: Record<string, string> };
+  ownedDigest: string;
+}
+
+/** Reduces a policy object in place to its CachedPolicy form. */
+export function compactPolicy(o: Record<string, unknown>): void {
+  if ('ownedDigest' in o) return; // already compact (listed objects pass through the handlers too)
+  const p = o as unknown as NetworkPolicy;
+  const digest = ownedDigest(p);
+  const m = p.metadata;
+  const labels: Record<string, string> = {};
+  for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = m.labels[k];
+  for (const k of Object.keys(o)) if (k !== 'metadata') delete o[k];
+  o.metadata = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels };
+  o.ownedDigest = digest;
+}
+
 /** Why `existing` differs from `desired`, or undefined when no write is needed. */
-export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | undefined): string | undefined {
+export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | CachedPolicy | undefined): string | undefined {
   if (!existing) return 'missing';
+  if ('ownedDigest' in existing) return ownedDigest(desired) === existing.ownedDigest ? undefined : 'content';
   const dl = desired.metadata.labels ?? {};
   const el = existing.metadata.labels ?? {};
   for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (dl[k] !== el[k]) return `label ${k}`;
@@ -36,4 +60,16 @@ export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | un
   if (!same(desired.metadata.ownerReferences ?? [], existing.metadata.ownerReferences ?? [])) return 'ownerReferences';
   if (!same(desired.spec, existing.spec)) return 'spec';
   return undefined;
+}
+
+/** A digest of exactly what policyDrift compares: equal digests mean no drift. */
+export function ownedDigest(p: NetworkPolicy): string {
+  const l = p.metadata.labels ?? {};
+  const owned = {
+    labels: [l[LABEL_MANAGED_BY], l[LABEL_TENANT]],
+    conflict: p.metadata.annotations?.[ANNOTATION_CONFLICT],
+    ownerReferences: p.metadata.ownerReferences ?? [],
+    spec: p.spec,
+  };
+  return createHash('sha1').update(JSON.stringify(canonical(owned))).digest('base64');
 }

@@ -143,3 +143,26 @@ describe('canonical', () => {
     expect(canonical(['b', 'a'])).toEqual(['b', 'a']);
   });
 });
+
+describe('compactPolicy (the controller cache form)', () => {
+  it('keeps identity, our labels and a digest that agrees with policyDrift, and is idempotent', async () => {
+    const { compactPolicy } = await import('../../src/policy/diff.ts');
+    const { planNamespace, policiesToApply } = await import('../../src/policy/desired.ts');
+    const { tenant } = await import('./fixtures.ts');
+    const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
+    const [deny] = policiesToApply(planNamespace('a', [t], () => ['a']));
+    const stored = structuredClone(deny!) as unknown as Record<string, unknown>;
+    (stored.metadata as Record<string, unknown>).managedFields = [{ manager: 'x' }];
+    (stored.metadata as Record<string, unknown>).labels = { ...(deny!.metadata.labels ?? {}), extra: 'ignored' };
+    compactPolicy(stored);
+    const once = JSON.stringify(stored);
+    compactPolicy(stored);
+    expect(JSON.stringify(stored)).toBe(once);
+    expect(stored.spec).toBeUndefined();
+    expect((stored.metadata as { labels: object }).labels).toEqual(deny!.metadata.labels);
+    expect(policyDrift(deny!, stored as never)).toBeUndefined();
+    const changed = structuredClone(deny!);
+    changed.spec.policyTypes = ['Ingress'];
+    expect(policyDrift(changed, stored as never)).toBe('content');
+  });
+});
