@@ -1,0 +1,237 @@
+// Property checks on random small clusters: the class-based, port-set-based, incremental analyzer must
+// agree with the reference `decide` evaluated pod by pod and port by port, and an analyzer kept up to date
+// through a stream of changes must agree with one built from scratch.
+import { describe, expect, it } from 'vitest';
+import type { LabelSelector, ValidTenant } from '../../../src/api/schema.ts';
+import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
+import type { NetworkPolicy, NetworkPolicyPeer } from '../../../src/policy/types.ts';
+import { decide } from '../../../src/analysis/decide.ts';
+import { IsolationAnalyzer, type Breach } from '../../../src/analysis/tenant.ts';
+import { PROTOCOLS, type NamespaceInfo, type PodInfo, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
+import { tenant } from '../fixtures.ts';
+import { ext, np, pod } from './builders.ts';
+
+type Rng = () => number;
+function mulberry32(seed: number): Rng {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+const chance = (r: Rng, p: number): boolean => r() < p;
+
+const NS = ['t1-a', 't1-b', 't2-a', 't3-a', 'free', 'kube-system'];
+const MEMBERSHIP = new Map([['t1', ['t1-a', 't1-b']], ['t2', ['t2-a']], ['t3', ['t3-a']]]);
+const NUMS = [53, 80, 443, 8080, 9000];
+const PROBES = [1, 52, 53, 54, 79, 80, 81, 443, 3868, 8080, 9000, 9001, 65535];
+
+function selector(r: Rng, key: 'app' | 'env'): LabelSelector {
+  const values = key === 'app' ? ['a', 'b'] : ['prod', 'dev'];
+  switch (Math.floor(r() * 4)) {
+    case 0: return {};
+    case 1: return { matchLabels: { [key]: pick(r, values) } };
+    default: {
+      const operator = pick(r, ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const);
+      return { matchExpressions: [{ key, operator, ...(operator === 'In' || operator === 'NotIn' ? { values: [pick(r, values)] } : {}) }] };
+    }
+  }
+}
+function peer(r: Rng): NetworkPolicyPeer {
+  switch (Math.floor(r() * 6)) {
+    case 0: return { podSelector: selector(r, 'app') };
+    case 1: return { namespaceSelector: selector(r, 'env') };
+    case 2: return { namespaceSelector: selector(r, 'env'), podSelector: selector(r, 'app') };
+    case 3: return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': pick(r, NS) } } };
+    case 4: return { ipBlock: pick(r, [{ cidr: '10.0.0.0/8' }, { cidr: '10.1.0.0/16', except: ['10.1.0.0/24'] }, { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] }, { cidr: '8.8.8.0/24' }]) };
+    default: return {};
+  }
+}
+function ports(r: Rng): NonNullable<NonNullable<NetworkPolicy['spec']['ingress']>[number]['ports']> | undefined {
+  if (chance(r, 0.3)) return undefined;
+  const n = Math.floor(r() * 3);
+  return Array.from({ length: n }, () => {
+    const protocol = chance(r, 0.2) ? undefined : pick(r, PROTOCOLS);
+    const kind = Math.floor(r() * 4);
+    const base = protocol ? { protocol } : {};
+    if (kind === 0) return base as { protocol: Protocol };
+    if (kind === 1) return { ...base, port: pick(r, ['http', 'dns', 'sctp', 'nope']) } as { protocol: Protocol; port: string };
+    const port = pick(r, NUMS);
+    return { ...base, port, ...(kind === 3 ? { endPort: port + pick(r, [0, 1, 28]) } : {}) } as { protocol: Protocol; port: number };
+  });
+}
+function randomPolicy(r: Rng, namespace: string, name: string): NetworkPolicy {
+  const rules = () => Array.from({ length: Math.floor(r() * 3) }, () => {
+    const peers = chance(r, 0.25) ? undefined : Array.from({ length: 1 + Math.floor(r() * 2) }, () => peer(r));
+    const p = ports(r);
+    return { ...(peers ? { peers } : {}), ...(p ? { ports: p } : {}) };
+  });
+  const types = pick(r, [undefined, [], ['Ingress'], ['Egress'], ['Ingress', 'Egress']] as const);
+  const ingress = chance(r, 0.8) ? rules().map(({ peers: from, ports: p }) => ({ ...(from ? { from } : {}), ...(p ? { ports: p } : {}) })) : undefined;
+  const egress = chance(r, 0.8) ? rules().map(({ peers: to, ports: p }) => ({ ...(to ? { to } : {}), ...(p ? { ports: p } : {}) })) : undefined;
+  return np(namespace, name, {
+    podSelector: selector(r, 'app'),
+    ...(types ? { policyTypes: [...types] } : {}),
+    ...(ingress ? { ingress } : {}),
+    ...(egress ? { egress } : {}),
+  });
+}
+function randomPod(r: Rng, namespace: string, name: string, i: number): PodInfo {
+  const nsIdx = NS.indexOf(namespace);
+  const ipCount = pick(r, [0, 1, 1, 1, 2]);
+  const ips = Array.from({ length: ipCount }, (_, k) => pick(r, [`10.${nsIdx}.0.${i + 10 * k}`, `10.1.0.${i + 10 * k}`, `8.8.8.${i}`]));
+  const containerPorts = [
+    ...(chance(r, 0.5) ? [{ name: 'http', containerPort: pick(r, [80, 8080]) }] : []),
+    ...(chance(r, 0.3) ? [{ name: 'dns', containerPort: 53, protocol: 'UDP' as const }] : []),
+    ...(chance(r, 0.2) ? [{ name: 'sctp', containerPort: 3868, protocol: 'SCTP' as const }] : []),
+  ];
+  return pod(namespace, name, { app: pick(r, ['a', 'b', 'c']) }, { ips, ports: containerPorts, hostNetwork: chance(r, 0.05) });
+}
+function randomTenant(r: Rng, name: string): ValidTenant {
+  const allowPeer = () => pick(r, [
+    { namespaceSelector: { matchLabels: { env: pick(r, ['prod', 'dev']) } } },
+    { namespaceSelector: {}, podSelector: { matchLabels: { app: pick(r, ['a', 'b']) } } },
+    { podSelector: { matchLabels: { app: 'a' } } },
+    { ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] } },
+    { ipBlock: { cidr: '10.1.0.0/16' } },
+  ]);
+  const allowPorts = () => pick(r, [[], [{ port: 80 }], [{ protocol: 'UDP', port: 53 }], [{ port: 'http' }], [{ port: 8080, endPort: 9000 }]]);
+  return tenant(name, {
+    namespaces: MEMBERSHIP.get(name),
+    mode: chance(r, 0.2) ? 'Audit' : 'Enforce',
+    defaultDeny: { ingress: chance(r, 0.85), egress: chance(r, 0.85) },
+    intraTenant: { enabled: chance(r, 0.8) },
+    dns: { enabled: chance(r, 0.8), ...(chance(r, 0.3) ? { ipBlocks: [{ cidr: '8.8.8.0/24' }] } : {}) },
+    allow: {
+      ingressFrom: Array.from({ length: Math.floor(r() * 3) }, () => ({ ...allowPeer(), ports: allowPorts() })),
+      egressTo: Array.from({ length: Math.floor(r() * 3) }, () => ({ ...allowPeer(), ports: allowPorts() })),
+    },
+  });
+}
+function randomWorld(seed: number): { snapshot: Snapshot; tenants: ValidTenant[]; rng: Rng } {
+  const r = mulberry32(seed);
+  const namespaces: NamespaceInfo[] = NS.map((name) => ({ name, labels: { env: pick(r, ['prod', 'dev']) } }));
+  const tenants = ['t1', 't2', 't3'].map((t) => randomTenant(r, t));
+  const pods: PodInfo[] = [];
+  for (const n of NS) for (let i = 0; i < 1 + Math.floor(r() * 3); i++) pods.push(randomPod(r, n, `p${i}`, i));
+  pods.push(pod('kube-system', 'coredns', { 'k8s-app': 'kube-dns' }, { ips: ['10.5.0.53'], ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 53 }] }));
+  const policies: NetworkPolicy[] = [];
+  for (const t of tenants) for (const n of MEMBERSHIP.get(t.name)!) policies.push(...policiesToApply(planNamespace(n, [t], (x) => MEMBERSHIP.get(x) ?? [])));
+  for (const n of NS) for (let i = 0; i < Math.floor(r() * 3); i++) policies.push(randomPolicy(r, n, `r${i}`));
+  return { snapshot: { namespaces, pods, policies }, tenants, rng: r };
+}
+
+/** What the tenant declares, written as one policy in the local pod's namespace, evaluated by `decide`. */
+function declaredSnapshot(s: Snapshot, t: ValidTenant, namespace: string): Snapshot {
+  const peerOf = (a: ValidTenant['spec']['allow']['ingressFrom'][number]): NetworkPolicyPeer =>
+    (a.ipBlock ? { ipBlock: a.ipBlock } : { ...(a.namespaceSelector ? { namespaceSelector: a.namespaceSelector } : {}), ...(a.podSelector ? { podSelector: a.podSelector } : {}) });
+  const { dns, allow } = t.spec;
+  const policy = np(namespace, 'declared', {
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: allow.ingressFrom.map((a) => ({ from: [peerOf(a)], ...(a.ports.length ? { ports: a.ports } : {}) })),
+    egress: [
+      ...(dns.enabled ? [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': dns.namespace } }, podSelector: dns.podSelector }, ...dns.ipBlocks.map((ipBlock) => ({ ipBlock }))], ports: dns.ports }] : []),
+      ...allow.egressTo.map((a) => ({ to: [peerOf(a)], ...(a.ports.length ? { ports: a.ports } : {}) })),
+    ],
+  });
+  // hostNetwork would make the local pod unrestricted here too: the declaration must still be evaluated.
+  return { namespaces: s.namespaces, pods: s.pods.map((p) => ({ ...p, hostNetwork: false })), policies: [policy] };
+}
+
+/** Breaches as atomic facts at the probe ports: "dir|local|peer|proto|port". */
+function engineFacts(s: Snapshot, breaches: Breach[]): Set<string> {
+  const out = new Set<string>();
+  for (const b of breaches) {
+    const peers = b.peer.startsWith('namespace ') ? s.pods.filter((p) => p.namespace === b.peer.slice(10)).map((p) => `${p.namespace}/${p.name}`) : [b.peer];
+    for (const local of b.pods) for (const peerName of peers) for (const port of PROBES) if (port >= b.port && port <= (b.endPort ?? b.port)) out.add(`${b.direction}|${local}|${peerName}|${b.protocol}|${port}`);
+  }
+  return out;
+}
+
+function referenceFacts(s: Snapshot, t: ValidTenant, externals: readonly string[]): Set<string> {
+  const members = new Set(MEMBERSHIP.get(t.name));
+  const out = new Set<string>();
+  const peers = [...s.pods.filter((p) => !members.has(p.namespace)), ...externals.map(ext)];
+  const name = (e: PodInfo | { external: string }): string => ('external' in e ? `external ${e.external}` : `${e.namespace}/${e.name}`);
+  for (const local of s.pods.filter((p) => members.has(p.namespace))) {
+    const decl = declaredSnapshot(s, t, local.namespace);
+    const plainLocal = { ...local, hostNetwork: false };
+    for (const p of peers) {
+      const plainPeer = 'external' in p ? p : { ...p, hostNetwork: false };
+      for (const protocol of PROTOCOLS) {
+        for (const port of PROBES) {
+          if (decide(s, p, local, port, protocol).allowed && !decide(decl, plainPeer, plainLocal, port, protocol).ingress.allowed) out.add(`ingress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+          if (decide(s, local, p, port, protocol).allowed && !decide(decl, plainLocal, plainPeer, port, protocol).egress.allowed) out.add(`egress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe('analyzer vs reference decide on random clusters', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    it(`agrees on every pod pair, port and protocol (seed ${seed})`, () => {
+      const w = randomWorld(seed);
+      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, w.tenants, MEMBERSHIP);
+      for (const t of w.tenants) {
+        const breaches = a.breaches(t.name);
+        const externals = new Set(['8.8.8.8', '203.0.113.9', ...breaches.filter((b) => b.peer.startsWith('external ')).map((b) => b.peer.slice(9))]);
+        const got = [...engineFacts(w.snapshot, breaches)].sort();
+        const want = [...referenceFacts(w.snapshot, t, [...externals])].sort();
+        expect(got, `tenant ${t.name}`).toEqual(want);
+      }
+    });
+  }
+});
+
+/** Breaches flattened so that grouping of pods into classes does not matter. */
+function flat(bm: Map<string, Breach[]>): string[] {
+  const out: string[] = [];
+  for (const [t, bs] of bm) for (const b of bs) for (const p of b.pods) out.push(`${t}|${b.direction}|${p}|${b.peer}|${b.protocol}|${b.port}-${b.endPort ?? b.port}|${b.policy}`);
+  return out.sort();
+}
+
+describe('incremental analyzer vs rebuilt analyzer', () => {
+  for (let seed = 100; seed < 115; seed++) {
+    it(`stays equal through a stream of changes (seed ${seed})`, () => {
+      const w = randomWorld(seed);
+      const r = w.rng;
+      let tenants = w.tenants;
+      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, tenants, MEMBERSHIP);
+      a.allBreaches();
+      for (let step = 0; step < 25; step++) {
+        const s = a.snapshot();
+        const n = pick(r, NS);
+        switch (Math.floor(r() * 8)) {
+          case 0: case 1: a.setPolicy(randomPolicy(r, n, `r${Math.floor(r() * 4)}`)); break;
+          case 2: { const p = s.policies.length ? pick(r, s.policies) : undefined; if (p) a.deletePolicy(p.metadata.namespace, p.metadata.name); break; }
+          case 3: a.setPod(randomPod(r, n, `p${Math.floor(r() * 4)}`, Math.floor(r() * 4))); break;
+          case 4: { const p = s.pods.length ? pick(r, s.pods) : undefined; if (p) a.deletePod(p.namespace, p.name); break; }
+          case 5: a.setNamespace({ name: n, labels: { env: pick(r, ['prod', 'dev']) } }); break;
+          case 6: { const i = Math.floor(r() * tenants.length); tenants = tenants.map((t, k) => (k === i ? randomTenant(r, t.name) : t)); a.setTenants(tenants, MEMBERSHIP); break; }
+          default: if (chance(r, 0.3)) a.deleteNamespace(n); else a.setPod({ ...pick(r, s.pods), ips: [`10.1.0.${Math.floor(r() * 255)}`] });
+        }
+        const fresh = IsolationAnalyzer.fromSnapshot(a.snapshot(), tenants, MEMBERSHIP);
+        expect(flat(a.allBreaches()), `step ${step}`).toEqual(flat(fresh.allBreaches()));
+        expect(a.podsSelectedByNoPolicy()).toEqual(fresh.podsSelectedByNoPolicy());
+      }
+    });
+  }
+
+  it('allowedPairs agrees with decide on every ordered pair', () => {
+    for (let seed = 200; seed < 210; seed++) {
+      const w = randomWorld(seed);
+      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, w.tenants, MEMBERSHIP);
+      for (const [port, protocol] of [[80, 'TCP'], [53, 'UDP'], [3868, 'SCTP']] as const) {
+        const got = a.allowedPairs(port, protocol).map(([x, y]) => `${x}>${y}`).sort();
+        const want: string[] = [];
+        for (const x of w.snapshot.pods) for (const y of w.snapshot.pods) if (x !== y && decide(w.snapshot, x, y, port, protocol).allowed) want.push(`${x.namespace}/${x.name}>${y.namespace}/${y.name}`);
+        expect(got, `seed ${seed} ${protocol}/${port}`).toEqual(want.sort());
+      }
+    }
+  });
+});

@@ -1,0 +1,271 @@
+// The tenant proof: which allowed paths cross a tenant's boundary without being declared.
+import { describe, expect, it } from 'vitest';
+import type { LabelSelector, ValidTenant } from '../../../src/api/schema.ts';
+import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
+import type { NetworkPolicy } from '../../../src/policy/types.ts';
+import { IsolationAnalyzer, NON_TENANT, tenantBreaches, type Breach } from '../../../src/analysis/tenant.ts';
+import type { PodInfo } from '../../../src/analysis/types.ts';
+import { tenant } from '../fixtures.ts';
+import { np, ns, pod, snapshot } from './builders.ts';
+
+const NAME = 'kubernetes.io/metadata.name';
+const byName = (names: string[]): LabelSelector => ({ matchExpressions: [{ key: NAME, operator: 'In', values: names }] });
+
+interface World { tenants: ValidTenant[]; membership: Map<string, string[]>; pods: PodInfo[]; extra: NetworkPolicy[] }
+
+function world(o: Partial<World> & { tenants: ValidTenant[]; membership: Map<string, string[]> }): IsolationAnalyzer {
+  const namespaces = [ns('kube-system'), ns('shared', { team: 'shared' }), ...[...o.membership.values()].flat().map((n) => ns(n))];
+  const pods = o.pods ?? defaultPods();
+  const policies: NetworkPolicy[] = [...(o.extra ?? [])];
+  for (const t of o.tenants) {
+    for (const n of o.membership.get(t.name) ?? []) policies.push(...policiesToApply(planNamespace(n, [t], (x) => o.membership.get(x) ?? [])));
+  }
+  return IsolationAnalyzer.fromSnapshot(snapshot(namespaces, pods, policies), o.tenants, o.membership);
+}
+
+function defaultPods(): PodInfo[] {
+  return [
+    pod('kube-system', 'coredns', { 'k8s-app': 'kube-dns' }, { ips: ['10.0.0.10'], ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 53 }] }),
+    pod('shared', 'cache', { app: 'cache' }, { ips: ['10.9.0.1'], ports: [{ name: 'redis', containerPort: 6379 }] }),
+    pod('acme-1', 'web', { app: 'web' }, { ips: ['10.1.1.1'], ports: [{ name: 'http', containerPort: 8080 }] }),
+    pod('acme-1', 'web-2', { app: 'web' }, { ips: ['10.1.1.2'], ports: [{ name: 'http', containerPort: 8080 }] }),
+    pod('acme-2', 'api', { app: 'api' }, { ips: ['10.1.2.1'], ports: [{ name: 'http', containerPort: 9000 }] }),
+    pod('globex-1', 'app', { app: 'app' }, { ips: ['10.2.1.1'], ports: [{ name: 'http', containerPort: 80 }] }),
+  ];
+}
+
+const acme = (extra: Record<string, unknown> = {}) => tenant('acme', { namespaces: ['acme-1', 'acme-2'], ...extra });
+const globex = (extra: Record<string, unknown> = {}) => tenant('globex', { namespaces: ['globex-1'], ...extra });
+const membership = (): Map<string, string[]> => new Map([['acme', ['acme-1', 'acme-2']], ['globex', ['globex-1']]]);
+const summary = (bs: Breach[]): string[] => bs.map((b) => `${b.direction} ${b.pods.join('+')} ${b.peer} ${b.protocol}/${b.port}${b.endPort ? `-${b.endPort}` : ''} ${b.policy ?? '-'}`);
+
+describe('tenant breaches', () => {
+  it('a tenant with only the operator\'s policies has no breach, and neither has its neighbour', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    expect(a.breaches('acme')).toEqual([]);
+    expect(a.breaches('globex')).toEqual([]);
+    expect(a.breaches('nobody')).toEqual([]);
+  });
+
+  it('DNS to the tenant\'s DNS pods on its DNS ports is declared; other ports to the same pods are not', () => {
+    const open = np('acme-1', 'to-kube-system', { policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { [NAME]: 'kube-system' } } }] }] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [open] });
+    expect(summary(a.breaches('acme'))).toEqual([
+      'egress acme-1/web+acme-1/web-2 namespace kube-system SCTP/1-65535 acme-1/to-kube-system',
+      'egress acme-1/web+acme-1/web-2 namespace kube-system TCP/1-52 acme-1/to-kube-system',
+      'egress acme-1/web+acme-1/web-2 namespace kube-system TCP/54-65535 acme-1/to-kube-system',
+      'egress acme-1/web+acme-1/web-2 namespace kube-system UDP/1-52 acme-1/to-kube-system',
+      'egress acme-1/web+acme-1/web-2 namespace kube-system UDP/54-65535 acme-1/to-kube-system',
+    ]);
+    const b = a.breaches('acme')[0]!;
+    expect(b).toMatchObject({ tenant: 'acme', direction: 'egress', protocol: 'SCTP', port: 1, endPort: 65535, policy: 'acme-1/to-kube-system' });
+    expect(b.message).toMatch(/acme-1\/to-kube-system admits it/);
+    expect(b.message).toMatch(/does not declare it/);
+  });
+
+  it('DNS ipBlocks are declared on the DNS ports only', () => {
+    const t = acme({ dns: { ipBlocks: [{ cidr: '169.254.20.10/32' }] } });
+    const open = np('acme-1', 'to-node-local', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '169.254.20.10/32' } }] }] });
+    const a = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open] });
+    const got = summary(a.breaches('acme'));
+    expect(got).toContain('egress acme-1/web+acme-1/web-2 external 169.254.20.10 TCP/54-65535 acme-1/to-node-local');
+    expect(got.some((s) => s.includes('UDP/53') || s.includes('TCP/53 '))).toBe(false);
+  });
+
+  it('a peer pod that only shares the DNS labels in another namespace is not declared', () => {
+    const fake = pod('shared', 'fake-dns', { 'k8s-app': 'kube-dns' }, { ips: ['10.9.0.53'] });
+    const open = np('acme-1', 'to-shared', { policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { team: 'shared' } } }], ports: [{ protocol: 'UDP', port: 53 }] }] });
+    const a = world({ tenants: [acme()], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open], pods: [...defaultPods(), fake] });
+    expect(summary(a.breaches('acme'))).toEqual(['egress acme-1/web+acme-1/web-2 namespace shared UDP/53 acme-1/to-shared']);
+  });
+
+  it('traffic between the tenant\'s member namespaces is never a breach, even when tenant policies open everything', () => {
+    const openAll = (n: string) => np(n, 'open', { policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ namespaceSelector: byName(['acme-1', 'acme-2']) }] }], egress: [{ to: [{ namespaceSelector: byName(['acme-1', 'acme-2']) }] }] });
+    const a = world({ tenants: [acme({ intraTenant: { enabled: false } })], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [openAll('acme-1'), openAll('acme-2')] });
+    expect(a.breaches('acme')).toEqual([]);
+  });
+
+  it('an allow-all ingress written by the tenant is a breach from non-tenant pods and from outside, but not from an isolated neighbour', () => {
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{}] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll] });
+    const got = summary(a.breaches('acme'));
+    expect(got).toContain('ingress acme-1/web+acme-1/web-2 namespace shared TCP/1-65535 acme-1/allow-all');
+    expect(got).toContain('ingress acme-1/web+acme-1/web-2 namespace kube-system UDP/1-65535 acme-1/allow-all');
+    expect(got).toContain('ingress acme-1/web+acme-1/web-2 external 8.8.8.8 SCTP/1-65535 acme-1/allow-all');
+    expect(got).toContain('ingress acme-1/web+acme-1/web-2 external 203.0.113.9 TCP/1-65535 acme-1/allow-all');
+    expect(got.some((s) => s.includes('globex'))).toBe(false); // globex's egress is denied by its own default deny
+    expect(got.some((s) => s.includes('acme-2'))).toBe(false);
+    expect(a.breaches('globex')).toEqual([]);
+  });
+
+  it('the same allow-all becomes a breach from the neighbour once the neighbour opens its egress', () => {
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{}] });
+    const gOut = np('globex-1', 'out', { policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: 8080 }] }] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll, gOut] });
+    expect(summary(a.breaches('acme'))).toContain('ingress acme-1/web+acme-1/web-2 namespace globex-1 TCP/8080 acme-1/allow-all');
+    // For globex it is an egress breach, attributed to its own policy.
+    expect(summary(a.breaches('globex'))).toContain('egress globex-1/app namespace acme-1 TCP/8080 globex-1/out');
+  });
+
+  it('declared ingressFrom paths are not breaches; the same peer on other ports is', () => {
+    const t = acme({ allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { team: 'shared' } }, ports: [{ port: 8080 }] }] } });
+    const a = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]) });
+    expect(a.breaches('acme')).toEqual([]);
+    const wider = np('acme-1', 'from-shared', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shared' } } }], ports: [{ protocol: 'TCP', port: 8000, endPort: 8100 }] }] });
+    const b = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [wider] });
+    expect(summary(b.breaches('acme'))).toEqual([
+      'ingress acme-1/web+acme-1/web-2 namespace shared TCP/8000-8079 acme-1/from-shared',
+      'ingress acme-1/web+acme-1/web-2 namespace shared TCP/8081-8100 acme-1/from-shared',
+    ]);
+  });
+
+  it('declared named ports are resolved on the destination', () => {
+    const t = acme({ allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { team: 'shared' } }, ports: [{ port: 'http' }] }] } });
+    const open = (n: string) => np(n, 'from-shared', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shared' } } }], ports: [{ protocol: 'TCP', port: 8080 }, { protocol: 'TCP', port: 9000 }] }] });
+    const a = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open('acme-1'), open('acme-2')] });
+    // web's "http" is 8080 and api's is 9000: each is declared where it resolves, not elsewhere.
+    expect(summary(a.breaches('acme'))).toEqual([
+      'ingress acme-1/web+acme-1/web-2 namespace shared TCP/9000 acme-1/from-shared',
+      'ingress acme-2/api namespace shared TCP/8080 acme-2/from-shared',
+    ]);
+  });
+
+  it('declared egressTo ipBlocks cover outside addresses, and a wider tenant policy shows up per address region', () => {
+    const t = acme({ allow: { egressTo: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] }, ports: [{ port: 443 }] }] } });
+    const a = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]) });
+    expect(a.breaches('acme')).toEqual([]);
+    const wide = np('acme-2', 'internet', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 443 }] }] });
+    const b = world({ tenants: [t], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [wide] });
+    const got = summary(b.breaches('acme'));
+    // 10.0.0.0/8 is carved out of the declaration: an address there and every pod outside the tenant is a breach.
+    expect(got).toContain('egress acme-2/api external 10.0.0.0 TCP/443 acme-2/internet');
+    expect(got).toContain('egress acme-2/api namespace shared TCP/443 acme-2/internet');
+    expect(got).not.toContain('egress acme-2/api external 8.8.8.8 TCP/443 acme-2/internet');
+    expect(got.every((s) => s.startsWith('egress acme-2/api'))).toBe(true);
+  });
+
+  it('a tenant with no policies (Audit) reports every peer on every port, with no policy to blame', () => {
+    const t = acme({ mode: 'Audit' });
+    const a = world({ tenants: [t, globex()], membership: membership() });
+    const got = a.breaches('acme');
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.every((b) => b.policy === null)).toBe(true);
+    expect(summary(got)).toContain('ingress acme-2/api namespace shared TCP/1-65535 -');
+    expect(summary(got)).toContain('egress acme-2/api namespace kube-system TCP/54-65535 -');
+    expect(summary(got).some((s) => s.includes('globex'))).toBe(false); // globex is isolated both ways
+    expect(got[0]!.message).toMatch(/not isolated/);
+  });
+
+  it('reports peer pods one by one when only some pods of a namespace are reachable', () => {
+    const open = np('acme-1', 'to-cache', { policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { team: 'shared' } }, podSelector: { matchLabels: { app: 'cache' } } }] }] });
+    const other = pod('shared', 'queue', { app: 'queue' }, { ips: ['10.9.0.2'] });
+    const a = world({ tenants: [acme()], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open], pods: [...defaultPods(), other] });
+    expect(summary(a.breaches('acme')).filter((s) => s.includes('TCP'))).toEqual(['egress acme-1/web+acme-1/web-2 shared/cache TCP/1-65535 acme-1/to-cache']);
+  });
+
+  it('a hostNetwork pod in a tenant namespace is unrestricted, so every reachable path to it is reported', () => {
+    const agent = pod('acme-1', 'agent', { app: 'agent' }, { ips: ['192.168.1.5'], hostNetwork: true });
+    const a = world({ tenants: [acme()], membership: new Map([['acme', ['acme-1', 'acme-2']]]), pods: [...defaultPods(), agent] });
+    const got = a.breaches('acme');
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.every((b) => b.pods.join() === 'acme-1/agent' && b.policy === null)).toBe(true);
+  });
+
+  it('a namespace several tenants claim belongs to none: its pods are outside both', () => {
+    const contested = pod('contested', 'x', {}, { ips: ['10.7.0.1'] });
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: {} }] }] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll], pods: [...defaultPods(), contested] });
+    expect(summary(a.breaches('acme'))).toContain('ingress acme-1/web+acme-1/web-2 namespace contested TCP/1-65535 acme-1/allow-all');
+  });
+
+  it('tenantBreaches is the one-shot form', () => {
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{}] });
+    const s = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll] }).snapshot();
+    const out = tenantBreaches(s, [acme(), globex()], membership());
+    expect([...out.keys()]).toEqual(['acme', 'globex']);
+    expect(out.get('acme')!.length).toBeGreaterThan(0);
+  });
+});
+
+describe('cluster-wide views', () => {
+  it('podsSelectedByNoPolicy lists pods no policy isolates for ingress', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    expect(a.podsSelectedByNoPolicy()).toEqual(['kube-system/coredns', 'shared/cache']);
+    a.setPolicy(np('shared', 'egress-only', { policyTypes: ['Egress'] }));
+    expect(a.podsSelectedByNoPolicy()).toEqual(['kube-system/coredns', 'shared/cache']);
+    a.setPolicy(np('shared', 'deny-in', { policyTypes: ['Ingress'] }));
+    expect(a.podsSelectedByNoPolicy()).toEqual(['kube-system/coredns']);
+  });
+
+  it('allowedPairs lists every ordered pair of distinct pods allowed on the port', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    const pairs = (port: number, proto: 'TCP' | 'UDP' = 'TCP') => a.allowedPairs(port, proto).map(([x, y]) => `${x}>${y}`).sort();
+    const acmePods = ['acme-1/web', 'acme-1/web-2', 'acme-2/api'];
+    const open = ['kube-system/coredns', 'shared/cache'];
+    const expected = [
+      ...acmePods.flatMap((x) => acmePods.filter((y) => y !== x).map((y) => `${x}>${y}`)),
+      ...open.flatMap((x) => open.filter((y) => y !== x).map((y) => `${x}>${y}`)),
+    ].sort();
+    expect(pairs(8080)).toEqual(expected);
+    expect(pairs(53, 'UDP')).toEqual([...expected, ...acmePods.map((x) => `${x}>kube-system/coredns`), 'globex-1/app>kube-system/coredns'].sort());
+  });
+
+  it('tenantMatrix counts allowed pod pairs per tenant pair', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    const m = a.tenantMatrix(53, 'UDP');
+    expect(m.tenants).toEqual(['acme', 'globex', NON_TENANT]);
+    expect(m.counts).toEqual({
+      acme: { acme: 6, globex: 0, [NON_TENANT]: 3 },
+      globex: { acme: 0, globex: 0, [NON_TENANT]: 1 },
+      [NON_TENANT]: { acme: 0, globex: 0, [NON_TENANT]: 2 },
+    });
+  });
+});
+
+describe('incremental updates', () => {
+  it('recomputes only the tenants a policy change touches', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    a.allBreaches();
+    const base = a.stats().recomputations;
+    a.setPolicy(np('globex-1', 'open', { policyTypes: ['Ingress'], ingress: [{}] }));
+    a.allBreaches();
+    expect(a.stats().recomputations - base).toBe(1);
+    expect(a.breaches('globex').length).toBeGreaterThan(0);
+    // Re-applying an identical spec changes nothing.
+    a.setPolicy(np('globex-1', 'open', { policyTypes: ['Ingress'], ingress: [{}] }));
+    a.allBreaches();
+    expect(a.stats().recomputations - base).toBe(1);
+    a.deletePolicy('globex-1', 'open');
+    expect(a.breaches('globex')).toEqual([]);
+  });
+
+  it('a peer namespace\'s policy change reaches the tenants that consulted it', () => {
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{}] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll] });
+    expect(summary(a.breaches('acme'))).toContain('ingress acme-1/web+acme-1/web-2 namespace shared TCP/1-65535 acme-1/allow-all');
+    a.setPolicy(np('shared', 'deny-out', { policyTypes: ['Egress'] }));
+    expect(summary(a.breaches('acme')).some((s) => s.includes('shared'))).toBe(false);
+  });
+
+  it('pods, namespaces and tenants update the results they touch', () => {
+    const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { open: 'yes' } } }] }] });
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll] });
+    expect(a.breaches('acme')).toEqual([]);
+    // A labelled namespace without pods changes nothing yet...
+    a.setNamespace(ns('newcomer', { open: 'yes' }));
+    expect(a.breaches('acme')).toEqual([]);
+    // ...until a pod lands in it.
+    a.setPod(pod('newcomer', 'p', {}, { ips: ['10.6.0.1'] }));
+    expect(summary(a.breaches('acme'))).toEqual(['SCTP', 'TCP', 'UDP'].map((p) => `ingress acme-1/web+acme-1/web-2 namespace newcomer ${p}/1-65535 acme-1/allow-all`));
+    a.setNamespace(ns('newcomer', { open: 'no' }));
+    expect(a.breaches('acme')).toEqual([]);
+    a.setNamespace(ns('newcomer', { open: 'yes' }));
+    a.deletePod('newcomer', 'p');
+    expect(a.breaches('acme')).toEqual([]);
+    // Declaring the path in the tenant removes the breach.
+    a.setPod(pod('newcomer', 'p', {}, { ips: ['10.6.0.1'] }));
+    expect(a.breaches('acme').length).toBe(3);
+    a.setTenants([acme({ allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { open: 'yes' } } }] } }), globex()], membership());
+    expect(a.breaches('acme')).toEqual([]);
+  });
+});
