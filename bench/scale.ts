@@ -11,11 +11,15 @@ import { loadKubeConfig } from '../src/kube/config.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import { apiserverPolicyWrites, cluster, counter, repo, round, sleep, startOperatorProcess } from './lib.ts';
 
-const { values } = parseArgs({ options: { burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: {
+  burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
+  concurrency: { type: 'string', default: '4' }, 'node-options': { type: 'string', default: '' },
+} });
 const BURST = Number(values.burst);
 const TOTAL = Number(values.total);
 const PER_TENANT = Number(values['per-tenant']);
-const CONCURRENCY = 4;
+const CONCURRENCY = Number(values.concurrency);
+const NODE_OPTIONS = values['node-options'].split(' ').filter(Boolean);
 const run = Date.now().toString(36);
 
 execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json')], { stdio: 'inherit' });
@@ -45,7 +49,7 @@ const abort = await watch.watch('/apis/networking.k8s.io/v1/networkpolicies', { 
   }, () => undefined);
 const waitIsolated = async (n: number, timeoutMs: number) => { const d = Date.now() + timeoutMs; while (isolatedCount < n && Date.now() < d) await sleep(20); return isolatedCount >= n; };
 
-let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY)], { dist: true });
+let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY)], { dist: true, nodeOptions: NODE_OPTIONS });
 try {
   const tenants = [...new Set(Array.from({ length: TOTAL }, (_, i) => tenantOf(i)))];
   await pool(tenants.slice(0, Math.ceil(BURST / PER_TENANT)), 16, applyTenantFor);
@@ -87,7 +91,7 @@ try {
 
   // 3. No-op resync: restart (a full relist and reconcile of everything) with a 4 s resync; count writes.
   await op.stop();
-  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '4', '--concurrency', String(CONCURRENCY)], { dist: true });
+  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '4', '--concurrency', String(CONCURRENCY)], { dist: true, nodeOptions: NODE_OPTIONS });
   const r0 = await apiserverPolicyWrites(c.rest);
   await sleep(10_000);
   const resyncWrites = (await apiserverPolicyWrites(c.rest)) - r0;
@@ -106,6 +110,7 @@ try {
     benchmark: 'scale',
     kubernetes: 'v1.37.2 (local control plane, 2 cores shared by etcd, apiserver, operator and the load)',
     operatorConcurrency: CONCURRENCY,
+    operatorNodeOptions: NODE_OPTIONS.join(' '),
     burst: {
       namespaces: BURST, allIsolated: ok, namespacesPerTenant: PER_TENANT,
       operatorSeconds: round(opSeconds), plainClientFloorSeconds: round(floorSeconds), ratioToFloor: round(opSeconds / floorSeconds),

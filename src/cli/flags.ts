@@ -14,6 +14,7 @@ export const runFlags = z.strictObject({
   concurrency: z.coerce.number().int().min(1).max(256).default(4),
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  'isolation-proof': z.boolean().default(true),
 });
 export type RunFlags = z.infer<typeof runFlags>;
 
@@ -32,6 +33,7 @@ Flags:
   --concurrency N                    concurrent reconciles (default 4)
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
+  --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
   -h, --help                         show this help
 
 Environment: TIO_<FLAG> (e.g. TIO_CONCURRENCY=8) sets a flag's default.`;
@@ -42,6 +44,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
     args: argv,
     strict: true,
     allowPositionals: false,
+    allowNegative: true,
     options: {
       kubeconfig: { type: 'string' },
       'metrics-bind-address': { type: 'string' },
@@ -52,6 +55,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       concurrency: { type: 'string' },
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },
+      'isolation-proof': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,7 +63,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   const merged: Record<string, unknown> = {};
   for (const key of Object.keys(runFlags.shape)) {
     const envValue = env[`TIO_${key.toUpperCase().replaceAll('-', '_')}`];
-    if (envValue !== undefined) merged[key] = key === 'leader-elect' ? envValue === 'true' : envValue;
+    if (envValue !== undefined) merged[key] = key === 'leader-elect' || key === 'isolation-proof' ? envValue === 'true' : envValue;
   }
   for (const [k, v] of Object.entries(values)) if (k !== 'help' && v !== undefined) merged[k] = v;
   const r = runFlags.safeParse(merged);

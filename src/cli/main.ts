@@ -3,12 +3,14 @@
 import { parseRunFlags, RUN_HELP } from './flags.ts';
 import { runCommand } from './run.ts';
 import { renderCommand } from './render.ts';
+import { verifyCommand } from './verify.ts';
 
 const USAGE = `Usage: tenant-isolation <command> [flags]
 
 Commands:
   run       run the operator (see: tenant-isolation run --help)
   render    print the NetworkPolicies the operator would apply for given manifests
+  verify    prove isolation of a cluster or of manifests: matrix, breaches, unselected pods
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running until a signal
     }
     case 'render': return renderCommand(rest);
+    case 'verify': return verifyCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE); return command === undefined ? 2 : 0;
     default:
@@ -30,5 +33,6 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exitCode = code; }, (err: unknown) => {
   process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  // verify: 1 means "a breach exists", so bad input must not look like it.
+  process.exitCode = process.argv[2] === 'verify' ? 2 : 1;
 });

@@ -36,8 +36,10 @@ export function render(objects: Located[]): RenderResult {
       const ns = object as unknown as NamespaceObject;
       if (!ns.metadata?.name) throw new ManifestError(file, line, 'Namespace without metadata.name');
       namespaces.push(ns);
+    } else if (kind === 'v1/Pod' || kind === 'networking.k8s.io/v1/NetworkPolicy') {
+      continue; // known, and irrelevant to what the operator writes: the same directory can feed verify
     } else {
-      throw new ManifestError(file, line, `unsupported kind ${kind}: render reads ${API_VERSION} ${KIND} and v1 Namespace`);
+      throw new ManifestError(file, line, `unsupported kind ${kind}: render reads ${API_VERSION} ${KIND} and v1 Namespace (and skips Pods and NetworkPolicies)`);
     }
   }
   const index = new MembershipIndex();

@@ -54,7 +54,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   // Unique per instance, like client-go's hostname_uuid: two instances never mistake each other's lease.
   const identity = `${process.env.POD_NAME ?? os.hostname()}_${randomUUID()}`;
   const controller = new TenantIsolationController(kc, rest, metrics, log, {
-    concurrency: flags.concurrency, identity, resyncPeriodMs: flags['resync-period'] * 1000,
+    concurrency: flags.concurrency, identity, resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
   });
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.

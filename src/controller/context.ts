@@ -7,6 +7,7 @@ import type { TenantIsolationObject, NamespaceState } from '../api/schema.ts';
 import type { RestClient } from '../kube/rest.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { AssumedWrites } from '../kube/assumed.ts';
+import type { IsolationProof } from './isolation-proof.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 
 export interface Cache<T> {
@@ -40,6 +41,8 @@ export interface ControllerContext {
   /** tenant -> namespaces holding a managed policy labelled with it. */
   policyNamespacesByTenant: Map<string, Map<string, number>>;
   outcomes: Map<string, NamespaceOutcome>;
+  /** The reachability proof (undefined with --isolation-proof=false). */
+  proof: IsolationProof | undefined;
   /** When each namespace became a member and is not yet isolated (time-to-isolation). */
   memberSince: Map<string, number>;
   enqueueNamespace(name: string, priority?: boolean): void;

@@ -17,6 +17,8 @@ import { CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
 import { nsKey, tenantKey, type ControllerContext, type NamespaceOutcome } from './context.ts';
 import { reconcileNamespace } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
+import { IsolationProof, compactPod, type PodObject } from './isolation-proof.ts';
+import type { NetworkPolicy } from '../policy/types.ts';
 import { randomUUID } from 'node:crypto';
 
 export interface ControllerOptions {
@@ -24,6 +26,8 @@ export interface ControllerOptions {
   identity: string;
   /** Periodic re-enqueue of everything as a safety net (ms); 0 disables. */
   resyncPeriodMs: number;
+  /** Analyse reachability and report the Isolated condition (watches Pods and all NetworkPolicies). */
+  isolationProof: boolean;
 }
 
 export class TenantIsolationController {
@@ -53,6 +57,7 @@ export class TenantIsolationController {
       policyNamespacesByTenant: new Map(),
       outcomes: new Map<string, NamespaceOutcome>(),
       memberSince: new Map(),
+      proof: opts.isolationProof ? new IsolationProof(index, (t) => this.queue.add(tenantKey(t))) : undefined,
       enqueueNamespace: (n, priority) => this.queue.add(nsKey(n), priority),
       enqueueTenant: (n) => this.queue.add(tenantKey(n)),
     };
@@ -65,7 +70,10 @@ export class TenantIsolationController {
       add: (ns) => this.onNamespace(ns),
       update: (ns) => this.onNamespace(ns),
       delete: (ns) => {
-        for (const t of index.deleteNamespace(ns.metadata.name)) ctx.enqueueTenant(t);
+        ctx.proof?.deleteNamespace(ns.metadata.name);
+        const changed = index.deleteNamespace(ns.metadata.name);
+        if (changed.size > 0) ctx.proof?.tenantsChanged();
+        for (const t of changed) ctx.enqueueTenant(t);
         ctx.memberSince.delete(ns.metadata.name);
         for (const k of ctx.lastApplied.keys()) if (k.startsWith(`${ns.metadata.name}/`)) ctx.lastApplied.delete(k);
         ctx.enqueueNamespace(ns.metadata.name);
@@ -76,6 +84,7 @@ export class TenantIsolationController {
       update: (t) => this.onTenant(t),
       delete: (t) => {
         const name = t.metadata.name;
+        ctx.proof?.tenantsChanged();
         ctx.invalidTenants.delete(name);
         for (const other of index.deleteTenant(name)) ctx.enqueueTenant(other);
         for (const ns of ctx.policyNamespacesByTenant.get(name)?.keys() ?? []) ctx.enqueueNamespace(ns);
@@ -92,6 +101,20 @@ export class TenantIsolationController {
     this.nsInformer.transform = keepOnly(['status'], ['name', 'uid', 'labels', 'deletionTimestamp', 'resourceVersion']);
     this.npInformer.transform = compactPolicy;
     const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
+    const proof = ctx.proof;
+    if (proof) {
+      // The proof reads every policy (users' too) and every pod, reduced to the fields analysis needs.
+      const pods = new ResilientInformer<PodObject>(kc, rest, '/api/v1/pods', {
+        add: (p) => proof.setPod(p), update: (p) => proof.setPod(p), delete: (p) => proof.deletePod(p),
+      }, log);
+      pods.transform = compactPod;
+      const all = new ResilientInformer<NetworkPolicy>(kc, rest, '/apis/networking.k8s.io/v1/networkpolicies', {
+        add: (p) => proof.setPolicy(p), update: (p) => proof.setPolicy(p), delete: (p) => proof.deletePolicy(p),
+      }, log);
+      all.transform = keepOnly(['spec'], ['name', 'namespace', 'uid', 'labels', 'resourceVersion']);
+      this.informers.push(pods as unknown as ResilientInformer<RawObject>, all as unknown as ResilientInformer<RawObject>);
+      resources.push('pods', 'networkpolicies-all');
+    }
     this.informers.forEach((inf, i) => { inf.onRestart = (reason) => metrics.watchRestarts.inc({ resource: resources[i]!, reason }); });
     metrics.observe(() => this.queue.inFlight, () => this.informers.map((inf, i) => ({ resource: resources[i]!, ageSeconds: inf.lastEventAgeSeconds })));
   }
@@ -113,6 +136,7 @@ export class TenantIsolationController {
 
   /** Begins reconciling (the leader only): every object was enqueued by the initial list. */
   startWorkers(): void {
+    this.ctx.proof?.start();
     this.queue.start();
     // Gauges walk every outcome: once a second, not once per reconcile.
     this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
@@ -134,6 +158,7 @@ export class TenantIsolationController {
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    this.ctx.proof?.stop();
     await this.queue.shutdown();
     await Promise.all(this.informers.map((i) => i.stop()));
   }
@@ -157,7 +182,9 @@ export class TenantIsolationController {
 
   private onNamespace(ns: NamespaceObject): void {
     const name = ns.metadata.name;
+    this.ctx.proof?.setNamespace(name, ns.metadata.labels);
     const changed = this.ctx.index.setNamespace(name, ns.metadata.labels);
+    if (changed.size > 0) this.ctx.proof?.tenantsChanged();
     if (changed.size > 0 && this.ctx.index.claimantsOf(name).length > 0 && this.ctx.outcomes.get(name)?.state !== 'Isolated') {
       if (!this.ctx.memberSince.has(name)) this.ctx.memberSince.set(name, performance.now());
     }
@@ -169,6 +196,7 @@ export class TenantIsolationController {
   private onTenant(obj: TenantIsolationObject): void {
     const name = obj.metadata.name;
     const parsed = parseTenant(obj);
+    this.ctx.proof?.tenantsChanged();
     let changed: Set<string>;
     if (parsed.ok && !obj.metadata.deletionTimestamp) {
       this.ctx.invalidTenants.delete(name);
@@ -203,5 +231,8 @@ export class TenantIsolationController {
     for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
     m.conflicts.set(counts.Conflict ?? 0);
     m.managedPolicies.set(this.npInformer.list().length);
+    const breaches = [...(this.ctx.proof?.counts.values() ?? [])];
+    m.breachedTenants.set(breaches.length);
+    m.breaches.set(breaches.reduce((a, b) => a + b, 0));
   }
 }

@@ -101,6 +101,22 @@ export class TenantReconciler {
     }
     set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
     set('Stalled', 'False', 'Reconciled', 'spec is valid');
+    if (ctx.proof) {
+      const breaches = ctx.proof.breaches(obj.metadata.name);
+      const prev = conditions.find((c) => c.type === 'Isolated');
+      if (breaches.length === 0) {
+        set('Isolated', 'True', 'NoBreach', 'no undeclared path into or out of the tenant\'s pods: only declared allows, DNS and intra-tenant traffic');
+        if (prev?.status === 'False') ctx.events.record({ name: obj.metadata.name, uid: obj.metadata.uid }, 'Normal', 'IsolationRestored', 'No undeclared path into or out of the tenant remains');
+      } else {
+        const b = breaches[0]!;
+        const message = `${b.message}${breaches.length > 1 ? ` (and ${breaches.length - 1} more)` : ''}`;
+        set('Isolated', 'False', 'BreachedBy', message.slice(0, 1000));
+        if (prev?.status !== 'False') {
+          ctx.log.warn({ tenant: obj.metadata.name, breaches: breaches.length, policy: b.policy, peer: b.peer }, 'isolation breached');
+          ctx.events.record({ name: obj.metadata.name, uid: obj.metadata.uid }, 'Warning', 'IsolationBreached', message);
+        }
+      }
+    }
     return { observedGeneration: gen, conditions, namespaces };
   }
 

@@ -1,0 +1,100 @@
+// The tenant proof inside the operator: the live cluster (cached) goes into the incremental
+// IsolationAnalyzer; after changes settle (a short debounce), tenants whose breaches changed are
+// enqueued, so their Isolated condition follows within a second without re-analysing the whole cluster.
+import { IsolationAnalyzer, type Breach } from '../analysis/tenant.ts';
+import type { PodInfo, Protocol } from '../analysis/types.ts';
+import type { ValidTenant } from '../api/schema.ts';
+import type { MembershipIndex } from '../policy/membership.ts';
+import type { NetworkPolicy } from '../policy/types.ts';
+
+/** The fields of a Pod the analysis reads (the pod informer keeps only these). */
+export interface PodObject {
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  spec?: { hostNetwork?: boolean; containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+  status?: { podIP?: string; podIPs?: { ip: string }[] };
+}
+
+export function podInfo(p: PodObject): PodInfo {
+  const ips = p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []);
+  return {
+    namespace: p.metadata.namespace,
+    name: p.metadata.name,
+    labels: p.metadata.labels ?? {},
+    ips,
+    containerPorts: (p.spec?.containers ?? []).flatMap((c) => c.ports ?? []).map((cp) => ({
+      ...(cp.name ? { name: cp.name } : {}), containerPort: cp.containerPort, protocol: (cp.protocol ?? 'TCP') as Protocol,
+    })),
+    hostNetwork: p.spec?.hostNetwork === true,
+  };
+}
+
+/** Reduces a cached Pod in place to PodObject's fields. */
+export function compactPod(o: Record<string, unknown>): void {
+  const p = o as unknown as PodObject & { metadata: Record<string, unknown> };
+  const meta = { name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels, resourceVersion: p.metadata.resourceVersion, uid: p.metadata.uid };
+  const spec = { hostNetwork: p.spec?.hostNetwork, containers: (p.spec?.containers ?? []).map((c) => ({ ports: c.ports })) };
+  const status = { podIP: p.status?.podIP, podIPs: p.status?.podIPs };
+  for (const k of Object.keys(o)) delete o[k];
+  Object.assign(o, { metadata: meta, spec, status });
+}
+
+export class IsolationProof {
+  private readonly analyzer = new IsolationAnalyzer();
+  private readonly index: MembershipIndex;
+  private readonly onChanged: (tenant: string) => void;
+  private readonly debounceMs: number;
+  private tenantsDirty = true;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly published = new Map<string, string>();
+  /** Breaching paths per tenant, as of the last sweep (metrics). */
+  readonly counts = new Map<string, number>();
+  private active = false;
+
+  constructor(index: MembershipIndex, onChanged: (tenant: string) => void, debounceMs = 50) {
+    this.index = index; this.onChanged = onChanged; this.debounceMs = debounceMs;
+  }
+
+  setNamespace(name: string, labels: Record<string, string> | undefined): void { this.analyzer.setNamespace({ name, labels: labels ?? {} }); this.changed(); }
+  deleteNamespace(name: string): void { this.analyzer.deleteNamespace(name); this.changed(); }
+  setPod(p: PodObject): void { this.analyzer.setPod(podInfo(p)); this.changed(); }
+  deletePod(p: PodObject): void { this.analyzer.deletePod(p.metadata.namespace, p.metadata.name); this.changed(); }
+  setPolicy(p: NetworkPolicy): void { this.analyzer.setPolicy(p); this.changed(); }
+  deletePolicy(p: NetworkPolicy): void { this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name); this.changed(); }
+  /** Tenants, their specs or their membership changed. */
+  tenantsChanged(): void { this.tenantsDirty = true; this.changed(); }
+
+  /** Starts publishing changes (after the caches synced; before that everything is one initial load). */
+  start(): void { this.active = true; this.sweep(); }
+  stop(): void { this.active = false; if (this.timer) clearTimeout(this.timer); }
+
+  /** The tenant's current breaches (incremental: only what changes invalidated is recomputed). */
+  breaches(tenant: string): Breach[] {
+    this.syncTenants();
+    return this.analyzer.breaches(tenant);
+  }
+
+  private syncTenants(): void {
+    if (!this.tenantsDirty) return;
+    this.tenantsDirty = false;
+    const tenants = this.index.tenantNames().map((n) => this.index.tenant(n)).filter((t): t is ValidTenant => t !== undefined);
+    this.analyzer.setTenants(tenants, new Map(tenants.map((t) => [t.name, this.index.membersOf(t.name)])));
+  }
+
+  private changed(): void {
+    if (!this.active || this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; this.sweep(); }, this.debounceMs);
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    this.syncTenants();
+    const seen = new Set<string>();
+    for (const [tenant, breaches] of this.analyzer.allBreaches()) {
+      seen.add(tenant);
+      const sig = breaches.map((b) => b.message).join('\n');
+      if (breaches.length > 0) this.counts.set(tenant, breaches.length); else this.counts.delete(tenant);
+      if (this.published.get(tenant) !== sig) { this.published.set(tenant, sig); this.onChanged(tenant); }
+    }
+    for (const t of this.published.keys()) if (!seen.has(t)) { this.published.delete(t); this.counts.delete(t); }
+  }
+}

@@ -1,0 +1,107 @@
+// The operator proves isolation from what is in the cluster: a tenant-written permissive policy flips
+// the tenant's Isolated condition to False naming that policy, and removing it flips it back.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningOperator } from '../../src/cli/run.ts';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { applyTenant, condition, createNamespace, eventually, events, kubeconfig, policyNames, rest, startTestOperator, unique } from '../harness/cluster.ts';
+
+const repo = resolve(import.meta.dirname, '../..');
+const verify = (...args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'verify', '--kubeconfig', kubeconfig(), ...args], { timeout: 60_000 })
+  .then((r) => ({ code: 0, ...r }), (e: unknown) => e as { code: number; stdout: string; stderr: string });
+
+let op: RunningOperator;
+beforeAll(async () => { op = await startTestOperator(); });
+afterAll(async () => { await op.stop(); });
+
+async function createPod(namespace: string, name: string, labels: Record<string, string>): Promise<void> {
+  const r = await rest();
+  // The ServiceAccount admission plugin needs the namespace's default ServiceAccount (made by the
+  // controller-manager moments after the namespace).
+  await eventually(async () => r.create(`/api/v1/namespaces/${namespace}/pods`, {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels },
+    spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  }, 'tests').then(() => true), `pod ${namespace}/${name}`, 20_000);
+}
+
+describe('the Isolated condition', () => {
+  it('is True with only the operator\'s policies, False naming a tenant-written allow-all within a second, True again once it is gone', async () => {
+    const t = unique('t-proof');
+    const [a, b, outside] = [unique('proof-a'), unique('proof-b'), unique('proof-out')];
+    await createNamespace(a, { tenant: t });
+    await createNamespace(b, { tenant: t });
+    await createNamespace(outside);
+    await createPod(a, 'web', { app: 'web' });
+    await createPod(b, 'db', { app: 'db' });
+    await createPod(outside, 'intruder', { app: 'x' });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await eventually(async () => (await policyNames(a)).length === 3, 'a isolated');
+    const ok = await eventually(async () => { const c = await condition(t, 'Isolated'); return c?.status === 'True' ? c : undefined; }, 'Isolated=True');
+    expect(ok.reason).toBe('NoBreach');
+
+    // A tenant user opens their namespace to everyone.
+    const r = await rest();
+    const t0 = performance.now();
+    await r.create(`/apis/networking.k8s.io/v1/namespaces/${a}/networkpolicies`, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-all-ingress' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] },
+    }, 'tenant-user');
+    const breached = await eventually(async () => { const c = await condition(t, 'Isolated'); return c?.status === 'False' ? c : undefined; }, 'Isolated=False', 5_000);
+    const flipMs = performance.now() - t0;
+    console.log(`Isolated flipped to False ${flipMs.toFixed(0)} ms after the policy was created`);
+    expect(flipMs).toBeLessThan(1_000);
+    expect(breached.reason).toBe('BreachedBy');
+    expect(breached.message).toContain(`${a}/allow-all-ingress`);
+    expect(breached.message).toMatch(new RegExp(`${outside}|external`));
+    expect((await events(t)).some((e) => e.reason === 'IsolationBreached' && e.message.includes('allow-all-ingress'))).toBe(true);
+    expect((await op.metrics.breachedTenants.get()).values[0]!.value).toBeGreaterThanOrEqual(0);
+
+    await r.delete(`/apis/networking.k8s.io/v1/namespaces/${a}/networkpolicies/allow-all-ingress`);
+    await eventually(async () => (await condition(t, 'Isolated'))?.status === 'True', 'Isolated=True again', 5_000);
+  });
+
+  it('does not count declared paths: an allow entry, DNS and intra-tenant traffic are not breaches', async () => {
+    const t = unique('t-decl');
+    const [a, b, shared] = [unique('decl-a'), unique('decl-b'), unique('decl-shared')];
+    await createNamespace(shared, { role: 'shared' });
+    await createNamespace(a, { tenant: t });
+    await createNamespace(b, { tenant: t });
+    await createPod(a, 'web', { app: 'web' });
+    await createPod(b, 'web', { app: 'web' });
+    await createPod(shared, 'ingress', { app: 'ingress' });
+    await applyTenant(t, {
+      namespaceSelector: { matchLabels: { tenant: t } },
+      allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { role: 'shared' } }, ports: [{ protocol: 'TCP', port: 8080 }] }] },
+    });
+    await eventually(async () => (await policyNames(a)).length === 4, 'a isolated with the extra allow');
+    await eventually(async () => (await condition(t, 'Isolated'))?.status === 'True', 'Isolated=True');
+    // The same opening, but on a port the tenant did not declare, is a breach.
+    await (await rest()).create(`/apis/networking.k8s.io/v1/namespaces/${a}/networkpolicies`, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'team-debug-port' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { role: 'shared' } } }], ports: [{ protocol: 'TCP', port: 9090 }] }] },
+    }, 'tenant-user');
+    const c = await eventually(async () => { const x = await condition(t, 'Isolated'); return x?.status === 'False' ? x : undefined; }, 'Isolated=False', 5_000);
+    expect(c.message).toContain('team-debug-port');
+    expect(c.message).toContain('9090');
+  });
+
+  it('tenant-isolation verify against the cluster agrees: exit 0 while isolated, 1 with the breach named', async () => {
+    const t = unique('t-verify');
+    const ns = unique('verify');
+    await createNamespace(ns, { tenant: t });
+    await createPod(ns, 'web', { app: 'web' });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await eventually(async () => (await policyNames(ns)).length === 3, 'isolated');
+    const ok = await verify('--tenant', t, '-o', 'json');
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as { tenants: string[] }).tenants).toContain(t);
+    await (await rest()).create(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'egress-anywhere' },
+      spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{}] },
+    }, 'tenant-user');
+    const bad = await verify('--tenant', t);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`${ns}/egress-anywhere admits it`);
+  });
+});
