@@ -41,6 +41,7 @@ sleep 2
 echo; echo "== kubectl get tenantisolations"
 kubectl get tenantisolations
 echo; echo "== status of acme"
+sleep 1
 kubectl get ti acme -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}{range .status.namespaces[*]}  {.name}: {.state} - {.message}{"\n"}{end}'
 echo; echo "== status of globex"
 kubectl get ti globex -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}{range .status.namespaces[*]}  {.name}: {.state} - {.message}{"\n"}{end}'
@@ -48,6 +49,8 @@ echo; echo "== managed NetworkPolicies"
 kubectl get networkpolicies -A -l app.kubernetes.io/managed-by=tenant-isolation-operator
 echo; echo "== intra-tenant peers of acme-web"
 kubectl get networkpolicy -n acme-web tenant-isolation-allow-intra-tenant -o jsonpath='{.spec.ingress[0].from[0].namespaceSelector}{"\n"}'
+echo; echo "== tenant-isolation verify (what the cluster actually allows on TCP/8080)"
+node src/cli/main.ts verify --kubeconfig "$KUBECONFIG" --port 8080 || echo "(verify exit status $?: 1 means a breach exists)"
 echo; echo "== events"
 kubectl get events -n default --field-selector involvedObject.kind=TenantIsolation --sort-by=.lastTimestamp | tail -12
 cat <<MSG

@@ -231,6 +231,13 @@ export class TenantIsolationController {
     for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
     m.conflicts.set(counts.Conflict ?? 0);
     m.managedPolicies.set(this.npInformer.list().length);
+    // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
+    const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
+    for (const t of this.tiInformer.list()) {
+      byCondition.all = (byCondition.all ?? 0) + 1;
+      for (const c of t.status?.conditions ?? []) if (c.status === 'True') byCondition[c.type] = (byCondition[c.type] ?? 0) + 1;
+    }
+    for (const [condition, n] of Object.entries(byCondition)) m.tenants.set({ condition }, n);
     const breaches = [...(this.ctx.proof?.counts.values() ?? [])];
     m.breachedTenants.set(breaches.length);
     m.breaches.set(breaches.reduce((a, b) => a + b, 0));

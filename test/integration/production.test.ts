@@ -138,6 +138,7 @@ describe('the operator process', () => {
         'workqueue_longest_running_processor_seconds{name="tenantisolation",controller="tenantisolation"}',
         `leader_election_master_status{name="${id}"} 1`,
         'tenant_isolation_namespaces{state="Isolated"}',
+        'tenant_isolation_tenants{condition="Stalled"}',
         'tenant_isolation_time_to_isolation_seconds_bucket',
         'tenant_isolation_watch_last_event_age_seconds{resource="networkpolicies"}',
         'process_resident_memory_bytes',
