@@ -60,7 +60,8 @@ export class OperatorMetrics {
     this.queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name', 'controller'], registers: r });
     this.queueRetries.inc(q, 0);
     this.leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', labelNames: ['name'], registers: r });
-    this.tenants = new Gauge({ name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Stalled, Reconciling) and all', labelNames: ['condition'], registers: r });
+    this.tenants = new Gauge({ name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Isolated, Reconciling, Stalled) and all', labelNames: ['condition'], registers: r });
+    for (const condition of ['all', 'Ready', 'Isolated', 'Reconciling', 'Stalled']) this.tenants.set({ condition }, 0);
     this.namespaces = new Gauge({ name: 'tenant_isolation_namespaces', help: 'Tenant namespaces by state', labelNames: ['state'], registers: r });
     for (const state of ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate']) this.namespaces.set({ state }, 0);
     this.managedPolicies = new Gauge({ name: 'tenant_isolation_managed_policies', help: 'NetworkPolicies the operator manages', registers: r });
@@ -70,6 +71,7 @@ export class OperatorMetrics {
     this.apiWrites = new Counter({ name: 'tenant_isolation_api_writes_total', help: 'Writes the operator sent to the apiserver, by verb', labelNames: ['verb'], registers: r });
     this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
     this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
+    this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: (): ReadonlyMap<string, number> => this.inFlight(), watches: () => this.watches() };
