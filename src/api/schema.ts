@@ -137,6 +137,8 @@ export interface NamespaceStatus { name: string; state: NamespaceState; message?
 
 export interface TenantIsolationStatus {
   observedGeneration?: number;
+  /** One line for `kubectl get` (the Namespaces printer column), e.g. "3/3 isolated". */
+  summary?: string;
   conditions?: Condition[];
   namespaces?: NamespaceStatus[];
 }

@@ -117,12 +117,12 @@ export class TenantReconciler {
         }
       }
     }
-    return { observedGeneration: gen, conditions, namespaces };
+    return { observedGeneration: gen, summary: summarize(namespaces), conditions, namespaces };
   }
 
   private async writeStatus(obj: TenantIsolationObject, next: TenantIsolationStatus): Promise<void> {
     const cur = obj.status ?? {};
-    if (cur.observedGeneration === next.observedGeneration && sameConditions(cur.conditions, next.conditions)
+    if (cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
       && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? []))) return;
     try {
       await this.ctx.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: next }, FIELD_MANAGER);
@@ -144,6 +144,16 @@ export class TenantReconciler {
   }
 }
 
+/** "3/3 isolated", "2/3 isolated, 1 conflict", "2 would isolate (Audit)". */
+export function summarize(namespaces: readonly NamespaceStatus[]): string {
+  const n = (s: string): number => namespaces.filter((x) => x.state === s).length;
+  const audit = n('WouldIsolate');
+  if (audit > 0 && audit === namespaces.length) return `${audit} would isolate (Audit)`;
+  const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating']]
+    .map(([state, word]) => [n(state!), word] as const).filter(([k]) => k > 0).map(([k, word]) => `${k} ${word}`);
+  return [`${n('Isolated')}/${namespaces.length} isolated`, ...extra].join(', ');
+}
+
 function invalidStatus(obj: TenantIsolationObject, error: string): TenantIsolationStatus {
   const gen = obj.metadata.generation ?? 0;
   const now = new Date();
@@ -152,5 +162,5 @@ function invalidStatus(obj: TenantIsolationObject, error: string): TenantIsolati
   c = setCondition(c, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
   c = setCondition(c, { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: gen }, now);
   c = setCondition(c, { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
-  return { observedGeneration: gen, conditions: c, namespaces: obj.status?.namespaces ?? [] };
+  return { observedGeneration: gen, summary: 'invalid spec', conditions: c, namespaces: obj.status?.namespaces ?? [] };
 }

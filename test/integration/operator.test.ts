@@ -5,7 +5,7 @@ import { matchesSelector } from '../../src/policy/selector.ts';
 import type { NetworkPolicy, NetworkPolicyPeer } from '../../src/policy/types.ts';
 import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, events, getNamespace, getTenant, labelNamespace,
-  policies, policyNames, policyWrites, rest, startTestOperator, unique, writes,
+  kubectl, policies, policyNames, policyWrites, rest, startTestOperator, unique, writes,
 } from '../harness/cluster.ts';
 
 const ALL = ['tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny'];
@@ -65,6 +65,8 @@ describe('a tenant declared with only a selector', () => {
     const st = (await getTenant(t))!.status!;
     expect(st.observedGeneration).toBe(1);
     expect(st.namespaces?.map((n) => [n.name, n.state])).toEqual([[a, 'Isolated'], [b, 'Isolated']].sort());
+    expect(st.summary).toBe('2/2 isolated');
+    expect(await kubectl('get', 'tenantisolation', t, '--no-headers')).toMatch(new RegExp(`^${t}\\s+True\\s+Isolated\\s+2/2 isolated\\s+Enforce`));
     for (const type of ['Reconciling', 'Stalled']) expect((await condition(t, type))?.status).toBe('False');
     expect((await events(t)).some((e) => e.reason === 'NamespaceIsolated')).toBe(true);
   });
