@@ -1,0 +1,48 @@
+// The control-plane scripts fail fast with a message naming the cause, never a hang.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const repo = resolve(import.meta.dirname, '../..');
+type Run = { code: number; stdout: string; stderr: string };
+const bash = (script: string, args: string[], env: Record<string, string | undefined>): Promise<Run> =>
+  promisify(execFile)('bash', [join(repo, script), ...args], { env: { ...process.env, ...env }, timeout: 60_000 })
+    .then((r) => ({ code: 0, ...r }), (e: unknown) => e as Run);
+
+describe('hack/ scripts on bad input', () => {
+  it('build-control-plane.sh without a Go toolchain says so', async () => {
+    const r = await bash('hack/build-control-plane.sh', [], { PATH: '/usr/bin:/bin', TIO_CACHE_DIR: mkdtempSync(join(tmpdir(), 'tio-nogo-')) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('the Go toolchain (go) is not on PATH');
+  });
+
+  it('build-control-plane.sh with a release that does not exist names the module it could not fetch', async () => {
+    const r = await bash('hack/build-control-plane.sh', [], { KUBE_VERSION: 'v1.37.999', TIO_CACHE_DIR: mkdtempSync(join(tmpdir(), 'tio-badver-')) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('could not download k8s.io/kubernetes@v1.37.999');
+  });
+
+  it('local-cluster.sh up with a port in use names the port and starts nothing', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'tio-busy-'));
+      const r = await bash('hack/local-cluster.sh', ['up', '--dir', dir], { APISERVER_PORT: String(port) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`port ${port} for kube-apiserver is already in use`);
+      const status = await bash('hack/local-cluster.sh', ['status', '--dir', dir], {});
+      expect(status.stdout).toMatch(/etcd: stopped[\s\S]*kube-apiserver: stopped/);
+    } finally { server.close(); }
+  });
+
+  it('local-cluster.sh rejects unknown arguments', async () => {
+    const r = await bash('hack/local-cluster.sh', ['up', '--bogus'], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown argument '--bogus'");
+  });
+});
