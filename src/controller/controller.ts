@@ -195,6 +195,14 @@ export class TenantIsolationController {
 
   private onTenant(obj: TenantIsolationObject): void {
     const name = obj.metadata.name;
+    const known = this.ctx.index.tenant(name);
+    // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
+    // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
+    // O(namespaces) per status write.
+    if (known && !obj.metadata.deletionTimestamp && known.uid === obj.metadata.uid && known.generation === (obj.metadata.generation ?? 0)) {
+      this.ctx.enqueueTenant(name);
+      return;
+    }
     const parsed = parseTenant(obj);
     this.ctx.proof?.tenantsChanged();
     let changed: Set<string>;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { applyTenant, condition, createNamespace, eventually, events, kubeconfig, policyNames, rest, startTestOperator, unique } from '../harness/cluster.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
-const verify = (...args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'verify', '--kubeconfig', kubeconfig(), ...args], { timeout: 60_000 })
+const verify = (...args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'verify', '--kubeconfig', kubeconfig(), ...args], { timeout: 60_000, maxBuffer: 256 * 2 ** 20 })
   .then((r) => ({ code: 0, ...r }), (e: unknown) => e as { code: number; stdout: string; stderr: string });
 
 let op: RunningOperator;
