@@ -159,6 +159,7 @@ export class TenantIsolationController {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     this.ctx.proof?.stop();
+    this.ctx.events.flush();
     await this.queue.shutdown();
     await Promise.all(this.informers.map((i) => i.stop()));
   }

@@ -80,7 +80,10 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   for (const p of stale) ctx.lastApplied.delete(`${name}/${p.metadata.name}`);
   if (writes.length > 0 && !hadPolicies && plan.kind === 'member') {
     log.info({ tenant: plan.tenant.name, policies: writes.map((w) => w.p.metadata.name) }, 'isolated namespace');
-    ctx.events.record(plan.tenant, 'Normal', 'NamespaceIsolated', `Isolated namespace ${name}: applied ${writes.map((w) => w.p.metadata.name).join(', ')}`);
+    const applied = writes.map((w) => w.p.metadata.name).join(', ');
+    ctx.events.recordBatched(plan.tenant, 'Normal', 'NamespaceIsolated', name, (names) => (names.length === 1
+      ? `Isolated namespace ${names[0]}: applied ${applied}`
+      : `Isolated ${names.length} namespaces: ${names.join(', ')}`));
   }
   if (stale.length > 0) {
     const byTenant = new Map<string, string[]>();

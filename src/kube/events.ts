@@ -24,6 +24,34 @@ export class EventRecorder {
     this.rest = rest; this.log = log; this.host = host; this.namespace = namespace;
   }
 
+  private readonly batches = new Map<string, { target: EventTarget; type: EventType; message: (items: string[]) => string; items: string[]; timer: NodeJS.Timeout }>();
+
+  /**
+   * Collects items (e.g. namespaces isolated in a burst) for one target and reason into a single Event
+   * after `windowMs`: a burst of 1 000 namespaces makes one Event per tenant instead of 1 000 writes.
+   */
+  recordBatched(target: EventTarget, type: EventType, reason: string, item: string, message: (items: string[]) => string, windowMs = 500): void {
+    const key = `${target.uid}/${reason}`;
+    const b = this.batches.get(key);
+    if (b) { b.items.push(item); return; }
+    const timer = setTimeout(() => this.emit(key, reason), windowMs);
+    timer.unref();
+    this.batches.set(key, { target, type, message, items: [item], timer });
+  }
+
+  /** Sends every pending batch now (on shutdown). */
+  flush(): void {
+    for (const key of [...this.batches.keys()]) this.emit(key, key.slice(key.indexOf('/') + 1));
+  }
+
+  private emit(key: string, reason: string): void {
+    const b = this.batches.get(key);
+    if (!b) return;
+    clearTimeout(b.timer);
+    this.batches.delete(key);
+    this.record(b.target, b.type, reason, b.message(b.items));
+  }
+
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
     void this.send(target, type, reason, message).catch((e: unknown) =>
       this.log.warn({ err: String(e), tenant: target.name, reason }, 'could not record event'));
