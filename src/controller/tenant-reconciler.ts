@@ -13,10 +13,13 @@ const tenantPath = (name: string): string => `/apis/${API_VERSION}/${PLURAL}/${n
 export class TenantReconciler {
   private readonly lastFanout = new Map<string, string>();
   private readonly announcedInvalid = new Map<string, number>();
+  /** When each tenant's status was last written: a burst of joins makes one status write per window. */
+  private readonly lastStatusWrite = new Map<string, number>();
+  static readonly STATUS_WINDOW_MS = 250;
   private readonly ctx: ControllerContext;
   constructor(ctx: ControllerContext) { this.ctx = ctx; }
 
-  forget(name: string): void { this.lastFanout.delete(name); this.announcedInvalid.delete(name); }
+  forget(name: string): void { this.lastFanout.delete(name); this.announcedInvalid.delete(name); this.lastStatusWrite.delete(name); }
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const ctx = this.ctx;
@@ -60,7 +63,13 @@ export class TenantReconciler {
     // A namespace without an outcome is queued and will bring us back: writing now would flap
     // the status through Pending (e.g. on every operator start).
     if (claimed.some((ns) => !ctx.outcomes.has(ns))) return;
-    await this.writeStatus(obj, this.status(obj, claimed, parsed.tenant.spec.namespaces));
+    const status = this.status(obj, claimed, parsed.tenant.spec.namespaces);
+    if (!statusDiffers(obj.status ?? {}, status)) return;
+    // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
+    const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
+    if (since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
+    this.lastStatusWrite.set(name, Date.now());
+    await this.writeStatus(obj, status);
     return;
   }
 
@@ -121,9 +130,7 @@ export class TenantReconciler {
   }
 
   private async writeStatus(obj: TenantIsolationObject, next: TenantIsolationStatus): Promise<void> {
-    const cur = obj.status ?? {};
-    if (cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
-      && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? []))) return;
+    if (!statusDiffers(obj.status ?? {}, next)) return;
     try {
       await this.ctx.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: next }, FIELD_MANAGER);
     } catch (err) {
@@ -142,6 +149,12 @@ export class TenantReconciler {
       throw err;
     }
   }
+}
+
+/** Equal status (ignoring lastTransitionTime) costs no write. */
+function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
+  return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
+    && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
 }
 
 /** "3/3 isolated", "2/3 isolated, 1 conflict", "2 would isolate (Audit)". */
