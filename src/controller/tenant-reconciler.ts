@@ -66,8 +66,10 @@ export class TenantReconciler {
     const status = this.status(obj, claimed, parsed.tenant.spec.namespaces);
     if (!statusDiffers(obj.status ?? {}, status)) return;
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
+    // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
-    if (since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
+    const flipped = (status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
+    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
     this.lastStatusWrite.set(name, Date.now());
     await this.writeStatus(obj, status);
     return;
