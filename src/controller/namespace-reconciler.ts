@@ -1,4 +1,4 @@
-// Reconciles one namespace: plan (pure) -> diff against the cache -> the fewest writes, deny first.
+// Reconciles one namespace: plan (pure) -> diff against the cache -> the fewest writes, sent together.
 import { LABEL_TENANT, FIELD_MANAGER, MANAGED_POLICY_NAMES } from '../policy/labels.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
 import { compactPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
