@@ -91,6 +91,8 @@ interface TenantResult {
   pieces: Map<string, Map<string, Pending>>;
   /** Peer namespaces whose piece is stale. */
   dirty: Set<string>;
+  /** The tenant's own namespaces whose policies changed: their work items (and the external piece) are stale. */
+  staleMembers: Set<string>;
   /** Assembled breaches; undefined while some piece is stale. */
   breaches: Breach[] | undefined;
 }
@@ -105,6 +107,17 @@ interface Pending { dir: 'ingress' | 'egress'; local: PodClass; peerNs: string |
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const canonical = (o: Readonly<Record<string, string>> | undefined): string => JSON.stringify(Object.entries(o ?? {}).sort(([a], [b]) => cmp(a, b)));
 const hasNamedPort = (ports: readonly NetworkPort[] | undefined): boolean => (ports ?? []).some((p) => typeof p.port === 'string');
+
+/** Whether two rule lists are the same rules: same policy and rule, and the very same compiled peers and ports. */
+function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.policy !== y.policy || x.rule !== y.rule || x.policyNamespace !== y.policyNamespace || x.peers !== y.peers || x.ports !== y.ports) return false;
+  }
+  return true;
+}
 
 function emptyDeps(): TenantDeps {
   return { topoAll: false, topoNs: new Set(), blocks: new Set(), nsSelectors: new Map(), policyNs: new Set() };
@@ -331,7 +344,11 @@ export class IsolationAnalyzer {
   /** Verdicts of pods in `ns` changed: its tenants and tenants that consulted it as a peer recompute. */
   private policyChanged(ns: string): void {
     for (const c of this.classesByNs.get(ns) ?? []) c.selected = undefined;
-    this.invalidateOwners(ns);
+    // Only the work items of the tenant's classes in `ns` (and its external samples) depend on these policies.
+    for (const t of this.ownersOfNs.get(ns) ?? []) {
+      const r = this.results.get(t);
+      if (r) { r.staleMembers.add(ns); r.breaches = undefined; }
+    }
     for (const r of this.results.values()) if (r.deps.policyNs.has(ns)) this.markDirty(r, ns);
   }
 
@@ -519,9 +536,16 @@ export class IsolationAnalyzer {
       this.recomputations++;
       r = this.computeTenant(m);
       this.results.set(tenant, r);
-    } else if (r.dirty.size > 0) {
-      for (const ns of r.dirty) { this.partialRecomputations++; this.computePiece(m, r, ns); }
-      r.dirty.clear();
+    } else {
+      if (r.staleMembers.size > 0) {
+        this.recomputations++;
+        this.recomputeMembers(m, r, r.staleMembers);
+        r.staleMembers.clear();
+      }
+      if (r.dirty.size > 0) {
+        for (const ns of r.dirty) { this.partialRecomputations++; this.computePiece(m, r, ns); }
+        r.dirty.clear();
+      }
     }
     r.breaches ??= this.assemble(m, r);
     return r.breaches;
@@ -538,13 +562,63 @@ export class IsolationAnalyzer {
     for (const ns of m.members) {
       for (const c of this.classesByNs.get(ns) ?? []) for (const dir of ['ingress', 'egress'] as const) work.push({ c, dir, entries: this.entries(c, dir) });
     }
-    const r: TenantResult = { deps, work, pieces: new Map(), dirty: new Set(), breaches: undefined };
+    const r: TenantResult = { deps, work, pieces: new Map(), dirty: new Set(), staleMembers: new Set(), breaches: undefined };
+    this.computeExternal(m, r);
+    for (const [ns, perWork] of this.relevantNamespaces(m, work, deps)) this.computePiece(m, r, ns, perWork);
+    return r;
+  }
+
+  private computeExternal(m: TenantModel, r: TenantResult): void {
     const external = new Map<string, Pending>();
     const samples = this.externalSamplesFor(m);
-    for (const w of work) this.externalBreaches(m, w, samples, external);
+    for (const w of r.work) this.externalBreaches(m, w, samples, external);
     r.pieces.set('', external);
-    // Namespaces holding a candidate peer, then one piece per namespace (the unit of partial recomputation).
-    // Remember which rules reached which namespace, so a piece only re-reads those rules.
+  }
+
+  /**
+   * The policies of some of the tenant's own namespaces changed: only the work items of their classes are
+   * redone (their contributions to every piece are dropped and recomputed); the other work items' contributions
+   * do not depend on those policies (pairs within the tenant are never breaches). The external piece is redone
+   * in full, since its samples come from the tenant's policies.
+   */
+  private recomputeMembers(m: TenantModel, r: TenantResult, stale: ReadonlySet<string>): void {
+    const workKey = (c: PodClass, dir: 'ingress' | 'egress'): string => `${dir}|${c.id}`;
+    const old = new Map<string, Work>();
+    for (const w of r.work) if (stale.has(w.c.namespace)) old.set(workKey(w.c, w.dir), w);
+    const work = r.work.filter((w) => !stale.has(w.c.namespace));
+    const fresh: Work[] = [];
+    for (const ns of stale) {
+      for (const c of this.classesByNs.get(ns) ?? []) {
+        for (const dir of ['ingress', 'egress'] as const) {
+          const entries = this.entries(c, dir);
+          const prev = old.get(workKey(c, dir));
+          // Same rules (the very same compiled peers and ports): the work item's pairs are unchanged.
+          if (prev && sameEntries(prev.entries, entries)) { old.delete(workKey(c, dir)); work.push(prev); continue; }
+          const w: Work = { c, dir, entries };
+          fresh.push(w);
+          work.push(w);
+        }
+      }
+    }
+    r.work = work;
+    // Drop the pairs of the work items that are redone or gone (`old` now holds only those).
+    const redone = new Set([...old.keys(), ...fresh.map((w) => workKey(w.c, w.dir))]);
+    if (redone.size > 0) {
+      for (const [ns, piece] of r.pieces) {
+        if (ns === '') continue;
+        for (const [k, p] of piece) if (redone.has(workKey(p.local, p.dir))) piece.delete(k);
+        if (piece.size === 0) r.pieces.delete(ns);
+      }
+    }
+    this.computeExternal(m, r);
+    for (const [ns, perWork] of this.relevantNamespaces(m, fresh, r.deps)) this.computePiece(m, r, ns, perWork, true);
+  }
+
+  /**
+   * Namespaces holding a candidate peer of some work item (one piece per namespace is the unit of partial
+   * recomputation), with which rules reached which namespace, so a piece only re-reads those rules.
+   */
+  private relevantNamespaces(m: TenantModel, work: readonly Work[], deps: TenantDeps): Map<string, Map<Work, Set<number>>> {
     const relevant = new Map<string, Map<Work, Set<number>>>();
     const add = (ns: string, w: Work, i: number): void => {
       if (m.members.has(ns)) return; // intra-tenant: declared by definition
@@ -562,17 +636,17 @@ export class IsolationAnalyzer {
         for (const s of this.candidates(e.peers, e.policyNamespace, deps)) if (s.namespace !== last) { last = s.namespace; add(last, w, i); }
       });
     }
-    for (const [ns, perWork] of relevant) this.computePiece(m, r, ns, perWork);
-    return r;
+    return relevant;
   }
 
   /**
    * Recomputes the pairs between the tenant's pods and the pods of one other namespace, reading every
-   * tenant-side rule, or only `only` (the rules known to reach the namespace).
+   * tenant-side rule, or only `only` (the rules known to reach the namespace). With `merge`, the pairs of
+   * `only`'s work items are added to the existing piece (whose other work items' pairs are kept).
    */
-  private computePiece(m: TenantModel, r: TenantResult, ns: string, only?: Map<Work, Set<number>>): void {
+  private computePiece(m: TenantModel, r: TenantResult, ns: string, only?: Map<Work, Set<number>>, merge = false): void {
     if (m.members.has(ns)) return;
-    const piece = new Map<string, Pending>();
+    const piece = (merge ? r.pieces.get(ns) : undefined) ?? new Map<string, Pending>();
     for (const w of only ? only.keys() : r.work) {
       const byPeer = new Map<PodClass, number[]>();
       const indexes = only?.get(w) ?? w.entries.keys();
@@ -683,8 +757,8 @@ export class IsolationAnalyzer {
         };
         if (p.peerLabel !== undefined) { breaches.push({ ...base, pods, peer: p.peerLabel, message: msg(p.peerLabel) }); continue; }
         const ns = p.peerNs!;
+        r.deps.topoNs.add(ns); // whether the label is "namespace X" depends on X's other classes
         if (p.classes.size === (this.classesByNs.get(ns)?.size ?? 0)) {
-          r.deps.topoNs.add(ns); // the label "namespace X" depends on X holding no other class
           const label = `namespace ${ns}`;
           breaches.push({ ...base, pods, peer: label, message: msg(label) });
           continue;
