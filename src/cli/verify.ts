@@ -84,7 +84,17 @@ function table(labels: string[], cell: (r: string, c: string) => string): string
   return [head, ...labels.map((r) => `${r.padEnd(w)}  ${labels.map((c) => cell(r, c).padStart(Math.max(c.length, 3))).join('  ')}`)].join('\n');
 }
 
+/** Exit status 0 no breach, 1 a breach; bad input is 2 so that it never reads as "a breach exists". */
 export async function verifyCommand(argv: string[]): Promise<number> {
+  try {
+    return await verify(argv);
+  } catch (err) {
+    process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+}
+
+async function verify(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     kubeconfig: { type: 'string' }, filename: { type: 'string', short: 'f', multiple: true },
     pods: { type: 'boolean' }, port: { type: 'string', default: '80' }, protocol: { type: 'string', default: 'TCP' },
