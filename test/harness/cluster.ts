@@ -74,6 +74,15 @@ export async function policies(namespace: string): Promise<NetworkPolicy[]> {
 
 export const policyNames = async (namespace: string): Promise<string[]> => (await policies(namespace)).map((p) => p.metadata.name);
 
+/** The three policies every member namespace of a default tenant holds, sorted by name. */
+export const MANAGED_POLICIES: readonly string[] = ['tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny'];
+
+/** Waits until the namespace holds exactly these policies (sorted names). */
+export const isolatedWith = (ns: string, names: readonly string[], timeoutMs = 15_000): Promise<string[]> => eventually(async () => {
+  const got = await policyNames(ns);
+  return JSON.stringify(got) === JSON.stringify(names) ? got : undefined;
+}, `${ns} to hold ${names.join(', ')}`, timeoutMs);
+
 export async function condition(tenant: string, type: string): Promise<{ status: string; reason: string; message: string; observedGeneration?: number } | undefined> {
   return (await getTenant(tenant))?.status?.conditions?.find((c) => c.type === type);
 }

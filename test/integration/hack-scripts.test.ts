@@ -1,17 +1,12 @@
 // The control-plane scripts fail fast with a message naming the cause, never a hang.
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { script } from '../harness/run.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-type Run = { code: number; stdout: string; stderr: string };
-const bash = (script: string, args: string[], env: Record<string, string | undefined>): Promise<Run> =>
-  promisify(execFile)('bash', [join(repo, script), ...args], { env: { ...process.env, ...env }, timeout: 60_000 })
-    .then((r) => ({ code: 0, ...r }), (e: unknown) => e as Run);
+const bash = (path: string, args: string[], env: Record<string, string | undefined>) => script(path, args, { env });
 
 describe('hack/ scripts on bad input', () => {
   it('build-control-plane.sh without a Go toolchain says so', async () => {

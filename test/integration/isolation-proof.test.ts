@@ -2,14 +2,10 @@
 // the tenant's Isolated condition to False naming that policy, and removing it flips it back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningOperator } from '../../src/cli/run.ts';
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { applyTenant, condition, createNamespace, eventually, events, kubeconfig, policyNames, rest, startTestOperator, unique } from '../harness/cluster.ts';
+import { cli } from '../harness/run.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-const verify = (...args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'verify', '--kubeconfig', kubeconfig(), ...args], { timeout: 60_000, maxBuffer: 256 * 2 ** 20 })
-  .then((r) => ({ code: 0, ...r }), (e: unknown) => e as { code: number; stdout: string; stderr: string });
+const verify = (...args: string[]) => cli(['verify', '--kubeconfig', kubeconfig(), ...args]);
 
 let op: RunningOperator;
 beforeAll(async () => { op = await startTestOperator(); });

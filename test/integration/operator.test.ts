@@ -6,19 +6,17 @@ import type { NetworkPolicy, NetworkPolicyPeer } from '../../src/policy/types.ts
 import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, events, getNamespace, getTenant, labelNamespace,
   kubectl, policies, policyNames, policyWrites, rest, startTestOperator, unique, writes,
+  MANAGED_POLICIES, isolatedWith,
 } from '../harness/cluster.ts';
 
-const ALL = ['tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny'];
+const ALL = MANAGED_POLICIES;
 const NP = (ns: string, name = ''): string => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies${name ? `/${name}` : ''}`;
 
 let op: RunningOperator;
 beforeAll(async () => { op = await startTestOperator({ concurrency: 4 }); });
 afterAll(async () => { await op.stop(); });
 
-const isolated = (ns: string, names = ALL) => eventually(async () => {
-  const got = await policyNames(ns);
-  return JSON.stringify(got) === JSON.stringify(names) ? got : undefined;
-}, `${ns} to hold ${names.join(', ')}`);
+const isolated = (ns: string, names = ALL) => isolatedWith(ns, names);
 
 const ready = (tenant: string, status = 'True', reason?: string) => eventually(async () => {
   const c = await condition(tenant, 'Ready');

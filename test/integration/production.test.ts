@@ -1,18 +1,18 @@
 // Production runtime: least-privilege identity, leader election, watches that heal, graceful drain,
 // metrics SREs' dashboards read. The operator runs as the shipped ServiceAccount (config/rbac only).
-import { execFile, spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApiError, RestClient } from '../../src/kube/rest.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import {
   OPERATOR_NAMESPACE, applyTenant, createNamespace, eventually, kubeconfig, kubectl, operatorKubeconfig, policyNames, rest, startTestOperator, unique, writes,
+  MANAGED_POLICIES, isolatedWith,
 } from '../harness/cluster.ts';
+import { cli, repo, script } from '../harness/run.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-const ALL = ['tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny'];
-const isolated = (ns: string, timeoutMs = 15_000) => eventually(async () => JSON.stringify(await policyNames(ns)) === JSON.stringify(ALL), `${ns} isolated`, timeoutMs);
+const ALL = MANAGED_POLICIES;
+const isolated = (ns: string, timeoutMs?: number) => isolatedWith(ns, ALL, timeoutMs);
 const FAST_LEASE = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
 describe('the shipped RBAC', () => {
@@ -88,7 +88,7 @@ describe('watches', () => {
       await createNamespace(before, { tenant: t });
       await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
       await isolated(before);
-      await promisify(execFile)('bash', [join(repo, 'hack/local-cluster.sh'), 'restart', 'kube-apiserver', '--dir', dirname(kubeconfig())], { timeout: 120_000 });
+      expect((await script('hack/local-cluster.sh', ['restart', 'kube-apiserver', '--dir', dirname(kubeconfig())], { timeoutMs: 120_000 })).code).toBe(0);
       const after = unique('heal-after');
       await eventually(async () => { await createNamespace(after, { tenant: t }); return true; }, 'the apiserver to accept writes again', 30_000);
       await isolated(after, 60_000);
@@ -158,10 +158,10 @@ describe('the operator process', () => {
   }, 90_000);
 
   it('refuses bad flags with a message naming the flag and exits non-zero', async () => {
-    const r = await promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'run', '--concurrency', 'zero'], { timeout: 20_000 }).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    const r = await cli(['run', '--concurrency', 'zero'], { timeoutMs: 20_000 });
     expect(r?.code).toBe(1);
     expect(r?.stderr).toMatch(/--concurrency: /);
-    const le = await promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), 'run', '--leader-elect', '--kubeconfig', kubeconfig()], { timeout: 20_000, env: { ...process.env, POD_NAMESPACE: '' } }).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    const le = await cli(['run', '--leader-elect', '--kubeconfig', kubeconfig()], { timeoutMs: 20_000, env: { POD_NAMESPACE: '' } });
     expect(le?.stderr).toMatch(/--leader-election-namespace: required/);
     expect(ApiError).toBeTruthy();
   });

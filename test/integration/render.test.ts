@@ -1,14 +1,12 @@
 // `render` is byte-for-byte what the operator applies: render -> apply -> the operator writes nothing.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cli as run, repo } from '../harness/run.ts';
 import { applyTenant, createNamespace, eventually, getTenant, kubectl, policyNames, policyWrites, startTestOperator, unique } from '../harness/cluster.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), ...args], { timeout: 30_000 });
+const cli = (...args: string[]) => run(args);
 
 describe('tenant-isolation render', () => {
   it('prints exactly what the operator applies: applied first, it leaves the operator nothing to write', async () => {
@@ -23,7 +21,9 @@ describe('tenant-isolation render', () => {
     // No operator runs yet: export what a GitOps repo would hold, render, apply as the operator would.
     const dir = mkdtempSync(join(tmpdir(), 'tio-render-'));
     writeFileSync(join(dir, 'objects.yaml'), await kubectl('get', `tenantisolation/${t}`, `namespace/${a}`, `namespace/${b}`, '-o', 'yaml'));
-    const { stdout } = await cli('render', join(dir, 'objects.yaml'));
+    const rendered = await cli('render', join(dir, 'objects.yaml'));
+    expect(rendered.code).toBe(0);
+    const { stdout } = rendered;
     writeFileSync(join(dir, 'policies.yaml'), stdout);
     await kubectl('apply', '--server-side', '--field-manager=tenant-isolation-operator', '-f', join(dir, 'policies.yaml'));
     expect(await policyNames(a)).toEqual(['tenant-isolation-allow-dns', 'tenant-isolation-allow-extra', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny']);
@@ -39,15 +39,15 @@ describe('tenant-isolation render', () => {
   it('names the file and line of malformed YAML and of kinds it does not read, and exits non-zero', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tio-render-bad-'));
     writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n');
-    const kindErr = await cli('render', join(dir, 'bad.yaml')).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    const kindErr = await cli('render', join(dir, 'bad.yaml'));
     expect(kindErr?.code).toBe(1);
     expect(kindErr?.stderr).toContain(`${join(dir, 'bad.yaml')}:6: unsupported kind v1/ConfigMap`);
     writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: [a\n  labels: {}\n');
-    const yamlErr = await cli('render', join(dir, 'broken.yaml')).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    const yamlErr = await cli('render', join(dir, 'broken.yaml'));
     expect(yamlErr?.code).toBe(1);
     expect(yamlErr?.stderr).toMatch(new RegExp(`${join(dir, 'broken.yaml').replaceAll('/', '\\/')}:\\d+: malformed YAML`));
     writeFileSync(join(dir, 'invalid.yaml'), 'apiVersion: isolation.tenancy.dev/v1alpha1\nkind: TenantIsolation\nmetadata: {name: x}\nspec: {mode: Sometimes, namespaces: [a]}\n');
-    const specErr = await cli('render', join(dir, 'invalid.yaml')).then(() => undefined, (e: unknown) => e as { code: number; stderr: string });
+    const specErr = await cli('render', join(dir, 'invalid.yaml'));
     expect(specErr?.stderr).toContain('invalid.yaml:1: TenantIsolation x is invalid: spec.mode');
     expect(await cli('render', join(repo, 'config/samples')).then((r) => r.stdout)).toContain('tenant-isolation-allow-intra-tenant');
   });

@@ -1,15 +1,11 @@
 // The command-line tools on manifests only (no cluster): render feeds verify, a CI gate without a cluster.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cli as run, repo } from '../harness/run.ts';
 
-const repo = resolve(import.meta.dirname, '../..');
-type Run = { code: number; stdout: string; stderr: string };
-const cli = (...args: string[]): Promise<Run> => promisify(execFile)(process.execPath, [join(repo, 'src/cli/main.ts'), ...args], { timeout: 30_000 })
-  .then((r) => ({ code: 0, ...r }), (e: unknown) => e as Run);
+const cli = (...args: string[]) => run(args);
 
 describe('render | verify on the samples', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tio-cli-'));
