@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../src/kube/config.ts';
 import { RestClient } from '../src/kube/rest.ts';
+import { ResilientInformer } from '../src/kube/informer.ts';
+import { pino } from 'pino';
 
 export const repo = resolve(import.meta.dirname, '..');
 
@@ -83,3 +85,12 @@ export async function apiserverPolicyWrites(rest: RestClient): Promise<number> {
 }
 
 export const round = (n: number, d = 2): number => Number(n.toFixed(d));
+
+/** Calls `onAdded` for every managed policy that appears (our informer: a list, then a watch). */
+export async function watchManagedPolicies(rest: RestClient, onAdded: (p: { metadata: { namespace: string; name: string } }) => void): Promise<{ stop(): Promise<void> }> {
+  const inf = new ResilientInformer<{ metadata: { namespace: string; name: string } }>(rest, '/apis/networking.k8s.io/v1/networkpolicies',
+    { add: onAdded }, pino({ level: 'silent' }), { labelSelector: 'app.kubernetes.io/managed-by=tenant-isolation-operator' });
+  await inf.start();
+  await inf.waitForSync();
+  return inf;
+}

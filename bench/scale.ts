@@ -5,11 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Watch } from '@kubernetes/client-node';
 import { parseTenant } from '../src/api/schema.ts';
-import { loadKubeConfig } from '../src/kube/config.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
-import { apiserverPolicyWrites, cluster, counter, repo, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, watchManagedPolicies, counter, repo, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -40,14 +38,12 @@ const applyTenantFor = (t: string) => c.rest.apply(`/apis/isolation.tenancy.dev/
 // Count namespaces whose three policies are stored, from a watch in this process.
 const seen = new Map<string, number>();
 let isolatedCount = 0;
-const watch = new Watch(loadKubeConfig(c.kubeconfig));
-const abort = await watch.watch('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: 'app.kubernetes.io/managed-by=tenant-isolation-operator' },
-  (type: string, obj: { metadata: { namespace: string } }) => {
-    if (type !== 'ADDED') return;
-    const n = (seen.get(obj.metadata.namespace) ?? 0) + 1;
-    seen.set(obj.metadata.namespace, n);
-    if (n === 3) isolatedCount++;
-  }, () => undefined);
+const watch = await watchManagedPolicies(c.rest, (obj) => {
+  if (!obj.metadata.namespace.startsWith(`s-${run}-`)) return;
+  const n = (seen.get(obj.metadata.namespace) ?? 0) + 1;
+  seen.set(obj.metadata.namespace, n);
+  if (n === 3) isolatedCount++;
+});
 const waitIsolated = async (n: number, timeoutMs: number) => { const d = Date.now() + timeoutMs; while (isolatedCount < n && Date.now() < d) await sleep(20); return isolatedCount >= n; };
 
 let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
@@ -118,7 +114,7 @@ try {
   const growSeconds = (performance.now() - g0) / 1000;
   await sleep(20_000); // let status writes and GC settle
   const mem = await op.metrics();
-  abort.abort();
+  await watch.stop();
   console.log(JSON.stringify({
     benchmark: 'scale',
     kubernetes: 'v1.37.2 (local control plane, 2 cores shared by etcd, apiserver, operator and the load)',

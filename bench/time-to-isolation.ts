@@ -4,9 +4,7 @@
 // Time-to-isolation = from the request that creates a labelled namespace until a watch in this process
 // has seen all its managed policies stored. Writes are counted by the apiserver (apiserver_request_total).
 import { parseArgs } from 'node:util';
-import { Watch } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../src/kube/config.ts';
-import { apiserverPolicyWrites, cluster, counter, percentile, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, watchManagedPolicies, counter, percentile, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '20' }, count: { type: 'string', default: '400' }, tenants: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '4' }, 'operator-args': { type: 'string', default: '' } } });
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
@@ -30,15 +28,13 @@ try {
   // Watch policies: record when each namespace holds all three.
   const seen = new Map<string, Set<string>>();
   const done = new Map<string, number>();
-  const watch = new Watch(loadKubeConfig(c.kubeconfig));
-  const abort = await watch.watch('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: 'app.kubernetes.io/managed-by=tenant-isolation-operator' },
-    (type: string, obj: { metadata: { namespace: string; name: string } }) => {
-      if (type !== 'ADDED') return;
-      const s = seen.get(obj.metadata.namespace) ?? new Set();
-      s.add(obj.metadata.name);
-      seen.set(obj.metadata.namespace, s);
-      if (s.size === 3 && !done.has(obj.metadata.namespace)) done.set(obj.metadata.namespace, performance.now());
-    }, () => undefined);
+  const watch = await watchManagedPolicies(c.rest, (obj) => {
+    if (!obj.metadata.namespace.startsWith(`bench-${run}-`)) return;
+    const s = seen.get(obj.metadata.namespace) ?? new Set();
+    s.add(obj.metadata.name);
+    seen.set(obj.metadata.namespace, s);
+    if (s.size === 3 && !done.has(obj.metadata.namespace)) done.set(obj.metadata.namespace, performance.now());
+  });
 
   const writesBefore = await apiserverPolicyWrites(c.rest);
   const started = new Map<string, number>();
@@ -76,7 +72,7 @@ try {
   const resyncMetrics = await op.metrics();
 
   const lat = [...started].filter(([ns]) => done.has(ns)).map(([ns, s]) => done.get(ns)! - s);
-  abort.abort();
+  await watch.stop();
   console.log(JSON.stringify({
     benchmark: 'time-to-isolation',
     kubernetes: 'v1.37.2 (local control plane)',

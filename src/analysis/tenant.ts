@@ -139,6 +139,11 @@ export class IsolationAnalyzer {
   private nextClassId = 0;
 
   private readonly rawPolicies = new Map<string, NetworkPolicy>();
+  /**
+   * Compiled rules by spec object, for specs whose compiled form does not depend on the policy's
+   * namespace: callers that share equal specs (the operator's cache does) share their compiled rules.
+   */
+  private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
   private readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
 
   private readonly tenantModels = new Map<string, TenantModel>();
@@ -324,14 +329,24 @@ export class IsolationAnalyzer {
   setPolicy(p: NetworkPolicy): void {
     const key = policyKey(p.metadata.namespace, p.metadata.name);
     const prev = this.rawPolicies.get(key);
-    if (prev && JSON.stringify(prev.spec) === JSON.stringify(p.spec)) { this.rawPolicies.set(key, p); return; }
+    if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) { this.rawPolicies.set(key, p); return; }
     this.rawPolicies.set(key, p);
-    const compiled = compilePolicy(p, this.blocks);
+    const compiled = this.compile(p);
     let byNs = this.policiesByNs.get(compiled.namespace);
     if (!byNs) { byNs = new Map(); this.policiesByNs.set(compiled.namespace, byNs); }
     byNs.set(key, compiled);
     this.policyChanged(compiled.namespace);
     this.flushBlocks();
+  }
+
+  private compile(p: NetworkPolicy): CompiledPolicy {
+    const shared = this.compiledSpecs.get(p.spec);
+    if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
+    const c = compilePolicy(p, this.blocks);
+    // A peer with neither namespaceSelector nor ipBlock means "this namespace": its key names it.
+    const ownNamespace = [...c.ingress, ...c.egress].some((r) => r.peers?.some((x) => x.kind === 'selector' && !x.namespaceSelector));
+    if (!ownNamespace) this.compiledSpecs.set(p.spec, { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress });
+    return c;
   }
 
   deletePolicy(namespace: string, name: string): void {

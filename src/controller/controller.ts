@@ -1,14 +1,14 @@
 // Wires informers -> indexes -> work queue -> reconcilers. Event handlers only update indexes and
 // enqueue keys; all decisions happen in reconcile, from the caches, so the controller is level-triggered:
 // restarting it at any moment converges to the same state.
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION, PLURAL, parseTenant, type TenantIsolationObject } from '../api/schema.ts';
 import { MembershipIndex } from '../policy/membership.ts';
-import { LABEL_TENANT, MANAGED_SELECTOR } from '../policy/labels.ts';
+import { LABEL_MANAGED_BY, LABEL_TENANT, MANAGED_SELECTOR, OPERATOR_NAME } from '../policy/labels.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import { compactPolicy, type CachedPolicy } from '../policy/diff.ts';
 import { ResilientInformer, keepOnly, type RawObject } from '../kube/informer.ts';
+import { ValueInterner, internLabels, strings } from '../kube/intern.ts';
 import type { RestClient } from '../kube/rest.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
@@ -18,7 +18,7 @@ import { nsKey, tenantKey, type ControllerContext, type NamespaceOutcome } from 
 import { reconcileNamespace } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
 import { IsolationProof, compactPod, type PodObject } from './isolation-proof.ts';
-import type { NetworkPolicy } from '../policy/types.ts';
+import type { NetworkPolicy, NetworkPolicySpec } from '../policy/types.ts';
 import { randomUUID } from 'node:crypto';
 
 export interface ControllerOptions {
@@ -41,8 +41,10 @@ export class TenantIsolationController {
   private resyncTimer: NodeJS.Timeout | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private readonly opts: ControllerOptions;
+  /** Policies carrying our managed-by label (the informer holds users' too when the proof is on). */
+  private managedCount = 0;
 
-  constructor(kc: KubeConfig, rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ControllerOptions) {
+  constructor(rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ControllerOptions) {
     this.opts = opts;
     const index = new MembershipIndex();
     const ctx: ControllerContext = {
@@ -50,7 +52,10 @@ export class TenantIsolationController {
       events: new EventRecorder(rest, log, opts.identity),
       namespaces: { get: (n) => this.nsInformer.get(n), list: () => this.nsInformer.list() },
       tenants: { get: (n) => this.tiInformer.get(n), list: () => this.tiInformer.list() },
-      policies: { get: (n, ns) => this.npInformer.get(n, ns), list: (ns) => this.npInformer.list(ns) },
+      policies: {
+        get: (n, ns) => { const p = this.npInformer.get(n, ns); return p && isManaged(p) ? p : undefined; },
+        list: (ns) => this.npInformer.list(ns).filter(isManaged),
+      },
       assumed: new AssumedWrites<CachedPolicy>(),
       lastApplied: new Map(),
       invalidTenants: new Map(),
@@ -66,7 +71,7 @@ export class TenantIsolationController {
     metrics.maxConcurrent.set({ controller: CONTROLLER }, opts.concurrency);
     this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: opts.concurrency, observer: metrics.queueObserver() });
 
-    this.nsInformer = new ResilientInformer(kc, rest, '/api/v1/namespaces', {
+    this.nsInformer = new ResilientInformer(rest, '/api/v1/namespaces', {
       add: (ns) => this.onNamespace(ns),
       update: (ns) => this.onNamespace(ns),
       delete: (ns) => {
@@ -79,7 +84,7 @@ export class TenantIsolationController {
         ctx.enqueueNamespace(ns.metadata.name);
       },
     }, log);
-    this.tiInformer = new ResilientInformer(kc, rest, `/apis/${API_VERSION}/${PLURAL}`, {
+    this.tiInformer = new ResilientInformer(rest, `/apis/${API_VERSION}/${PLURAL}`, {
       add: (t) => this.onTenant(t),
       update: (t) => this.onTenant(t),
       delete: (t) => {
@@ -91,29 +96,53 @@ export class TenantIsolationController {
         this.tenantReconciler.forget(name);
       },
     }, log);
-    this.npInformer = new ResilientInformer(kc, rest, '/apis/networking.k8s.io/v1/networkpolicies', {
-      add: (p) => this.onPolicy(p, +1),
-      update: (p) => this.onPolicy(p, 0),
-      delete: (p) => this.onPolicy(p, -1),
-    }, log, MANAGED_SELECTOR);
-    this.informers = [this.nsInformer, this.tiInformer, this.npInformer] as unknown as ResilientInformer<RawObject>[];
-    // Cache only what reconcile reads; TenantIsolations stay whole (their status is compared).
-    this.nsInformer.transform = keepOnly(['status'], ['name', 'uid', 'labels', 'deletionTimestamp', 'resourceVersion']);
-    this.npInformer.transform = compactPolicy;
-    const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
+    // One policy informer. Without the proof it watches only our policies; with it, every policy (the
+    // proof reads users' too), and reconcilers see the managed ones through ctx.policies.
     const proof = ctx.proof;
+    const specs = new ValueInterner<NetworkPolicySpec>();
+    this.npInformer = new ResilientInformer(rest, '/apis/networking.k8s.io/v1/networkpolicies', {
+      add: (p) => {
+        proof?.setPolicy(p as unknown as NetworkPolicy);
+        if (isManaged(p)) this.onPolicy(p, +1);
+      },
+      update: (p, old) => {
+        proof?.setPolicy(p as unknown as NetworkPolicy);
+        const was = isManaged(old) ? old.metadata.labels?.[LABEL_TENANT] ?? '' : undefined;
+        const is = isManaged(p) ? p.metadata.labels?.[LABEL_TENANT] ?? '' : undefined;
+        if (was !== undefined && was !== is) this.onPolicy(old, -1);
+        if (is !== undefined) this.onPolicy(p, was === is ? 0 : +1);
+      },
+      delete: (p) => {
+        proof?.deletePolicy(p as unknown as NetworkPolicy);
+        if (isManaged(p)) this.onPolicy(p, -1);
+      },
+    }, log, { labelSelector: proof ? undefined : MANAGED_SELECTOR });
+    this.informers = [this.nsInformer, this.tiInformer, this.npInformer] as unknown as ResilientInformer<RawObject>[];
+    // Cache only what reconcile reads, with one copy of each repeated string and spec; TenantIsolations
+    // stay whole (their status is compared).
+    const nsFields = keepOnly(['status'], ['name', 'labels', 'deletionTimestamp', 'resourceVersion']);
+    const statuses = new ValueInterner<object>();
+    this.nsInformer.transform = (raw) => {
+      const o = nsFields(raw);
+      const m = o.metadata as NamespaceObject['metadata'];
+      m.name = strings.intern(m.name);
+      m.labels = internLabels(m.labels);
+      if (o.status) o.status = statuses.intern(o.status);
+      return o;
+    };
+    const labelSets = new ValueInterner<Record<string, string>>();
+    this.npInformer.transform = (o) => compactPolicy(o as unknown as NetworkPolicy, {
+      string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: proof ? (s) => specs.intern(s) : undefined,
+    }) as unknown as Record<string, unknown>;
+    const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
     if (proof) {
-      // The proof reads every policy (users' too) and every pod, reduced to the fields analysis needs.
-      const pods = new ResilientInformer<PodObject>(kc, rest, '/api/v1/pods', {
+      // The proof reads every pod too, reduced to the fields analysis needs.
+      const pods = new ResilientInformer<PodObject>(rest, '/api/v1/pods', {
         add: (p) => proof.setPod(p), update: (p) => proof.setPod(p), delete: (p) => proof.deletePod(p),
       }, log);
       pods.transform = compactPod;
-      const all = new ResilientInformer<NetworkPolicy>(kc, rest, '/apis/networking.k8s.io/v1/networkpolicies', {
-        add: (p) => proof.setPolicy(p), update: (p) => proof.setPolicy(p), delete: (p) => proof.deletePolicy(p),
-      }, log);
-      all.transform = keepOnly(['spec'], ['name', 'namespace', 'uid', 'labels', 'resourceVersion']);
-      this.informers.push(pods as unknown as ResilientInformer<RawObject>, all as unknown as ResilientInformer<RawObject>);
-      resources.push('pods', 'networkpolicies-all');
+      this.informers.push(pods as unknown as ResilientInformer<RawObject>);
+      resources.push('pods');
     }
     this.informers.forEach((inf, i) => { inf.onRestart = (reason) => metrics.watchRestarts.inc({ resource: resources[i]!, reason }); });
     metrics.observe(() => this.queue.inFlight, () => this.informers.map((inf, i) => ({ resource: resources[i]!, ageSeconds: inf.lastEventAgeSeconds })));
@@ -220,6 +249,7 @@ export class TenantIsolationController {
   }
 
   private onPolicy(p: CachedPolicy, delta: number): void {
+    this.managedCount += delta;
     const ns = p.metadata.namespace;
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined && delta !== 0) {
@@ -239,7 +269,7 @@ export class TenantIsolationController {
     for (const o of this.ctx.outcomes.values()) counts[o.state] = (counts[o.state] ?? 0) + 1;
     for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
     m.conflicts.set(counts.Conflict ?? 0);
-    m.managedPolicies.set(this.npInformer.list().length);
+    m.managedPolicies.set(this.managedCount);
     // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
     const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
     for (const t of this.tiInformer.list()) {
@@ -252,3 +282,5 @@ export class TenantIsolationController {
     m.breaches.set(breaches.reduce((a, b) => a + b, 0));
   }
 }
+
+const isManaged = (p: CachedPolicy): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;

@@ -6,6 +6,7 @@ import type { PodInfo, Protocol } from '../analysis/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NetworkPolicy } from '../policy/types.ts';
+import { internLabels, strings } from '../kube/intern.ts';
 
 /** The fields of a Pod the analysis reads (the pod informer keeps only these). */
 export interface PodObject {
@@ -28,14 +29,14 @@ export function podInfo(p: PodObject): PodInfo {
   };
 }
 
-/** Reduces a cached Pod in place to PodObject's fields. */
-export function compactPod(o: Record<string, unknown>): void {
-  const p = o as unknown as PodObject & { metadata: Record<string, unknown> };
-  const meta = { name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels, resourceVersion: p.metadata.resourceVersion, uid: p.metadata.uid };
-  const spec = { hostNetwork: p.spec?.hostNetwork, containers: (p.spec?.containers ?? []).map((c) => ({ ports: c.ports })) };
-  const status = { podIP: p.status?.podIP, podIPs: p.status?.podIPs };
-  for (const k of Object.keys(o)) delete o[k];
-  Object.assign(o, { metadata: meta, spec, status });
+/** A Pod reduced to PodObject's fields, the strings the analysis repeats interned. */
+export function compactPod(o: Record<string, unknown>): Record<string, unknown> {
+  const p = o as unknown as PodObject & { metadata: { resourceVersion?: string } };
+  return {
+    metadata: { name: p.metadata.name, namespace: strings.intern(p.metadata.namespace), labels: internLabels(p.metadata.labels), resourceVersion: p.metadata.resourceVersion },
+    spec: { hostNetwork: p.spec?.hostNetwork, containers: (p.spec?.containers ?? []).map((c) => ({ ports: c.ports })) },
+    status: { podIP: p.status?.podIP, podIPs: p.status?.podIPs },
+  };
 }
 
 export class IsolationProof {

@@ -5,6 +5,7 @@ import { compactPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../p
 import type { NetworkPolicy } from '../policy/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import { isNamespaceTerminating, isNotFound } from '../kube/rest.ts';
+import { ValueInterner, strings } from '../kube/intern.ts';
 import { isTerminating, policyPath, type ControllerContext, type NamespaceOutcome } from './context.ts';
 
 export async function reconcileNamespace(ctx: ControllerContext, name: string): Promise<void> {
@@ -46,7 +47,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
 
   const checked = wanted.map((p) => ({ p, drift: policyDrift(p, existing.get(p.metadata.name)) }));
   // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
-  for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, ownedDigest(c.p));
+  for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, strings.intern(ownedDigest(c.p)));
   const writes = checked.filter((w) => w.drift !== undefined);
   // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
   // and each only narrows what the others allow, so no write order opens a path.
@@ -64,7 +65,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
     const key = `${name}/${w.p.metadata.name}`;
     const last = ctx.lastApplied.get(key);
     const current = existing.get(w.p.metadata.name);
-    ctx.lastApplied.set(key, ownedDigest(w.p));
+    ctx.lastApplied.set(key, strings.intern(ownedDigest(w.p)));
     // Tampering: what is stored is no longer what we last wrote (edited, or deleted by someone else).
     const tampered = last !== undefined && (current === undefined || current.ownedDigest !== last);
     const tenant = w.p.metadata.labels?.[LABEL_TENANT] ?? '';
@@ -128,9 +129,12 @@ function outcomeOf(plan: NamespacePlan): NamespaceOutcome | undefined {
   }
 }
 
+const outcomes = new ValueInterner<NamespaceOutcome>();
+
 function setOutcome(ctx: ControllerContext, name: string, next: NamespaceOutcome | undefined): void {
   const prev = ctx.outcomes.get(name);
-  if (next) ctx.outcomes.set(name, next); else ctx.outcomes.delete(name);
+  // Equal outcomes are one shared object (the namespaces of a tenant mostly have the same one).
+  if (next) ctx.outcomes.set(name, outcomes.intern(next)); else ctx.outcomes.delete(name);
   if (next?.state === 'Isolated') {
     const since = ctx.memberSince.get(name);
     if (since !== undefined) { ctx.metrics.timeToIsolation.observe((performance.now() - since) / 1000); ctx.memberSince.delete(name); }
@@ -156,13 +160,12 @@ async function applyPolicy(ctx: ControllerContext, desired: NetworkPolicy): Prom
   if (policyDrift(desired, stored) !== undefined) {
     stored = await ctx.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER);
   }
-  compactPolicy(stored as unknown as Record<string, unknown>);
-  ctx.assumed.assume(stored as unknown as CachedPolicy);
+  ctx.assumed.assume(compactPolicy(stored));
 }
 
 async function deletePolicy(ctx: ControllerContext, p: CachedPolicy): Promise<void> {
   try {
-    await ctx.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: p.metadata.uid } });
+    await ctx.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: p.metadata.resourceVersion } });
     ctx.assumed.assumeDeleted(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
   } catch (err) {
     if (!isNotFound(err) && !(err instanceof Error && /Precondition failed/i.test(err.message))) throw err;

@@ -1,155 +1,288 @@
-// An informer that heals: @kubernetes/client-node's ListWatch stops for good on errors other than 410
-// Gone, so we rebuild it after a jittered backoff. Handlers run synchronously and must only enqueue.
-import { makeInformer, type KubeConfig, type KubernetesObject, type KubernetesListObject, type Informer, type ObjectCache } from '@kubernetes/client-node';
+// A list-watch informer that heals, written over our RestClient instead of @kubernetes/client-node's
+// (whose ListWatch stops for good on errors other than 410 Gone, and whose import alone costs ~90 MB).
+// It does what client-go's reflector does:
+//   - lists in pages (limit/continue: one consistent snapshot without one huge response in memory),
+//     then watches from the list's resourceVersion with bookmarks;
+//   - a server-ended watch (its timeoutSeconds) resumes from the last resourceVersion, without a relist;
+//   - 410 Gone (an expired resourceVersion or continue token) relists at once;
+//   - any other failure retries after a jittered exponential backoff;
+//   - a watch silent for too long is presumed hung, aborted and relisted (client-node #364/#596/#958).
+// A relist replaces the cache and reports the difference: objects that changed while the watch was down
+// come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { RestClient } from './rest.ts';
+import { ApiError, type RestClient, type WatchEvent } from './rest.ts';
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
-  update?: (obj: T) => void;
+  /** `old` is the object the cache held before. */
+  update?: (obj: T, old: T) => void;
   delete?: (obj: T) => void;
 }
 
 /** Raw JSON objects as the apiserver sends them (timestamps stay strings). */
-export interface RawObject { metadata?: { name?: string; namespace?: string } }
+export interface RawObject { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }
 
-/** Reduces a cached object to what the controller reads; mutates (the informer caches this very object). */
-export type CacheTransform = (o: Record<string, unknown>) => void;
+/**
+ * Reduces an object as parsed to what the controller reads; returns what the cache keeps. New objects
+ * rather than deletes: an object that lost properties to `delete` turns into a hash table (V8's
+ * dictionary mode), several times its size, and 10 000 of them add up.
+ */
+export type CacheTransform = (o: Record<string, unknown>) => Record<string, unknown>;
 
 /** Drops metadata.managedFields, often the largest part of an object, as controller-runtime does by default. */
 export const stripManagedFields: CacheTransform = (o) => {
   const m = o.metadata as Record<string, unknown> | undefined;
-  if (m) delete m.managedFields;
+  if (!m || !('managedFields' in m)) return o;
+  const { managedFields: _, ...metadata } = m;
+  return { ...o, metadata };
 };
 
 /** Keeps only the listed top-level and metadata fields (at 10 000 namespaces every byte counts 10 000 times). */
 export function keepOnly(top: string[], metadata: string[]): CacheTransform {
   return (o) => {
-    for (const k of Object.keys(o)) if (!top.includes(k) && k !== 'metadata') delete o[k];
+    const out: Record<string, unknown> = {};
     const m = o.metadata as Record<string, unknown> | undefined;
-    if (m) for (const k of Object.keys(m)) if (!metadata.includes(k)) delete m[k];
+    if (m) {
+      const meta: Record<string, unknown> = {};
+      for (const k of metadata) if (m[k] !== undefined) meta[k] = m[k];
+      out.metadata = meta;
+    }
+    for (const k of top) if (o[k] !== undefined) out[k] = o[k];
+    return out;
   };
 }
 
-const keyOf = (o: RawObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
+interface Status { kind?: string; code?: number; reason?: string; message?: string }
+
+const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
+const rvOf = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
+
+export interface InformerOptions {
+  labelSelector?: string;
+  /**
+   * The server ends every watch after `timeoutSeconds` (4-6 min, asked for below) and we reconnect,
+   * which counts as activity; a watch silent for longer than this has hung and is restarted.
+   */
+  maxSilenceMs?: number;
+  /** Objects per list page. */
+  pageSize?: number;
+}
 
 export class ResilientInformer<T extends RawObject> {
-  private inner: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>) | undefined;
-  private stopped = false;
+  /** namespace ('' for cluster-scoped) -> name -> object. */
+  private store = new Map<string, Map<string, T>>();
+  private count = 0;
+  private resourceVersion: string | undefined;
+  private stopped = true;
   private restarts = 0;
-  private failures = 0; // consecutive, for backoff; reset by a successful list
+  private failures = 0; // consecutive, for backoff; reset by a successful list or watch
   /** Called on every restart (error or silence), e.g. to count it in a metric. */
   onRestart: (reason: 'error' | 'silence') => void = () => undefined;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private lastEvent = Date.now();
-  private readonly known = new Map<string, T>();
-  private readonly kc: KubeConfig;
   private readonly rest: RestClient;
   private readonly path: string;
   private readonly handlers: InformerHandlers<T>;
   private readonly log: Logger;
   private readonly labelSelector: string | undefined;
   private readonly maxSilenceMs: number;
+  private readonly pageSize: number;
   /** Applied to every object before it is cached or handed to a handler. */
   transform: CacheTransform = stripManagedFields;
   private watchdog: NodeJS.Timeout | undefined;
+  private current: AbortController | undefined;
+  private silenced = false;
+  private loop: Promise<void> | undefined;
 
-  /**
-   * `maxSilenceMs`: the server ends every watch after `timeoutSeconds` (4-6 min, asked for below) and the
-   * informer reconnects, which counts as activity; a watch silent for longer than this has hung and is
-   * restarted with a relist (the silent-informer reports of client-node #364/#596/#958).
-   */
-  constructor(kc: KubeConfig, rest: RestClient, path: string, handlers: InformerHandlers<T>, log: Logger, labelSelector?: string, maxSilenceMs = 11 * 60_000) {
-    this.kc = kc;
+  constructor(rest: RestClient, path: string, handlers: InformerHandlers<T>, log: Logger, o: InformerOptions = {}) {
     this.rest = rest;
     this.path = path;
     this.handlers = handlers;
     this.log = log.child({ informer: path });
-    this.labelSelector = labelSelector;
-    this.maxSilenceMs = maxSilenceMs;
+    this.labelSelector = o.labelSelector;
+    this.maxSilenceMs = o.maxSilenceMs ?? 11 * 60_000;
+    this.pageSize = o.pageSize ?? 500;
   }
 
   get name(): string { return this.path; }
   get hasSynced(): boolean { return this.synced; }
   get restartCount(): number { return this.restarts; }
+  /** Objects in the cache. */
+  get size(): number { return this.count; }
   /** Seconds since the last event or (re)list: a watchdog signal for silent watches. */
   get lastEventAgeSeconds(): number { return (Date.now() - this.lastEvent) / 1000; }
 
-  list(namespace?: string): readonly T[] { return (this.inner?.list(namespace) ?? []) as unknown as readonly T[]; }
-  get(name: string, namespace?: string): T | undefined { return this.inner?.get(name, namespace) as T | undefined; }
+  list(namespace?: string): readonly T[] {
+    if (namespace !== undefined) return [...(this.store.get(namespace)?.values() ?? [])];
+    const out: T[] = [];
+    for (const byName of this.store.values()) for (const o of byName.values()) out.push(o);
+    return out;
+  }
+
+  get(name: string, namespace?: string): T | undefined { return this.store.get(namespace ?? '')?.get(name); }
 
   waitForSync(): Promise<void> {
     if (this.synced) return Promise.resolve();
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
+  /** Starts listing and watching; resolves after the first list attempt (retries continue in the background). */
   async start(): Promise<void> {
     this.stopped = false;
     this.watchdog = setInterval(() => {
-      if (this.inner && this.lastEventAgeSeconds * 1000 > this.maxSilenceMs) {
+      if (this.current && this.lastEventAgeSeconds * 1000 > this.maxSilenceMs) {
         this.log.warn({ silentSeconds: Math.round(this.lastEventAgeSeconds) }, 'watch silent for too long; restarting informer');
-        this.onRestart('silence');
-        this.restart(this.inner, 0);
+        this.silenced = true;
+        this.current.abort();
       }
     }, Math.min(30_000, this.maxSilenceMs / 2));
     this.watchdog.unref();
-    await this.startInner();
+    let firstAttempt!: () => void;
+    const attempted = new Promise<void>((r) => { firstAttempt = r; });
+    this.loop = this.run(firstAttempt);
+    await attempted;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
-    await this.inner?.stop();
+    this.current?.abort();
+    await this.loop;
   }
 
-  /** Replaces the informer (fresh list and watch) after `delayMs`, unless it was replaced already. */
-  private restart(inf: Informer<KubernetesObject>, delayMs: number): void {
-    this.restarts++;
-    this.lastEvent = Date.now(); // one restart per silence, not one per watchdog tick
-    setTimeout(() => {
-      if (this.stopped || this.inner !== inf) return;
-      void inf.stop().catch(() => undefined);
-      this.startInner().catch((e: unknown) => this.log.error({ err: String(e) }, 'informer restart failed'));
-    }, delayMs).unref();
-  }
+  private touch(): void { this.lastEvent = Date.now(); }
 
-  private async startInner(): Promise<void> {
-    const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      const list = await this.rest.get<KubernetesListObject<KubernetesObject>>(this.path, this.labelSelector ? { labelSelector: this.labelSelector } : undefined);
-      for (const item of list.items) this.transform(item as unknown as Record<string, unknown>);
-      return list;
-    };
-    // The watch URL keeps this query: bookmarks keep resourceVersions fresh (fewer 410 relists) and the
-    // server-side timeout guarantees a reconnect, i.e. a heartbeat, every few minutes.
-    const watchPath = `${this.path}?allowWatchBookmarks=true&timeoutSeconds=${240 + Math.floor(Math.random() * 120)}`;
-    const inf = makeInformer<KubernetesObject>(this.kc, watchPath, listFn, this.labelSelector);
-    const as = (o: KubernetesObject): T => { this.transform(o as unknown as Record<string, unknown>); return o as unknown as T; };
-    const touch = (): void => { this.lastEvent = Date.now(); };
-    inf.on('add', (o) => { touch(); this.known.set(keyOf(as(o)), as(o)); this.handlers.add?.(as(o)); });
-    inf.on('update', (o) => { touch(); this.known.set(keyOf(as(o)), as(o)); this.handlers.update?.(as(o)); });
-    inf.on('delete', (o) => { touch(); this.known.delete(keyOf(as(o))); this.handlers.delete?.(as(o)); });
-    inf.on('connect', touch);
-    let failed = false;
-    inf.on('error', (err) => {
-      failed = true;
-      if (this.stopped || this.inner !== inf) return;
-      // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
-      this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts + 1 }, 'watch failed; restarting informer');
-      this.onRestart('error');
-      this.restart(inf, delay);
-    });
-    this.inner = inf;
-    await inf.start(); // resolves after the initial list, before the watch streams
-    if (failed) return; // the error handler schedules the next attempt
-    this.failures = 0;
-    touch();
-    // A fresh informer starts with an empty cache, so objects deleted while the watch was down would never
-    // get a delete event: everything we knew of that the new list lacks is reported deleted now.
-    for (const [key, old] of this.known) {
-      if (!inf.get(old.metadata?.name ?? '', old.metadata?.namespace)) { this.known.delete(key); this.handlers.delete?.(old); }
+  private async run(firstAttempt: () => void): Promise<void> {
+    while (!this.stopped) {
+      this.current = new AbortController();
+      try {
+        if (this.resourceVersion === undefined) {
+          try { await this.relist(this.current.signal); } finally { firstAttempt(); }
+        }
+        await this.watch(this.current.signal);
+        this.failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        if (this.silenced) {
+          this.silenced = false;
+          this.restarts++;
+          this.onRestart('silence');
+          this.resourceVersion = undefined; // a hung watch may have missed events: relist
+          continue;
+        }
+        if (isGone(err)) {
+          this.log.info({ err: String(err) }, 'resourceVersion expired; relisting');
+          this.resourceVersion = undefined;
+          continue;
+        }
+        // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
+        this.restarts++;
+        this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts }, 'watch failed; restarting informer');
+        this.onRestart('error');
+        try { await sleep(delay, undefined, { signal: this.current.signal, ref: false }); } catch { /* stopped */ }
+      }
     }
+    this.current = undefined;
+  }
+
+  /** Lists every page, then replaces the cache and reports what changed since the last one. */
+  private async relist(signal: AbortSignal): Promise<void> {
+    this.touch();
+    const fresh = new Map<string, Map<string, T>>();
+    let count = 0;
+    let cont: string | undefined;
+    let rv: string | undefined;
+    do {
+      const page = await this.rest.get<ListPage>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont });
+      if (signal.aborted) throw new Error('aborted');
+      for (const item of page.items) {
+        const o = this.transform(item) as T;
+        const ns = o.metadata?.namespace ?? '';
+        let byName = fresh.get(ns);
+        if (!byName) { byName = new Map(); fresh.set(ns, byName); }
+        byName.set(o.metadata?.name ?? '', o);
+        count++;
+      }
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+
+    const old = this.store;
+    const added: T[] = [];
+    const updated: [T, T][] = [];
+    for (const [ns, byName] of fresh) {
+      const prev = old.get(ns);
+      for (const [name, o] of byName) {
+        const p = prev?.get(name);
+        if (!p) added.push(o);
+        else if (rvOf(p) === rvOf(o)) byName.set(name, p); // unchanged: keep the object handlers already saw
+        else updated.push([o, p]);
+      }
+    }
+    const deleted: T[] = [];
+    for (const [ns, byName] of old) for (const [name, o] of byName) if (!fresh.get(ns)?.has(name)) deleted.push(o);
+    this.store = fresh;
+    this.count = count;
+    this.resourceVersion = rv;
+    this.failures = 0;
+    this.touch();
+    for (const o of added) this.dispatch('add', o);
+    for (const [o, p] of updated) this.dispatch('update', o, p);
+    for (const o of deleted) this.dispatch('delete', o);
     if (!this.synced) { this.synced = true; this.syncWaiters.splice(0).forEach((w) => w()); }
+  }
+
+  private async watch(signal: AbortSignal): Promise<void> {
+    // Bookmarks keep the resourceVersion fresh (fewer 410 relists); the server-side timeout guarantees a
+    // reconnect, i.e. a heartbeat, every few minutes.
+    const query = {
+      labelSelector: this.labelSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true,
+      timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+    };
+    this.touch();
+    await this.rest.watch<Record<string, unknown>>(this.path, query, (e: WatchEvent<Record<string, unknown>>) => this.onEvent(e), signal);
+    this.touch();
+  }
+
+  private onEvent(e: WatchEvent<Record<string, unknown>>): void {
+    this.touch();
+    if (e.type === 'ERROR') {
+      const s = e.object as Status;
+      throw new ApiError(s.code ?? 500, s.reason ?? 'Unknown', `watch ${this.path}: ${s.code ?? ''} ${s.message ?? 'error event'}`);
+    }
+    const rv = (e.object.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (e.type === 'BOOKMARK') return;
+    const o = this.transform(e.object) as T;
+    const ns = o.metadata?.namespace ?? '';
+    const name = o.metadata?.name ?? '';
+    let byName = this.store.get(ns);
+    if (e.type === 'DELETED') {
+      if (byName?.delete(name)) {
+        this.count--;
+        if (byName.size === 0) this.store.delete(ns);
+      }
+      this.dispatch('delete', o);
+      return;
+    }
+    if (!byName) { byName = new Map(); this.store.set(ns, byName); }
+    const old = byName.get(name);
+    byName.set(name, o);
+    if (old) this.dispatch('update', o, old);
+    else { this.count++; this.dispatch('add', o); }
+  }
+
+  private dispatch(kind: 'add' | 'update' | 'delete', o: T, old?: T): void {
+    try {
+      if (kind === 'update') this.handlers.update?.(o, old!);
+      else this.handlers[kind]?.(o);
+    } catch (err) {
+      // A handler bug must not stop the watch (every later event would be lost): log it loudly instead.
+      this.log.error({ err: err instanceof Error ? err.stack : String(err), event: kind }, 'informer handler threw');
+    }
   }
 }

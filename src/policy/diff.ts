@@ -3,7 +3,7 @@
 // canonical form that erases the apiserver's equivalent spellings (omitted empty lists and maps).
 import { createHash } from 'node:crypto';
 import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT } from './labels.ts';
-import type { NetworkPolicy } from './types.ts';
+import type { NetworkPolicy, NetworkPolicySpec } from './types.ts';
 
 /** Drops empty lists and empty matchLabels maps, which the apiserver omits and which mean the same. */
 export function canonical(value: unknown): unknown {
@@ -29,21 +29,36 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) =
  * digest instead of the spec is what keeps 30 000 policies small (see README, memory).
  */
 export interface CachedPolicy {
-  metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Readonly<Record<string, string>> };
   ownedDigest: string;
+  /** The spec, only where something reads it (the isolation proof); then shared between equal policies. */
+  spec?: NetworkPolicySpec;
 }
 
-/** Reduces a policy object in place to its CachedPolicy form. */
-export function compactPolicy(o: Record<string, unknown>): void {
-  if ('ownedDigest' in o) return; // already compact (listed objects pass through the handlers too)
-  const p = o as unknown as NetworkPolicy;
-  const digest = ownedDigest(p);
+/** How the cache shares what many policies repeat (see src/kube/intern.ts); each is optional. */
+export interface CacheSharing {
+  /** One copy of each string kept. */
+  string?: (s: string) => string;
+  /** One frozen copy of each label set. */
+  labels?: (l: Record<string, string>) => Record<string, string>;
+  /** The spec is kept only when given (the isolation proof reads it); one copy of each. */
+  spec?: (s: NetworkPolicySpec) => NetworkPolicySpec;
+}
+
+/** The CachedPolicy form of a stored policy (the spec goes unless `share.spec` keeps it). */
+export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheSharing = {}): CachedPolicy {
+  if ('ownedDigest' in p) return p; // already compact
+  const str = share.string ?? ((s: string) => s);
   const m = p.metadata;
-  const labels: Record<string, string> = {};
-  for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = m.labels[k];
-  for (const k of Object.keys(o)) if (k !== 'metadata') delete o[k];
-  o.metadata = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels };
-  o.ownedDigest = digest;
+  let labels: Record<string, string> = {};
+  for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = str(m.labels[k]);
+  if (share.labels) labels = share.labels(labels);
+  const out: CachedPolicy = {
+    metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
+    ownedDigest: str(ownedDigest(p)),
+  };
+  if (share.spec && p.spec) out.spec = share.spec(p.spec);
+  return out;
 }
 
 /** Why `existing` differs from `desired`, or undefined when no write is needed. */

@@ -154,15 +154,25 @@ describe('compactPolicy (the controller cache form)', () => {
     const stored = structuredClone(deny!) as unknown as Record<string, unknown>;
     (stored.metadata as Record<string, unknown>).managedFields = [{ manager: 'x' }];
     (stored.metadata as Record<string, unknown>).labels = { ...(deny!.metadata.labels ?? {}), extra: 'ignored' };
-    compactPolicy(stored);
-    const once = JSON.stringify(stored);
-    compactPolicy(stored);
-    expect(JSON.stringify(stored)).toBe(once);
-    expect(stored.spec).toBeUndefined();
-    expect((stored.metadata as { labels: object }).labels).toEqual(deny!.metadata.labels);
-    expect(policyDrift(deny!, stored as never)).toBeUndefined();
+    const compact = compactPolicy(stored as never);
+    expect(compactPolicy(compact)).toBe(compact);
+    expect(compact.spec).toBeUndefined();
+    expect(compact.metadata.labels).toEqual(deny!.metadata.labels);
+    expect(policyDrift(deny!, compact)).toBeUndefined();
     const changed = structuredClone(deny!);
     changed.spec.policyTypes = ['Ingress'];
-    expect(policyDrift(changed, stored as never)).toBe('content');
+    expect(policyDrift(changed, compact)).toBe('content');
+    // With sharing: equal specs and label sets are the same objects, strings go through the table.
+    const seen: string[] = [];
+    const specs = new Map<string, object>();
+    const share = {
+      string: (s: string) => { seen.push(s); return s; },
+      spec: (s: object) => { const k = JSON.stringify(s); if (!specs.has(k)) specs.set(k, s); return specs.get(k)!; },
+    };
+    const a = compactPolicy(structuredClone(deny!), share as never);
+    const b = compactPolicy({ ...structuredClone(deny!), metadata: { ...deny!.metadata, namespace: 'b' } }, share as never);
+    expect(a.spec).toBeDefined();
+    expect(a.spec).toBe(b.spec);
+    expect(seen).toContain('b');
   });
 });

@@ -1,0 +1,74 @@
+// Deduplication for what the caches keep. JSON.parse makes a fresh copy of every string and object in
+// every event, so at 10 000 namespaces the same namespace name sits in a dozen places and 10 000 policies
+// carry 10 000 identical specs. Interning keeps one copy of each (README, memory).
+
+/**
+ * Strings: one copy per distinct value. Two generations, so values nobody uses any more (deleted
+ * namespaces) are forgotten: when the current generation grows past twice what survived the last
+ * rotation, it becomes the previous one and the old previous one is dropped. Lookups promote.
+ */
+export class StringInterner {
+  private current = new Map<string, string>();
+  private previous = new Map<string, string>();
+  private limit: number;
+  private readonly minLimit: number;
+
+  constructor(minLimit = 4096) { this.minLimit = minLimit; this.limit = minLimit; }
+
+  intern(s: string): string {
+    const hit = this.current.get(s);
+    if (hit !== undefined) return hit;
+    const old = this.previous.get(s) ?? s;
+    this.current.set(old, old);
+    if (this.current.size > this.limit) {
+      this.previous = this.current;
+      this.current = new Map();
+      this.limit = Math.max(this.minLimit, this.previous.size * 2);
+    }
+    return old;
+  }
+
+  get size(): number { return this.current.size + this.previous.size; }
+}
+
+/** The process-wide string table the informer transforms use. */
+export const strings = new StringInterner();
+
+/** Interns every key and value of a string map in place (labels, matchLabels). */
+export function internLabels(m: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!m) return m;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m)) out[strings.intern(k)] = strings.intern(v);
+  return out;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/**
+ * Values by structure: equal JSON (the apiserver serialises fields in a fixed order) gives the very
+ * same frozen object. Entries go away with the last object that uses them (weak references).
+ */
+export class ValueInterner<T extends object> {
+  private readonly byJson = new Map<string, WeakRef<T>>();
+  private readonly cleanup = new FinalizationRegistry<string>((json) => {
+    if (this.byJson.get(json)?.deref() === undefined) this.byJson.delete(json);
+  });
+
+  intern(v: T): T {
+    const json = JSON.stringify(v);
+    const hit = this.byJson.get(json)?.deref();
+    if (hit) return hit;
+    const frozen = deepFreeze(v);
+    this.byJson.set(json, new WeakRef(frozen));
+    this.cleanup.register(frozen, json);
+    return frozen;
+  }
+
+  get size(): number { return this.byJson.size; }
+}
