@@ -111,19 +111,22 @@ export class IpBlockRegistry {
   all(): readonly CompiledIpBlock[] { return this.list; }
 }
 
-export function compilePeer(peer: NetworkPolicyPeer, policyNamespace: string, blocks: IpBlockRegistry): CompiledPeer {
+export function compilePeer(peer: NetworkPolicyPeer, blocks: IpBlockRegistry): CompiledPeer {
   // The apiserver refuses ipBlock next to a selector; if one comes anyway, the ipBlock wins.
   if (peer.ipBlock) return { kind: 'ipBlock', block: blocks.get(peer.ipBlock) };
   const { namespaceSelector, podSelector } = peer;
   if (!namespaceSelector && !podSelector) return { kind: 'none' };
-  const key = `${namespaceSelector ? `ns=${JSON.stringify(namespaceSelector)}` : `own=${policyNamespace}`}|pod=${podSelector ? JSON.stringify(podSelector) : '*'}`;
+  // "own" (no namespaceSelector: the policy's namespace) stays unresolved in the key, so the compiled
+  // form of a spec does not depend on the namespace and equal specs can share it; users of the key
+  // that cache by peer add the policy's namespace themselves.
+  const key = `${namespaceSelector ? `ns=${JSON.stringify(namespaceSelector)}` : 'own'}|pod=${podSelector ? JSON.stringify(podSelector) : '*'}`;
   return { kind: 'selector', namespaceSelector, podSelector, key };
 }
 
-function compileRules(rules: readonly { peers: NetworkPolicyPeer[] | undefined; ports: readonly NetworkPort[] | undefined }[], namespace: string, blocks: IpBlockRegistry): CompiledRule[] {
+function compileRules(rules: readonly { peers: NetworkPolicyPeer[] | undefined; ports: readonly NetworkPort[] | undefined }[], blocks: IpBlockRegistry): CompiledRule[] {
   return rules.map((r, index) => ({
     index,
-    peers: r.peers && r.peers.length > 0 ? r.peers.map((p) => compilePeer(p, namespace, blocks)) : undefined,
+    peers: r.peers && r.peers.length > 0 ? r.peers.map((p) => compilePeer(p, blocks)) : undefined,
     ports: r.ports ?? undefined,
   }));
 }
@@ -139,8 +142,8 @@ export function compilePolicy(p: NetworkPolicy, blocks: IpBlockRegistry): Compil
     podSelector: spec.podSelector ?? {},
     ingressIsolates: types.ingress,
     egressIsolates: types.egress,
-    ingress: types.ingress ? compileRules((spec.ingress ?? []).map((r) => ({ peers: r.from ?? undefined, ports: r.ports ?? undefined })), namespace, blocks) : [],
-    egress: types.egress ? compileRules((spec.egress ?? []).map((r) => ({ peers: r.to ?? undefined, ports: r.ports ?? undefined })), namespace, blocks) : [],
+    ingress: types.ingress ? compileRules((spec.ingress ?? []).map((r) => ({ peers: r.from ?? undefined, ports: r.ports ?? undefined })), blocks) : [],
+    egress: types.egress ? compileRules((spec.egress ?? []).map((r) => ({ peers: r.to ?? undefined, ports: r.ports ?? undefined })), blocks) : [],
   };
 }
 

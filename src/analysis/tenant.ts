@@ -139,10 +139,7 @@ export class IsolationAnalyzer {
   private nextClassId = 0;
 
   private readonly rawPolicies = new Map<string, NetworkPolicy>();
-  /**
-   * Compiled rules by spec object, for specs whose compiled form does not depend on the policy's
-   * namespace: callers that share equal specs (the operator's cache does) share their compiled rules.
-   */
+  /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
   private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
   private readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
 
@@ -343,9 +340,7 @@ export class IsolationAnalyzer {
     const shared = this.compiledSpecs.get(p.spec);
     if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
     const c = compilePolicy(p, this.blocks);
-    // A peer with neither namespaceSelector nor ipBlock means "this namespace": its key names it.
-    const ownNamespace = [...c.ingress, ...c.egress].some((r) => r.peers?.some((x) => x.kind === 'selector' && !x.namespaceSelector));
-    if (!ownNamespace) this.compiledSpecs.set(p.spec, { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress });
+    this.compiledSpecs.set(p.spec, { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress });
     return c;
   }
 

@@ -8,7 +8,8 @@
 // rotate), tokens and token files, client certificates, CA bundles, insecure-skip-tls-verify,
 // tls-server-name and basic auth. Users with `exec` or `auth-provider` credentials (cloud CLIs) get
 // client-node's implementation, imported lazily on the first request, so nobody else pays for it.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
@@ -87,16 +88,19 @@ export function inCluster(dir = IN_CLUSTER_DIR, env: NodeJS.ProcessEnv = process
 /** Re-reads a token file when it changes (bound service-account tokens rotate about hourly). */
 function bearerFromFile(file: string): () => Promise<string> {
   let cached: { mtimeMs: number; value: string } | undefined;
-  return () => {
-    const mtimeMs = statSync(file).mtimeMs;
-    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, value: `Bearer ${readFileSync(file, 'utf8').trim()}` };
-    return Promise.resolve(cached.value);
+  return async () => {
+    const { mtimeMs } = await stat(file);
+    if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, value: `Bearer ${(await readFile(file, 'utf8')).trim()}` };
+    return cached.value;
   };
 }
 
 function readConfig(file: string): Kubeconfig {
+  const text = readFileSync(file, 'utf8');
+  // An empty (or comments-only) file is an empty config, as for kubectl; js-yaml refuses it.
+  if (text.replace(/^\s*#.*$/gm, '').trim() === '') return kubeconfigSchema.parse({});
   let raw: unknown;
-  try { raw = parseYaml(readFileSync(file, 'utf8')); } catch (e) { throw new Error(`kubeconfig ${file}: not valid YAML: ${(e as Error).message}`, { cause: e }); }
+  try { raw = parseYaml(text); } catch (e) { throw new Error(`kubeconfig ${file}: not valid YAML: ${(e as Error).message}`, { cause: e }); }
   const r = kubeconfigSchema.safeParse(raw ?? {});
   if (!r.success) {
     const i = r.error.issues[0]!;
@@ -145,7 +149,15 @@ export function fromFiles(files: string[]): ClusterAccess {
   if (Boolean(tls.cert) !== Boolean(tls.key)) throw new Error(`kubeconfig ${uf}: user "${ctx.user}" has a client certificate without a key, or a key without a certificate`);
 
   let authorization: () => Promise<string | undefined>;
-  if (u.exec !== undefined || u['auth-provider'] !== undefined) authorization = viaClientNode(files, current);
+  if (u.exec !== undefined || u['auth-provider'] !== undefined) {
+    // Just the resolved entries, so client-node sees exactly what we resolved (merging included).
+    authorization = viaClientNode(JSON.stringify({
+      'current-context': current,
+      contexts: [{ name: current, context: ctx }],
+      clusters: [{ name: ctx.cluster, cluster: c }],
+      users: [user!.value],
+    }));
+  }
   else if (u.token) { const h = `Bearer ${u.token}`; authorization = () => Promise.resolve(h); }
   else if (u.tokenFile) authorization = bearerFromFile(isAbsolute(u.tokenFile) ? u.tokenFile : join(dirname(uf), u.tokenFile));
   else if (u.username !== undefined && u.username !== null) {
@@ -159,13 +171,12 @@ export function fromFiles(files: string[]): ClusterAccess {
 }
 
 /** exec / auth-provider credentials: client-node runs the plugin (and caches its token until expiry). */
-function viaClientNode(files: string[], context: string): () => Promise<string | undefined> {
+function viaClientNode(kubeconfig: string): () => Promise<string | undefined> {
   let kc: Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown> }): Promise<void> }> | undefined;
   return async () => {
     kc ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
       const k = new KubeConfig();
-      if (files.length === 1) k.loadFromFile(files[0]!); else k.loadFromDefault();
-      k.setCurrentContext(context);
+      k.loadFromString(kubeconfig);
       return k;
     });
     const opts: { headers?: Record<string, unknown> } = {};

@@ -24,7 +24,9 @@ export interface InformerHandlers<T> {
 export interface RawObject { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }
 
 /**
- * Reduces an object as parsed to what the controller reads; returns what the cache keeps. New objects
+ * Reduces an object as parsed to what the controller reads; returns what the cache keeps. It must keep
+ * metadata.name, metadata.namespace and metadata.resourceVersion: the cache is keyed by the first two
+ * and a relist compares the third. New objects
  * rather than deletes: an object that lost properties to `delete` turns into a hash table (V8's
  * dictionary mode), several times its size, and 10 000 of them add up.
  */
@@ -132,6 +134,9 @@ export class ResilientInformer<T extends RawObject> {
   /** Starts listing and watching; resolves after the first list attempt (retries continue in the background). */
   async start(): Promise<void> {
     this.stopped = false;
+    // After a stop, start over with a list: resuming an old resourceVersion could replay a long history
+    // (or hit 410), and a relist reports exactly what changed meanwhile.
+    this.resourceVersion = undefined;
     this.watchdog = setInterval(() => {
       if (this.current && this.lastEventAgeSeconds * 1000 > this.maxSilenceMs) {
         this.log.warn({ silentSeconds: Math.round(this.lastEventAgeSeconds) }, 'watch silent for too long; restarting informer');

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { LabelSelector, ValidTenant } from '../../../src/api/schema.ts';
 import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
-import type { NetworkPolicy, NetworkPolicyPeer } from '../../../src/policy/types.ts';
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec } from '../../../src/policy/types.ts';
+import { ValueInterner } from '../../../src/kube/intern.ts';
 import { decide } from '../../../src/analysis/decide.ts';
 import { IsolationAnalyzer, type Breach } from '../../../src/analysis/tenant.ts';
 import { PROTOCOLS, type NamespaceInfo, type PodInfo, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
@@ -234,4 +235,24 @@ describe('incremental analyzer vs rebuilt analyzer', () => {
       }
     }
   });
+});
+
+describe('policies sharing one spec object, as the operator cache interns equal specs', () => {
+  for (let seed = 300; seed < 330; seed++) {
+    it(`give the same breaches as unshared copies (seed ${seed})`, () => {
+      const w = randomWorld(seed);
+      const specs = new ValueInterner<NetworkPolicySpec>();
+      // Every policy is copied into every namespace, all copies holding one frozen spec object: specs with
+      // "this namespace" peers must still mean each copy's own namespace.
+      const policies = w.snapshot.policies.flatMap((p) => NS.map((n): NetworkPolicy => ({
+        ...p, metadata: { ...p.metadata, namespace: n, name: `${p.metadata.namespace}-${p.metadata.name}` }, spec: specs.intern(structuredClone(p.spec)),
+      })));
+      expect(specs.size).toBeLessThan(policies.length);
+      const shared = { ...w.snapshot, policies };
+      const a = IsolationAnalyzer.fromSnapshot(shared, w.tenants, MEMBERSHIP);
+      const b = IsolationAnalyzer.fromSnapshot(structuredClone(shared), w.tenants, MEMBERSHIP);
+      expect(flat(a.allBreaches())).toEqual(flat(b.allBreaches()));
+      expect(a.podsSelectedByNoPolicy()).toEqual(b.podsSelectedByNoPolicy());
+    });
+  }
 });
