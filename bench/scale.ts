@@ -1,6 +1,6 @@
 // Benchmark (not a test): a burst of namespaces, beside a plain client making the same writes in the same
 // run (the floor), then the operator's memory at 10 000 namespaces. Prints one JSON document.
-//   node bench/scale.ts [--burst 1000] [--total 10000] [--per-tenant 5]
+//   node bench/scale.ts [--burst 1000] [--rounds 5] [--total 10000] [--per-tenant 5] [--concurrency 4] [--pods-per-namespace 0]
 // The operator runs from dist/ (built first) as a separate process, as in the container image.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -11,12 +11,14 @@ import { apiserverPolicyWrites, cluster, watchManagedPolicies, counter, repo, ro
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
-  concurrency: { type: 'string', default: '4' }, 'node-options': { type: 'string', default: '' }, 'operator-args': { type: 'string', default: '' },
+  concurrency: { type: 'string', default: '4' }, rounds: { type: 'string', default: '5' }, 'pods-per-namespace': { type: 'string', default: '0' }, 'node-options': { type: 'string', default: '' }, 'operator-args': { type: 'string', default: '' },
 } });
 const BURST = Number(values.burst);
 const TOTAL = Number(values.total);
 const PER_TENANT = Number(values['per-tenant']);
 const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
+const PODS = Number(values['pods-per-namespace']);
 const NODE_OPTIONS = values['node-options'].split(' ').filter(Boolean);
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
 const run = Date.now().toString(36);
@@ -49,42 +51,62 @@ const waitIsolated = async (n: number, timeoutMs: number) => { const d = Date.no
 let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
 try {
   const tenants = [...new Set(Array.from({ length: TOTAL }, (_, i) => tenantOf(i)))];
-  await pool(tenants.slice(0, Math.ceil(BURST / PER_TENANT)), 16, applyTenantFor);
-  await sleep(1000);
-
-  // 1. Burst: BURST labelled namespaces as fast as the client can create them.
-  const w0 = await apiserverPolicyWrites(c.rest);
-  const m0 = await op.metrics();
-  const t0 = performance.now();
-  await pool(Array.from({ length: BURST }, (_, i) => i), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
-  const ok = await waitIsolated(BURST, 300_000);
-  const opSeconds = (performance.now() - t0) / 1000;
-  await sleep(2000); // trailing intra-tenant updates
-  const opWrites = (await apiserverPolicyWrites(c.rest)) - w0;
-  const m1 = await op.metrics();
-  const reconciles = counter(m1, 'controller_runtime_reconcile_total') - counter(m0, 'controller_runtime_reconcile_total');
-
-  // 2. Floor, same run: a plain client creates BURST namespaces and writes the same policies (the final
-  // three per namespace, as many writes as the operator needed), labelled so the operator ignores them.
-  const floorTenants = tenants.slice(0, Math.ceil(BURST / PER_TENANT)).map((t, k) => {
-    const p = parseTenant({ metadata: { name: `${t}-floor`, uid: `00000000-0000-0000-0000-${String(k).padStart(12, '0')}`, generation: 1 }, spec: { namespaceSelector: { matchLabels: { x: t } } } });
-    if (!p.ok) throw new Error(p.error);
-    return p.tenant;
-  });
-  const fw0 = await apiserverPolicyWrites(c.rest);
-  const f0 = performance.now();
-  await pool(Array.from({ length: BURST }, (_, i) => i), 32, async (i) => {
-    const ns = `f-${run}-${i}`;
-    await createNs(ns, {});
-    const first = i - (i % PER_TENANT);
-    const members = Array.from({ length: PER_TENANT }, (_, j) => `f-${run}-${first + j}`);
-    const t = floorTenants[Math.floor(i / PER_TENANT)]!;
-    const writes = policiesToApply(planNamespace(ns, [t], () => members));
-    await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${p.metadata.name}`,
-      { ...p, metadata: { name: p.metadata.name, namespace: ns, labels: { 'bench-floor': 'true' } } }, 'floor')));
-  });
-  const floorSeconds = (performance.now() - f0) / 1000;
-  const floorWrites = (await apiserverPolicyWrites(c.rest)) - fw0;
+  // 1+2, ROUNDS times: a burst of BURST labelled namespaces for the operator, then the floor: a plain
+  // client creating BURST namespaces and writing the same policies (the final three per namespace, as
+  // many writes as the operator needed), labelled so the operator ignores them. On a 2-core machine
+  // shared with etcd and the apiserver one phase can take twice as long as the next, so the ratio
+  // reported is the median of the rounds (and the ratio of the totals beside it).
+  const rounds: { operatorSeconds: number; floorSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const ids = Array.from({ length: BURST }, (_, i) => r * BURST + i);
+    await pool([...new Set(ids.map(tenantOf))], 16, applyTenantFor);
+    await sleep(1000);
+    // Alternate which goes first, so neither side always meets the cluster a little larger or busier.
+    const operatorPhase = async () => {
+      const w0 = await apiserverPolicyWrites(c.rest);
+      const m0 = await op.metrics();
+      const before = isolatedCount;
+      const t0 = performance.now();
+      await pool(ids, 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
+      const ok = await waitIsolated(before + BURST, 300_000);
+      const opSeconds = (performance.now() - t0) / 1000;
+      await sleep(2000); // trailing intra-tenant updates
+      const opWrites = (await apiserverPolicyWrites(c.rest)) - w0;
+      const reconciles = counter(await op.metrics(), 'controller_runtime_reconcile_total') - counter(m0, 'controller_runtime_reconcile_total');
+      return { opSeconds, ok, opWrites, reconciles };
+    };
+    const floorPhase = async () => {
+      const floorTenants = Array.from({ length: Math.ceil(BURST / PER_TENANT) }, (_, k) => {
+        const p = parseTenant({ metadata: { name: `f-${run}-${r}-t${k}`, uid: `00000000-0000-0000-0000-${String(k).padStart(12, '0')}`, generation: 1 }, spec: { namespaceSelector: { matchLabels: { x: String(k) } } } });
+        if (!p.ok) throw new Error(p.error);
+        return p.tenant;
+      });
+      const fw0 = await apiserverPolicyWrites(c.rest);
+      const f0 = performance.now();
+      await pool(Array.from({ length: BURST }, (_, i) => i), 32, async (i) => {
+        const ns = `f-${run}-${r}-${i}`;
+        await createNs(ns, {});
+        const first = i - (i % PER_TENANT);
+        const members = Array.from({ length: PER_TENANT }, (_, j) => `f-${run}-${r}-${first + j}`);
+        const t = floorTenants[Math.floor(i / PER_TENANT)]!;
+        const writes = policiesToApply(planNamespace(ns, [t], () => members));
+        await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${p.metadata.name}`,
+          { ...p, metadata: { name: p.metadata.name, namespace: ns, labels: { 'bench-floor': 'true' } } }, 'floor')));
+      });
+      const floorSeconds = (performance.now() - f0) / 1000;
+      const floorWrites = (await apiserverPolicyWrites(c.rest)) - fw0;
+      await sleep(2000); // the same pause the operator phase ends with (the controller-manager's follow-up writes)
+      return { floorSeconds, floorWrites };
+    };
+    let o: Awaited<ReturnType<typeof operatorPhase>>;
+    let f: Awaited<ReturnType<typeof floorPhase>>;
+    if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
+    const { opSeconds, ok, opWrites, reconciles } = o;
+    const { floorSeconds, floorWrites } = f;
+    rounds.push({ operatorSeconds: round(opSeconds), floorSeconds: round(floorSeconds), ratio: round(opSeconds / floorSeconds), allIsolated: ok, policyWrites: opWrites, floorPolicyWrites: floorWrites, reconciles });
+  }
+  const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
+  const median = byRatio[Math.floor(byRatio.length / 2)]!;
 
   // 3. No-op resync: restart (a full relist and reconcile of everything) with a 4 s resync; count writes.
   await op.stop();
@@ -97,9 +119,9 @@ try {
   // 4. Memory at TOTAL namespaces, with the operator as deployed (no short resync).
   await op.stop();
   op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
-  await pool(tenants.slice(Math.ceil(BURST / PER_TENANT)), 16, applyTenantFor);
+  await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, applyTenantFor);
   const g0 = performance.now();
-  await pool(Array.from({ length: TOTAL - BURST }, (_, k) => k + BURST), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
+  await pool(Array.from({ length: Math.max(0, TOTAL - ROUNDS * BURST) }, (_, k) => k + ROUNDS * BURST), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
   // Converged when the operator's own policies number 3 per namespace (counted by the apiserver, paged).
   const managedCount = async (): Promise<number> => {
     let n = 0; let cont: string | undefined;
@@ -112,6 +134,17 @@ try {
   let all = false;
   for (const deadline = Date.now() + 900_000; Date.now() < deadline;) { if ((await managedCount()) >= 3 * TOTAL) { all = true; break; } await sleep(3000); }
   const growSeconds = (performance.now() - g0) / 1000;
+  // Pods, for the isolation proof's share (it analyses every pod): running ones, with an IP each.
+  let pods = 0;
+  await pool(Array.from({ length: TOTAL * PODS }, (_, k) => k), 32, async (k) => {
+    const ns = nsName(Math.floor(k / PODS));
+    const name = `web-${k % PODS}`;
+    const ip = `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
+    await c.rest.create(`/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web', shard: String(k % 3) } },
+      spec: { containers: [{ name: 'web', image: 'registry.example/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } }, 'bench');
+    await c.rest.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, { status: { podIP: ip, podIPs: [{ ip }] } }, 'bench');
+    pods++;
+  });
   await sleep(20_000); // let status writes and GC settle
   const mem = await op.metrics();
   await watch.stop();
@@ -122,14 +155,17 @@ try {
     operatorNodeOptions: NODE_OPTIONS.join(' '),
     operatorArgs: OPERATOR_ARGS.join(' '),
     burst: {
-      namespaces: BURST, allIsolated: ok, namespacesPerTenant: PER_TENANT,
-      operatorSeconds: round(opSeconds), plainClientFloorSeconds: round(floorSeconds), ratioToFloor: round(opSeconds / floorSeconds),
-      policyWrites: opWrites, floorPolicyWrites: floorWrites, writesPerNamespace: round(opWrites / BURST),
-      reconciles, reconcilesPerSecond: round(reconciles / opSeconds, 1),
+      namespaces: BURST, rounds: ROUNDS, allIsolated: rounds.every((x) => x.allIsolated), namespacesPerTenant: PER_TENANT,
+      operatorSeconds: median.operatorSeconds, plainClientFloorSeconds: median.floorSeconds, ratioToFloor: median.ratio,
+      ratioRange: [byRatio[0]!.ratio, byRatio[byRatio.length - 1]!.ratio],
+      ratioOfTotals: round(rounds.reduce((a, x) => a + x.operatorSeconds, 0) / rounds.reduce((a, x) => a + x.floorSeconds, 0)),
+      policyWrites: median.policyWrites, floorPolicyWrites: median.floorPolicyWrites, writesPerNamespace: round(median.policyWrites / BURST),
+      reconciles: median.reconciles, reconcilesPerSecond: round(median.reconciles / median.operatorSeconds, 1),
+      eachRound: rounds,
     },
     noOpResync: { policyWrites: resyncWrites, reconciles: resyncReconciles, countedBy: 'apiserver_request_total{resource="networkpolicies",verb=~"POST|PUT|PATCH|APPLY|DELETE"}' },
     at10k: {
-      namespaces: TOTAL, allIsolated: all, growSeconds: round(growSeconds),
+      namespaces: TOTAL, pods, allIsolated: all, growSeconds: round(growSeconds),
       rssMB: round(op.rssBytes() / 2 ** 20, 1),
       heapUsedMB: round(counter(mem, 'nodejs_heap_size_used_bytes') / 2 ** 20, 1),
       managedPolicies: counter(mem, 'tenant_isolation_managed_policies'),
