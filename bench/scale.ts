@@ -140,8 +140,18 @@ try {
     const ns = nsName(Math.floor(k / PODS));
     const name = `web-${k % PODS}`;
     const ip = `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
-    await c.rest.create(`/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web', shard: String(k % 3) } },
-      spec: { containers: [{ name: 'web', image: 'registry.example/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } }, 'bench');
+    // The controller-manager creates each namespace's default ServiceAccount shortly after the namespace;
+    // until then the ServiceAccount admission plugin refuses pods.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await c.rest.create(`/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web', shard: String(k % 3) } },
+          spec: { containers: [{ name: 'web', image: 'registry.example/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } }, 'bench');
+        break;
+      } catch (e) {
+        if (attempt > 50 || !(e instanceof Error && /serviceaccount/i.test(e.message))) throw e;
+        await sleep(200);
+      }
+    }
     await c.rest.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, { status: { podIP: ip, podIPs: [{ ip }] } }, 'bench');
     pods++;
   });

@@ -104,6 +104,7 @@ interface Entry { policy: string | null; rule: number; policyNamespace: string; 
 
 interface Pending { dir: 'ingress' | 'egress'; local: PodClass; peerNs: string | undefined; peerLabel: string | undefined; protocol: Protocol; lo: number; hi: number; policy: string | null; classes: Set<PodClass>; why: string }
 
+const frozenOr = <T extends object>(v: T, copy: (v: T) => T): T => (Object.isFrozen(v) ? v : copy(v));
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const canonical = (o: Readonly<Record<string, string>> | undefined): string => JSON.stringify(Object.entries(o ?? {}).sort(([a], [b]) => cmp(a, b)));
 const hasNamedPort = (ports: readonly NetworkPort[] | undefined): boolean => (ports ?? []).some((p) => typeof p.port === 'string');
@@ -267,7 +268,9 @@ export class IsolationAnalyzer {
       const blocks = new Set(sig);
       cls = {
         id: this.nextClassId++, key: ck, namespace: ns, namespaceLabels: this.namespaces.get(ns)!.labels,
-        labels: { ...rec.info.labels }, containerPorts: rec.info.containerPorts.map((p) => ({ ...p })), hostNetwork: rec.info.hostNetwork === true,
+        // Copies, unless frozen (callers that intern values pass frozen shared ones: nothing can change them).
+        labels: frozenOr(rec.info.labels ?? {}, (l) => ({ ...l })), containerPorts: frozenOr(rec.info.containerPorts, (ps) => ps.map((p) => ({ ...p }))),
+        hostNetwork: rec.info.hostNetwork === true,
         blocks, pods: new Map(), selected: undefined,
         inBlock: (b: CompiledIpBlock) => blocks.has(b.id),
       };

@@ -17,7 +17,7 @@ import { CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
 import { nsKey, tenantKey, type ControllerContext, type NamespaceOutcome } from './context.ts';
 import { reconcileNamespace } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
-import { IsolationProof, compactPod, type PodObject } from './isolation-proof.ts';
+import { IsolationProof, compactPod, type CachedPod } from './isolation-proof.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from '../policy/types.ts';
 import { randomUUID } from 'node:crypto';
 
@@ -137,7 +137,7 @@ export class TenantIsolationController {
     const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
     if (proof) {
       // The proof reads every pod too, reduced to the fields analysis needs.
-      const pods = new ResilientInformer<PodObject>(rest, '/api/v1/pods', {
+      const pods = new ResilientInformer<CachedPod>(rest, '/api/v1/pods', {
         add: (p) => proof.setPod(p), update: (p) => proof.setPod(p), delete: (p) => proof.deletePod(p),
       }, log);
       pods.transform = compactPod;

@@ -6,7 +6,7 @@ import type { PodInfo, Protocol } from '../analysis/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NetworkPolicy } from '../policy/types.ts';
-import { internLabels, strings } from '../kube/intern.ts';
+import { ValueInterner, internLabels, strings } from '../kube/intern.ts';
 
 /** The fields of a Pod the analysis reads (the pod informer keeps only these). */
 export interface PodObject {
@@ -29,14 +29,25 @@ export function podInfo(p: PodObject): PodInfo {
   };
 }
 
-/** A Pod reduced to PodObject's fields, the strings the analysis repeats interned. */
+/** A Pod as the operator caches it: identity, and the analyzer's view of it (no second copy). */
+export interface CachedPod {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  info: PodInfo;
+}
+
+const portLists = new ValueInterner<PodInfo['containerPorts']>();
+const labelSets = new ValueInterner<Record<string, string>>();
+
+/** Reduces a Pod to a CachedPod; strings, label sets and port lists that pods repeat are kept once. */
 export function compactPod(o: Record<string, unknown>): Record<string, unknown> {
   const p = o as unknown as PodObject & { metadata: { resourceVersion?: string } };
-  return {
-    metadata: { name: p.metadata.name, namespace: strings.intern(p.metadata.namespace), labels: internLabels(p.metadata.labels), resourceVersion: p.metadata.resourceVersion },
-    spec: { hostNetwork: p.spec?.hostNetwork, containers: (p.spec?.containers ?? []).map((c) => ({ ports: c.ports })) },
-    status: { podIP: p.status?.podIP, podIPs: p.status?.podIPs },
+  const info = podInfo(p);
+  const namespace = strings.intern(info.namespace);
+  const cached: CachedPod = {
+    metadata: { name: info.name, namespace, resourceVersion: p.metadata.resourceVersion },
+    info: { ...info, namespace, labels: labelSets.intern(internLabels(info.labels) ?? {}), containerPorts: portLists.intern(info.containerPorts) },
   };
+  return cached as unknown as Record<string, unknown>;
 }
 
 export class IsolationProof {
@@ -57,8 +68,8 @@ export class IsolationProof {
 
   setNamespace(name: string, labels: Record<string, string> | undefined): void { this.analyzer.setNamespace({ name, labels: labels ?? {} }); this.changed(); }
   deleteNamespace(name: string): void { this.analyzer.deleteNamespace(name); this.changed(); }
-  setPod(p: PodObject): void { this.analyzer.setPod(podInfo(p)); this.changed(); }
-  deletePod(p: PodObject): void { this.analyzer.deletePod(p.metadata.namespace, p.metadata.name); this.changed(); }
+  setPod(p: CachedPod): void { this.analyzer.setPod(p.info); this.changed(); }
+  deletePod(p: CachedPod): void { this.analyzer.deletePod(p.metadata.namespace, p.metadata.name); this.changed(); }
   setPolicy(p: NetworkPolicy): void { this.analyzer.setPolicy(p); this.changed(); }
   deletePolicy(p: NetworkPolicy): void { this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name); this.changed(); }
   /** Tenants, their specs or their membership changed. */

@@ -35,7 +35,7 @@ export class StringInterner {
 export const strings = new StringInterner();
 
 /** Interns every key and value of a string map in place (labels, matchLabels). */
-export function internLabels(m: Record<string, string> | undefined): Record<string, string> | undefined {
+export function internLabels(m: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
   if (!m) return m;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(m)) out[strings.intern(k)] = strings.intern(v);

@@ -237,7 +237,7 @@ describe('incremental analyzer vs rebuilt analyzer', () => {
   });
 });
 
-describe('policies sharing one spec object, as the operator cache interns equal specs', () => {
+describe('policies sharing one spec object and pods sharing frozen labels and ports, as the operator cache interns them', () => {
   for (let seed = 300; seed < 330; seed++) {
     it(`give the same breaches as unshared copies (seed ${seed})`, () => {
       const w = randomWorld(seed);
@@ -248,7 +248,12 @@ describe('policies sharing one spec object, as the operator cache interns equal 
         ...p, metadata: { ...p.metadata, namespace: n, name: `${p.metadata.namespace}-${p.metadata.name}` }, spec: specs.intern(structuredClone(p.spec)),
       })));
       expect(specs.size).toBeLessThan(policies.length);
-      const shared = { ...w.snapshot, policies };
+      // Pods too, as the operator caches them: frozen label sets and port lists shared between pods.
+      const labelSets = new ValueInterner<Record<string, string>>();
+      const portLists = new ValueInterner<PodInfo['containerPorts']>();
+      const pods = w.snapshot.pods.map((p) => ({ ...p, labels: labelSets.intern({ ...p.labels }), containerPorts: portLists.intern(structuredClone(p.containerPorts)) }));
+      expect(Object.isFrozen(pods[0]?.labels)).toBe(true);
+      const shared = { ...w.snapshot, policies, pods };
       const a = IsolationAnalyzer.fromSnapshot(shared, w.tenants, MEMBERSHIP);
       const b = IsolationAnalyzer.fromSnapshot(structuredClone(shared), w.tenants, MEMBERSHIP);
       expect(flat(a.allBreaches())).toEqual(flat(b.allBreaches()));
