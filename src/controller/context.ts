@@ -34,8 +34,8 @@ export interface ControllerContext {
   policies: Cache<CachedPolicy>;
   /** Our writes the policy informer has not delivered yet. */
   assumed: AssumedWrites<CachedPolicy>;
-  /** Digest of what we last applied per `namespace/name`: tells someone's tampering from a declared change. */
-  lastApplied: Map<string, string>;
+  /** Digest of what we last applied, by namespace then policy name: tells someone's tampering from a declared change. */
+  lastApplied: Map<string, Map<string, string>>;
   /** Tenants whose spec is invalid: their namespaces are frozen as they are. */
   invalidTenants: Map<string, string>;
   /** tenant -> namespaces holding a managed policy labelled with it. */

@@ -80,7 +80,7 @@ export class TenantIsolationController {
         if (changed.size > 0) ctx.proof?.tenantsChanged();
         for (const t of changed) ctx.enqueueTenant(t);
         ctx.memberSince.delete(ns.metadata.name);
-        for (const k of ctx.lastApplied.keys()) if (k.startsWith(`${ns.metadata.name}/`)) ctx.lastApplied.delete(k);
+        ctx.lastApplied.delete(ns.metadata.name);
         ctx.enqueueNamespace(ns.metadata.name);
       },
     }, log);

@@ -47,7 +47,9 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
 
   const checked = wanted.map((p) => ({ p, drift: policyDrift(p, existing.get(p.metadata.name)) }));
   // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
-  for (const c of checked) if (c.drift === undefined && !ctx.lastApplied.has(`${name}/${c.p.metadata.name}`)) ctx.lastApplied.set(`${name}/${c.p.metadata.name}`, strings.intern(ownedDigest(c.p)));
+  let applied = ctx.lastApplied.get(name);
+  if (!applied) { applied = new Map(); ctx.lastApplied.set(name, applied); }
+  for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, strings.intern(ownedDigest(c.p)));
   const writes = checked.filter((w) => w.drift !== undefined);
   // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
   // and each only narrows what the others allow, so no write order opens a path.
@@ -62,10 +64,9 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   await Promise.all(stale.map((p) => deletePolicy(ctx, p)));
 
   for (const w of writes) {
-    const key = `${name}/${w.p.metadata.name}`;
-    const last = ctx.lastApplied.get(key);
+    const last = applied.get(w.p.metadata.name);
     const current = existing.get(w.p.metadata.name);
-    ctx.lastApplied.set(key, strings.intern(ownedDigest(w.p)));
+    applied.set(w.p.metadata.name, strings.intern(ownedDigest(w.p)));
     // Tampering: what is stored is no longer what we last wrote (edited, or deleted by someone else).
     const tampered = last !== undefined && (current === undefined || current.ownedDigest !== last);
     const tenant = w.p.metadata.labels?.[LABEL_TENANT] ?? '';
@@ -78,7 +79,8 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
       log.info({ tenant, policy: w.p.metadata.name, changed: w.drift }, 'updated managed policy');
     }
   }
-  for (const p of stale) ctx.lastApplied.delete(`${name}/${p.metadata.name}`);
+  for (const p of stale) applied.delete(p.metadata.name);
+  if (applied.size === 0) ctx.lastApplied.delete(name);
   if (writes.length > 0 && !hadPolicies && plan.kind === 'member') {
     log.info({ tenant: plan.tenant.name, policies: writes.map((w) => w.p.metadata.name) }, 'isolated namespace');
     const applied = writes.map((w) => w.p.metadata.name).join(', ');

@@ -10,18 +10,21 @@ const rvOf = (o: Versioned | undefined): bigint => {
 export class AssumedWrites<T extends Versioned> {
   private readonly entries = new Map<string, { obj: T | null; rv: bigint; at: number }>();
   private readonly ttlMs: number;
+  private writes = 0;
   constructor(ttlMs = 10_000) { this.ttlMs = ttlMs; }
 
   private static key(namespace: string, name: string): string { return `${namespace}/${name}`; }
 
   /** After a create/update/apply: the stored object the apiserver returned. */
   assume(obj: T): void {
+    this.sweep();
     delete (obj.metadata as { managedFields?: unknown }).managedFields;
     this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: rvOf(obj), at: Date.now() });
   }
 
   /** After a delete: the object is gone whatever the cache still says (up to `cachedRv`). */
   assumeDeleted(namespace: string, name: string, cachedRv: string | undefined): void {
+    this.sweep();
     this.entries.set(AssumedWrites.key(namespace, name), { obj: null, rv: rvOf({ metadata: { name, resourceVersion: cachedRv } }), at: Date.now() });
   }
 
@@ -41,4 +44,11 @@ export class AssumedWrites<T extends Versioned> {
   }
 
   get size(): number { return this.entries.size; }
+
+  /** Entries are dropped when read after expiry; this drops those never read again (deleted namespaces). */
+  private sweep(): void {
+    if (++this.writes % 1000 !== 0) return;
+    const now = Date.now();
+    for (const [k, e] of this.entries) if (now - e.at > this.ttlMs) this.entries.delete(k);
+  }
 }

@@ -1,6 +1,6 @@
-// Loads credentials the way kubectl and controller-runtime do: an explicit --kubeconfig, else in-cluster
-// service-account credentials, else $KUBECONFIG (a list, merged: the first file to define a name wins)
-// or ~/.kube/config.
+// Loads credentials in controller-runtime's order: an explicit --kubeconfig, else $KUBECONFIG (a list,
+// merged: the first file to define a name wins), else in-cluster service-account credentials, else
+// ~/.kube/config.
 //
 // Our own loader instead of @kubernetes/client-node's KubeConfig: importing that class loads the
 // client's generated API models, ~90 MB of resident memory for an operator that needs a URL, TLS
@@ -47,6 +47,9 @@ const userSchema = z.object({
   password: z.string().nullish(),
   exec: z.unknown().optional(),
   'auth-provider': z.unknown().optional(),
+  as: z.string().nullish(),
+  'as-groups': z.array(z.string()).nullish(),
+  'as-uid': z.string().nullish(),
 }).loose();
 const contextSchema = z.object({ cluster: z.string(), user: z.string().nullish(), namespace: z.string().nullish() }).loose();
 const kubeconfigSchema = z.object({
@@ -62,11 +65,16 @@ export function loadKubeConfig(path?: string): ClusterAccess {
     if (!existsSync(path)) throw new Error(`kubeconfig ${path} does not exist`);
     return fromFiles([path]);
   }
-  if (process.env.KUBERNETES_SERVICE_HOST && existsSync(join(IN_CLUSTER_DIR, 'token'))) return inCluster();
   const env = (process.env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
-  const files = env.length > 0 ? env.filter((f) => existsSync(f)) : [join(homedir(), '.kube', 'config')].filter((f) => existsSync(f));
-  if (files.length === 0) throw new Error('no kubeconfig found (use --kubeconfig or $KUBECONFIG, or run in a cluster)');
-  return fromFiles(files);
+  if (env.length > 0) {
+    const files = env.filter((f) => existsSync(f));
+    if (files.length === 0) throw new Error(`none of the files in $KUBECONFIG exists: ${env.join(delimiter)}`);
+    return fromFiles(files);
+  }
+  if (process.env.KUBERNETES_SERVICE_HOST && existsSync(join(IN_CLUSTER_DIR, 'token'))) return inCluster();
+  const home = join(homedir(), '.kube', 'config');
+  if (!existsSync(home)) throw new Error('no kubeconfig found (use --kubeconfig or $KUBECONFIG, or run in a cluster)');
+  return fromFiles([home]);
 }
 
 /** A service account's mounted credentials, as client-go's rest.InClusterConfig reads them. */
@@ -128,6 +136,8 @@ export function fromFiles(files: string[]): ClusterAccess {
   const u = user?.value.user ?? {};
   const c = cluster.value;
   if (c['proxy-url']) throw new Error(`kubeconfig ${cluster.file}: cluster "${ctx.cluster}": proxy-url is not supported; connect directly`);
+  // Refused rather than ignored: ignoring it would run the operator with the base identity's rights.
+  if (u.as || u['as-groups']?.length || u['as-uid']) throw new Error(`kubeconfig ${user?.file ?? source}: user "${ctx.user}": impersonation (as, as-groups, as-uid) is not supported`);
 
   // Relative paths in a kubeconfig are relative to the file that holds them.
   const fileIn = (owner: string, p: string): Buffer => readFileSync(isAbsolute(p) ? p : join(dirname(owner), p));
@@ -150,16 +160,26 @@ export function fromFiles(files: string[]): ClusterAccess {
 
   let authorization: () => Promise<string | undefined>;
   if (u.exec !== undefined || u['auth-provider'] !== undefined) {
-    // Just the resolved entries, so client-node sees exactly what we resolved (merging included).
+    // Only what the plugin needs (the server, for exec's KUBERNETES_EXEC_INFO, and the plugin itself):
+    // TLS comes from what we resolved above, so client-node never reads relative paths per request.
+    const plugin: Record<string, unknown> = {};
+    if (u.exec !== undefined) plugin.exec = u.exec;
+    if (u['auth-provider'] !== undefined) plugin['auth-provider'] = u['auth-provider'];
     authorization = viaClientNode(JSON.stringify({
-      'current-context': current,
-      contexts: [{ name: current, context: ctx }],
-      clusters: [{ name: ctx.cluster, cluster: c }],
-      users: [user!.value],
+      'current-context': 'operator',
+      contexts: [{ name: 'operator', context: { cluster: 'operator', user: 'operator' } }],
+      clusters: [{ name: 'operator', cluster: { server: c.server } }],
+      users: [{ name: 'operator', user: plugin }],
     }));
   }
+  // As client-go: a tokenFile, re-read as it rotates, takes precedence over a static token, which is
+  // used only while the file cannot be read.
+  else if (u.tokenFile) {
+    const fromFile = bearerFromFile(isAbsolute(u.tokenFile) ? u.tokenFile : join(dirname(uf), u.tokenFile));
+    const fallback = u.token ? `Bearer ${u.token}` : undefined;
+    authorization = fallback ? () => fromFile().catch(() => fallback) : fromFile;
+  }
   else if (u.token) { const h = `Bearer ${u.token}`; authorization = () => Promise.resolve(h); }
-  else if (u.tokenFile) authorization = bearerFromFile(isAbsolute(u.tokenFile) ? u.tokenFile : join(dirname(uf), u.tokenFile));
   else if (u.username !== undefined && u.username !== null) {
     const h = `Basic ${Buffer.from(`${u.username}:${u.password ?? ''}`).toString('base64')}`;
     authorization = () => Promise.resolve(h);
@@ -172,15 +192,16 @@ export function fromFiles(files: string[]): ClusterAccess {
 
 /** exec / auth-provider credentials: client-node runs the plugin (and caches its token until expiry). */
 function viaClientNode(kubeconfig: string): () => Promise<string | undefined> {
-  let kc: Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown> }): Promise<void> }> | undefined;
+  let kc: Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown>; cert?: unknown; key?: unknown }): Promise<void> }> | undefined;
   return async () => {
     kc ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
       const k = new KubeConfig();
       k.loadFromString(kubeconfig);
       return k;
     });
-    const opts: { headers?: Record<string, unknown> } = {};
+    const opts: { headers?: Record<string, unknown>; cert?: unknown; key?: unknown } = {};
     await (await kc).applyToHTTPSOptions(opts);
+    if (opts.cert || opts.key) throw new Error('kubeconfig: the exec plugin returned a client certificate; only token credentials from plugins are supported');
     const h = opts.headers?.Authorization ?? opts.headers?.authorization;
     return typeof h === 'string' ? h : undefined;
   };

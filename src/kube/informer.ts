@@ -161,14 +161,21 @@ export class ResilientInformer<T extends RawObject> {
   private touch(): void { this.lastEvent = Date.now(); }
 
   private async run(firstAttempt: () => void): Promise<void> {
+    let gone = 0; // consecutive 410s: the first relists at once, repeated ones back off
     while (!this.stopped) {
       this.current = new AbortController();
+      this.silenced = false;
       try {
         if (this.resourceVersion === undefined) {
           try { await this.relist(this.current.signal); } finally { firstAttempt(); }
         }
-        await this.watch(this.current.signal);
+        const started = Date.now();
+        const events = await this.watch(this.current.signal);
+        // As client-go: a watch that ends within a second having delivered nothing is a failure (a proxy
+        // closing it, an apiserver shutting down), not a server timeout; reconnecting at once would spin.
+        if (events === 0 && Date.now() - started < 1000) throw new Error('watch ended at once without events');
         this.failures = 0;
+        gone = 0;
       } catch (err) {
         if (this.stopped) break;
         if (this.silenced) {
@@ -178,11 +185,12 @@ export class ResilientInformer<T extends RawObject> {
           this.resourceVersion = undefined; // a hung watch may have missed events: relist
           continue;
         }
-        if (isGone(err)) {
+        if (isGone(err) && gone++ === 0) {
           this.log.info({ err: String(err) }, 'resourceVersion expired; relisting');
           this.resourceVersion = undefined;
           continue;
         }
+        if (isGone(err)) this.resourceVersion = undefined; // again: relist after the backoff below
         // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
         const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
         this.restarts++;
@@ -204,8 +212,10 @@ export class ResilientInformer<T extends RawObject> {
     do {
       const page = await this.rest.get<ListPage>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont });
       if (signal.aborted) throw new Error('aborted');
+      this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
-        const o = this.transform(item) as T;
+        const o = this.cacheForm(item);
+        if (!o) continue;
         const ns = o.metadata?.namespace ?? '';
         let byName = fresh.get(ns);
         if (!byName) { byName = new Map(); fresh.set(ns, byName); }
@@ -241,7 +251,17 @@ export class ResilientInformer<T extends RawObject> {
     if (!this.synced) { this.synced = true; this.syncWaiters.splice(0).forEach((w) => w()); }
   }
 
-  private async watch(signal: AbortSignal): Promise<void> {
+  /** The transformed object, or undefined (logged) if the transform fails on it: one bad object must not stop the informer. */
+  private cacheForm(raw: Record<string, unknown>): T | undefined {
+    try { return this.transform(raw) as T; } catch (err) {
+      const m = raw.metadata as RawObject['metadata'];
+      this.log.error({ err: err instanceof Error ? err.message : String(err), object: `${m?.namespace ?? ''}/${m?.name ?? ''}` }, 'cannot cache object; skipped');
+      return undefined;
+    }
+  }
+
+  /** Watches until the server ends the stream; returns how many events arrived. */
+  private async watch(signal: AbortSignal): Promise<number> {
     // Bookmarks keep the resourceVersion fresh (fewer 410 relists); the server-side timeout guarantees a
     // reconnect, i.e. a heartbeat, every few minutes.
     const query = {
@@ -249,8 +269,10 @@ export class ResilientInformer<T extends RawObject> {
       timeoutSeconds: 240 + Math.floor(Math.random() * 120),
     };
     this.touch();
-    await this.rest.watch<Record<string, unknown>>(this.path, query, (e: WatchEvent<Record<string, unknown>>) => this.onEvent(e), signal);
+    let events = 0;
+    await this.rest.watch<Record<string, unknown>>(this.path, query, (e: WatchEvent<Record<string, unknown>>) => { events++; this.onEvent(e); }, signal);
     this.touch();
+    return events;
   }
 
   private onEvent(e: WatchEvent<Record<string, unknown>>): void {
@@ -259,19 +281,27 @@ export class ResilientInformer<T extends RawObject> {
       const s = e.object as Status;
       throw new ApiError(s.code ?? 500, s.reason ?? 'Unknown', `watch ${this.path}: ${s.code ?? ''} ${s.message ?? 'error event'}`);
     }
+    // The resourceVersion advances only once the event is applied: a watch resumed after a failure
+    // here gets the event again.
     const rv = (e.object.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+    if (e.type !== 'BOOKMARK') this.apply(e);
     if (rv) this.resourceVersion = rv;
-    if (e.type === 'BOOKMARK') return;
-    const o = this.transform(e.object) as T;
+  }
+
+  private apply(e: WatchEvent<Record<string, unknown>>): void {
+    const o = this.cacheForm(e.object);
+    if (!o) return;
     const ns = o.metadata?.namespace ?? '';
     const name = o.metadata?.name ?? '';
     let byName = this.store.get(ns);
     if (e.type === 'DELETED') {
-      if (byName?.delete(name)) {
-        this.count--;
-        if (byName.size === 0) this.store.delete(ns);
-      }
-      this.dispatch('delete', o);
+      // Handlers see the object as they last saw it, and a delete only for what they were told exists.
+      const cached = byName?.get(name);
+      if (!cached) return;
+      byName!.delete(name);
+      this.count--;
+      if (byName!.size === 0) this.store.delete(ns);
+      this.dispatch('delete', cached);
       return;
     }
     if (!byName) { byName = new Map(); this.store.set(ns, byName); }

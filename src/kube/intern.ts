@@ -12,20 +12,27 @@ export class StringInterner {
   private previous = new Map<string, string>();
   private limit: number;
   private readonly minLimit: number;
+  /** Values of the previous generation asked for again in this one: the part still in use. */
+  private promoted = 0;
 
   constructor(minLimit = 4096) { this.minLimit = minLimit; this.limit = minLimit; }
 
   intern(s: string): string {
     const hit = this.current.get(s);
     if (hit !== undefined) return hit;
-    const old = this.previous.get(s) ?? s;
-    this.current.set(old, old);
+    const old = this.previous.get(s);
+    if (old !== undefined) this.promoted++;
+    const value = old ?? s;
+    this.current.set(value, value);
     if (this.current.size > this.limit) {
+      // The next limit follows what is still in use (promoted), not this generation's size: sizing it on
+      // the size it reached would double it at every rotation and keep everything for ever.
+      this.limit = Math.max(this.minLimit, this.promoted * 2);
       this.previous = this.current;
       this.current = new Map();
-      this.limit = Math.max(this.minLimit, this.previous.size * 2);
+      this.promoted = 0;
     }
-    return old;
+    return value;
   }
 
   get size(): number { return this.current.size + this.previous.size; }

@@ -123,6 +123,9 @@ export class RestClient {
         res.setEncoding('utf8'); // decodes characters split across chunks
         let buffered = '';
         if (status < 200 || status >= 300) {
+          // A connection that drops mid-answer must fail the watch too, or the informer would wait for ever.
+          res.on('error', (e) => reject(e));
+          res.on('close', () => { if (!res.complete) reject(new Error(`WATCH ${url.pathname}: ${status}, connection closed`)); });
           res.on('data', (c: string) => { if (buffered.length < 4096) buffered += c; });
           res.on('end', () => {
             let s: { reason?: string; message?: string } = {};

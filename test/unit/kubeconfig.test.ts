@@ -306,8 +306,11 @@ describe('tokens and basic auth', () => {
     await expect((async () => access.authorization())()).rejects.toThrow(/ENOENT.*\/nonexistent\/tio-token/);
   });
 
-  it('a token wins over a tokenFile', async () => {
+  it('a readable tokenFile wins over a token (as in client-go); the token is used while the file cannot be read', async () => {
     await expect(load(single({}, { token: 'inline', tokenFile: '/nonexistent/file' })).authorization()).resolves.toBe('Bearer inline');
+    const file = join(mkdtempSync(join(tmpdir(), 'tio-tok-')), 'token');
+    writeFileSync(file, 'from-file\n');
+    await expect(load(single({}, { token: 'inline', tokenFile: file })).authorization()).resolves.toBe('Bearer from-file');
   });
 
   it('username and password become a Basic header', async () => {
@@ -447,5 +450,18 @@ describe('in-cluster credentials', () => {
 
   it('fails when the CA bundle is missing', () => {
     expect(() => inCluster(serviceAccountDir({ token: 't' }), { KUBERNETES_SERVICE_HOST: '10.96.0.1' })).toThrow(/ENOENT.*ca\.crt/);
+  });
+});
+
+describe('what the loader refuses rather than ignores', () => {
+  it('impersonation (as / as-groups / as-uid) names the user', () => {
+    expect(() => load(single({}, { token: 't', as: 'admin' }))).toThrow(/user "u": impersonation/);
+    expect(() => load(single({}, { token: 't', 'as-groups': ['system:masters'] }))).toThrow(/impersonation/);
+  });
+
+  it('$KUBECONFIG whose files do not exist is an error naming them, not a silent fallback', () => {
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = ['/nonexistent/a', '/nonexistent/b'].join(delimiter);
+    try { expect(() => loadKubeConfig()).toThrow(/\/nonexistent\/a/); } finally { if (saved === undefined) delete process.env.KUBECONFIG; else process.env.KUBECONFIG = saved; }
   });
 });
