@@ -45,11 +45,15 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   const wanted = policiesToApply(plan);
   const hadPolicies = existing.size > 0;
 
-  const checked = wanted.map((p) => ({ p, drift: policyDrift(p, existing.get(p.metadata.name)) }));
+  // One digest per wanted policy: it decides drift and is what we remember as applied.
+  const checked = wanted.map((p) => {
+    const digest = strings.intern(ownedDigest(p));
+    return { p, digest, drift: policyDrift(p, existing.get(p.metadata.name), digest) };
+  });
   // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
   let applied = ctx.lastApplied.get(name);
   if (!applied) { applied = new Map(); ctx.lastApplied.set(name, applied); }
-  for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, strings.intern(ownedDigest(c.p)));
+  for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, c.digest);
   const writes = checked.filter((w) => w.drift !== undefined);
   // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
   // and each only narrows what the others allow, so no write order opens a path.
@@ -66,7 +70,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   for (const w of writes) {
     const last = applied.get(w.p.metadata.name);
     const current = existing.get(w.p.metadata.name);
-    applied.set(w.p.metadata.name, strings.intern(ownedDigest(w.p)));
+    applied.set(w.p.metadata.name, w.digest);
     // Tampering: what is stored is no longer what we last wrote (edited, or deleted by someone else).
     const tampered = last !== undefined && (current === undefined || current.ownedDigest !== last);
     const tenant = w.p.metadata.labels?.[LABEL_TENANT] ?? '';

@@ -61,10 +61,13 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   return out;
 }
 
-/** Why `existing` differs from `desired`, or undefined when no write is needed. */
-export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | CachedPolicy | undefined): string | undefined {
+/**
+ * Why `existing` differs from `desired`, or undefined when no write is needed. `desiredDigest` is
+ * ownedDigest(desired) when the caller has it already (a reconcile needs it twice).
+ */
+export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | CachedPolicy | undefined, desiredDigest?: string): string | undefined {
   if (!existing) return 'missing';
-  if ('ownedDigest' in existing) return ownedDigest(desired) === existing.ownedDigest ? undefined : 'content';
+  if ('ownedDigest' in existing) return (desiredDigest ?? ownedDigest(desired)) === existing.ownedDigest ? undefined : 'content';
   const dl = desired.metadata.labels ?? {};
   const el = existing.metadata.labels ?? {};
   for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (dl[k] !== el[k]) return `label ${k}`;
