@@ -71,6 +71,8 @@ interface DeclaredRule { namespaceSelector: LabelSelector | undefined; podSelect
 interface TenantModel { tenant: ValidTenant; members: ReadonlySet<string>; ingress: DeclaredRule[]; egress: DeclaredRule[]; fingerprint: string }
 
 interface TenantDeps {
+  /** Whose result these are ('' for scratch enumerations that no result keeps). */
+  tenant: string;
   /** The candidates were every class: any topology change anywhere matters. */
   topoAll: boolean;
   /** Namespaces whose classes were enumerated as candidate peers. */
@@ -85,6 +87,7 @@ interface TenantDeps {
 /** One tenant pod class and direction, with its tenant-side rules (they change only with the tenant's own namespaces). */
 interface Work { c: PodClass; dir: 'ingress' | 'egress'; entries: Entry[] }
 interface TenantResult {
+  tenant: string;
   deps: TenantDeps;
   work: Work[];
   /** Pending breaches by peer namespace ('' = outside the cluster), each recomputable on its own. */
@@ -120,8 +123,8 @@ function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
   return true;
 }
 
-function emptyDeps(): TenantDeps {
-  return { topoAll: false, topoNs: new Set(), blocks: new Set(), nsSelectors: new Map(), policyNs: new Set() };
+function emptyDeps(tenant = ''): TenantDeps {
+  return { tenant, topoAll: false, topoNs: new Set(), blocks: new Set(), nsSelectors: new Map(), policyNs: new Set() };
 }
 
 export class IsolationAnalyzer {
@@ -149,6 +152,12 @@ export class IsolationAnalyzer {
 
   private readonly peerCache = new Map<string, PeerSet>();
   private readonly results = new Map<string, TenantResult>();
+  /** Tenants whose breaches may have changed since `takeTouched` (new, recomputed, invalidated, removed). */
+  private readonly touched = new Set<string>();
+  /** Tenants whose result consulted a namespace's policies (deps.policyNs), so a policy event finds them directly; entries may be stale (checked on use). */
+  private readonly policyDependents = new Map<string, Set<string>>();
+  /** The same for namespace selectors (deps.nsSelectors), by selector key; few distinct ones in practice. */
+  private readonly selectorUsers = new Map<string, { sel: LabelSelector; tenants: Set<string> }>();
   private recomputations = 0;
   private partialRecomputations = 0;
 
@@ -202,9 +211,14 @@ export class IsolationAnalyzer {
       }
     } else {
       // No pod here, so no verdict changed; but tenants whose selectors now match must watch it.
-      for (const r of this.results.values()) {
-        if (r.deps.topoAll) continue;
-        for (const sel of r.deps.nsSelectors.values()) if (matchesSelector(labels, sel)) { r.deps.topoNs.add(name); break; }
+      for (const [key, u] of this.selectorUsers) {
+        if (!matchesSelector(labels, u.sel)) continue;
+        for (const t of u.tenants) {
+          const r = this.results.get(t);
+          if (!r?.deps.nsSelectors.has(key)) u.tenants.delete(t);
+          else if (!r.deps.topoAll) r.deps.topoNs.add(name);
+        }
+        if (u.tenants.size === 0) this.selectorUsers.delete(key);
       }
     }
   }
@@ -360,9 +374,14 @@ export class IsolationAnalyzer {
     // Only the work items of the tenant's classes in `ns` (and its external samples) depend on these policies.
     for (const t of this.ownersOfNs.get(ns) ?? []) {
       const r = this.results.get(t);
-      if (r) { r.staleMembers.add(ns); r.breaches = undefined; }
+      if (r) { r.staleMembers.add(ns); r.breaches = undefined; this.touched.add(t); }
     }
-    for (const r of this.results.values()) if (r.deps.policyNs.has(ns)) this.markDirty(r, ns);
+    const dependents = this.policyDependents.get(ns);
+    for (const t of dependents ?? []) {
+      const r = this.results.get(t);
+      if (r?.deps.policyNs.has(ns)) this.markDirty(r, ns); else dependents!.delete(t);
+    }
+    if (dependents?.size === 0) this.policyDependents.delete(ns);
   }
 
   private selected(c: PodClass): { ingress: CompiledPolicy[]; egress: CompiledPolicy[] } {
@@ -381,26 +400,71 @@ export class IsolationAnalyzer {
    * whose spec or members changed are recomputed.
    */
   setTenants(tenants: readonly ValidTenant[], membership: ReadonlyMap<string, readonly string[]>): void {
-    const next = new Map<string, TenantModel>();
-    for (const t of tenants) {
-      const members = [...new Set(membership.get(t.name) ?? [])].sort();
-      const fingerprint = JSON.stringify([t.spec, members]);
-      const prev = this.tenantModels.get(t.name);
-      next.set(t.name, prev && prev.fingerprint === fingerprint ? prev : this.tenantModel(t, members, fingerprint));
+    const names = new Set(tenants.map((t) => t.name));
+    for (const name of [...this.tenantModels.keys()]) if (!names.has(name)) this.deleteTenant(name);
+    for (const t of tenants) this.setTenant(t, membership.get(t.name) ?? []);
+  }
+
+  /** Adds or replaces one tenant (its members as in `setTenants`); a no-op when spec and members are unchanged. */
+  setTenant(t: ValidTenant, members: readonly string[]): void {
+    const sorted = [...new Set(members)].sort();
+    const fingerprint = JSON.stringify([t.spec, sorted]);
+    const prev = this.tenantModels.get(t.name);
+    if (prev && prev.fingerprint === fingerprint) return;
+    if (prev) this.disown(t.name, prev);
+    const m = this.tenantModel(t, sorted, fingerprint);
+    this.tenantModels.set(t.name, m);
+    for (const ns of m.members) {
+      let s = this.ownersOfNs.get(ns);
+      if (!s) { s = new Set(); this.ownersOfNs.set(ns, s); }
+      s.add(t.name);
     }
-    for (const [name, m] of this.tenantModels) if (next.get(name) !== m) this.results.delete(name);
-    for (const [name, m] of next) if (this.tenantModels.get(name) !== m) this.results.delete(name);
-    this.tenantModels.clear();
-    this.ownersOfNs.clear();
-    for (const [name, m] of next) {
-      this.tenantModels.set(name, m);
-      for (const ns of m.members) {
-        let s = this.ownersOfNs.get(ns);
-        if (!s) { s = new Set(); this.ownersOfNs.set(ns, s); }
-        s.add(name);
-      }
-    }
+    this.dropResult(t.name);
     this.flushBlocks();
+  }
+
+  deleteTenant(name: string): void {
+    const prev = this.tenantModels.get(name);
+    if (!prev) return;
+    this.disown(name, prev);
+    this.tenantModels.delete(name);
+    this.dropResult(name);
+  }
+
+  /** Tenants whose breaches may have changed since the last call (including removed ones), then forgets them. */
+  takeTouched(): string[] {
+    const out = [...this.touched];
+    this.touched.clear();
+    return out;
+  }
+
+  private disown(name: string, m: TenantModel): void {
+    for (const ns of m.members) {
+      const s = this.ownersOfNs.get(ns);
+      s?.delete(name);
+      if (s?.size === 0) this.ownersOfNs.delete(ns);
+    }
+  }
+
+  /** Records that a result enumerated namespaces with a selector (and indexes the selector's users). */
+  private usesSelector(deps: TenantDeps, key: string, sel: LabelSelector): void {
+    if (deps.nsSelectors.has(key)) return;
+    deps.nsSelectors.set(key, sel);
+    if (!deps.tenant) return;
+    let u = this.selectorUsers.get(key);
+    if (!u) { u = { sel, tenants: new Set() }; this.selectorUsers.set(key, u); }
+    u.tenants.add(deps.tenant);
+  }
+
+  private dependsOnPolicies(tenant: string, ns: string): void {
+    let s = this.policyDependents.get(ns);
+    if (!s) { s = new Set(); this.policyDependents.set(ns, s); }
+    s.add(tenant);
+  }
+
+  private dropResult(name: string): void {
+    this.results.delete(name);
+    this.touched.add(name);
   }
 
   private tenantModel(t: ValidTenant, members: string[], fingerprint: string): TenantModel {
@@ -421,13 +485,14 @@ export class IsolationAnalyzer {
   }
 
   private invalidateOwners(ns: string): void {
-    for (const t of this.ownersOfNs.get(ns) ?? []) this.results.delete(t);
+    for (const t of this.ownersOfNs.get(ns) ?? []) this.dropResult(t);
   }
 
   /** Only the pairs with pods of `ns` changed for this tenant: recompute that piece on the next read. */
   private markDirty(r: TenantResult, ns: string): void {
     r.dirty.add(ns);
     r.breaches = undefined;
+    this.touched.add(r.tenant);
   }
 
   tenantNames(): string[] { return [...this.tenantModels.keys()].sort(); }
@@ -457,7 +522,7 @@ export class IsolationAnalyzer {
       if (p.kind === 'selector') {
         const s = this.peerSet(p, policyNamespace);
         for (const n of s.namespaces) deps.topoNs.add(n);
-        if (p.namespaceSelector) deps.nsSelectors.set(p.key, p.namespaceSelector);
+        if (p.namespaceSelector) this.usesSelector(deps, p.key, p.namespaceSelector);
         for (const c of s.classes) out.add(c);
       } else if (p.kind === 'ipBlock') {
         deps.blocks.add(p.block.id);
@@ -570,12 +635,12 @@ export class IsolationAnalyzer {
   }
 
   private computeTenant(m: TenantModel): TenantResult {
-    const deps = emptyDeps();
+    const deps = emptyDeps(m.tenant.name);
     const work: Work[] = [];
     for (const ns of m.members) {
       for (const c of this.classesByNs.get(ns) ?? []) for (const dir of ['ingress', 'egress'] as const) work.push({ c, dir, entries: this.entries(c, dir) });
     }
-    const r: TenantResult = { deps, work, pieces: new Map(), dirty: new Set(), staleMembers: new Set(), breaches: undefined };
+    const r: TenantResult = { tenant: m.tenant.name, deps, work, pieces: new Map(), dirty: new Set(), staleMembers: new Set(), breaches: undefined };
     this.computeExternal(m, r);
     for (const [ns, perWork] of this.relevantNamespaces(m, work, deps)) this.computePiece(m, r, ns, perWork);
     return r;
@@ -685,7 +750,7 @@ export class IsolationAnalyzer {
     const out = new Set<PodClass>();
     for (const p of peers) {
       if (p.kind === 'selector') {
-        if (p.namespaceSelector) deps.nsSelectors.set(p.key, p.namespaceSelector);
+        if (p.namespaceSelector) this.usesSelector(deps, p.key, p.namespaceSelector);
         if (p.namespaceSelector ? !matchesSelector(labels, p.namespaceSelector) : ns !== policyNamespace) continue;
         deps.topoNs.add(ns);
         for (const c of classes) if (!p.podSelector || matchesSelector(c.labels, p.podSelector)) out.add(c);
@@ -728,9 +793,12 @@ export class IsolationAnalyzer {
       const portsOf = (e: Entry): PortSet => e.fixed ?? rulePorts(e.ports, destination);
       let tenantSide = NO_PORTS;
       for (const i of admitting) tenantSide = union(tenantSide, portsOf(entries[i]!));
+      // What the tenant declares depends on the peer namespace's labels (its selectors), even when the peer
+      // was found through an ipBlock: a label change there must recompute this piece.
+      deps.topoNs.add(peer.namespace);
       const rest = subtract(tenantSide, this.declaredPorts(declaredRules, c.namespace, peer, destination));
       if (isEmpty(rest)) continue;
-      deps.policyNs.add(peer.namespace);
+      if (!deps.policyNs.has(peer.namespace)) { deps.policyNs.add(peer.namespace); this.dependsOnPolicies(m.tenant.name, peer.namespace); }
       const breach = intersect(rest, this.sidePorts(peer, other, c, destination));
       if (isEmpty(breach)) continue;
       const why = peer.hostNetwork ? `the peer is hostNetwork (${HOST_NETWORK_REASON})` : this.isolated(peer, other) ? `the peer's ${other} policies admit it` : `the peer is not isolated for ${other}`;

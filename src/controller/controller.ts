@@ -77,7 +77,7 @@ export class TenantIsolationController {
       delete: (ns) => {
         ctx.proof?.deleteNamespace(ns.metadata.name);
         const changed = index.deleteNamespace(ns.metadata.name);
-        if (changed.size > 0) ctx.proof?.tenantsChanged();
+        if (changed.size > 0) ctx.proof?.tenantsChanged(changed);
         for (const t of changed) ctx.enqueueTenant(t);
         ctx.memberSince.delete(ns.metadata.name);
         ctx.lastApplied.delete(ns.metadata.name);
@@ -89,9 +89,10 @@ export class TenantIsolationController {
       update: (t) => this.onTenant(t),
       delete: (t) => {
         const name = t.metadata.name;
-        ctx.proof?.tenantsChanged();
         ctx.invalidTenants.delete(name);
-        for (const other of index.deleteTenant(name)) ctx.enqueueTenant(other);
+        const changed = index.deleteTenant(name);
+        ctx.proof?.tenantsChanged([name, ...changed]);
+        for (const other of changed) ctx.enqueueTenant(other);
         for (const ns of ctx.policyNamespacesByTenant.get(name)?.keys() ?? []) ctx.enqueueNamespace(ns);
         this.tenantReconciler.forget(name);
       },
@@ -149,6 +150,11 @@ export class TenantIsolationController {
   }
 
   get synced(): boolean { return this.informers.every((i) => i.hasSynced); }
+
+  /** Doing work: keys queued or in flight, or a watch event within the last second. */
+  get busy(): boolean {
+    return this.queue.depth > 0 || this.queue.inFlight.size > 0 || this.informers.some((i) => i.lastEventAgeSeconds < 1);
+  }
 
   /** Starts informers, waits for their caches, then starts workers. */
   async start(): Promise<void> {
@@ -214,7 +220,7 @@ export class TenantIsolationController {
     const name = ns.metadata.name;
     this.ctx.proof?.setNamespace(name, ns.metadata.labels);
     const changed = this.ctx.index.setNamespace(name, ns.metadata.labels);
-    if (changed.size > 0) this.ctx.proof?.tenantsChanged();
+    if (changed.size > 0) this.ctx.proof?.tenantsChanged(changed);
     if (changed.size > 0 && this.ctx.index.claimantsOf(name).length > 0 && this.ctx.outcomes.get(name)?.state !== 'Isolated') {
       if (!this.ctx.memberSince.has(name)) this.ctx.memberSince.set(name, performance.now());
     }
@@ -234,7 +240,6 @@ export class TenantIsolationController {
       return;
     }
     const parsed = parseTenant(obj);
-    this.ctx.proof?.tenantsChanged();
     let changed: Set<string>;
     if (parsed.ok && !obj.metadata.deletionTimestamp) {
       this.ctx.invalidTenants.delete(name);
@@ -244,6 +249,8 @@ export class TenantIsolationController {
       else this.ctx.invalidTenants.delete(name);
       changed = this.ctx.index.deleteTenant(name);
     }
+    // Its spec changed even when its claims did not (e.g. a new allow rule): the proof re-reads it.
+    this.ctx.proof?.tenantsChanged([name, ...changed]);
     this.ctx.enqueueTenant(name);
     for (const t of changed) this.ctx.enqueueTenant(t);
   }

@@ -55,7 +55,8 @@ export class IsolationProof {
   private readonly index: MembershipIndex;
   private readonly onChanged: (tenant: string) => void;
   private readonly debounceMs: number;
-  private tenantsDirty = true;
+  /** Tenants whose spec or membership changed since the analyzer last heard of them; undefined = all. */
+  private dirtyTenants: Set<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly published = new Map<string, string>();
   /** Breaching paths per tenant, as of the last sweep (metrics). */
@@ -72,8 +73,12 @@ export class IsolationProof {
   deletePod(p: CachedPod): void { this.analyzer.deletePod(p.metadata.namespace, p.metadata.name); this.changed(); }
   setPolicy(p: NetworkPolicy): void { this.analyzer.setPolicy(p); this.changed(); }
   deletePolicy(p: NetworkPolicy): void { this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name); this.changed(); }
-  /** Tenants, their specs or their membership changed. */
-  tenantsChanged(): void { this.tenantsDirty = true; this.changed(); }
+  /** These tenants' specs or membership changed (or they were removed); no argument: any may have. */
+  tenantsChanged(names?: Iterable<string>): void {
+    if (names === undefined) this.dirtyTenants = undefined;
+    else if (this.dirtyTenants !== undefined) for (const n of names) this.dirtyTenants.add(n);
+    this.changed();
+  }
 
   /** Starts publishing changes (after the caches synced; before that everything is one initial load). */
   start(): void { this.active = true; this.sweep(); }
@@ -86,10 +91,18 @@ export class IsolationProof {
   }
 
   private syncTenants(): void {
-    if (!this.tenantsDirty) return;
-    this.tenantsDirty = false;
-    const tenants = this.index.tenantNames().map((n) => this.index.tenant(n)).filter((t): t is ValidTenant => t !== undefined);
-    this.analyzer.setTenants(tenants, new Map(tenants.map((t) => [t.name, this.index.membersOf(t.name)])));
+    const dirty = this.dirtyTenants;
+    this.dirtyTenants = new Set();
+    if (dirty === undefined) {
+      const tenants = this.index.tenantNames().map((n) => this.index.tenant(n)).filter((t): t is ValidTenant => t !== undefined);
+      this.analyzer.setTenants(tenants, new Map(tenants.map((t) => [t.name, this.index.membersOf(t.name)])));
+      return;
+    }
+    // Only what changed: a namespace event touches one or two tenants, not the thousands that exist.
+    for (const name of dirty) {
+      const t = this.index.tenant(name);
+      if (t) this.analyzer.setTenant(t, this.index.membersOf(name)); else this.analyzer.deleteTenant(name);
+    }
   }
 
   private changed(): void {
@@ -100,13 +113,13 @@ export class IsolationProof {
 
   private sweep(): void {
     this.syncTenants();
-    const seen = new Set<string>();
-    for (const [tenant, breaches] of this.analyzer.allBreaches()) {
-      seen.add(tenant);
+    // Only tenants whose result may have changed are recomputed and compared.
+    for (const tenant of this.analyzer.takeTouched()) {
+      if (!this.index.tenant(tenant)) { this.published.delete(tenant); this.counts.delete(tenant); continue; }
+      const breaches = this.analyzer.breaches(tenant);
       const sig = breaches.map((b) => b.message).join('\n');
       if (breaches.length > 0) this.counts.set(tenant, breaches.length); else this.counts.delete(tenant);
       if (this.published.get(tenant) !== sig) { this.published.set(tenant, sig); this.onChanged(tenant); }
     }
-    for (const t of this.published.keys()) if (!seen.has(t)) { this.published.delete(t); this.counts.delete(t); }
   }
 }

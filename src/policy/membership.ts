@@ -1,5 +1,7 @@
 // Which tenants claim which namespaces, kept up to date incrementally from informer events so a
-// reconcile never scans the cluster: a namespace event costs O(tenants), a tenant event O(namespaces).
+// reconcile never scans the cluster. A tenant event costs O(namespaces); a namespace event evaluates only
+// the tenants that could claim it: those naming it, those whose selector's first matchLabels pair is one
+// of its labels, and the few whose selector has no matchLabels (expressions only).
 // A namespace claimed by exactly one tenant is that tenant's member; by several, a conflict.
 import type { ValidTenant } from '../api/schema.ts';
 import { matchesSelector } from './selector.ts';
@@ -13,6 +15,10 @@ export class MembershipIndex {
   private readonly claimedByTenant = new Map<string, Set<string>>();
   private readonly sortedCache = new Map<string, readonly string[]>();
   private readonly versions = new Map<string, number>();
+  /** Candidate tenants by namespace name (spec.namespaces), by "key=value" of a matchLabels pair, or always. */
+  private readonly byName = new Map<string, Set<string>>();
+  private readonly byLabel = new Map<string, Set<string>>();
+  private readonly unindexed = new Set<string>();
 
   /** Claims `tenant` makes on a namespace: explicit name or selector match. */
   static claims(tenant: ValidTenant, namespace: string, labels: Readonly<Record<string, string>>): boolean {
@@ -25,7 +31,7 @@ export class MembershipIndex {
     const l = labels ?? {};
     this.namespaceLabels.set(name, l);
     const next: string[] = [];
-    for (const t of this.tenants.values()) if (MembershipIndex.claims(t, name, l)) next.push(t.name);
+    for (const t of this.candidates(name, l)) if (MembershipIndex.claims(this.tenants.get(t)!, name, l)) next.push(t);
     next.sort();
     return this.replaceClaimants(name, next);
   }
@@ -37,14 +43,52 @@ export class MembershipIndex {
 
   /** Adds or updates a claiming tenant (valid and not being deleted); returns tenants whose claims changed. */
   setTenant(tenant: ValidTenant): Set<string> {
+    const prev = this.tenants.get(tenant.name);
+    if (prev) this.unindexTenant(prev);
     this.tenants.set(tenant.name, tenant);
+    this.indexTenant(tenant);
     return this.recomputeTenant(tenant.name);
   }
 
   /** Removes a tenant's claims (deleted, being deleted, or its spec is invalid). */
   deleteTenant(name: string): Set<string> {
-    if (!this.tenants.delete(name)) return new Set();
+    const prev = this.tenants.get(name);
+    if (!prev) return new Set();
+    this.unindexTenant(prev);
+    this.tenants.delete(name);
     return this.recomputeTenant(name);
+  }
+
+  /** Tenants that may claim the namespace (a superset; `claims` decides). */
+  private *candidates(name: string, labels: Readonly<Record<string, string>>): Iterable<string> {
+    const seen = new Set<string>();
+    const from = function* (set: Iterable<string> | undefined) { for (const t of set ?? []) if (!seen.has(t)) { seen.add(t); yield t; } };
+    yield* from(this.byName.get(name));
+    for (const [k, v] of Object.entries(labels)) yield* from(this.byLabel.get(`${k}=${v}`));
+    yield* from(this.unindexed);
+  }
+
+  private indexKeys(t: ValidTenant): { names: readonly string[]; label: string | undefined; unindexed: boolean } {
+    const sel = t.spec.namespaceSelector;
+    const first = sel ? Object.entries(sel.matchLabels ?? {})[0] : undefined;
+    // Every matchLabels pair must hold, so a namespace lacking the first one cannot match.
+    return { names: t.spec.namespaces, label: first ? `${first[0]}=${first[1]}` : undefined, unindexed: sel !== undefined && first === undefined };
+  }
+
+  private indexTenant(t: ValidTenant): void {
+    const k = this.indexKeys(t);
+    const add = (m: Map<string, Set<string>>, key: string): void => { let s = m.get(key); if (!s) { s = new Set(); m.set(key, s); } s.add(t.name); };
+    for (const n of k.names) add(this.byName, n);
+    if (k.label !== undefined) add(this.byLabel, k.label);
+    if (k.unindexed) this.unindexed.add(t.name);
+  }
+
+  private unindexTenant(t: ValidTenant): void {
+    const k = this.indexKeys(t);
+    const del = (m: Map<string, Set<string>>, key: string): void => { const s = m.get(key); s?.delete(t.name); if (s?.size === 0) m.delete(key); };
+    for (const n of k.names) del(this.byName, n);
+    if (k.label !== undefined) del(this.byLabel, k.label);
+    this.unindexed.delete(t.name);
   }
 
   tenant(name: string): ValidTenant | undefined { return this.tenants.get(name); }

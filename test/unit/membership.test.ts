@@ -188,3 +188,49 @@ describe('MembershipIndex change reporting', () => {
     expect(ix.membersOf('acme')).toEqual(['a1']);
   });
 });
+
+describe('MembershipIndex tenant lookup', () => {
+  // The index narrows which tenants a namespace event evaluates; it must never change the answer.
+  // Brute force (every tenant against every namespace) is the reference.
+  const rand = (seed: number) => () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
+  const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const keys = ['team', 'env', 'tier'];
+  const values = ['a', 'b', 'c'];
+  function randomTenant(r: () => number, name: string, gen: number) {
+    const kind = Math.floor(r() * 5);
+    const ml = (n: number) => Object.fromEntries(Array.from({ length: n }, () => [pick(r, keys), pick(r, values)]));
+    const names = r() < 0.3 ? [`ns${Math.floor(r() * 12)}`] : [];
+    const spec = kind === 0 ? { namespaceSelector: { matchLabels: ml(1) }, namespaces: names }
+      : kind === 1 ? { namespaceSelector: { matchLabels: ml(2) } }
+        : kind === 2 ? { namespaceSelector: { matchExpressions: [expression(r)] } }
+          : kind === 3 ? { namespaces: [`ns${Math.floor(r() * 12)}`, `ns${Math.floor(r() * 12)}`] }
+            : { namespaceSelector: { matchLabels: ml(1), matchExpressions: [{ key: pick(r, keys), operator: 'Exists' }] } };
+    return tenant(name, spec, gen);
+  }
+  function expression(r: () => number) {
+    const key = pick(r, keys);
+    const operator = pick(r, ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const);
+    return operator === 'Exists' || operator === 'DoesNotExist' ? { key, operator } : { key, operator, values: [pick(r, values)] };
+  }
+  const randomLabels = (r: () => number) => Object.fromEntries(keys.filter(() => r() < 0.6).map((k) => [k, pick(r, values)]));
+
+  for (let seed = 1; seed <= 40; seed++) {
+    it(`agrees with evaluating every tenant (seed ${seed})`, () => {
+      const r = rand(seed);
+      const ix = new MembershipIndex();
+      const tenants = new Map<string, ReturnType<typeof tenant>>();
+      const nss = new Map<string, Record<string, string>>();
+      for (let step = 0; step < 120; step++) {
+        const op = r();
+        if (op < 0.25) { const t = randomTenant(r, `t${Math.floor(r() * 8)}`, step + 1); tenants.set(t.name, t); ix.setTenant(t); }
+        else if (op < 0.3) { const n = `t${Math.floor(r() * 8)}`; tenants.delete(n); ix.deleteTenant(n); }
+        else if (op < 0.9) { const n = `ns${Math.floor(r() * 12)}`; const l = randomLabels(r); nss.set(n, l); ix.setNamespace(n, l); }
+        else { const n = `ns${Math.floor(r() * 12)}`; nss.delete(n); ix.deleteNamespace(n); }
+        for (const [n, l] of nss) {
+          const want = [...tenants.values()].filter((t) => MembershipIndex.claims(t, n, l)).map((t) => t.name).sort();
+          expect(ix.claimantsOf(n), `${n} at step ${step}`).toEqual(want);
+        }
+      }
+    });
+  }
+});

@@ -202,8 +202,11 @@ describe('incremental analyzer vs rebuilt analyzer', () => {
       const w = randomWorld(seed);
       const r = w.rng;
       let tenants = w.tenants;
-      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, tenants, MEMBERSHIP);
-      a.allBreaches();
+      let membership: Map<string, string[]> = new Map(MEMBERSHIP);
+      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, tenants, membership);
+      const perTenant = (bm: Map<string, Breach[]>): Map<string, string> => new Map(tenants.map((t) => [t.name, flat(new Map([[t.name, bm.get(t.name) ?? []]])).join('\n')]));
+      let last = perTenant(a.allBreaches());
+      a.takeTouched();
       for (let step = 0; step < 40; step++) {
         const s = a.snapshot();
         const n = pick(r, NS);
@@ -213,11 +216,25 @@ describe('incremental analyzer vs rebuilt analyzer', () => {
           case 3: a.setPod(randomPod(r, n, `p${Math.floor(r() * 4)}`, Math.floor(r() * 4))); break;
           case 4: { const p = s.pods.length ? pick(r, s.pods) : undefined; if (p) a.deletePod(p.namespace, p.name); break; }
           case 5: a.setNamespace({ name: n, labels: { env: pick(r, ['prod', 'dev']) } }); break;
-          case 6: { const i = Math.floor(r() * tenants.length); tenants = tenants.map((t, k) => (k === i ? randomTenant(r, t.name) : t)); a.setTenants(tenants, MEMBERSHIP); break; }
-          default: if (chance(r, 0.3)) a.deleteNamespace(n); else a.setPod({ ...pick(r, s.pods), ips: [`10.1.0.${Math.floor(r() * 255)}`] });
+          case 6: {
+            const i = Math.floor(r() * tenants.length);
+            tenants = tenants.map((t, k) => (k === i ? randomTenant(r, t.name) : t));
+            // A namespace leaves or rejoins its tenant too, sometimes (one tenant updated, as the operator does).
+            if (chance(r, 0.5)) { const t = tenants[i]!.name; const all = MEMBERSHIP.get(t)!; membership = new Map(membership).set(t, all.filter(() => chance(r, 0.6))); }
+            if (chance(r, 0.5)) a.setTenant(tenants[i]!, membership.get(tenants[i]!.name) ?? []); else a.setTenants(tenants, membership);
+            break;
+          }
+          default: if (chance(r, 0.3) || s.pods.length === 0) a.deleteNamespace(n); else a.setPod({ ...pick(r, s.pods), ips: [`10.1.0.${Math.floor(r() * 255)}`] });
         }
-        const fresh = IsolationAnalyzer.fromSnapshot(a.snapshot(), tenants, MEMBERSHIP);
-        expect(flat(a.allBreaches()), `step ${step}`).toEqual(flat(fresh.allBreaches()));
+        const touched = new Set(a.takeTouched());
+        const fresh = IsolationAnalyzer.fromSnapshot(a.snapshot(), tenants, membership);
+        const got = a.allBreaches();
+        expect(flat(got), `step ${step}`).toEqual(flat(fresh.allBreaches()));
+        // The operator re-reads only the tenants reported touched: every tenant whose breaches changed must be.
+        const now = perTenant(got);
+        for (const [t, b] of now) if (b !== last.get(t)) expect(touched.has(t), `step ${step}: ${t} changed but was not reported`).toBe(true);
+        last = now;
+        a.takeTouched();
         expect(a.podsSelectedByNoPolicy()).toEqual(fresh.podsSelectedByNoPolicy());
       }
     });
