@@ -1,7 +1,6 @@
 // `tenant-isolation run`: builds clients, wires the controller, serves metrics and health, and drains
 // on SIGTERM. No logic of its own.
 import os from 'node:os';
-import v8 from 'node:v8';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadKubeConfig } from '../kube/config.ts';
@@ -12,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { TenantIsolationController } from '../controller/controller.ts';
 import { DEFAULT_LEASE, LeaderElector } from '../kube/leader-election.ts';
 import type { RunFlags } from './flags.ts';
+import { HeapRelief } from '../runtime/heap-relief.ts';
 
 export interface RunningOperator {
   controller: TenantIsolationController;
@@ -110,15 +110,17 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
 }
 
 export async function runCommand(flags: RunFlags): Promise<void> {
-  // A long-running cache holder that is idle most of the time: V8 should favour memory over peak speed.
-  // Without this it keeps the pages a startup burst (the initial lists, the first reconciles) left free
-  // in its page pool for good, ~160 MB at 10 000 namespaces (README, memory). Node refuses this flag in
-  // NODE_OPTIONS, so the process sets it before the caches fill.
-  v8.setFlagsFromString('--optimize-for-size');
   const log = makeLogger(flags['log-level']);
   const op = await startOperator(flags, log, {
     onLostLease: () => { log.error('leader lease lost: exiting so a fresh process rejoins the election'); process.exit(1); },
   });
+  // V8 runs with its default (fast) collector; after each burst of work the free heap goes back to the
+  // OS (src/runtime/heap-relief.ts says why this beats --optimize-for-size).
+  const relief = new HeapRelief({
+    busy: () => op.controller.busy,
+    onRelief: (r) => log.debug({ beforeMB: Math.round(r.beforeBytes / 2 ** 20), afterMB: Math.round(r.afterBytes / 2 ** 20), ms: Math.round(r.ms) }, 'returned free heap after a burst'),
+  });
+  relief.start();
   log.info({ concurrency: flags.concurrency }, 'operator running');
   let stopping = false;
   const shutdown = (signal: string): void => {
