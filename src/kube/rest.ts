@@ -83,11 +83,14 @@ export class RestClient {
     const lib = url.protocol === 'https:' ? https : http;
     return await new Promise<T>((resolve, reject) => {
       const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
-        let chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        // Decoded as it arrives, into JS strings: a Buffer.concat of a large list page would be one more
+        // big malloc'd block per response, and those fragment the C heap for good (RSS that never returns).
+        res.setEncoding('utf8');
+        let chunks: string[] = [];
+        res.on('data', (c: string) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const text = chunks.length === 1 ? chunks[0]! : chunks.join('');
           // A keep-alive socket keeps its last request (and this closure) reachable until reused: without
           // this, every pooled socket held on to its last response body (45 MB for a 10 000-object list).
           chunks = [];

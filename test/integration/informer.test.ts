@@ -346,3 +346,17 @@ describe('RestClient.watch', () => {
     expect(calls).toBe(1);
   });
 });
+
+describe('RestClient.request', () => {
+  it('decodes multi-byte UTF-8 split across response chunks, in bodies of several hundred kilobytes', async () => {
+    const ns = await freshNamespace('rest-utf8');
+    // 3- and 4-byte characters, ~600 KB in all, so TCP/TLS chunk boundaries fall inside characters.
+    const value = 'ünïcødé ✓ 名前空間 🚀 '.repeat(20_000);
+    await createCM(ns, 'big', { v: value });
+    const r = await rest();
+    const got = await r.get<ConfigMap>(CM(ns, 'big'));
+    expect(got.data?.v).toBe(value);
+    const list = await r.get<{ items: ConfigMap[] }>(CM(ns));
+    expect(list.items.find((c) => c.metadata.name === 'big')?.data?.v).toBe(value);
+  });
+});
