@@ -132,8 +132,13 @@ export class TenantIsolationController {
       return o;
     };
     const labelSets = new ValueInterner<Record<string, string>>();
+    // Our own writes come back as events of the version we already hashed: reuse that digest.
+    const knownDigest = (p: NetworkPolicy): string | undefined => {
+      const mine = ctx.assumed.peek(p.metadata.namespace, p.metadata.name);
+      return mine && mine.metadata.resourceVersion === p.metadata.resourceVersion ? mine.ownedDigest : undefined;
+    };
     this.npInformer.transform = (o) => compactPolicy(o as unknown as NetworkPolicy, {
-      string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: proof ? (s) => specs.intern(s) : undefined,
+      string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: proof ? (s) => specs.intern(s) : undefined, knownDigest,
     }) as unknown as Record<string, unknown>;
     const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
     if (proof) {

@@ -58,7 +58,7 @@ async function reconcile(ctx: ControllerContext, name: string): Promise<void> {
   // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
   // and each only narrows what the others allow, so no write order opens a path.
   try {
-    await Promise.all(writes.map((w) => applyPolicy(ctx, w.p)));
+    await Promise.all(writes.map((w) => applyPolicy(ctx, w.p, w.digest)));
   } catch (err) {
     if (isNamespaceTerminating(err)) { log.debug('namespace began terminating during reconcile'); return; }
     throw err;
@@ -158,15 +158,15 @@ function setOutcome(ctx: ControllerContext, name: string, next: NamespaceOutcome
 
 const sameList = (a: readonly string[] = [], b: readonly string[] = []): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-async function applyPolicy(ctx: ControllerContext, desired: NetworkPolicy): Promise<void> {
+async function applyPolicy(ctx: ControllerContext, desired: NetworkPolicy, desiredDigest: string): Promise<void> {
   const path = policyPath(desired.metadata.namespace, desired.metadata.name);
-  let stored = await ctx.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true);
+  let stored = compactPolicy(await ctx.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), { string: (s) => strings.intern(s) });
   // Server-side apply keeps fields other managers own (e.g. an ingress rule someone added to our
   // default-deny with kubectl edit). If any remain, replace the object whole, guarded by resourceVersion.
-  if (policyDrift(desired, stored) !== undefined) {
-    stored = await ctx.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER);
+  if (stored.ownedDigest !== desiredDigest) {
+    stored = compactPolicy(await ctx.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER));
   }
-  ctx.assumed.assume(compactPolicy(stored));
+  ctx.assumed.assume(stored);
 }
 
 async function deletePolicy(ctx: ControllerContext, p: CachedPolicy): Promise<void> {

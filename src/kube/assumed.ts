@@ -43,6 +43,11 @@ export class AssumedWrites<T extends Versioned> {
     return e.obj;
   }
 
+  /** Our last write of the object, if still remembered (no bookkeeping: for reuse of derived values). */
+  peek(namespace: string, name: string): T | undefined {
+    return this.entries.get(AssumedWrites.key(namespace, name))?.obj ?? undefined;
+  }
+
   get size(): number { return this.entries.size; }
 
   /** Entries are dropped when read after expiry; this drops those never read again (deleted namespaces). */

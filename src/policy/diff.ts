@@ -43,6 +43,8 @@ export interface CacheSharing {
   labels?: (l: Record<string, string>) => Record<string, string>;
   /** The spec is kept only when given (the isolation proof reads it); one copy of each. */
   spec?: (s: NetworkPolicySpec) => NetworkPolicySpec;
+  /** The digest, when the caller already knows it for this very version (our own write coming back). */
+  knownDigest?: (p: NetworkPolicy) => string | undefined;
 }
 
 /** The CachedPolicy form of a stored policy (the spec goes unless `share.spec` keeps it). */
@@ -55,7 +57,7 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   if (share.labels) labels = share.labels(labels);
   const out: CachedPolicy = {
     metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
-    ownedDigest: str(ownedDigest(p)),
+    ownedDigest: str(share.knownDigest?.(p) ?? ownedDigest(p)),
   };
   if (share.spec && p.spec) out.spec = share.spec(p.spec);
   return out;
