@@ -8,6 +8,7 @@ import { loadKubeConfig } from '../src/kube/config.ts';
 import { RestClient } from '../src/kube/rest.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
+import { load as loadYaml } from 'js-yaml';
 
 export const repo = resolve(import.meta.dirname, '..');
 
@@ -31,13 +32,13 @@ export async function cluster(): Promise<Cluster> {
   };
 }
 
-export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number }
+export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number; peakRssBytes(): number }
 
 export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[] } = {}): Promise<OperatorProcess> {
   const metricsPort = 20000 + Math.floor(Math.random() * 10000);
   const healthPort = metricsPort + 1;
   const entry = o.dist ? join(repo, 'dist/cli/main.js') : join(repo, 'src/cli/main.ts');
-  const proc = spawn(process.execPath, [...(o.nodeOptions ?? []), entry, 'run', '--kubeconfig', kubeconfig,
+  const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), entry, 'run', '--kubeconfig', kubeconfig,
     '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
@@ -50,12 +51,25 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
   return {
     proc, metricsPort,
     metrics: () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()),
-    rssBytes: () => {
-      const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-    },
+    rssBytes: () => statusKb(proc.pid, 'VmRSS') * 1024,
+    peakRssBytes: () => statusKb(proc.pid, 'VmHWM') * 1024,
     stop: () => new Promise((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); }),
   };
+}
+
+/** A field of /proc/<pid>/status in kB (VmRSS: resident now; VmHWM: the peak resident size). */
+function statusKb(pid: number | undefined, field: string): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+}
+
+/** The NODE_OPTIONS the shipped Deployment gives the operator (the benchmarks run it the same way). */
+export function deployedNodeOptions(): string {
+  const d = loadYaml(readFileSync(join(repo, 'config/manager/deployment.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } };
+  };
+  const env = d.spec.template.spec.containers.find((c) => c.name === 'operator')?.env ?? [];
+  return env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,9 +101,10 @@ export async function apiserverPolicyWrites(rest: RestClient): Promise<number> {
 export const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
 /** Calls `onAdded` for every managed policy that appears (our informer: a list, then a watch). */
-export async function watchManagedPolicies(rest: RestClient, onAdded: (p: { metadata: { namespace: string; name: string } }) => void): Promise<{ stop(): Promise<void> }> {
+export async function watchManagedPolicies(rest: RestClient, onAdded: (p: { metadata: { namespace: string; name: string } }) => void,
+  labelSelector = 'app.kubernetes.io/managed-by=tenant-isolation-operator'): Promise<{ stop(): Promise<void> }> {
   const inf = new ResilientInformer<{ metadata: { namespace: string; name: string } }>(rest, '/apis/networking.k8s.io/v1/networkpolicies',
-    { add: onAdded }, pino({ level: 'silent' }), { labelSelector: 'app.kubernetes.io/managed-by=tenant-isolation-operator' });
+    { add: onAdded }, pino({ level: 'silent' }), { labelSelector });
   await inf.start();
   await inf.waitForSync();
   return inf;

@@ -1,20 +1,22 @@
 // Benchmark (not a test): time-to-isolation at a steady arrival rate, writes per namespace, and writes
 // during a no-op resync. Prints one JSON document.
-//   node bench/time-to-isolation.ts [--rate 20] [--count 200] [--tenants 20]
+//   node bench/time-to-isolation.ts [--rate 20] [--count 400] [--tenants 40] [--concurrency 4] [--node-options '...']
+// The operator runs with the Deployment's NODE_OPTIONS unless --node-options says otherwise.
 // Time-to-isolation = from the request that creates a labelled namespace until a watch in this process
 // has seen all its managed policies stored. Writes are counted by the apiserver (apiserver_request_total).
 import { parseArgs } from 'node:util';
-import { apiserverPolicyWrites, cluster, watchManagedPolicies, counter, percentile, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, deployedNodeOptions, watchManagedPolicies, counter, percentile, round, sleep, startOperatorProcess } from './lib.ts';
 
-const { values } = parseArgs({ options: { rate: { type: 'string', default: '20' }, count: { type: 'string', default: '400' }, tenants: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '4' }, 'operator-args': { type: 'string', default: '' } } });
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '20' }, count: { type: 'string', default: '400' }, tenants: { type: 'string', default: '40' }, concurrency: { type: 'string', default: '4' }, 'operator-args': { type: 'string', default: '' }, 'node-options': { type: 'string', default: deployedNodeOptions() } } });
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
+const NODE_OPTIONS = values['node-options'].split(' ').filter(Boolean);
 const rate = Number(values.rate);
 const count = Number(values.count);
 const tenantCount = Number(values.tenants);
 const run = Date.now().toString(36);
 
 const c = await cluster();
-let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', values.concurrency, ...OPERATOR_ARGS]);
+let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', values.concurrency, ...OPERATOR_ARGS], { nodeOptions: NODE_OPTIONS });
 try {
   const tenants = Array.from({ length: tenantCount }, (_, i) => `bench-${run}-t${i}`);
   for (const t of tenants) {
@@ -66,7 +68,7 @@ try {
   // No-op resync: restart the operator (a full relist and reconcile of everything) with a 3 s resync
   // period and let it resync twice; nothing changed, so nothing may be written.
   await op.stop();
-  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '3', '--concurrency', values.concurrency, ...OPERATOR_ARGS]);
+  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '3', '--concurrency', values.concurrency, ...OPERATOR_ARGS], { nodeOptions: NODE_OPTIONS });
   await sleep(7_500);
   const writesAfterResync = await apiserverPolicyWrites(c.rest);
   const resyncMetrics = await op.metrics();
@@ -81,6 +83,7 @@ try {
     tenants: tenantCount,
     concurrency: Number(values.concurrency),
     operatorArgs: OPERATOR_ARGS.join(' '),
+    operatorNodeOptions: NODE_OPTIONS.join(' '),
     sendSeconds: round(sendSeconds),
     isolated: lat.length,
     timeToIsolationMs: { p50: round(percentile(lat, 50)), p90: round(percentile(lat, 90)), p99: round(percentile(lat, 99)), max: round(Math.max(...lat)) },
