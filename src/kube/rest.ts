@@ -15,6 +15,14 @@ export class ApiError extends Error {
     this.reason = reason;
   }
 }
+/** A Kubernetes Status (an error body, or a watch ERROR event's object). */
+export interface Status { code?: number; reason?: string; message?: string }
+
+/** The ApiError for a Status answer; `fallback` is what to show when the body carries no message. */
+export function statusError(what: string, status: number, s: Status | undefined, fallback: string): ApiError {
+  return new ApiError(status, s?.reason ?? 'Unknown', `${what}: ${status} ${s?.message ?? fallback}`);
+}
+
 
 export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.status === 404;
 export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409;
@@ -98,8 +106,7 @@ export class RestClient {
           let parsed: unknown;
           try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
           if (status >= 200 && status < 300) { resolve(parsed as T); return; }
-          const s = (parsed ?? {}) as { reason?: string; message?: string };
-          reject(new ApiError(status, s.reason ?? 'Unknown', `${method} ${url.pathname}: ${status} ${s.message ?? text.slice(0, 300)}`));
+          reject(statusError(`${method} ${url.pathname}`, status, parsed as Status | undefined, text.slice(0, 300)));
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
@@ -131,9 +138,9 @@ export class RestClient {
           res.on('close', () => { if (!res.complete) reject(new Error(`WATCH ${url.pathname}: ${status}, connection closed`)); });
           res.on('data', (c: string) => { if (buffered.length < 4096) buffered += c; });
           res.on('end', () => {
-            let s: { reason?: string; message?: string } = {};
-            try { s = JSON.parse(buffered) as typeof s; } catch { /* not a Status */ }
-            reject(new ApiError(status, s.reason ?? 'Unknown', `WATCH ${url.pathname}: ${status} ${s.message ?? buffered.slice(0, 300)}`));
+            let s: Status | undefined;
+            try { s = JSON.parse(buffered) as Status; } catch { /* not a Status */ }
+            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300)));
           });
           return;
         }
