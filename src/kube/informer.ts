@@ -11,7 +11,7 @@
 // come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ApiError, type RestClient, type WatchEvent } from './rest.ts';
+import { ApiError, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
@@ -30,6 +30,7 @@ export interface RawObject { metadata?: { name?: string; namespace?: string; res
  * rather than deletes: an object that lost properties to `delete` turns into a hash table (V8's
  * dictionary mode), several times its size, and 10 000 of them add up.
  */
+/** Must keep metadata.namespace, name and resourceVersion: the informer keys and compares by them. */
 export type CacheTransform = (o: Record<string, unknown>) => Record<string, unknown>;
 
 /** Drops metadata.managedFields, often the largest part of an object, as controller-runtime does by default. */
@@ -56,10 +57,11 @@ export function keepOnly(top: string[], metadata: string[]): CacheTransform {
 }
 
 interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
-interface Status { kind?: string; code?: number; reason?: string; message?: string }
 
 const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
 const rvOf = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
+/** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
+const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
 export interface InformerOptions {
   labelSelector?: string;
@@ -214,12 +216,14 @@ export class ResilientInformer<T extends RawObject> {
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
-        const o = this.cacheForm(item);
+        const { ns, name } = keyOf(item);
+        // Unchanged since the last list or event: keep the cached object, without transforming again.
+        const prev = this.store.get(ns)?.get(name);
+        const o = prev && rvOf(prev) === rvOf(item) ? prev : this.cacheForm(item);
         if (!o) continue;
-        const ns = o.metadata?.namespace ?? '';
         let byName = fresh.get(ns);
         if (!byName) { byName = new Map(); fresh.set(ns, byName); }
-        byName.set(o.metadata?.name ?? '', o);
+        byName.set(name, o);
         count++;
       }
       cont = page.metadata.continue || undefined;
@@ -234,8 +238,7 @@ export class ResilientInformer<T extends RawObject> {
       for (const [name, o] of byName) {
         const p = prev?.get(name);
         if (!p) added.push(o);
-        else if (rvOf(p) === rvOf(o)) byName.set(name, p); // unchanged: keep the object handlers already saw
-        else updated.push([o, p]);
+        else if (p !== o) updated.push([o, p]); // the same object: unchanged, handlers already saw it
       }
     }
     const deleted: T[] = [];
@@ -279,7 +282,7 @@ export class ResilientInformer<T extends RawObject> {
     this.touch();
     if (e.type === 'ERROR') {
       const s = e.object as Status;
-      throw new ApiError(s.code ?? 500, s.reason ?? 'Unknown', `watch ${this.path}: ${s.code ?? ''} ${s.message ?? 'error event'}`);
+      throw statusError(`watch ${this.path}`, s.code ?? 500, s, 'error event');
     }
     // The resourceVersion advances only once the event is applied: a watch resumed after a failure
     // here gets the event again.
@@ -289,10 +292,7 @@ export class ResilientInformer<T extends RawObject> {
   }
 
   private apply(e: WatchEvent<Record<string, unknown>>): void {
-    const o = this.cacheForm(e.object);
-    if (!o) return;
-    const ns = o.metadata?.namespace ?? '';
-    const name = o.metadata?.name ?? '';
+    const { ns, name } = keyOf(e.object);
     let byName = this.store.get(ns);
     if (e.type === 'DELETED') {
       // Handlers see the object as they last saw it, and a delete only for what they were told exists.
@@ -304,6 +304,8 @@ export class ResilientInformer<T extends RawObject> {
       this.dispatch('delete', cached);
       return;
     }
+    const o = this.cacheForm(e.object);
+    if (!o) return;
     if (!byName) { byName = new Map(); this.store.set(ns, byName); }
     const old = byName.get(name);
     byName.set(name, o);

@@ -297,6 +297,32 @@ describe('ResilientInformer: stop and start again', () => {
   });
 });
 
+describe('ResilientInformer: transform work', () => {
+  it('transforms only what changed: a relist reuses unchanged cached objects, a delete transforms nothing', async () => {
+    const ns = await freshNamespace('inf-xwork');
+    for (const n of ['same', 'changed', 'gone']) await createCM(ns, n, { v: 'before' });
+    const transformed: string[] = [];
+    const { informer, events } = await informerFor(CM(ns), {}, (i) => {
+      i.transform = (o) => { transformed.push((o.metadata as { name: string }).name); return o; };
+    });
+    await informer.start();
+    await informer.waitForSync();
+    expect(transformed.filter((n) => n !== ROOT_CA).sort()).toEqual(['changed', 'gone', 'same']);
+    await withTimeout(informer.stop(), 2_000, 'stop()');
+
+    const r = await rest();
+    await r.mergePatch(CM(ns, 'changed'), { data: { v: 'after' } }, 'tests');
+    transformed.length = 0;
+    await informer.start();
+    await informer.waitForSync();
+    expect(transformed).toEqual(['changed']);
+    await r.delete(CM(ns, 'gone'));
+    await barrier(ns, events);
+    expect(transformed.filter((n) => !n.startsWith('barrier-'))).toEqual(['changed']);
+    expect(events.some((e) => e.type === 'delete' && e.obj.metadata.name === 'gone')).toBe(true);
+  });
+});
+
 describe('RestClient.watch', () => {
   it('rejects with an ApiError 404 for a resource that does not exist', async () => {
     const err = await (await rest()).watch('/api/v1/namespaces/default/nosuchresources', {}, () => undefined, new AbortController().signal).catch((e: unknown) => e);
