@@ -139,6 +139,8 @@ export class TenantIsolationController {
     };
     this.npInformer.transform = (o) => compactPolicy(o as unknown as NetworkPolicy, {
       string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: proof ? (s) => specs.intern(s) : undefined, knownDigest,
+      // Users' policies (cached for the proof) are never compared with what we want: no digest for them.
+      needsDigest: isManaged,
     }) as unknown as Record<string, unknown>;
     const resources = ['namespaces', 'tenantisolations', 'networkpolicies'];
     if (proof) {
@@ -295,4 +297,4 @@ export class TenantIsolationController {
   }
 }
 
-const isManaged = (p: CachedPolicy): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;
+const isManaged = (p: { metadata: { labels?: Readonly<Record<string, string>> } }): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;

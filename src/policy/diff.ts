@@ -45,6 +45,8 @@ export interface CacheSharing {
   spec?: (s: NetworkPolicySpec) => NetworkPolicySpec;
   /** The digest, when the caller already knows it for this very version (our own write coming back). */
   knownDigest?: (p: NetworkPolicy) => string | undefined;
+  /** Whether anything will read this policy's digest (default: yes); when not, it is left empty. */
+  needsDigest?: (p: NetworkPolicy) => boolean;
 }
 
 /** The CachedPolicy form of a stored policy (the spec goes unless `share.spec` keeps it). */
@@ -57,7 +59,7 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   if (share.labels) labels = share.labels(labels);
   const out: CachedPolicy = {
     metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
-    ownedDigest: str(share.knownDigest?.(p) ?? ownedDigest(p)),
+    ownedDigest: share.needsDigest?.(p) === false ? '' : str(share.knownDigest?.(p) ?? ownedDigest(p)),
   };
   if (share.spec && p.spec) out.spec = share.spec(p.spec);
   return out;

@@ -175,4 +175,16 @@ describe('compactPolicy (the controller cache form)', () => {
     expect(a.spec).toBe(b.spec);
     expect(seen).toContain('b');
   });
+
+  it('uses a known digest as is, and leaves the digest empty where nothing reads it', async () => {
+    const { compactPolicy, ownedDigest } = await import('../../src/policy/diff.ts');
+    const { planNamespace, policiesToApply } = await import('../../src/policy/desired.ts');
+    const { tenant } = await import('./fixtures.ts');
+    const [deny] = policiesToApply(planNamespace('a', [tenant('acme', { namespaces: ['a'] })], () => ['a']));
+    expect(compactPolicy(structuredClone(deny!)).ownedDigest).toBe(ownedDigest(deny!));
+    expect(compactPolicy(structuredClone(deny!), { knownDigest: () => 'known' }).ownedDigest).toBe('known');
+    expect(compactPolicy(structuredClone(deny!), { knownDigest: () => undefined }).ownedDigest).toBe(ownedDigest(deny!));
+    expect(compactPolicy(structuredClone(deny!), { needsDigest: () => false }).ownedDigest).toBe('');
+    expect(compactPolicy(structuredClone(deny!), { needsDigest: () => true }).ownedDigest).toBe(ownedDigest(deny!));
+  });
 });
