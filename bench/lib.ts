@@ -8,6 +8,7 @@ import { loadKubeConfig } from '../src/kube/config.ts';
 import { RestClient } from '../src/kube/rest.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
+import { MANAGED_SELECTOR } from '../src/policy/labels.ts';
 import { load as loadYaml } from 'js-yaml';
 
 export const repo = resolve(import.meta.dirname, '..');
@@ -102,7 +103,7 @@ export const round = (n: number, d = 2): number => Number(n.toFixed(d));
 
 /** Calls `onAdded` for every managed policy that appears (our informer: a list, then a watch). */
 export async function watchManagedPolicies(rest: RestClient, onAdded: (p: { metadata: { namespace: string; name: string } }) => void,
-  labelSelector = 'app.kubernetes.io/managed-by=tenant-isolation-operator'): Promise<{ stop(): Promise<void> }> {
+  labelSelector = MANAGED_SELECTOR): Promise<{ stop(): Promise<void> }> {
   const inf = new ResilientInformer<{ metadata: { namespace: string; name: string } }>(rest, '/apis/networking.k8s.io/v1/networkpolicies',
     { add: onAdded }, pino({ level: 'silent' }), { labelSelector });
   await inf.start();

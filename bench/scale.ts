@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
-import { LABEL_MANAGED_BY } from '../src/policy/labels.ts';
+import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import { apiserverPolicyWrites, cluster, deployedNodeOptions, watchManagedPolicies, counter, repo, round, sleep, startOperatorProcess } from './lib.ts';
 
@@ -35,8 +35,9 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): P
 const nsName = (i: number): string => `s-${run}-${i}`;
 const tenantOf = (i: number): string => `s-${run}-t${Math.floor(i / PER_TENANT)}`;
 const createNs = (name: string, labels: Record<string, string>) => c.rest.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }, 'bench');
-const applyTenantFor = (t: string) => c.rest.apply(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`, {
-  apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name: t }, spec: { namespaceSelector: { matchLabels: { 'scale-tenant': t } } },
+/** A TenantIsolation selecting the namespaces labelled `key: <its name>`. */
+const applyTenant = (t: string, key = 'scale-tenant') => c.rest.apply<TenantIsolationObject>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`, {
+  apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name: t }, spec: { namespaceSelector: { matchLabels: { [key]: t } } },
 }, 'bench');
 
 // Count namespaces whose three policies are stored, from a watch in this process. The same watch sees
@@ -53,7 +54,7 @@ const watch = await watchManagedPolicies(c.rest, (obj) => {
   const n = (seen.get(ns) ?? 0) + 1;
   seen.set(ns, n);
   if (n === 3) { if (floor) floorStoredCount++; else isolatedCount++; }
-}, `app.kubernetes.io/managed-by in (tenant-isolation-operator,${FLOOR_MANAGER})`);
+}, `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})`);
 const waitIsolated = async (n: number, timeoutMs: number) => { const d = Date.now() + timeoutMs; while (isolatedCount < n && Date.now() < d) await sleep(20); return isolatedCount >= n; };
 
 let op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
@@ -68,16 +69,12 @@ try {
   const rounds: { operatorSeconds: number; floorSeconds: number; floorClientSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const ids = Array.from({ length: BURST }, (_, i) => r * BURST + i);
-    await pool([...new Set(ids.map(tenantOf))], 16, applyTenantFor);
+    await pool([...new Set(ids.map(tenantOf))], 16, (t) => applyTenant(t));
     // The floor's tenants are real objects too (selecting no namespace), so its policies can carry the
     // same owner references as the operator's: the floor writes the very same objects, but for the value
     // of the managed-by label (which keeps the operator away from them).
     const floorTenants = await Promise.all(Array.from({ length: Math.ceil(BURST / PER_TENANT) }, async (_, k) => {
-      const name = `f-${run}-${r}-t${k}`;
-      const obj = await c.rest.apply<TenantIsolationObject>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${name}`, {
-        apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name }, spec: { namespaceSelector: { matchLabels: { 'bench-floor-tenant': name } } },
-      }, 'bench');
-      const p = parseTenant(obj);
+      const p = parseTenant(await applyTenant(`f-${run}-${r}-t${k}`, 'bench-floor-tenant'));
       if (!p.ok) throw new Error(p.error);
       return p.tenant;
     }));
@@ -139,14 +136,14 @@ try {
   // 4. Memory at TOTAL namespaces, with the operator as deployed (no short resync).
   await op.stop();
   op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
-  await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, applyTenantFor);
+  await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, (t) => applyTenant(t));
   const g0 = performance.now();
   await pool(Array.from({ length: Math.max(0, TOTAL - ROUNDS * BURST) }, (_, k) => k + ROUNDS * BURST), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
   // Converged when the operator's own policies number 3 per namespace (counted by the apiserver, paged).
   const managedCount = async (): Promise<number> => {
     let n = 0; let cont: string | undefined;
     do {
-      const page = await c.rest.get<{ items: unknown[]; metadata: { continue?: string } }>('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: 'app.kubernetes.io/managed-by=tenant-isolation-operator', limit: 5000, continue: cont });
+      const page = await c.rest.get<{ items: unknown[]; metadata: { continue?: string } }>('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: MANAGED_SELECTOR, limit: 5000, continue: cont });
       n += page.items.length; cont = page.metadata.continue || undefined;
     } while (cont);
     return n;

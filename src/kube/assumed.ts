@@ -15,10 +15,9 @@ export class AssumedWrites<T extends Versioned> {
 
   private static key(namespace: string, name: string): string { return `${namespace}/${name}`; }
 
-  /** After a create/update/apply: the stored object the apiserver returned. */
+  /** After a create/update/apply: the stored object the apiserver returned, in the form the cache keeps. */
   assume(obj: T): void {
     this.sweep();
-    delete (obj.metadata as { managedFields?: unknown }).managedFields;
     this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: rvOf(obj), at: Date.now() });
   }
 

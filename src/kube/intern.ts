@@ -41,7 +41,7 @@ export class StringInterner {
 /** The process-wide string table the informer transforms use. */
 export const strings = new StringInterner();
 
-/** Interns every key and value of a string map in place (labels, matchLabels). */
+/** A copy of a string map (labels, matchLabels) whose keys and values come from the string table. */
 export function internLabels(m: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
   if (!m) return m;
   const out: Record<string, string> = {};

@@ -60,12 +60,11 @@ export class MembershipIndex {
   }
 
   /** Tenants that may claim the namespace (a superset; `claims` decides). */
-  private *candidates(name: string, labels: Readonly<Record<string, string>>): Iterable<string> {
-    const seen = new Set<string>();
-    const from = function* (set: Iterable<string> | undefined) { for (const t of set ?? []) if (!seen.has(t)) { seen.add(t); yield t; } };
-    yield* from(this.byName.get(name));
-    for (const [k, v] of Object.entries(labels)) yield* from(this.byLabel.get(`${k}=${v}`));
-    yield* from(this.unindexed);
+  private candidates(name: string, labels: Readonly<Record<string, string>>): Set<string> {
+    const out = new Set(this.unindexed);
+    for (const t of this.byName.get(name) ?? []) out.add(t);
+    for (const [k, v] of Object.entries(labels)) for (const t of this.byLabel.get(`${k}=${v}`) ?? []) out.add(t);
+    return out;
   }
 
   private indexKeys(t: ValidTenant): { names: readonly string[]; label: string | undefined; unindexed: boolean } {
