@@ -60,8 +60,20 @@ want_port() { # name, env value
 
 # A pid belongs to us only if it is alive and its command line names this cluster's directory, so a
 # recycled pid of an unrelated process is never signalled.
-ours() { local pid; pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$DIR" && echo "$pid"; }
+# /proc/PID/cmdline reads empty while the process is inside execve (start() execs twice: setsid, then
+# the component) and for a zombie, so an empty read is retried briefly before the pid is disowned.
+ours() { local pid cmd i; pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [ -n "$cmd" ] && break; sleep 0.05
+  done
+  case "$cmd" in *"$DIR"*) echo "$pid";; *) return 1;; esac; }
+
+# Is the process start() just launched still running? Judged from its state, not its command line (see
+# above): gone or a zombie means it exited. Used while waiting for a component to become ready.
+alive() { local pid st; pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
+  st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+  case "${st%% *}" in ''|Z|X) return 1;; esac; }
 
 gen_pki() {
   [ -f "$PKI/ca.crt" ] && return 0
@@ -129,7 +141,7 @@ restart() {
   case "$c" in
     etcd) wait_for etcd 30 curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health";;
     kube-apiserver) wait_for kube-apiserver 90 api /readyz;;
-    kube-controller-manager) sleep 1; ours "$c" >/dev/null || die "kube-controller-manager exited on restart (log: $LOGS/$c.log)";;
+    kube-controller-manager) sleep 1; alive "$c" || die "kube-controller-manager exited on restart (log: $LOGS/$c.log)";;
   esac
   log "$c restarted"
 }
@@ -140,7 +152,8 @@ wait_for() { # name, seconds, check...
   local name="$1" secs="$2"; shift 2
   local deadline=$(( $(date +%s) + secs ))
   until "$@" >/dev/null 2>&1; do
-    if ! ours "$name" >/dev/null; then
+    if ! alive "$name"; then
+      [ -s "$LOGS/$name.log" ] || log "$name wrote nothing to its log"
       tail -15 "$LOGS/$name.log" >&2 || true
       stop_all; die "$name exited during start-up (log above, full log: $LOGS/$name.log)"
     fi
