@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: a control plane (reused via TIO_KUBECONFIG or started fresh), the operator
 // as a child process, and the apiserver's own request counters.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../src/kube/config.ts';
@@ -29,7 +29,11 @@ export async function cluster(): Promise<Cluster> {
   const rest = await RestClient.create(loadKubeConfig(kubeconfig));
   return {
     kubeconfig, rest, kubectl,
-    stop: () => { rest.close(); if (dir) execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', dir], { stdio: 'ignore' }); },
+    stop: () => {
+      rest.close();
+      // A cluster this run started is removed with its data (etcd's alone reaches 200 MB after the scale run).
+      if (dir) { execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', dir], { stdio: 'ignore' }); rmSync(dir, { recursive: true, force: true }); }
+    },
   };
 }
 
