@@ -2,9 +2,9 @@
 // integration run through hack/local-cluster.sh, the same script users run, and installs the CRD.
 // TIO_KUBECONFIG=path reuses a cluster that is already up (fast local iteration).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -28,9 +28,18 @@ export default function setup(project: TestProject): () => void {
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
   project.provide('kubeconfig', kubeconfig);
   project.provide('kubectl', kubectl);
-  project.provide('operatorKubeconfig', operatorIdentity(kubectl, kubeconfig));
+  const operatorKubeconfig = operatorIdentity(kubectl, kubeconfig);
+  project.provide('operatorKubeconfig', operatorKubeconfig);
   return () => {
-    if (clusterDir) execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', clusterDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    rmSync(dirname(operatorKubeconfig), { recursive: true, force: true });
+    if (!clusterDir) return;
+    execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', clusterDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // The cluster's directory (etcd data, 70-200 MB, logs, certificates) is kept only when it can help:
+    // a failed run, or TIO_KEEP_CLUSTER=1.
+    const state = project.vitest.state;
+    const failed = state.getCountOfFailedTests() + state.getFailedFilepaths().length + state.getUnhandledErrors().length > 0;
+    if (failed || process.env.TIO_KEEP_CLUSTER === '1') console.error(`[global-setup] control-plane logs kept in ${clusterDir}`);
+    else rmSync(clusterDir, { recursive: true, force: true });
   };
 }
 

@@ -1,18 +1,20 @@
 // Credentials our own kubeconfig loader hands to RestClient, against the real apiserver: a token file
 // that rotates, and an `exec` plugin (served by @kubernetes/client-node, imported lazily).
-import { mkdtempSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../harness/tmp.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { ApiError, RestClient } from '../../src/kube/rest.ts';
 import { operatorKubeconfig } from '../harness/cluster.ts';
 
+const tmp = tempDirs();
+
 interface Kubeconfig { clusters: { name: string; cluster: Record<string, unknown> }[]; users: { name: string; user: { token: string } }[] }
 const base = load(readFileSync(operatorKubeconfig(), 'utf8')) as Kubeconfig;
 const token = base.users[0]!.user.token;
-const dir = mkdtempSync(join(tmpdir(), 'tio-creds-'));
+const dir = tmp.make('tio-creds-');
 
 function kubeconfigWith(user: Record<string, unknown>): string {
   const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);

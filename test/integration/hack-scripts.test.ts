@@ -1,22 +1,22 @@
 // The control-plane scripts fail fast with a message naming the cause, never a hang.
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../harness/tmp.ts';
 import { script } from '../harness/run.ts';
+
+const tmp = tempDirs();
 
 const bash = (path: string, args: string[], env: Record<string, string | undefined>) => script(path, args, { env });
 
 describe('hack/ scripts on bad input', () => {
   it('build-control-plane.sh without a Go toolchain says so', async () => {
-    const r = await bash('hack/build-control-plane.sh', [], { PATH: '/usr/bin:/bin', TIO_CACHE_DIR: mkdtempSync(join(tmpdir(), 'tio-nogo-')) });
+    const r = await bash('hack/build-control-plane.sh', [], { PATH: '/usr/bin:/bin', TIO_CACHE_DIR: tmp.make('tio-nogo-') });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('the Go toolchain (go) is not on PATH');
   });
 
   it('build-control-plane.sh with a release that does not exist names the module it could not fetch', async () => {
-    const r = await bash('hack/build-control-plane.sh', [], { KUBE_VERSION: 'v1.37.999', TIO_CACHE_DIR: mkdtempSync(join(tmpdir(), 'tio-badver-')) });
+    const r = await bash('hack/build-control-plane.sh', [], { KUBE_VERSION: 'v1.37.999', TIO_CACHE_DIR: tmp.make('tio-badver-') });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('could not download k8s.io/kubernetes@v1.37.999');
   });
@@ -26,7 +26,7 @@ describe('hack/ scripts on bad input', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     try {
-      const dir = mkdtempSync(join(tmpdir(), 'tio-busy-'));
+      const dir = tmp.make('tio-busy-');
       const r = await bash('hack/local-cluster.sh', ['up', '--dir', dir], { APISERVER_PORT: String(port) });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`port ${port} for kube-apiserver is already in use`);

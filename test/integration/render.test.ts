@@ -1,10 +1,12 @@
 // `render` is byte-for-byte what the operator applies: render -> apply -> the operator writes nothing.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../harness/tmp.ts';
 import { cli as run, repo } from '../harness/run.ts';
 import { applyTenant, createNamespace, eventually, getTenant, kubectl, policyNames, policyWrites, startTestOperator, unique } from '../harness/cluster.ts';
+
+const tmp = tempDirs();
 
 const cli = (...args: string[]) => run(args);
 
@@ -19,7 +21,7 @@ describe('tenant-isolation render', () => {
       allow: { egressTo: [{ ipBlock: { cidr: '203.0.113.0/24' }, ports: [{ protocol: 'TCP', port: 443 }] }] },
     });
     // No operator runs yet: export what a GitOps repo would hold, render, apply as the operator would.
-    const dir = mkdtempSync(join(tmpdir(), 'tio-render-'));
+    const dir = tmp.make('tio-render-');
     writeFileSync(join(dir, 'objects.yaml'), await kubectl('get', `tenantisolation/${t}`, `namespace/${a}`, `namespace/${b}`, '-o', 'yaml'));
     const rendered = await cli('render', join(dir, 'objects.yaml'));
     expect(rendered.code).toBe(0);
@@ -37,7 +39,7 @@ describe('tenant-isolation render', () => {
   });
 
   it('names the file and line of malformed YAML and of kinds it does not read, and exits non-zero', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tio-render-bad-'));
+    const dir = tmp.make('tio-render-bad-');
     writeFileSync(join(dir, 'bad.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n');
     const kindErr = await cli('render', join(dir, 'bad.yaml'));
     expect(kindErr?.code).toBe(1);

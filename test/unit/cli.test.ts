@@ -1,14 +1,16 @@
 // The command-line tools on manifests only (no cluster): render feeds verify, a CI gate without a cluster.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../harness/tmp.ts';
 import { cli as run, repo } from '../harness/run.ts';
+
+const tmp = tempDirs();
 
 const cli = (...args: string[]) => run(args);
 
 describe('render | verify on the samples', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tio-cli-'));
+  const dir = tmp.make('tio-cli-');
   const policies = join(dir, 'policies.yaml');
 
   it('render prints the four kinds of managed policy for the sample tenants', async () => {

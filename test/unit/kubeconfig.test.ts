@@ -1,13 +1,14 @@
 // Our kubeconfig loader (src/kube/config.ts) on files in temporary directories: context resolution, every
 // credential form it supports, kubectl-style merging, in-cluster credentials and the error messages.
 // exec / auth-provider users are only loaded, never asked for a token (that would run a plugin).
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../harness/tmp.ts';
 import { fromFiles, inCluster, loadKubeConfig } from '../../src/kube/config.ts';
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'tio-kubeconfig-'));
+const dirs = tempDirs();
+const tmp = (): string => dirs.make('tio-kubeconfig-');
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 /** Writes a kubeconfig (an object, as JSON, which is YAML; or raw text) and returns its path. */
@@ -308,7 +309,7 @@ describe('tokens and basic auth', () => {
 
   it('a readable tokenFile wins over a token (as in client-go); the token is used while the file cannot be read', async () => {
     await expect(load(single({}, { token: 'inline', tokenFile: '/nonexistent/file' })).authorization()).resolves.toBe('Bearer inline');
-    const file = join(mkdtempSync(join(tmpdir(), 'tio-tok-')), 'token');
+    const file = join(dirs.make('tio-tok-'), 'token');
     writeFileSync(file, 'from-file\n');
     await expect(load(single({}, { token: 'inline', tokenFile: file })).authorization()).resolves.toBe('Bearer from-file');
   });
