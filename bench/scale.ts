@@ -34,6 +34,10 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): P
 }
 const nsName = (i: number): string => `s-${run}-${i}`;
 const tenantOf = (i: number): string => `s-${run}-t${Math.floor(i / PER_TENANT)}`;
+// The floor's names: namespace i of round r, and its tenants (PER_TENANT namespaces each).
+const FLOOR_TENANTS = Math.ceil(BURST / PER_TENANT);
+const floorNsName = (r: number, i: number): string => `f-${run}-${r}-${i}`;
+const floorTenantName = (r: number, k: number): string => `f-${run}-${r}-t${k}`;
 const createNs = (name: string, labels: Record<string, string>) => c.rest.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }, 'bench');
 /** A TenantIsolation selecting the namespaces labelled `key: <its name>`. */
 const applyTenant = (t: string, key = 'scale-tenant') => c.rest.apply<TenantIsolationObject>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`, {
@@ -73,8 +77,8 @@ try {
     // The floor's tenants are real objects too (selecting no namespace), so its policies can carry the
     // same owner references as the operator's: the floor writes the very same objects, but for the value
     // of the managed-by label (which keeps the operator away from them).
-    const floorTenants = await Promise.all(Array.from({ length: Math.ceil(BURST / PER_TENANT) }, async (_, k) => {
-      const p = parseTenant(await applyTenant(`f-${run}-${r}-t${k}`, 'bench-floor-tenant'));
+    const floorTenants = await Promise.all(Array.from({ length: FLOOR_TENANTS }, async (_, k) => {
+      const p = parseTenant(await applyTenant(floorTenantName(r, k), 'bench-floor-tenant'));
       if (!p.ok) throw new Error(p.error);
       return p.tenant;
     }));
@@ -98,10 +102,10 @@ try {
       const floorBefore = floorStoredCount;
       const f0 = performance.now();
       await pool(Array.from({ length: BURST }, (_, i) => i), 32, async (i) => {
-        const ns = `f-${run}-${r}-${i}`;
-        await createNs(ns, { 'scale-floor': `f-${run}-${r}-t${Math.floor(i / PER_TENANT)}` });
+        const ns = floorNsName(r, i);
+        await createNs(ns, { 'scale-floor': floorTenantName(r, Math.floor(i / PER_TENANT)) });
         const first = i - (i % PER_TENANT);
-        const members = Array.from({ length: PER_TENANT }, (_, j) => `f-${run}-${r}-${first + j}`);
+        const members = Array.from({ length: PER_TENANT }, (_, j) => floorNsName(r, first + j));
         const t = floorTenants[Math.floor(i / PER_TENANT)]!;
         const writes = policiesToApply(planNamespace(ns, [t], () => members));
         await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${p.metadata.name}`,
@@ -137,19 +141,17 @@ try {
   // namespaces, policies and tenants go first: the proof caches every policy, so leaving them would
   // measure the operator at TOTAL + ROUNDS * BURST namespaces, not at TOTAL.
   await op.stop();
-  const floorNs = Array.from({ length: ROUNDS * BURST }, (_, k) => `f-${run}-${Math.floor(k / BURST)}-${k % BURST}`);
-  const floorTenantNames = Array.from({ length: ROUNDS * Math.ceil(BURST / PER_TENANT) }, (_, k) =>
-    `f-${run}-${Math.floor(k / Math.ceil(BURST / PER_TENANT))}-t${k % Math.ceil(BURST / PER_TENANT)}`);
+  const floorNs = Array.from({ length: ROUNDS * BURST }, (_, k) => floorNsName(Math.floor(k / BURST), k % BURST));
+  const floorTenantNames = Array.from({ length: ROUNDS * FLOOR_TENANTS }, (_, k) => floorTenantName(Math.floor(k / FLOOR_TENANTS), k % FLOOR_TENANTS));
   const c0 = performance.now();
   await pool(floorTenantNames, 16, (t) => c.rest.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`));
   await pool(floorNs, 32, (ns) => c.rest.delete(`/api/v1/namespaces/${ns}`));
   // Namespaces are gone once the controller-manager's namespace controller has emptied them (about
   // 6 per second here: 10 workers, each listing and deleting every namespaced resource type).
-  let floorLeft = floorNs.length;
-  for (const deadline = Date.now() + 1_800_000; floorLeft > 0 && Date.now() < deadline; await sleep(3000)) {
-    floorLeft = (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces', { labelSelector: 'scale-floor' })).items.length;
+  const floorLeft = async () => (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces', { labelSelector: 'scale-floor', limit: 1 })).items.length > 0;
+  for (const deadline = Date.now() + 1_800_000; await floorLeft(); await sleep(3000)) {
+    if (Date.now() > deadline) throw new Error('floor namespaces still present after 30 minutes');
   }
-  if (floorLeft > 0) throw new Error(`${floorLeft} floor namespaces still present after 30 minutes`);
   const floorCleanupSeconds = (performance.now() - c0) / 1000;
   op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
   await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, (t) => applyTenant(t));
