@@ -6,14 +6,13 @@
 // records into a Deps what each answer depended on; it tells its ModelListener what changed.
 import type { LabelSelector } from '../api/schema.ts';
 import { matchesSelector } from '../policy/selector.ts';
-import type { NetworkPolicy } from '../policy/types.ts';
 import {
   IpBlockRegistry, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
   type CompiledIpBlock, type CompiledPeer, type CompiledPolicy, type Labels, type ParsedIp, type PodSubject,
 } from './compile.ts';
 import type { Deps } from './dependencies.ts';
 import { ALL_PORTS, NO_PORTS, rulePorts, union, type PortSet } from './ports.ts';
-import type { ContainerPort, NamespaceInfo, PodInfo } from './types.ts';
+import type { ContainerPort, NamespaceInfo, PodInfo, PolicyInput } from './types.ts';
 
 export type Direction = 'ingress' | 'egress';
 
@@ -64,7 +63,7 @@ export class ClusterModel {
   private readonly classesByBlock = new Map<number, Set<PodClass>>();
   private nextClassId = 0;
 
-  readonly rawPolicies = new Map<string, NetworkPolicy>();
+  readonly rawPolicies = new Map<string, PolicyInput>();
   /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
   private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
   readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
@@ -215,7 +214,7 @@ export class ClusterModel {
 
   // ---------------------------------------------------------------- policies
 
-  setPolicy(p: NetworkPolicy): void {
+  setPolicy(p: PolicyInput): void {
     const key = policyKey(p.metadata.namespace, p.metadata.name);
     const prev = this.rawPolicies.get(key);
     if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) { this.rawPolicies.set(key, p); return; }
@@ -237,7 +236,7 @@ export class ClusterModel {
 
   policiesIn(namespace: string): Iterable<CompiledPolicy> { return this.policiesByNs.get(namespace)?.values() ?? []; }
 
-  private compile(p: NetworkPolicy): CompiledPolicy {
+  private compile(p: PolicyInput): CompiledPolicy {
     const shared = this.compiledSpecs.get(p.spec);
     if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
     const c = compilePolicy(p, this.blocks);

@@ -306,16 +306,16 @@ describe('writes', () => {
     for (let i = 0; i < 3; i++) await createNamespace(unique('noop'), { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
-    await op.controller.queue.idle();
-    op.controller.ctx.events.flush(); // Events batched from the isolation above are not the resync's
+    await op.manager.idle();
+    op.manager.events.flush(); // Events batched from the isolation above are not the resync's
     await new Promise((r) => setTimeout(r, 200));
     const before = await writes(op);
-    op.controller.resync();
-    await op.controller.queue.idle();
+    op.manager.resync();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
-    await op.controller.queue.idle();
+    await op.manager.idle();
     expect(await writes(op)).toBe(before);
   });
 
@@ -325,14 +325,14 @@ describe('writes', () => {
     for (const m of members) await createNamespace(m, { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
     const before = await policyWrites(op);
     const joiner = unique('count-c');
     await createNamespace(joiner, { tenant: t });
     await isolated(joiner);
     await eventually(async () => (await getTenant(t))?.status?.namespaces?.length === 3, 'status to list 3');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
     expect(await policyWrites(op) - before).toBe(3 + members.length);
   });
