@@ -160,7 +160,7 @@ describe('drift', () => {
     const user = (await policies(ns)).find((p) => p.metadata.name === 'team-allow-web')!;
     expect(user.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
     expect(user.metadata.labels).toBeUndefined();
-    expect((await events(t)).some((e) => e.reason === 'PolicyRestored')).toBe(true);
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'PolicyRestored'), 'a PolicyRestored event');
   });
 });
 
@@ -208,7 +208,7 @@ describe('conflicts', () => {
     expect(r2.message).toContain(t1);
     const st2 = (await getTenant(t2))!.status!.namespaces!;
     expect(st2).toEqual([{ name: shared, state: 'Conflict', message: expect.stringContaining(t1) as string }]);
-    expect((await events(t2)).some((e) => e.reason === 'NamespaceConflict' && e.message.includes(t1))).toBe(true);
+    await eventually(async () => (await events(t2)).some((e) => e.reason === 'NamespaceConflict' && e.message.includes(t1)), 'a NamespaceConflict event naming the other tenant');
 
     await applyTenant(t2, { namespaces: [unique('elsewhere')] });
     await isolated(shared);
@@ -294,7 +294,7 @@ describe('invalid specs', () => {
     expect(reconcilesAfter - reconcilesBefore).toBeLessThan(5); // no hot loop
     const after = await policies(ns);
     expect(after.map((p) => p.metadata.resourceVersion)).toEqual(before.map((p) => p.metadata.resourceVersion));
-    expect((await events(t)).some((e) => e.reason === 'InvalidSpec' && e.message.includes('ports[0].port'))).toBe(true);
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'InvalidSpec' && e.message.includes('ports[0].port')), 'an InvalidSpec event naming the field');
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
   });
