@@ -85,7 +85,7 @@ export class IsolationAnalyzer {
   /** The current state as a plain snapshot (for `decide`). */
   snapshot(): Snapshot {
     return {
-      namespaces: [...this.model.namespaces].filter(([, v]) => v.explicit).map(([name, v]) => ({ name, labels: v.labels })),
+      namespaces: [...this.model.namespaces.entries()].filter(([name]) => this.model.explicitNamespaces.has(name)).map(([name, labels]) => ({ name, labels })),
       pods: [...this.model.pods.values()].map((r) => r.info),
       policies: [...this.model.rawPolicies.values()],
     };

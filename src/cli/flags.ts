@@ -25,7 +25,7 @@ Runs the operator: watches TenantIsolations, Namespaces and managed NetworkPolic
 tenant namespace isolated.
 
 Flags:
-  --kubeconfig PATH                  kubeconfig file (default: in-cluster config, then $KUBECONFIG, ~/.kube/config)
+  --kubeconfig PATH                  kubeconfig file (default: $KUBECONFIG, then in-cluster config, then ~/.kube/config)
   --metrics-bind-address ADDR        Prometheus /metrics listener (default :8080; 0 disables)
   --health-probe-bind-address ADDR   /healthz and /readyz listener (default :8081; 0 disables)
   --leader-elect                     elect one active replica through a coordination.k8s.io Lease

@@ -42,7 +42,7 @@ export function stripManagedFields<T extends RawObject>(o: T): T {
 interface ListPage<Raw> { items: Raw[]; metadata: { resourceVersion?: string; continue?: string } }
 
 const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
-const rvOf = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
+const resourceVersion = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
 /** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
@@ -204,7 +204,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
         const { ns, name } = keyOf(item);
         // Unchanged since the last list or event: keep the cached object, without transforming again.
         const prev = this.store.get(ns)?.get(name);
-        const o = prev && rvOf(prev) === rvOf(item) ? prev : this.cacheForm(item);
+        const o = prev && resourceVersion(prev) === resourceVersion(item) ? prev : this.cacheForm(item);
         if (!o) continue;
         let byName = fresh.get(ns);
         if (!byName) { byName = new Map(); fresh.set(ns, byName); }
