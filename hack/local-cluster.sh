@@ -17,8 +17,10 @@
 #     no audit log, no encryption at rest, no aggregation layer certificates; certificates from a
 #     throw-away CA generated here, valid 30 days.
 #   - kube-controller-manager: --leader-elect=false (single instance); only the controllers the operator's
-#     behaviour depends on (garbage collector, namespace, service accounts and their tokens);
-#     --secure-port=0 (no serving endpoint; liveness is checked through the work it does).
+#     behaviour depends on (garbage collector, namespace, service accounts and their tokens, root CA
+#     publisher, ClusterRole aggregation, deployments and replica sets so a Deployment really makes Pods,
+#     and the admission-policy status controller that type-checks CEL); --secure-port=0 (no serving
+#     endpoint; liveness is checked through the work it does).
 #   - no scheduler, no kubelet, no CNI: Pods are stored but never run, NetworkPolicies are stored and
 #     validated but not enforced (enforcement is proven by the analyzer, not by a data plane).
 set -euo pipefail
@@ -218,7 +220,7 @@ up() {
     --kubeconfig "$DIR/controller-manager.kubeconfig" \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials --leader-elect=false --secure-port=0 \
-    --controllers "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller" \
+    --controllers "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,deployment-controller,replicaset-controller,validatingadmissionpolicy-status-controller" \
     --concurrent-gc-syncs 5 --v=1
   # The service-account controller creating default/default proves the controller-manager is working.
   wait_for kube-controller-manager 60 api /api/v1/namespaces/default/serviceaccounts/default

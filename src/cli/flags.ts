@@ -16,6 +16,8 @@ export const runFlags = z.strictObject({
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   'isolation-proof': z.boolean().default(true),
+  'reserved-namespaces': z.string().default('').transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a comma-separated list of namespace names'))),
 });
 export type RunFlags = z.infer<typeof runFlags>;
 
@@ -36,6 +38,8 @@ Flags:
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
+  --reserved-namespaces NS,NS        namespaces no tenant may claim, besides kube-system, kube-public,
+                                     kube-node-lease, tenant-isolation-system and the operator's own
   -h, --help                         show this help
 
 Environment: TIO_<FLAG> (e.g. TIO_CONCURRENCY=8) sets a flag's default.`;
@@ -59,6 +63,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },
       'isolation-proof': { type: 'boolean' },
+      'reserved-namespaces': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -4,11 +4,12 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadKubeConfig } from '../kube/config.ts';
-import { RestClient } from '../kube/rest.ts';
+import { RestClient, resourceOf } from '../kube/rest.ts';
 import { OperatorMetrics } from '../metrics/metrics.ts';
 import { healthServer, listen, metricsServer } from '../metrics/server.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
+import { RESERVED_NAMESPACES } from '../api/schema.ts';
 import { DEFAULT_LEASE, LeaderElector } from '../kube/leader-election.ts';
 import type { RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
@@ -35,9 +36,14 @@ export interface StartOptions {
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-function leaseNamespace(flags: RunFlags): string {
-  const ns = flags['leader-election-namespace'] ?? process.env.POD_NAMESPACE
+/** The namespace the operator runs in (and keeps its Lease in): the flag, the pod's, or the service account's. */
+function operatorNamespace(flags: RunFlags): string | undefined {
+  return flags['leader-election-namespace'] ?? process.env.POD_NAMESPACE
     ?? (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : undefined);
+}
+
+function leaseNamespace(flags: RunFlags): string {
+  const ns = operatorNamespace(flags);
   if (!ns) throw new Error('--leader-election-namespace: required with --leader-elect when not running in a cluster');
   return ns;
 }
@@ -51,12 +57,15 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   const rest = await RestClient.create(kc);
   const namespace = flags['leader-elect'] ? leaseNamespace(flags) : undefined;
   const metrics = new OperatorMetrics({ processMetrics: o.processMetrics });
-  rest.onWrite((verb) => metrics.apiWrites.inc({ verb }));
+  rest.onWrite((verb, path) => metrics.apiWrites.inc({ verb, resource: resourceOf(path) }));
   // Unique per instance, like client-go's hostname_uuid: two instances never mistake each other's lease.
   const identity = `${process.env.POD_NAME ?? os.hostname()}_${randomUUID()}`;
+  // The operator's own namespace is never a tenant's: default-deny egress there would cut it off the apiserver.
+  const own = operatorNamespace(flags);
   const manager = new Manager(rest, metrics, log, {
     concurrency: flags.concurrency, tenantConcurrency: flags['tenant-concurrency'], identity,
     resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
+    reservedNamespaces: [...new Set([...RESERVED_NAMESPACES, ...(own ? [own] : []), ...flags['reserved-namespaces']])],
   });
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.

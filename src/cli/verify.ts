@@ -2,7 +2,7 @@
 // Prints the tenant x tenant matrix (or with --pods the pod x pod one) of allowed paths on a port,
 // breaches and pods no policy selects; exits 1 when a breach exists, so CI can gate on it.
 import { parseArgs } from 'node:util';
-import { API_VERSION, KIND, PLURAL, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
+import { API_VERSION, KIND, RESERVED_NAMESPACES, PLURAL, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import { IsolationAnalyzer, NON_TENANT, type Breach } from '../analysis/analyzer.ts';
 import type { Protocol, Snapshot } from '../analysis/types.ts';
 import { podInfo, type PodObject } from '../controller/isolation-proof.ts';
@@ -10,6 +10,7 @@ import { loadKubeConfig } from '../kube/config.ts';
 import { RestClient, isNotFound } from '../kube/rest.ts';
 import { ManifestError, loadManifests } from '../manifests/load.ts';
 import { MembershipIndex } from '../policy/membership.ts';
+import { claimsOf, missingGate } from '../admission/policies.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 
 export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | -f FILE|DIR ...] [--pods] [--port N] [--protocol P] [-o text|json]
@@ -25,22 +26,32 @@ Sources: the cluster of --kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/
   -o json           machine-readable; with --pods exactly {"pods": [...], "allowed": [["ns/src","ns/dst"], ...]}
 Exit status: 0 no breach, 1 a breach exists, 2 bad input.`;
 
-interface Inputs { snapshot: Snapshot; tenants: ValidTenant[]; membership: Map<string, readonly string[]> }
+interface Inputs {
+  snapshot: Snapshot; tenants: ValidTenant[]; membership: Map<string, readonly string[]>;
+  /** Tenants of a live cluster whose spec is invalid: not analysed (the operator keeps them failing closed). */
+  skipped: { tenant: string; error: string }[];
+  /** A live cluster's admission gate: what is missing of it (undefined for manifests, or when it cannot be read). */
+  gate?: { missing: string[] } | { unknown: string };
+}
 
 function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[]): Inputs {
   const tenants: ValidTenant[] = [];
+  const skipped: Inputs['skipped'] = [];
   for (const { obj, where } of tenantObjs) {
     const p = parseTenant({ ...obj, metadata: { ...obj.metadata, uid: obj.metadata.uid ?? '' } });
+    // In manifests an invalid tenant is bad input; in a live cluster it is a fact to report.
+    if (!p.ok && where === 'cluster') { skipped.push({ tenant: obj.metadata.name, error: p.error }); continue; }
     if (!p.ok) throw new Error(`${where}: TenantIsolation ${obj.metadata.name} is invalid: ${p.error}`);
     tenants.push(p.tenant);
   }
-  const index = new MembershipIndex();
+  const index = new MembershipIndex(RESERVED_NAMESPACES);
   for (const t of tenants) index.setTenant(t);
   for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
   return {
     snapshot: { namespaces: namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })), pods: pods.map(podInfo), policies },
     tenants,
     membership: new Map(tenants.map((t) => [t.name, index.membersOf(t.name)])),
+    skipped,
   };
 }
 
@@ -49,12 +60,21 @@ async function fromCluster(kubeconfig: string | undefined): Promise<Inputs> {
   try {
     const list = async <T>(path: string): Promise<T[]> => (await rest.get<{ items: T[] }>(path)).items;
     const tenants = await list<TenantIsolationObject>(`/apis/${API_VERSION}/${PLURAL}`).catch((e: unknown) => { if (isNotFound(e)) return []; throw e; });
-    return assemble(
+    const inputs = assemble(
       await list<NamespaceObject>('/api/v1/namespaces'),
       await list<PodObject>('/api/v1/pods'),
       await list<NetworkPolicy>('/apis/networking.k8s.io/v1/networkpolicies'),
       tenants.map((obj) => ({ obj, where: 'cluster' })),
     );
+    try {
+      const names = async (path: string): Promise<Set<string>> => new Set((await list<{ metadata: { name: string } }>(path)).map((o) => o.metadata.name));
+      const policies = await names('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies');
+      const bindings = await names('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings');
+      inputs.gate = { missing: missingGate(inputs.tenants.map(claimsOf), RESERVED_NAMESPACES, policies, bindings) };
+    } catch (e) {
+      inputs.gate = { unknown: e instanceof Error ? e.message : String(e) };
+    }
+    return inputs;
   } finally { rest.close(); }
 }
 
@@ -109,6 +129,7 @@ async function verify(argv: string[]): Promise<number> {
   if (values.output !== 'text' && values.output !== 'json') throw new Error(`-o: must be text or json, not ${values.output}`);
   const files = [...(values.filename ?? []), ...positionals];
   const inputs = files.length > 0 ? fromManifests(files) : await fromCluster(values.kubeconfig);
+  for (const s of inputs.skipped) process.stderr.write(`warning: TenantIsolation ${s.tenant} has an invalid spec (${s.error}): not analysed; the operator keeps its namespaces failing closed\n`);
   const analyzer = IsolationAnalyzer.fromSnapshot(inputs.snapshot, inputs.tenants, inputs.membership);
   const only = values.tenant;
   for (const t of only ?? []) if (!inputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t}`);
@@ -127,7 +148,7 @@ async function verify(argv: string[]): Promise<number> {
   const matrix = analyzer.tenantMatrix(port, protocol);
   const unselected = analyzer.podsSelectedByNoPolicy();
   if (values.output === 'json') {
-    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected })}\n`);
+    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected, skipped: inputs.skipped, ...(inputs.gate ? { admissionGate: inputs.gate } : {}) })}\n`);
     return code;
   }
   const out: string[] = [];
@@ -139,6 +160,13 @@ async function verify(argv: string[]): Promise<number> {
   out.push('');
   out.push(unselected.length === 0 ? 'Pods no NetworkPolicy selects for ingress: none.' : `Pods no NetworkPolicy selects for ingress (${unselected.length}):`);
   for (const p of unselected) out.push(`  ${p}`);
+  if (inputs.gate && 'missing' in inputs.gate) {
+    out.push('');
+    out.push(inputs.gate.missing.length === 0 ? 'Admission gate: complete (pods in tenant namespaces wait for isolation; managed policies and membership labels are guarded).' : `Admission gate: incomplete (${inputs.gate.missing.length}):`);
+    for (const m of inputs.gate.missing) out.push(`  ${m}`);
+  } else if (inputs.gate) {
+    out.push('', `Admission gate: unknown (${inputs.gate.unknown})`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
   return code;
 }

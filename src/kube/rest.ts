@@ -26,11 +26,23 @@ export function statusError(what: string, status: number, s: Status | undefined,
 
 export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.status === 404;
 export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409;
+/** A create found the name taken (409 with reason AlreadyExists, unlike an optimistic-concurrency Conflict). */
+export const isAlreadyExists = (e: unknown): boolean => e instanceof ApiError && e.status === 409 && e.reason === 'AlreadyExists';
 /** The apiserver refuses creates in a namespace being deleted with 403 NamespaceTerminating-ish messages. */
 export const isNamespaceTerminating = (e: unknown): boolean =>
   e instanceof ApiError && e.status === 403 && /being terminated|is terminating/i.test(e.message);
 
 export type WriteVerb = 'apply' | 'update' | 'patch' | 'delete' | 'create';
+
+/** The resource (plural, with a subresource after a slash) an API path names, e.g. "networkpolicies" or "tenantisolations/status". */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  // /api/v1/... or /apis/<group>/<version>/...; then optionally namespaces/<ns>/ before the resource.
+  let i = parts[0] === 'api' ? 2 : 3;
+  if (parts[i] === 'namespaces' && parts.length > i + 2) i += 2;
+  const sub = parts[i + 2];
+  return `${parts[i] ?? ''}${sub ? `/${sub}` : ''}`;
+}
 export type WriteListener = (verb: WriteVerb, path: string) => void;
 
 export interface RequestOptions {

@@ -111,7 +111,8 @@ export async function writes(op: RunningOperator): Promise<number> {
   return m.values.reduce((s, v) => s + v.value, 0);
 }
 
+/** Writes of NetworkPolicies (create, apply, update, delete), counted by the operator's own metric. */
 export async function policyWrites(op: RunningOperator): Promise<number> {
   const m = await op.metrics.apiWrites.get();
-  return m.values.filter((v) => v.labels.verb === 'apply' || v.labels.verb === 'update' || v.labels.verb === 'delete').reduce((s, v) => s + v.value, 0);
+  return m.values.filter((v) => v.labels.resource === 'networkpolicies').reduce((s, v) => s + v.value, 0);
 }

@@ -1,4 +1,4 @@
-// The CRD in crds/ is generated from src/api/schema.ts (hack/generate-crd.ts). These checks fail the build
+// The CRD in crds/ is generated from src/api/schema.ts (hack/generate.ts). These checks fail the build
 // when the committed files are stale, and check what the generator produces: the fields, the defaults the
 // apiserver will apply, the names.
 import { readFileSync, existsSync } from 'node:fs';
@@ -146,7 +146,7 @@ describe('the TenantIsolation CRD', () => {
     });
   });
 
-  it('is exactly what hack/generate-crd.ts generates from the zod schema (run it after changing src/api/schema.ts)', () => {
+  it('is exactly what hack/generate.ts generates from the zod schema (run it after changing src/api/schema.ts)', () => {
     expect(readFileSync(crdPath, 'utf8')).toBe(crdYaml(TENANT_ISOLATION));
   });
 
