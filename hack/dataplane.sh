@@ -14,7 +14,7 @@
 # Topology (everything lives in network namespaces named tio-<id>-*, where <id> is derived from DIR, so
 # the host's interfaces, routes, sysctls and iptables are never touched):
 #   - node namespace tio-<id>-node: the node address on `lo`, IP forwarding, icmp_ratelimit=0 (refusals
-#     are immediate), kube-router --run-firewall only. It reaches the apiserver (host loopback) through
+#     are immediate, also for a whole matrix at once), kube-router --run-firewall only. It reaches the apiserver (host loopback) through
 #     two `tio-dp-agent forward` processes joined by a unix socket in DIR.
 #   - pod namespace tio-<id>-<ID>: eth0 = one end of a veth whose other end is in the node namespace;
 #     a /32 address and `default dev eth0`; on the node side a /32 route, proxy_arp and proxy_delay=0.
@@ -86,9 +86,13 @@ mkdir -p "$RUN" "$PODS" "$LOGS"
 ours() { local pid cmdline; pid=$(cat "$1" 2>/dev/null) || return 1
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
   case "$cmdline" in *"$DIR"*) echo "$pid";; *) return 1;; esac; }
+# Running = present and not a zombie (our processes outlive the shell that started them, and whoever
+# inherits them may reap late, so `kill -0` alone would wait for a process that has already exited).
+running() { local st; st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  case "${st%% *}" in ''|Z|X) return 1;; esac; }
 stop_pid() { local pid i; pid=$(ours "$1") || { rm -f "$1"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true; rm -f "$1"; }
 # Starts a detached process, in a namespace when one is given, and records its pid.
 start() { # pidfile, logfile, netns|"", command...
@@ -124,7 +128,10 @@ up() {
   ip netns add "$NODE_NS"; record_ns "$NODE_NS"
   ip -n "$NODE_NS" link set lo up
   ip -n "$NODE_NS" addr add "$NODE_IP/32" dev lo
-  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0
+  # Refusals are ICMP errors from this namespace: no per-destination rate limit, and a global budget
+  # (per namespace since Linux 6.11; burst 50 by default) large enough for a whole matrix at once.
+  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0 \
+    net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000
 
   start "$RUN/bridge-host.pid" "$LOGS/bridge.log" "" "$BIN/tio-dp-agent" forward --listen "unix:$RUN/apiserver.sock" --connect "tcp:$hostport"
   start "$RUN/bridge-node.pid" "$LOGS/bridge.log" "$NODE_NS" "$BIN/tio-dp-agent" forward --listen "tcp:$hostport" --connect "unix:$RUN/apiserver.sock"
