@@ -89,6 +89,7 @@ export class Dataplane {
   sctp = 'ok';
   private readonly rest: RestClient;
   private readonly pods = new Map<string, DataplanePod>();
+  private readonly slots: DataplanePod[] = [];
   private nextIp = 0;
   private nextId = 0;
   private canaryGen = 0;
@@ -136,17 +137,41 @@ export class Dataplane {
   async addPod(spec: PodSpec): Promise<DataplanePod> {
     const key = `${spec.namespace}/${spec.name}`;
     if (this.pods.has(key)) throw new Error(`pod ${key} exists in the dataplane`);
-    const ip = spec.ip ?? this.allocateIp();
     const listen = spec.listen ?? (spec.containerPorts ?? []).map((c) => ({ protocol: c.protocol ?? 'TCP', port: c.containerPort }));
+    const slot = await this.addSlot(listen, spec.ip);
+    return this.attachPod(spec, slot);
+  }
+
+  /**
+   * A pod's network namespace and agent without a Pod object: attachPod() gives it one, detachPod()
+   * takes it away, so many scenarios reuse a few namespaces (creating one costs ~10 `ip` calls).
+   */
+  async addSlot(listen: PortSpec[], ip = this.allocateIp()): Promise<DataplanePod> {
     const id = `p${(this.nextId++).toString(36)}`;
     const byProto = (p: Proto): string => [...new Set(listen.filter((l) => l.protocol === p).map((l) => l.port))].join(',');
     const socket = (await run('bash', [SCRIPT, 'pod-add', '--dir', this.dir, '--id', id, '--ip', ip, '--tcp', byProto('TCP'), '--udp', byProto('UDP'), '--sctp', byProto('SCTP')])).stdout.trim();
-    const pod: DataplanePod = { key, namespace: spec.namespace, name: spec.name, ip, id, socket, listen };
-    this.pods.set(key, pod);
+    const slot: DataplanePod = { key: '', namespace: '', name: '', ip, id, socket, listen };
+    this.slots.push(slot);
     const ping = await request<{ version: string; sctp: string }>(socket, { op: 'ping' }, 10_000);
     this.sctp = ping.sctp;
-    await this.writePodObject(spec, ip);
+    return slot;
+  }
+
+  /** Writes the Pod object for a slot (its IP and ports) under `spec`'s namespace, name, labels and container ports. */
+  async attachPod(spec: PodSpec, slot: DataplanePod): Promise<DataplanePod> {
+    const key = `${spec.namespace}/${spec.name}`;
+    if (this.pods.has(key)) throw new Error(`pod ${key} exists in the dataplane`);
+    const pod: DataplanePod = { ...slot, key, namespace: spec.namespace, name: spec.name };
+    this.pods.set(key, pod);
+    await this.writePodObject(spec, slot.ip);
     return pod;
+  }
+
+  /** Deletes the Pod object; the slot stays for another pod. */
+  async detachPod(key: string): Promise<void> {
+    const pod = this.pod(key);
+    await this.deletePodObject(pod.namespace, pod.name);
+    this.pods.delete(key);
   }
 
   private async writePodObject(spec: PodSpec, ip: string): Promise<void> {
@@ -184,6 +209,7 @@ export class Dataplane {
     await this.deletePodObject(pod.namespace, pod.name);
     await run('bash', [SCRIPT, 'pod-del', '--dir', this.dir, '--id', pod.id]);
     this.pods.delete(key);
+    this.slots.splice(this.slots.findIndex((s) => s.id === pod.id), 1);
   }
 
   pod(key: string): DataplanePod {
