@@ -223,7 +223,8 @@ status() {
   if pid=$(ours "$RUN/kube-router.pid"); then echo "kube-router: running (pid $pid) in $NODE_NS, node $(cat "$RUN/node" 2>/dev/null)"; else echo "kube-router: stopped"; fi
   for f in "$PODS"/*.pid; do [ -e "$f" ] && ours "$f" >/dev/null && n=$((n + 1)); done
   echo "pods: $n agents running"
-  echo "network namespaces: $(grep -c . "$RUN/netns" 2>/dev/null || echo 0) (tio-$ID-*)"
+  local nns; nns=$(grep -c . "$RUN/netns" 2>/dev/null) || nns=0
+  echo "network namespaces: $nns (tio-$ID-*)"
 }
 
 case "$cmd" in
