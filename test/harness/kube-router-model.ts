@@ -86,8 +86,11 @@ function inIpBlocks(ip: string, blocks: { cidr: string; except?: string[] }[], m
     const prefix = Math.max(1, Number(cidr.split('/')[1]));   // /0 is stored as two /1 entries
     if (!best || prefix >= best.prefix) best = { prefix, match };
   };
-  for (const b of blocks) consider(b.cidr, true);
-  for (const b of blocks) for (const e of b.except ?? []) consider(e, false);
+  // Added in kube-router's order (each block's cidr, then its excepts); re-adding a cidr replaces its flag.
+  for (const b of blocks) {
+    consider(b.cidr, true);
+    for (const e of b.except ?? []) consider(e, false);
+  }
   return best?.match === true;
 }
 
