@@ -122,6 +122,10 @@ up() {
     *) die "the kubeconfig's server is $server: the dataplane bridges only a loopback apiserver (https://127.0.0.1:PORT) into its node namespace";;
   esac
   kubectl_ get --raw /readyz >/dev/null || die "the apiserver at $server is not ready"
+  # Pod addresses and the node address are fixed per dataplane, so two against one cluster would collide.
+  local other
+  other=$(kubectl_ get nodes -l app.kubernetes.io/managed-by=tio-dataplane -o jsonpath='{range .items[*]}{.metadata.name} (dir {.metadata.annotations.isolation\.tenancy\.dev/dataplane-dir}){"\n"}{end}')
+  [ -z "$other" ] || die "another dataplane is up against this cluster: $other; one at a time (stop it with: $0 down --dir DIR)"
   ip netns list | grep -q "^$NODE_NS\b" && die "network namespace $NODE_NS exists without a running kube-router: run '$0 down --dir $DIR' first"
 
   log "node namespace $NODE_NS (node $NODE_NAME, $NODE_IP)"
