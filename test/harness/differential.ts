@@ -1,7 +1,7 @@
 // Random NetworkPolicy scenarios for the analyzer-vs-dataplane differential test and its benchmark:
 // namespaces and pods with labels and named ports, and policies using every peer, port and ipBlock form
 // of networking.k8s.io/v1. Deterministic per seed, so a disagreement can be replayed.
-import { IsolationAnalyzer } from '../../src/analysis/tenant.ts';
+import { IsolationAnalyzer } from '../../src/analysis/analyzer.ts';
 import { podInfo, type PodObject } from '../../src/controller/isolation-proof.ts';
 import { isNotFound, type RestClient } from '../../src/kube/rest.ts';
 import type { NamespaceObject, NetworkPolicy } from '../../src/policy/types.ts';
