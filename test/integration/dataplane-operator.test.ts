@@ -40,6 +40,16 @@ function expectation(pods: string[], open: (src: string, dst: string, port: stri
   return out;
 }
 
+/** Deletes a namespace and waits until it is gone; its pods first, with no grace period (no kubelet confirms them). */
+async function removeNamespace(name: string): Promise<void> {
+  const r = await rest();
+  if (!(await getNamespace(name))) return;
+  const pods = await r.get<{ items: { metadata: { name: string } }[] }>(`/api/v1/namespaces/${name}/pods`);
+  for (const p of pods.items) await r.request('DELETE', `/api/v1/namespaces/${name}/pods/${p.metadata.name}`, { body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 } }).catch(() => undefined);
+  await r.delete(`/api/v1/namespaces/${name}`).catch(() => undefined);
+  await eventually(async () => !(await getNamespace(name)), `namespace ${name} to be deleted`, 60_000);
+}
+
 const ready = (tenant: string, reason: string) => eventually(async () => {
   const c = await condition(tenant, 'Ready');
   return c?.reason === reason ? c : undefined;
@@ -47,6 +57,8 @@ const ready = (tenant: string, reason: string) => eventually(async () => {
 
 describe.skipIf(missing)(titled('the operator on a real NetworkPolicy dataplane', missing), () => {
   beforeAll(async () => {
+    // The samples use fixed namespace names: a cluster reused from an earlier run (TIO_KUBECONFIG) may still have them.
+    await Promise.all(ofKind('Namespace').map((ns) => removeNamespace(ns.metadata.name)));
     dp = await Dataplane.start(kubeconfig());
     op = await startTestOperator({ concurrency: 4 });
   }, 30 * 60_000);
@@ -54,7 +66,8 @@ describe.skipIf(missing)(titled('the operator on a real NetworkPolicy dataplane'
     await op?.stop();
     for (const t of ofKind('TenantIsolation')) await deleteTenant(t.metadata.name).catch(() => undefined);
     await dp?.stop();
-  });
+    await Promise.all(ofKind('Namespace').map((ns) => removeNamespace(ns.metadata.name)));
+  }, 120_000);
 
   // Pod keys used throughout; the samples' pods keep their names and labels.
   const web = 'acme-web/web', billing = 'acme-billing/billing', app = 'globex-app/app', ingress = 'shared-services/ingress';
