@@ -48,7 +48,7 @@ func main() {
 }
 
 // Bumped whenever the probe protocol changes, so a stale cached binary is never used.
-const version = "tio-dp-agent 1"
+const version = "tio-dp-agent 2"
 
 func fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "tio-dp-agent: "+format+"\n", args...)
@@ -149,10 +149,17 @@ func serve(args []string) {
 		_ = syscall.Close(fd)
 	}
 
-	_ = os.Remove(*control)
-	l, err := net.Listen("unix", *control)
+	// Listen on a temporary name and rename it into place: whoever sees the socket file can connect
+	// (bind creates the file before listen, and a connect in between is refused).
+	tmp := *control + ".tmp"
+	_ = os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
 	if err != nil {
-		fatal("listen %s: %v", *control, err)
+		fatal("listen %s: %v", tmp, err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Rename(tmp, *control); err != nil {
+		fatal("rename %s: %v", tmp, err)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
