@@ -106,11 +106,18 @@ export class Dataplane {
     try {
       out = (await run('bash', [SCRIPT, 'up', '--dir', dir, '--kubeconfig', kubeconfig], { timeout: 30 * 60_000 })).stdout;
     } catch (e) {
+      await run('bash', [SCRIPT, 'down', '--dir', dir]).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
       throw new Error(`hack/dataplane.sh up failed: ${(e as { stderr?: string }).stderr ?? String(e)}`, { cause: e });
     }
     const [node, ip] = out.trim().split('\n').pop()!.split(' ');
     const dp = new Dataplane(dir, node!, ip!, await RestClient.create(loadKubeConfig(kubeconfig)));
-    await dp.startCanary();
+    try {
+      await dp.startCanary();
+    } catch (e) {
+      await dp.stop().catch(() => undefined);   // the caller never gets a handle to stop
+      throw e;
+    }
     return dp;
   }
 
