@@ -1,7 +1,7 @@
 // The tenant proof inside the operator: the live cluster (cached) goes into the incremental
 // IsolationAnalyzer; after changes settle (a short debounce), tenants whose breaches changed are
 // enqueued, so their Isolated condition follows within a second without re-analysing the whole cluster.
-import { IsolationAnalyzer, type Breach } from '../analysis/tenant.ts';
+import { IsolationAnalyzer, type Breach } from '../analysis/analyzer.ts';
 import type { PodInfo, Protocol } from '../analysis/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import type { MembershipIndex } from '../policy/membership.ts';

@@ -7,7 +7,7 @@ import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec } from '../../../src/policy/types.ts';
 import { ValueInterner } from '../../../src/kube/intern.ts';
 import { decide } from '../../../src/analysis/decide.ts';
-import { IsolationAnalyzer, type Breach } from '../../../src/analysis/tenant.ts';
+import { IsolationAnalyzer, type Breach } from '../../../src/analysis/analyzer.ts';
 import { PROTOCOLS, type NamespaceInfo, type PodInfo, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
 import { tenant } from '../fixtures.ts';
 import { ext, np, pod } from './builders.ts';
