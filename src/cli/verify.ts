@@ -1,15 +1,20 @@
 // `tenant-isolation verify`: reachability of a live cluster (kubeconfig) or of a directory of manifests.
 // Prints the tenant x tenant matrix (or with --pods the pod x pod one) of allowed paths on a port,
 // breaches and pods no policy selects; exits 1 when a breach exists, so CI can gate on it. -o html, dot
-// and svg draw the same facts.
+// and svg draw the same facts; `verify diff` and `verify explain` are subcommands (verify-diff.ts,
+// verify-explain.ts).
 import { parseArgs } from 'node:util';
 import { NON_TENANT, type Breach } from '../analysis/analyzer.ts';
 import { buildReport } from '../report/report.ts';
 import { renderHtml } from '../report/html.ts';
 import { dotToSvg, renderDot } from '../report/dot.ts';
 import { analyzerOf, loadInputs, parsePort, parseProtocol } from './verify-inputs.ts';
+import { diffCommand } from './verify-diff.ts';
+import { explainCommand } from './verify-explain.ts';
 
 export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | -f FILE|DIR ...] [--pods] [--port N] [--protocol P] [-o text|json|html|dot|svg]
+       tenant-isolation verify diff -f OLD -f NEW | --kubeconfig PATH -f NEW   (see: verify diff --help)
+       tenant-isolation verify explain SRC DST --port N                        (see: verify explain --help)
 
 Analyses which connections the cluster's NetworkPolicies allow (full networking.k8s.io/v1 semantics) and
 proves each TenantIsolation: an undeclared path into or out of a tenant's pods is a breach.
@@ -36,6 +41,8 @@ function table(labels: string[], cell: (r: string, c: string) => string): string
 /** Exit status 0 no breach, 1 a breach; bad input is 2 so that it never reads as "a breach exists". */
 export async function verifyCommand(argv: string[]): Promise<number> {
   try {
+    if (argv[0] === 'diff') return await diffCommand(argv.slice(1));
+    if (argv[0] === 'explain') return await explainCommand(argv.slice(1));
     return await verify(argv);
   } catch (err) {
     process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
