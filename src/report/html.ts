@@ -3,7 +3,7 @@
 // policy that admits each, the pods no policy selects, and the pod x pod matrix built on request.
 import { NON_TENANT } from '../analysis/analyzer.ts';
 import { formatPortSet, range } from '../analysis/ports.ts';
-import type { VerifyReport } from './report.ts';
+import { POD_MATRIX_LIMIT, type VerifyReport } from './report.ts';
 
 const esc = (s: string | number): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** JSON inside <script>: "<" escaped so no value can close the element. */
@@ -88,7 +88,12 @@ export function renderHtml(r: VerifyReport): string {
   const unselected = r.podsSelectedByNoPolicy.length === 0
     ? '<p>None.</p>'
     : `<ul id="unselected">${r.podsSelectedByNoPolicy.map((p) => `<li><code>${esc(p)}</code>: admitted by no policy: not isolated, every peer may connect</li>`).join('')}</ul>`;
-  const data = { pods: r.pods, allowed: r.allowed };
+  const podMatrix = r.allowed
+    ? `<button id="show-pods" data-show="Show the pod matrix (${r.pods.length} pods)" data-hide="Hide the pod matrix">Show the pod matrix (${r.pods.length} pods)</button>
+<div id="pod-matrix" hidden></div>
+<script type="application/json" id="report-data">${scriptJson({ pods: r.pods, allowed: r.allowed })}</script>
+<script>${SCRIPT}</script>`
+    : `<p id="pod-matrix-too-large">${r.pods.length} pods are more than a matrix can show (${POD_MATRIX_LIMIT} at most): <code>tenant-isolation verify --pods --port ${r.port} --protocol ${r.protocol} -o json</code> lists every allowed pair.</p>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
@@ -107,10 +112,7 @@ ${breaches}
 <h2>Pods no NetworkPolicy selects for ingress (${r.podsSelectedByNoPolicy.length})</h2>
 ${unselected}
 <h2>Pod &times; pod on ${esc(ports)}</h2>
-<button id="show-pods" data-show="Show the pod matrix (${r.pods.length} pods)" data-hide="Hide the pod matrix">Show the pod matrix (${r.pods.length} pods)</button>
-<div id="pod-matrix" hidden></div>
-<script type="application/json" id="report-data">${scriptJson(data)}</script>
-<script>${SCRIPT}</script>
+${podMatrix}
 </body></html>
 `;
 }

@@ -18,11 +18,14 @@ export interface VerifyReport {
   podsSelectedByNoPolicy: string[];
   namespaces: { name: string; tenants: string[]; pods: number }[];
   pods: string[];
-  /** Ordered pod pairs allowed on this port. */
-  allowed: [string, string][];
+  /** Ordered pod pairs allowed on this port; undefined above POD_MATRIX_LIMIT pods (too large to draw). */
+  allowed: [string, string][] | undefined;
   /** Allowed pod pairs per ordered namespace pair (distinct namespaces), and whether a breach runs along it. */
   edges: { from: string; to: string; pairs: number; breach: boolean }[];
 }
+
+/** Above this many pods the page offers no pod matrix (it would hold up to n² cells): use verify --pods -o json. */
+export const POD_MATRIX_LIMIT = 400;
 
 const nsOf = (pod: string): string => pod.slice(0, pod.indexOf('/'));
 
@@ -63,7 +66,7 @@ export function buildReport(a: IsolationAnalyzer, snapshot: Snapshot, o: { sourc
     podsSelectedByNoPolicy: a.podsSelectedByNoPolicy(),
     namespaces: nsNames.map((name) => ({ name, tenants: a.tenantsOf(name), pods: podsPerNs.get(name) ?? 0 })),
     pods: snapshot.pods.map((p) => `${p.namespace}/${p.name}`).sort(),
-    allowed,
+    allowed: snapshot.pods.length <= POD_MATRIX_LIMIT ? allowed : undefined,
     edges: [...edgeCounts].sort(([x], [y]) => x.localeCompare(y)).map(([k, pairs]) => {
       const [from, to] = k.split('\n') as [string, string];
       return { from, to, pairs, breach: breachEdges.has(k) };
