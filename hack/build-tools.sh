@@ -56,7 +56,7 @@ build() {
   if ! (cd "$out" && CGO_ENABLED=0 GOBIN="$out/bin" GOFLAGS=-mod=mod go install -trimpath -tags "$tags" \
         -ldflags "$(ldflags "$tool" "$version")" "$pkg@$version" >"$out/build.log" 2>&1); then
     tail -20 "$out/build.log" >&2
-    if grep -q 'reading .*: 404\|unknown revision\|invalid version' "$out/build.log"; then
+    if grep -Eq 'reading .*: (403|404|410)|unknown revision|invalid version|not available' "$out/build.log"; then
       die "could not download $module@$version from the Go module proxy ($(go env GOPROXY)); is the version right?"
     fi
     die "go install $pkg@$version failed (full log: $out/build.log)"
