@@ -7,12 +7,11 @@
 //   engine.ts        the breach computation, in pieces per peer namespace
 //   views.ts         allowed pairs, the tenant matrix, unselected pods (for `verify`)
 import type { ValidTenant } from '../api/schema.ts';
-import type { NetworkPolicy } from '../policy/types.ts';
 import { DependencyTracker } from './dependencies.ts';
 import { BreachEngine, DEFAULT_EXTERNAL_SAMPLES, type Breach, type TenantResult } from './engine.ts';
 import { ClusterModel } from './model.ts';
 import { TenantModels } from './tenant-model.ts';
-import type { NamespaceInfo, PodInfo, Protocol, Snapshot } from './types.ts';
+import type { NamespaceInfo, PodInfo, PolicyInput, Protocol, Snapshot } from './types.ts';
 import { allowedPairs, connections, podsSelectedByNoPolicy, tenantMatrix, type Connection, type TenantMatrix } from './views.ts';
 
 export { DEFAULT_EXTERNAL_SAMPLES, type Breach } from './engine.ts';
@@ -49,7 +48,7 @@ export class IsolationAnalyzer {
   deleteNamespace(name: string): void { this.model.deleteNamespace(name); }
   setPod(info: PodInfo): void { this.model.setPod(info); }
   deletePod(namespace: string, name: string): void { this.model.deletePod(namespace, name); }
-  setPolicy(p: NetworkPolicy): void { this.model.setPolicy(p); }
+  setPolicy(p: PolicyInput): void { this.model.setPolicy(p); }
   deletePolicy(namespace: string, name: string): void { this.model.deletePolicy(namespace, name); }
 
   /**
@@ -91,7 +90,7 @@ export class IsolationAnalyzer {
   /** The current state as a plain snapshot (for `decide`). */
   snapshot(): Snapshot {
     return {
-      namespaces: [...this.model.namespaces].filter(([, v]) => v.explicit).map(([name, v]) => ({ name, labels: v.labels })),
+      namespaces: [...this.model.namespaces.entries()].filter(([name]) => this.model.explicitNamespaces.has(name)).map(([name, labels]) => ({ name, labels })),
       pods: [...this.model.pods.values()].map((r) => r.info),
       policies: [...this.model.rawPolicies.values()],
     };

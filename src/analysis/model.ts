@@ -4,16 +4,15 @@
 // of a class gets the same verdicts, so the work scales with classes, not pods.
 // The model answers two questions — which classes can a peer match, what does one side admit — and
 // records into a Deps what each answer depended on; it tells its ModelListener what changed.
-import type { LabelSelector } from '../api/schema.ts';
+import { NamespaceLabelIndex } from '../policy/namespace-labels.ts';
 import { matchesSelector } from '../policy/selector.ts';
-import type { NetworkPolicy } from '../policy/types.ts';
 import {
   IpBlockRegistry, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
   type CompiledIpBlock, type CompiledPeer, type CompiledPolicy, type Labels, type ParsedIp, type PodSubject,
 } from './compile.ts';
 import type { Deps } from './dependencies.ts';
 import { ALL_PORTS, NO_PORTS, rulePorts, union, type PortSet } from './ports.ts';
-import type { ContainerPort, NamespaceInfo, PodInfo } from './types.ts';
+import type { ContainerPort, NamespaceInfo, PodInfo, PolicyInput } from './types.ts';
 
 export type Direction = 'ingress' | 'egress';
 
@@ -55,8 +54,9 @@ export class ClusterModel {
   private readonly pendingBlocks: CompiledIpBlock[] = [];
 
   /** Explicit namespaces plus implicit ones (pods whose namespace is unknown), with effective labels. */
-  readonly namespaces = new Map<string, { labels: Labels; explicit: boolean }>();
-  private readonly labelIndex = new Map<string, Map<string, Set<string>>>();
+  readonly namespaces = new NamespaceLabelIndex();
+  /** The namespaces that were given (not only implied by their pods). */
+  readonly explicitNamespaces = new Set<string>();
 
   readonly pods = new Map<string, PodRecord>();
   readonly classes = new Map<string, PodClass>();
@@ -64,7 +64,7 @@ export class ClusterModel {
   private readonly classesByBlock = new Map<number, Set<PodClass>>();
   private nextClassId = 0;
 
-  readonly rawPolicies = new Map<string, NetworkPolicy>();
+  readonly rawPolicies = new Map<string, PolicyInput>();
   /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
   private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
   readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
@@ -82,56 +82,24 @@ export class ClusterModel {
   setNamespace(ns: NamespaceInfo): void { this.putNamespace(ns.name, namespaceLabels(ns.name, ns.labels), true); }
 
   deleteNamespace(name: string): void {
-    const cur = this.namespaces.get(name);
-    if (!cur) return;
+    if (!this.namespaces.has(name)) return;
     // Pods outlive their namespace object until deleted: they keep the name label only.
     if (this.classesByNs.get(name)?.size) this.putNamespace(name, namespaceLabels(name, undefined), false);
-    else { this.unindexNamespace(name, cur.labels); this.namespaces.delete(name); this.peerCache.clear(); }
+    else { this.namespaces.delete(name); this.explicitNamespaces.delete(name); this.peerCache.clear(); }
   }
 
-  labelsOf(name: string): Labels { return this.namespaces.get(name)?.labels ?? namespaceLabels(name, undefined); }
+  labelsOf(name: string): Labels { return this.namespaces.get(name) ?? namespaceLabels(name, undefined); }
 
   private putNamespace(name: string, labels: Labels, explicit: boolean): void {
+    if (explicit) this.explicitNamespaces.add(name); else this.explicitNamespaces.delete(name);
     const cur = this.namespaces.get(name);
-    if (cur && labelsKey(cur.labels) === labelsKey(labels)) { cur.explicit = explicit; return; }
-    if (cur) this.unindexNamespace(name, cur.labels);
-    this.namespaces.set(name, { labels, explicit });
-    for (const [k, v] of Object.entries(labels)) {
-      let byValue = this.labelIndex.get(k);
-      if (!byValue) { byValue = new Map(); this.labelIndex.set(k, byValue); }
-      let set = byValue.get(v);
-      if (!set) { set = new Set(); byValue.set(v, set); }
-      set.add(name);
-    }
+    if (cur && labelsKey(cur) === labelsKey(labels)) return;
+    this.namespaces.set(name, labels);
     this.peerCache.clear();
     const classes = this.classesByNs.get(name);
     // Selectors over this namespace's labels may now match differently for its pods.
     for (const c of classes ?? []) c.namespaceLabels = labels;
     this.listener.namespaceRelabelled(name, labels, (classes?.size ?? 0) > 0);
-  }
-
-  private unindexNamespace(name: string, labels: Labels): void {
-    for (const [k, v] of Object.entries(labels)) this.labelIndex.get(k)?.get(v)?.delete(name);
-  }
-
-  /** Namespaces a selector matches, narrowed through the label index when it names a key's values. */
-  private selectNamespaces(sel: LabelSelector): string[] {
-    let candidates: Iterable<string> | undefined;
-    const ml = Object.entries(sel.matchLabels ?? {});
-    if (ml.length > 0) candidates = this.labelIndex.get(ml[0]![0])?.get(ml[0]![1]) ?? [];
-    else {
-      const inReq = (sel.matchExpressions ?? []).find((r) => r.operator === 'In');
-      if (inReq) {
-        const byValue = this.labelIndex.get(inReq.key);
-        candidates = (inReq.values ?? []).flatMap((v) => [...(byValue?.get(v) ?? [])]);
-      }
-    }
-    const out: string[] = [];
-    for (const n of candidates ?? this.namespaces.keys()) {
-      const ns = this.namespaces.get(n);
-      if (ns && matchesSelector(ns.labels, sel)) out.push(n);
-    }
-    return [...new Set(out)];
   }
 
   // ---------------------------------------------------------------- pods and classes
@@ -165,7 +133,7 @@ export class ClusterModel {
     if (!cls) {
       const blocks = new Set(sig);
       cls = {
-        id: this.nextClassId++, key: ck, namespace: ns, namespaceLabels: this.namespaces.get(ns)!.labels,
+        id: this.nextClassId++, key: ck, namespace: ns, namespaceLabels: this.labelsOf(ns),
         // Copies, unless frozen (callers that intern values pass frozen shared ones: nothing can change them).
         labels: frozenOr(rec.info.labels ?? {}, (l) => ({ ...l })), containerPorts: frozenOr(rec.info.containerPorts, (ps) => ps.map((p) => ({ ...p }))),
         hostNetwork: rec.info.hostNetwork === true,
@@ -196,9 +164,7 @@ export class ClusterModel {
       this.classesByNs.get(cls.namespace)?.delete(cls);
       for (const id of cls.blocks) this.classesByBlock.get(id)?.delete(cls);
       this.peerCache.clear();
-      const ns = this.namespaces.get(cls.namespace);
-      if (ns && !ns.explicit && !this.classesByNs.get(cls.namespace)?.size) {
-        this.unindexNamespace(cls.namespace, ns.labels);
+      if (this.namespaces.has(cls.namespace) && !this.explicitNamespaces.has(cls.namespace) && !this.classesByNs.get(cls.namespace)?.size) {
         this.namespaces.delete(cls.namespace);
       }
     }
@@ -215,7 +181,7 @@ export class ClusterModel {
 
   // ---------------------------------------------------------------- policies
 
-  setPolicy(p: NetworkPolicy): void {
+  setPolicy(p: PolicyInput): void {
     const key = policyKey(p.metadata.namespace, p.metadata.name);
     const prev = this.rawPolicies.get(key);
     if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) { this.rawPolicies.set(key, p); return; }
@@ -237,7 +203,7 @@ export class ClusterModel {
 
   policiesIn(namespace: string): Iterable<CompiledPolicy> { return this.policiesByNs.get(namespace)?.values() ?? []; }
 
-  private compile(p: NetworkPolicy): CompiledPolicy {
+  private compile(p: PolicyInput): CompiledPolicy {
     const shared = this.compiledSpecs.get(p.spec);
     if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
     const c = compilePolicy(p, this.blocks);
@@ -287,7 +253,7 @@ export class ClusterModel {
     const key = peer.namespaceSelector ? peer.key : `own=${policyNamespace}|${peer.key}`;
     let s = this.peerCache.get(key);
     if (!s) {
-      const namespaces = peer.namespaceSelector ? this.selectNamespaces(peer.namespaceSelector) : [policyNamespace];
+      const namespaces = peer.namespaceSelector ? this.namespaces.select(peer.namespaceSelector) : [policyNamespace];
       const classes: PodClass[] = [];
       for (const n of namespaces) {
         for (const c of this.classesByNs.get(n) ?? []) if (!peer.podSelector || matchesSelector(c.labels, peer.podSelector)) classes.push(c);

@@ -30,14 +30,15 @@ const series = (metric: string, labels: Record<string, string>, values: string) 
 
 /** promtool test cases: one per alert and situation, with the evaluation times that matter. */
 const TESTS = [
-  { name: 'reconcile errors on one replica fire one alert after 10 minutes', interval: '1m',
+  { name: 'reconcile errors on one replica fire one alert per failing controller after 10 minutes', interval: '1m',
     input_series: [
-      series('controller_runtime_reconcile_errors_total', { controller: 'tenantisolation', pod: 'a' }, '0+2x30'),
-      series('controller_runtime_reconcile_errors_total', { controller: 'tenantisolation', pod: 'b' }, '0x30'),
+      series('controller_runtime_reconcile_errors_total', { controller: 'namespace', pod: 'a' }, '0+2x30'),
+      series('controller_runtime_reconcile_errors_total', { controller: 'namespace', pod: 'b' }, '0x30'),
+      series('controller_runtime_reconcile_errors_total', { controller: 'tenantisolation', pod: 'a' }, '0x30'),
     ],
     alert_rule_test: [
       { eval_time: '8m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [] }, // still pending
-      { eval_time: '15m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [fires('TenantIsolationReconcileErrors', 'TenantIsolation reconciles keep failing.')] },
+      { eval_time: '15m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [fires('TenantIsolationReconcileErrors', 'The namespace controller keeps failing reconciles.', { controller: 'namespace' })] },
     ] },
   { name: 'errors that stopped, or of another controller, do not fire', interval: '1m',
     input_series: [

@@ -10,7 +10,7 @@ import { decide } from '../../../src/analysis/decide.ts';
 import { explain } from '../../../src/analysis/explain.ts';
 import { has } from '../../../src/analysis/ports.ts';
 import { IsolationAnalyzer, type Breach } from '../../../src/analysis/analyzer.ts';
-import { PROTOCOLS, type NamespaceInfo, type PodInfo, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
+import { PROTOCOLS, type NamespaceInfo, type PodInfo, type PolicyInput, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
 import { tenant } from '../fixtures.ts';
 import { ext, np, pod } from './builders.ts';
 
@@ -297,7 +297,7 @@ describe('policies sharing one spec object and pods sharing frozen labels and po
       const specs = new ValueInterner<NetworkPolicySpec>();
       // Every policy is copied into every namespace, all copies holding one frozen spec object: specs with
       // "this namespace" peers must still mean each copy's own namespace.
-      const policies = w.snapshot.policies.flatMap((p) => NS.map((n): NetworkPolicy => ({
+      const policies = w.snapshot.policies.flatMap((p) => NS.map((n): PolicyInput => ({
         ...p, metadata: { ...p.metadata, namespace: n, name: `${p.metadata.namespace}-${p.metadata.name}` }, spec: specs.intern(structuredClone(p.spec)),
       })));
       expect(specs.size).toBeLessThan(policies.length);
