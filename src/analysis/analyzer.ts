@@ -12,7 +12,7 @@ import { BreachEngine, DEFAULT_EXTERNAL_SAMPLES, type Breach, type TenantResult 
 import { ClusterModel } from './model.ts';
 import { TenantModels } from './tenant-model.ts';
 import type { NamespaceInfo, PodInfo, PolicyInput, Protocol, Snapshot } from './types.ts';
-import { allowedPairs, connections, podsSelectedByNoPolicy, tenantMatrix, type Connection, type TenantMatrix } from './views.ts';
+import { allowedPairs, connections, namespacePairs, podsSelectedByNoPolicy, tenantMatrix, type Connection, type TenantMatrix } from './views.ts';
 
 export { DEFAULT_EXTERNAL_SAMPLES, type Breach } from './engine.ts';
 export { NON_TENANT, type Connection, type TenantMatrix } from './views.ts';
@@ -80,6 +80,9 @@ export class IsolationAnalyzer {
 
   /** Every ordered pair of distinct pods ("ns/name") whose connection on port/protocol is allowed. */
   allowedPairs(port: number, protocol: Protocol = 'TCP'): [string, string][] { return allowedPairs(this.model, port, protocol); }
+
+  /** Allowed pod pairs on port/protocol per ordered pair of distinct namespaces (for the drawn views). */
+  namespacePairs(port: number, protocol: Protocol = 'TCP'): { from: string; to: string; pairs: number }[] { return namespacePairs(this.model, port, protocol); }
 
   /** Every allowed pod-to-pod connection with its exact ports, sorted by source then destination (for `verify diff`). */
   connections(): Connection[] { return connections(this.model); }

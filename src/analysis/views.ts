@@ -39,6 +39,20 @@ function* allowedClassPairs(model: ClusterModel, port: number, protocol: Protoco
   }
 }
 
+/** Allowed pod pairs on port/protocol counted per ordered pair of distinct namespaces (class pairs, never pod pairs, are enumerated). */
+export function namespacePairs(model: ClusterModel, port: number, protocol: Protocol): { from: string; to: string; pairs: number }[] {
+  const counts = new Map<string, number>();
+  for (const [s, d] of allowedClassPairs(model, port, protocol)) {
+    if (s.namespace === d.namespace) continue;
+    const k = `${s.namespace}\n${d.namespace}`;
+    counts.set(k, (counts.get(k) ?? 0) + s.pods.size * d.pods.size);
+  }
+  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, pairs]) => {
+    const [from, to] = k.split('\n') as [string, string];
+    return { from, to, pairs };
+  });
+}
+
 /** An ordered pair of distinct pods ("ns/name") and every port (all protocols) a connection between them is allowed on. */
 export interface Connection { from: string; to: string; ports: PortSet }
 

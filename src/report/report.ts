@@ -49,12 +49,10 @@ export function buildReport(a: IsolationAnalyzer, snapshot: Snapshot, o: { sourc
     for (const t of ownerOf(peerNs)) cells.add(b.direction === 'ingress' ? `${t}\n${b.tenant}` : `${b.tenant}\n${t}`);
     for (const ns of new Set(b.pods.map(nsOf))) breachEdges.add(b.direction === 'ingress' ? `${peerNs}\n${ns}` : `${ns}\n${peerNs}`);
   }
-  const allowed = a.allowedPairs(port, protocol).sort((x, y) => x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]));
-  const edgeCounts = new Map<string, number>();
-  for (const [s, d] of allowed) {
-    const k = `${nsOf(s)}\n${nsOf(d)}`;
-    if (nsOf(s) !== nsOf(d)) edgeCounts.set(k, (edgeCounts.get(k) ?? 0) + 1);
-  }
+  // Pod pairs only while a matrix of them can be drawn; namespace edges come from pod classes.
+  const allowed = snapshot.pods.length <= POD_MATRIX_LIMIT
+    ? a.allowedPairs(port, protocol).sort((x, y) => x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]))
+    : undefined;
   const podsPerNs = new Map<string, number>();
   for (const p of snapshot.pods) podsPerNs.set(p.namespace, (podsPerNs.get(p.namespace) ?? 0) + 1);
   const nsNames = [...new Set([...snapshot.namespaces.map((n) => n.name), ...podsPerNs.keys()])].sort();
@@ -66,10 +64,7 @@ export function buildReport(a: IsolationAnalyzer, snapshot: Snapshot, o: { sourc
     podsSelectedByNoPolicy: a.podsSelectedByNoPolicy(),
     namespaces: nsNames.map((name) => ({ name, tenants: a.tenantsOf(name), pods: podsPerNs.get(name) ?? 0 })),
     pods: snapshot.pods.map((p) => `${p.namespace}/${p.name}`).sort(),
-    allowed: snapshot.pods.length <= POD_MATRIX_LIMIT ? allowed : undefined,
-    edges: [...edgeCounts].sort(([x], [y]) => x.localeCompare(y)).map(([k, pairs]) => {
-      const [from, to] = k.split('\n') as [string, string];
-      return { from, to, pairs, breach: breachEdges.has(k) };
-    }),
+    allowed,
+    edges: a.namespacePairs(port, protocol).map((e) => ({ ...e, breach: breachEdges.has(`${e.from}\n${e.to}`) })),
   };
 }

@@ -197,6 +197,15 @@ describe('the verify views vs reference decide on random clusters', () => {
       const w = randomWorld(seed);
       const a = IsolationAnalyzer.fromSnapshot(w.snapshot, w.tenants, MEMBERSHIP);
       const connections = new Map(a.connections().map((c) => [`${c.from}>${c.to}`, c.ports]));
+      // Namespace edges (from pod classes) are the pod pairs of allowedPairs counted per namespace pair.
+      for (const [port, protocol] of [[80, 'TCP'], [53, 'UDP']] as const) {
+        const counted = new Map<string, number>();
+        for (const [x, y] of a.allowedPairs(port, protocol)) {
+          const [nx, ny] = [x.split('/')[0]!, y.split('/')[0]!];
+          if (nx !== ny) counted.set(`${nx}>${ny}`, (counted.get(`${nx}>${ny}`) ?? 0) + 1);
+        }
+        expect(new Map(a.namespacePairs(port, protocol).map((e) => [`${e.from}>${e.to}`, e.pairs]))).toEqual(counted);
+      }
       const endpoints = [...w.snapshot.pods, ext('8.8.8.8'), ext('10.1.0.7')];
       for (const src of endpoints) {
         for (const dst of endpoints) {
