@@ -44,7 +44,8 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
   const healthPort = metricsPort + 1;
   const entry = o.dist ? join(repo, 'dist/cli/main.js') : join(repo, 'src/cli/main.ts');
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), entry, 'run', '--kubeconfig', kubeconfig,
-    '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
+    // Plain HTTP on loopback: the benchmark reads the metrics itself, without a token.
+    '--metrics-secure=false', '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
   { stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {

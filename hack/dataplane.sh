@@ -83,8 +83,13 @@ RUN="$DIR/run"; PODS="$DIR/pods"; LOGS="$DIR/logs"
 mkdir -p "$RUN" "$PODS" "$LOGS"
 
 # A recorded pid is ours only while alive and its command line names DIR (a recycled pid is never hit).
-ours() { local pid cmdline; pid=$(cat "$1" 2>/dev/null) || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+# /proc/PID/cmdline reads empty while the process is inside execve (start() execs through `ip netns
+# exec` and setsid), so an empty read is retried briefly before the pid is disowned.
+ours() { local pid cmdline i; pid=$(cat "$1" 2>/dev/null) || return 1
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [ -n "$cmdline" ] && break; sleep 0.05
+  done
   case "$cmdline" in *"$DIR"*) echo "$pid";; *) return 1;; esac; }
 # Running = present and not a zombie (our processes outlive the shell that started them, and whoever
 # inherits them may reap late, so `kill -0` alone would wait for a process that has already exited).
@@ -160,7 +165,7 @@ NODE
   # Ready once its first full sync has written the rules ("sync iptables took" is logged at -v 1).
   local deadline=$(( $(date +%s) + 60 ))
   until grep -q 'sync iptables took' "$LOGS/kube-router.log" 2>/dev/null; do
-    ours "$RUN/kube-router.pid" >/dev/null || { tail -20 "$LOGS/kube-router.log" >&2; down_all; die "kube-router exited during start-up (log above)"; }
+    running "$(cat "$RUN/kube-router.pid")" || { tail -20 "$LOGS/kube-router.log" >&2; down_all; die "kube-router exited during start-up (log above)"; }
     [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$LOGS/kube-router.log" >&2; down_all; die "kube-router made no policy sync in 60 s (log above)"; }
     sleep 0.1
   done
@@ -188,7 +193,8 @@ pod_add() {
   local sock="$PODS/$POD_ID.sock"
   start "$PODS/$POD_ID.pid" "$LOGS/pod-$POD_ID.log" "$ns" "$BIN/tio-dp-agent" serve --control "$sock" --tcp "$TCP" --udp "$UDP" --sctp "$SCTP"
   local i
-  for i in $(seq 1 100); do [ -S "$sock" ] && break; ours "$PODS/$POD_ID.pid" >/dev/null || break; sleep 0.05; done
+  # Alive judged from process state, not the command line (see ours); a loaded machine gets 10 s.
+  for i in $(seq 1 200); do [ -S "$sock" ] && break; running "$(cat "$PODS/$POD_ID.pid")" || break; sleep 0.05; done
   [ -S "$sock" ] || { cat "$LOGS/pod-$POD_ID.log" >&2; die "the agent of pod $POD_ID did not start (log above)"; }
   echo "$sock"
 }

@@ -6,14 +6,19 @@ import { staticAdmissionObjects } from './admission/policies.ts';
 
 export interface GeneratedFile { path: string; text: string }
 
+const CHART = 'charts/tenant-isolation-operator';
+
 export function generatedFiles(): GeneratedFile[] {
   const out: GeneratedFile[] = [];
   for (const d of CRDS) {
     const text = crdYaml(d);
-    // kustomize cannot load files outside its root: config/crd/bases holds the same file.
-    out.push({ path: `crds/${crdFileName(d)}`, text }, { path: `config/crd/bases/${crdFileName(d)}`, text });
+    // kustomize and Helm read only files inside their roots: config/crd/bases and the chart hold copies.
+    for (const dir of ['crds', 'config/crd/bases', `${CHART}/crds`]) out.push({ path: `${dir}/${crdFileName(d)}`, text });
   }
   const header = '# The admission gate, generated from src/admission/policies.ts by hack/generate.ts: do not edit by hand.\n';
-  out.push({ path: 'config/admission/policies.yaml', text: header + staticAdmissionObjects().map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n') });
+  const policies = staticAdmissionObjects().map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
+  out.push({ path: 'config/admission/policies.yaml', text: header + policies });
+  // The chart renders the same objects (they name no namespace), unless the gate is turned off.
+  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${policies}{{- end }}\n` });
   return out;
 }

@@ -6,7 +6,10 @@ import { pino, type Logger } from 'pino';
 import { loadKubeConfig } from '../kube/config.ts';
 import { RestClient, resourceOf } from '../kube/rest.ts';
 import { OperatorMetrics } from '../metrics/metrics.ts';
-import { healthServer, listen, metricsServer } from '../metrics/server.ts';
+import { healthServer, listen, metricsServer, type SecureMetrics } from '../metrics/server.ts';
+import { DelegatedAccess } from '../metrics/auth.ts';
+import { ServingCertificate } from '../metrics/certificate.ts';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
 import { RESERVED_NAMESPACES } from '../api/schema.ts';
@@ -19,6 +22,8 @@ export interface RunningOperator {
   metrics: OperatorMetrics;
   rest: RestClient;
   elector: LeaderElector | undefined;
+  /** The port /metrics listens on (useful with a bind address of port 0); undefined when disabled. */
+  metricsPort: number | undefined;
   /** Resolves when this instance leads (at once without leader election). */
   leading: Promise<void>;
   /** Graceful: release the lease, drain in-flight reconciles, stop watches. */
@@ -75,8 +80,9 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
+  const metricsListener = await listen(metricsServer(metrics.registry, secureMetrics(flags, rest, log)), flags['metrics-bind-address']);
   const servers = [
-    await listen(metricsServer(metrics.registry), flags['metrics-bind-address']),
+    metricsListener,
     await listen(healthServer({
       healthz: () => (lost ? 'lost the leader lease' : undefined),
       // A synced standby is ready: it takes over with warm caches.
@@ -104,6 +110,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   const closeServers = (): Promise<unknown> => Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
   return {
     manager, metrics, rest, elector, leading,
+    metricsPort: (metricsListener?.address() as AddressInfo | null)?.port,
     async stop() {
       await manager.stop();
       await elector?.stop(true);
@@ -116,6 +123,21 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
       await closeServers();
       rest.close(); leaseRest?.close();
     },
+  };
+}
+
+/** HTTPS with apiserver-delegated authentication and authorization, unless --metrics-secure=false. */
+function secureMetrics(flags: RunFlags, rest: RestClient, log: Logger): SecureMetrics | undefined {
+  if (!flags['metrics-secure'] || flags['metrics-bind-address'] === '0') return undefined;
+  const dir = flags['metrics-cert-path'];
+  const certificate = dir
+    ? ServingCertificate.fromDir(dir, flags['metrics-cert-name'], flags['metrics-cert-key'], (e) => log.error({ err: e.message }, 'metrics certificate not reloaded; serving the previous one'))
+    : ServingCertificate.selfSigned();
+  certificate.onChange(() => log.info({ certificate: certificate.description }, 'metrics certificate reloaded'));
+  log.info({ certificate: certificate.description }, 'metrics served over HTTPS to clients authorized for GET /metrics');
+  return {
+    certificate, access: new DelegatedAccess(rest),
+    onError: (message, cause) => log.error({ err: cause instanceof Error ? cause.message : String(cause) }, message),
   };
 }
 

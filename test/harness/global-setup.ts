@@ -6,14 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { kubectlPath } from './tools.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 let clusterDir: string | undefined;
-
-export function kubectlPath(): string {
-  const bin = execFileSync('bash', [join(repo, 'hack/build-control-plane.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-  return join(bin, 'kubectl');
-}
 
 export default function setup(project: TestProject): () => void {
   let kubeconfig = process.env.TIO_KUBECONFIG;

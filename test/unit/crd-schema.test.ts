@@ -13,6 +13,7 @@ const FILE = 'isolation.tenancy.dev_tenantisolations.yaml';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const crdPath = `${root}crds/${FILE}`;
 const kustomizePath = `${root}config/crd/bases/${FILE}`;
+const chartCrdPath = `${root}charts/tenant-isolation-operator/crds/${FILE}`;
 
 type Schema = {
   type?: string;
@@ -150,8 +151,10 @@ describe('the TenantIsolation CRD', () => {
     expect(readFileSync(crdPath, 'utf8')).toBe(crdYaml(TENANT_ISOLATION));
   });
 
-  it('has a byte-identical copy in config/crd/bases/ for kustomize', () => {
-    expect(existsSync(kustomizePath), `${kustomizePath} exists`).toBe(true);
-    expect(readFileSync(kustomizePath).equals(readFileSync(crdPath))).toBe(true);
+  it('has byte-identical copies in config/crd/bases/ for kustomize and in the Helm chart\'s crds/', () => {
+    for (const copy of [kustomizePath, chartCrdPath]) {
+      expect(existsSync(copy), `${copy} exists`).toBe(true);
+      expect(readFileSync(copy).equals(readFileSync(crdPath)), `${copy} equals ${crdPath} (npm run generate writes all three)`).toBe(true);
+    }
   });
 });
