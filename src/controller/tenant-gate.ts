@@ -8,14 +8,22 @@ import { FIELD_MANAGER, LABEL_TENANT } from '../policy/labels.ts';
 import type { CachedAdmissionPolicy } from './caches.ts';
 
 const BINDINGS = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
+/**
+ * The apiserver rebuilds its admission policies from their informers once a second (apiserver
+ * policy_source.go, policyRefreshInterval): a stored binding gates pods only after that. Gated turns True
+ * this long after the operator saw the binding stored, so the condition never claims a gate not yet in force.
+ */
+export const GATE_EFFECTIVE_AFTER_MS = 2_000;
 
 /** What the tenant status says of the gate. */
 export interface GateFacts {
   /** The policy its bindings use (undefined: the tenant asks for no gate, having no default-deny). */
   policy: typeof POD_GATE | typeof AUDIT_NOTICE | undefined;
   installed: boolean;
-  /** Every wanted binding is stored as wanted. */
+  /** Every wanted binding is stored as wanted, long enough to be in force. */
   bound: boolean;
+  /** When `bound` is false only because a binding is too recent: come back after this long. */
+  retryAfterMs?: number;
 }
 
 export class TenantGate {
@@ -24,6 +32,8 @@ export class TenantGate {
   private readonly policies: ResilientInformer<CachedAdmissionPolicy>;
   /** Our writes the binding informer has not delivered yet, by name (digest of what we wrote). */
   private readonly written = new Map<string, string>();
+  /** When each binding was first seen stored as wanted (digest and time). */
+  private readonly storedSince = new Map<string, { digest: string; at: number }>();
 
   constructor(rest: RestClient, bindings: ResilientInformer<AdmissionBinding, CachedBinding>, policies: ResilientInformer<CachedAdmissionPolicy>) {
     this.rest = rest; this.bindings = bindings; this.policies = policies;
@@ -45,16 +55,29 @@ export class TenantGate {
     for (const b of wanted) {
       const digest = bindingDigest(b);
       const have = current.find((c) => c.metadata.name === b.metadata.name);
-      if (have?.digest === digest || (!have && this.written.get(b.metadata.name) === digest)) continue;
+      // Stored as wanted, or written by us and not yet seen back.
+      if (have?.digest === digest || this.written.get(b.metadata.name) === digest) continue;
       await this.rest.apply(`${BINDINGS}/${b.metadata.name}`, b, FIELD_MANAGER, true);
       this.written.set(b.metadata.name, digest);
       log.info({ tenant, binding: b.metadata.name }, 'wrote pod-gate binding');
     }
     const names = new Set(wanted.map((b) => b.metadata.name));
     for (const c of current) if (!names.has(c.metadata.name)) await this.delete(c.metadata.name, log, tenant);
-    const bound = wanted.every((b) => current.find((c) => c.metadata.name === b.metadata.name)?.digest === bindingDigest(b));
-    if (bound) for (const b of wanted) this.written.delete(b.metadata.name);
-    return { policy, installed: policy === undefined || this.policies.get(policy) !== undefined, bound };
+    const now = Date.now();
+    let stored = true;
+    let youngest = 0;
+    for (const b of wanted) {
+      const digest = bindingDigest(b);
+      if (current.find((c) => c.metadata.name === b.metadata.name)?.digest !== digest) { stored = false; continue; }
+      const since = this.storedSince.get(b.metadata.name);
+      const at = since?.digest === digest ? since.at : now;
+      this.storedSince.set(b.metadata.name, { digest, at });
+      this.written.delete(b.metadata.name);
+      youngest = Math.max(youngest, at);
+    }
+    const wait = stored ? youngest + GATE_EFFECTIVE_AFTER_MS - now : 0;
+    const installed = policy === undefined || this.policies.get(policy) !== undefined;
+    return { policy, installed, bound: stored && wait <= 0, ...(stored && wait > 0 ? { retryAfterMs: wait } : {}) };
   }
 
   /** Removes every binding of the tenant (it is being deleted); whether none is left in the cache. */
@@ -72,5 +95,6 @@ export class TenantGate {
       if (!isNotFound(err)) throw err;
     }
     this.written.delete(name);
+    this.storedSince.delete(name);
   }
 }

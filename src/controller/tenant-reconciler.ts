@@ -96,16 +96,18 @@ export class TenantReconciler {
       excluded: d.membership.excludedFor(name),
       breaches: d.proof?.breaches(name),
     });
+    // A binding too recent to be in force: Gated is re-checked once it is.
+    const again = gate.retryAfterMs !== undefined ? { requeueAfterMs: gate.retryAfterMs } : undefined;
     // A namespace still being reconciled will settle and bring us back.
-    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return;
+    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return again;
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
     const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
-    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
+    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: Math.min(TenantReconciler.STATUS_WINDOW_MS - since, again?.requeueAfterMs ?? Infinity) };
     this.lastStatusWrite.set(name, Date.now());
     if (await this.writeStatus(obj, result.status)) this.recordEvents(obj, result, log);
-    return;
+    return again;
   }
 
   /** The parsed spec: the index's copy when it is of this very object and generation, else parsed now. */
