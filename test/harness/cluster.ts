@@ -140,7 +140,7 @@ export async function refusal(request: Promise<unknown>): Promise<string | undef
 /** `kubectl ARGS` with stderr too (warnings are printed there), never rejecting. */
 export async function kubectlRun(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return promisify(execFile)(inject('kubectl'), ['--kubeconfig', kubeconfig(), ...args])
-    .then((r) => ({ code: 0, ...r }), (e: unknown) => ({ code: 1, stdout: '', stderr: '', ...(e as object) }) as { code: number; stdout: string; stderr: string });
+    .then((r) => ({ code: 0, ...r }), (e: unknown) => ({ code: 1, stdout: '', stderr: '', ...(e as object) }));
 }
 
 /** Creates a Pod (image never pulled: no kubelet runs here). */
