@@ -7,8 +7,9 @@
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { NAMESPACE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { GATE_CONTROLLER, NAMESPACE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
 import { MembershipIndex } from '../policy/membership.ts';
+import { MEMBER_LABEL_GUARD } from '../admission/policies.ts';
 import { Controller } from '../queue/controller.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
 import { DesiredPolicies } from './desired-policies.ts';
@@ -17,7 +18,8 @@ import { ManagedPolicyIndex } from './indexes.ts';
 import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
-import { TenantGate } from './tenant-gate.ts';
+import { GateBindings } from './gate-bindings.ts';
+import { claimsOf } from '../admission/policies.ts';
 
 export interface ManagerOptions {
   /** Workers of the namespace controller (the one writing policies). */
@@ -37,6 +39,8 @@ export class Manager {
   readonly caches: ClusterCaches;
   readonly namespaceController: Controller;
   readonly tenantController: Controller;
+  /** Keeps the pod-gate bindings (one key: they are shared between tenants). */
+  readonly gateController: Controller;
   readonly events: EventRecorder;
   readonly proof: IsolationProof | undefined;
   private readonly membership: MembershipIndex;
@@ -44,6 +48,7 @@ export class Manager {
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
   private readonly opts: ManagerOptions;
+  private readonly labelGuarded: () => boolean;
   private resyncTimer: NodeJS.Timeout | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
@@ -54,11 +59,14 @@ export class Manager {
     this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) });
     this.events = new EventRecorder(rest, log, opts.identity);
     const invalidTenants = new Map<string, string>();
-    const desired = new DesiredPolicies(this.membership);
+    // The member label may be relied on only while the admission gate makes it the operator's alone.
+    const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
+    const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
       namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired,
     });
+    this.labelGuarded = labelGuarded;
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
       reconcile: async (ns, l) => {
@@ -68,12 +76,19 @@ export class Manager {
       },
     });
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
+    // One gate for the cluster: its bindings are shared by the tenants (one per label key).
+    const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()
+      .map((t) => this.membership.tenant(t)).filter((t) => t !== undefined).map(claimsOf), opts.reservedNamespaces);
+    this.gateController = new Controller({
+      name: GATE_CONTROLLER, concurrency: 1, log, metrics,
+      reconcile: async (_key, l) => { await gate.sync(l); },
+    });
     const tenantReconciler = new TenantReconciler({
       rest, events: this.events, membership: this.membership, invalidTenants,
       tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
-      gate: new TenantGate(rest, this.caches.bindings, this.caches.admissionPolicies),
+      gate, labelGuarded,
     });
     this.tenantController = new Controller({
       name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,
@@ -81,14 +96,14 @@ export class Manager {
     });
     wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, proof: this.proof,
-      namespaceReconciler, tenantReconciler,
-      enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t) },
+      namespaceReconciler, tenantReconciler, labelGuarded,
+      enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster') },
     });
     for (const { resource, informer } of this.caches.all) informer.onRestart = (reason) => metrics.watchRestarts.inc({ resource, reason });
     metrics.observeWatches(() => this.caches.all.map(({ resource, informer }) => ({ resource, ageSeconds: informer.lastEventAgeSeconds })));
   }
 
-  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController]; }
+  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.gateController]; }
 
   get synced(): boolean { return this.caches.all.every(({ informer }) => informer.hasSynced); }
 
@@ -120,6 +135,7 @@ export class Manager {
 
   /** Re-enqueues every object: a reconcile of an unchanged cluster makes zero writes. */
   resync(): void {
+    this.gateController.enqueue('cluster');
     for (const t of this.caches.tenants.list()) this.tenantController.enqueue(t.metadata.name);
     for (const ns of this.caches.namespaces.list()) this.namespaceController.enqueue(ns.metadata.name);
   }
@@ -146,11 +162,13 @@ export class Manager {
     // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
     const states = new Map<string, string>();
     const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
+    const peers: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
     for (const t of this.caches.tenants.list()) {
       byCondition.all = (byCondition.all ?? 0) + 1;
       // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
       for (const c of t.status?.conditions ?? []) if (c.status === 'True') byCondition[c.type] = (byCondition[c.type] ?? 0) + 1;
       for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
+      if (t.status?.intraTenantPeers) peers[t.status.intraTenantPeers] = (peers[t.status.intraTenantPeers] ?? 0) + 1;
     }
     const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
     for (const s of states.values()) counts[s] = (counts[s] ?? 0) + 1;
@@ -158,6 +176,7 @@ export class Manager {
     m.conflicts.set(counts.Conflict ?? 0);
     m.managedPolicies.set(this.policyIndex.count);
     for (const [condition, n] of Object.entries(byCondition)) m.tenants.set({ condition }, n);
+    for (const [mode, n] of Object.entries(peers)) m.peerModes.set({ mode }, n);
     const breaches = [...(this.proof?.counts.values() ?? [])];
     m.breachedTenants.set(breaches.length);
     m.breaches.set(breaches.reduce((a, b) => a + b, 0));

@@ -7,6 +7,7 @@ import type { QueueObserver } from '../queue/workqueue.ts';
 /** The controllers' names: their `controller` label, and their queues' `name`, as in controller-runtime. */
 export const NAMESPACE_CONTROLLER = 'namespace';
 export const TENANT_CONTROLLER = 'tenantisolation';
+export const GATE_CONTROLLER = 'admissiongate';
 
 const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
   1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
@@ -38,6 +39,7 @@ export class OperatorMetrics {
   readonly unfinishedWork: Gauge<'name' | 'controller'>;
   readonly longestRunning: Gauge<'name' | 'controller'>;
   readonly watchAge: Gauge<'resource'>;
+  readonly peerModes: Gauge<'mode'>;
   /** Keys in flight per controller, read at scrape time. */
   private readonly inFlight = new Map<string, () => ReadonlyMap<string, number>>();
   private watches: () => { resource: string; ageSeconds: number }[] = () => [];
@@ -67,6 +69,8 @@ export class OperatorMetrics {
     this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
     this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
+    this.peerModes = new Gauge({ name: 'tenant_isolation_intra_tenant_peers', help: 'Enforcing tenants by how their intra-tenant policies name members: MembershipLabel (a join costs the same at any size) or NamespaceNames', labelNames: ['mode'], registers: r });
+    for (const mode of ['MembershipLabel', 'NamespaceNames']) this.peerModes.set({ mode }, 0);
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: this.inFlight, watches: () => this.watches() };

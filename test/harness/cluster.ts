@@ -150,3 +150,18 @@ export async function createPod(namespace: string, name: string, extra: { labels
     spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
   }, 'tests');
 }
+
+const MEMBER_LABEL_GUARD_PATH = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/tenant-isolation-member-label';
+
+/**
+ * Takes the member-label guard's binding away: tenants name their members by namespace name (the
+ * behaviour where the gate is not installed). Returns what puts it back.
+ */
+export async function withoutMemberLabelGuard(): Promise<() => Promise<void>> {
+  const r = await rest();
+  const b = await r.get<{ metadata: { name: string; labels?: Record<string, string> }; spec: unknown }>(MEMBER_LABEL_GUARD_PATH);
+  await r.delete(MEMBER_LABEL_GUARD_PATH);
+  return async () => {
+    await (await rest()).apply(MEMBER_LABEL_GUARD_PATH, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: b.metadata.name, labels: b.metadata.labels }, spec: b.spec }, 'tests', true);
+  };
+}

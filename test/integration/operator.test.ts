@@ -7,14 +7,18 @@ import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, events, getNamespace, getTenant, labelNamespace,
   kubectl, policies, policyNames, policyWrites, rest, startTestOperator, unique, writes,
   MANAGED_POLICIES, isolatedWith,
+  withoutMemberLabelGuard,
 } from '../harness/cluster.ts';
 
 const ALL = MANAGED_POLICIES;
 const NP = (ns: string, name = ''): string => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies${name ? `/${name}` : ''}`;
 
 let op: RunningOperator;
-beforeAll(async () => { op = await startTestOperator({ concurrency: 4 }); });
-afterAll(async () => { await op.stop(); });
+// These tests describe tenants that name their members by namespace name: the member-label guard is taken
+// away for this file (test/integration/membership-label.test.ts covers naming them by label).
+let restoreGuard: () => Promise<void>;
+beforeAll(async () => { restoreGuard = await withoutMemberLabelGuard(); op = await startTestOperator({ concurrency: 4 }); });
+afterAll(async () => { await op.stop(); await restoreGuard(); });
 
 const isolated = (ns: string, names = ALL) => isolatedWith(ns, names);
 
