@@ -9,7 +9,7 @@ import { OperatorMetrics } from '../metrics/metrics.ts';
 import { healthServer, listen, metricsServer } from '../metrics/server.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { TenantIsolationController } from '../controller/controller.ts';
-import { DEFAULT_LEASE, LeaderElector } from '../kube/leader-election.ts';
+import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
 import type { RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
 
@@ -29,7 +29,11 @@ export interface RunningOperator {
 export interface StartOptions {
   processMetrics?: boolean;
   leaseTimings?: Partial<typeof DEFAULT_LEASE>;
-  /** Called when the lease is lost; work has already stopped. `run` exits the process, as controller-runtime does. */
+  /**
+   * Called at once when the lease is lost, after the write fence closed (every later write of this
+   * instance throws before reaching a socket; writes in flight are reset). `run` exits the process, as
+   * controller-runtime does; without it the controller is stopped in the background.
+   */
   onLostLease?: () => void;
 }
 
@@ -60,8 +64,10 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.
   const leaseRest = namespace ? await RestClient.create(kc) : undefined;
+  // The elector holds the write gate of the operator's client: no write before the lease is won, none
+  // after the renew deadline, and writes in flight reset when leadership ends.
   const elector = namespace && leaseRest
-    ? new LeaderElector(leaseRest, log, { namespace, name: leaseName, identity, ...DEFAULT_LEASE, ...o.leaseTimings })
+    ? new LeaderElector(restLeaseStore(leaseRest, namespace, leaseName), log, { namespace, name: leaseName, identity, ...DEFAULT_LEASE, ...o.leaseTimings }, rest)
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
@@ -82,9 +88,11 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
       controller.startWorkers();
       resolveLeading();
     }, () => {
+      // Writes are fenced already (the elector closed the gate before calling this).
       lost = true;
       metrics.leaderStatus.set({ name: leaseName }, 0);
-      void controller.stop().then(() => o.onLostLease?.());
+      if (o.onLostLease) o.onLostLease();
+      void controller.stop();
     });
   } else {
     metrics.leaderStatus.set({ name: leaseName }, 1);
@@ -112,6 +120,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
 export async function runCommand(flags: RunFlags): Promise<void> {
   const log = makeLogger(flags['log-level']);
   const op = await startOperator(flags, log, {
+    // At once, without draining: in-flight reconciles could only fail against the fence.
     onLostLease: () => { log.error('leader lease lost: exiting so a fresh process rejoins the election'); process.exit(1); },
   });
   // V8 runs with its default (fast) collector; after each burst of work the free heap goes back to the

@@ -3,6 +3,7 @@
 // from informer caches.
 import https from 'node:https';
 import http from 'node:http';
+import net from 'node:net';
 import type { ClusterAccess } from './config.ts';
 
 export class ApiError extends Error {
@@ -30,6 +31,11 @@ export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.st
 export const isNamespaceTerminating = (e: unknown): boolean =>
   e instanceof ApiError && e.status === 403 && /being terminated|is terminating/i.test(e.message);
 
+/** A write refused because this process may no longer write (it lost, or never held, the leader lease). */
+export class WritesFencedError extends Error {
+  constructor(message: string) { super(message); this.name = 'WritesFencedError'; }
+}
+
 export type WriteVerb = 'apply' | 'update' | 'patch' | 'delete' | 'create';
 export type WriteListener = (verb: WriteVerb, path: string) => void;
 
@@ -37,8 +43,13 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
+  /** Idle socket timeout (default 30 s). */
   timeoutMs?: number;
+  /** Aborts the request, e.g. `AbortSignal.timeout(ms)` for a deadline on the whole exchange. */
+  signal?: AbortSignal;
 }
+
+export type WriteOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
 
 /** One line of a watch stream. */
 export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
@@ -50,15 +61,40 @@ export class RestClient {
   private readonly watchAgent: https.Agent | http.Agent;
   private readonly writeListeners: WriteListener[] = [];
   private readonly access: ClusterAccess;
+  /** The TCP socket under each TLS socket: only a TCP socket can be reset (RST), see fenceWrites. */
+  private readonly tcpOf = new WeakMap<net.Socket, net.Socket>();
+  /** Writes whose request exists, until their response ends. */
+  private readonly inFlightWrites = new Set<http.ClientRequest>();
+  /** Writes fenceWrites reset: they fail with WritesFencedError, whatever the socket reports. */
+  private readonly resetWrites = new WeakSet<http.ClientRequest>();
+  /** performance.now() after which writes are refused; undefined: no gate (no leader election). */
+  private writesAllowedUntil: number | undefined;
+  private fenced: string | undefined;
 
   private constructor(access: ClusterAccess) {
     this.access = access;
     this.server = access.server;
-    const agent = (maxSockets: number): https.Agent | http.Agent => (this.server.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
-      : new http.Agent({ keepAlive: true, maxSockets }));
+    const agent = (maxSockets: number, tcpKeepAliveMs?: number): https.Agent | http.Agent => {
+      const a = this.server.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
+        : new http.Agent({ keepAlive: true, maxSockets });
+      // Our own TCP socket under TLS, remembered, so it can be reset; TCP keepalive where asked for.
+      const create = a.createConnection.bind(a) as (o: Record<string, unknown>, cb?: unknown) => net.Socket;
+      a.createConnection = (o: Record<string, unknown>, cb?: unknown) => {
+        const tcp = net.connect({ host: o.host as string, port: Number(o.port), family: o.family as number | undefined });
+        if (tcpKeepAliveMs !== undefined) tcp.setKeepAlive(true, tcpKeepAliveMs);
+        if (this.server.protocol !== 'https:') return tcp;
+        const s = create({ ...o, socket: tcp }, cb);
+        this.tcpOf.set(s, tcp);
+        return s;
+      };
+      return a;
+    };
     this.agent = agent(32);
-    this.watchAgent = agent(Infinity);
+    // A watch may be silent for minutes: TCP keepalive notices a peer that is gone (probes after 30 s
+    // idle, then every second, 10 tries); a peer that is up but forwards nothing is the informer
+    // watchdog's job.
+    this.watchAgent = agent(Infinity, 30_000);
   }
 
   static create(access: ClusterAccess): Promise<RestClient> { return Promise.resolve(new RestClient(access)); }
@@ -79,7 +115,45 @@ export class RestClient {
 
   onWrite(listener: WriteListener): void { this.writeListeners.push(listener); }
 
+  /**
+   * Writes are refused from `performance.now()` = `until` on (a leader's renew deadline), checked just
+   * before each write is handed to the socket: by construction, not by a timer that might fire late.
+   */
+  allowWritesUntil(until: number): void { this.writesAllowedUntil = until; }
+
+  /**
+   * Closes the write fence for good: later writes throw WritesFencedError before reaching a socket, and
+   * writes in flight are reset (TCP RST), so a request stuck in a partitioned network is dropped by the
+   * kernel instead of being delivered once the network heals.
+   */
+  fenceWrites(reason: string): void {
+    if (this.fenced !== undefined) return;
+    this.fenced = reason;
+    this.writesAllowedUntil = -Infinity;
+    for (const req of this.inFlightWrites) {
+      this.resetWrites.add(req);
+      const s = req.socket;
+      const tcp = s ? this.tcpOf.get(s) ?? s : undefined;
+      // Reset first: a plain destroy() would close with FIN, and a request held by a partitioned network
+      // would then still be delivered after it heals.
+      if (tcp && !tcp.destroyed) { try { tcp.resetAndDestroy(); } catch { tcp.destroy(); } }
+      req.destroy();
+    }
+    this.inFlightWrites.clear();
+  }
+
+  get writesFenced(): boolean { return this.fenced !== undefined; }
+
+  private checkWriteFence(method: string, path: string): void {
+    if (this.fenced === undefined && (this.writesAllowedUntil === undefined || performance.now() < this.writesAllowedUntil)) return;
+    throw new WritesFencedError(`${method} ${path}: refused, ${this.fenced ?? 'the leader lease is not held'}`);
+  }
+
   async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    return this.send<T>(method, path, o, false);
+  }
+
+  private async send<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
     const url = this.url(path, o.query);
     const headers = await this.headers();
     let payload: string | undefined;
@@ -89,8 +163,10 @@ export class RestClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     const lib = url.protocol === 'https:' ? https : http;
+    // Synchronously before the request exists: nothing between this check and the socket can yield.
+    if (isWrite) this.checkWriteFence(method, url.pathname);
     return await new Promise<T>((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
+      const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
         // Decoded as it arrives, into JS strings: a Buffer.concat of a large list page would be one more
         // big malloc'd block per response, and those fragment the C heap for good (RSS that never returns).
         res.setEncoding('utf8');
@@ -110,7 +186,11 @@ export class RestClient {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
-      req.on('error', (e) => reject(new Error(`${method} ${url.pathname}: ${e.message}`, { cause: e })));
+      req.on('error', (e) => {
+        if (this.resetWrites.has(req)) reject(new WritesFencedError(`${method} ${url.pathname}: write in flight reset: ${this.fenced}`));
+        else reject(new Error(`${method} ${url.pathname}: ${e.message}`, { cause: e }));
+      });
+      if (isWrite) { this.inFlightWrites.add(req); req.once('close', () => this.inFlightWrites.delete(req)); }
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -166,24 +246,28 @@ export class RestClient {
   }
 
   private async write<T>(verb: WriteVerb, method: string, path: string, o: RequestOptions): Promise<T> {
-    const r = await this.request<T>(method, path, o);
+    const r = await this.send<T>(method, path, o, true);
     for (const l of this.writeListeners) l(verb, path);
     return r;
   }
 
   /** Server-side apply (JSON is YAML, so the apply content type takes it as is). */
-  apply<T>(path: string, obj: unknown, fieldManager: string, force = true): Promise<T> {
-    return this.write('apply', 'PATCH', path, { body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager, force } });
+  apply<T>(path: string, obj: unknown, fieldManager: string, force = true, o: WriteOptions = {}): Promise<T> {
+    return this.write('apply', 'PATCH', path, { ...o, body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager, force } });
   }
-  create<T>(path: string, obj: unknown, fieldManager: string): Promise<T> { return this.write('create', 'POST', path, { body: obj, query: { fieldManager } }); }
-  update<T>(path: string, obj: unknown, fieldManager: string): Promise<T> { return this.write('update', 'PUT', path, { body: obj, query: { fieldManager } }); }
-  mergePatch<T>(path: string, patch: unknown, fieldManager: string): Promise<T> {
-    return this.write('patch', 'PATCH', path, { body: patch, contentType: 'application/merge-patch+json', query: { fieldManager } });
+  create<T>(path: string, obj: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('create', 'POST', path, { ...o, body: obj, query: { fieldManager } });
   }
-  jsonPatch<T>(path: string, ops: unknown[], fieldManager: string): Promise<T> {
-    return this.write('patch', 'PATCH', path, { body: ops, contentType: 'application/json-patch+json', query: { fieldManager } });
+  update<T>(path: string, obj: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('update', 'PUT', path, { ...o, body: obj, query: { fieldManager } });
   }
-  delete<T>(path: string, body?: unknown): Promise<T> { return this.write('delete', 'DELETE', path, { body }); }
+  mergePatch<T>(path: string, patch: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('patch', 'PATCH', path, { ...o, body: patch, contentType: 'application/merge-patch+json', query: { fieldManager } });
+  }
+  jsonPatch<T>(path: string, ops: unknown[], fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('patch', 'PATCH', path, { ...o, body: ops, contentType: 'application/json-patch+json', query: { fieldManager } });
+  }
+  delete<T>(path: string, body?: unknown, o: WriteOptions = {}): Promise<T> { return this.write('delete', 'DELETE', path, { ...o, body }); }
 
   close(): void { this.agent.destroy(); this.watchAgent.destroy(); }
 }
