@@ -6,7 +6,8 @@
 //   - a server-ended watch (its timeoutSeconds) resumes from the last resourceVersion, without a relist;
 //   - 410 Gone (an expired resourceVersion or continue token) relists at once;
 //   - any other failure retries after a jittered exponential backoff;
-//   - a watch silent for too long is presumed hung, aborted and relisted (client-node #364/#596/#958).
+//   - a watch silent for longer than the silence limit (3 min by default; the apiserver sends a bookmark
+//     about once a minute) is presumed hung, aborted and relisted (client-node #364/#596/#958).
 // A relist replaces the cache and reports the difference: objects that changed while the watch was down
 // come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,9 +57,16 @@ export function keepOnly(top: string[], metadata: string[]): CacheTransform {
   };
 }
 
-interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
+/** Three bookmark intervals: a healthy watch is never this silent. */
+export const DEFAULT_WATCH_SILENCE_LIMIT_MS = 3 * 60_000;
+
+/** Why an informer started over: a failed list or watch, a silent watch, or an expired resourceVersion (410). */
+export type RestartReason = 'error' | 'silence' | 'expired';
 
 const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
+
+interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
+
 const rvOf = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
 /** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
@@ -66,8 +74,9 @@ const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?
 export interface InformerOptions {
   labelSelector?: string;
   /**
-   * The server ends every watch after `timeoutSeconds` (4-6 min, asked for below) and we reconnect,
-   * which counts as activity; a watch silent for longer than this has hung and is restarted.
+   * A watch silent for longer than this (default DEFAULT_WATCH_SILENCE_LIMIT_MS) has hung and is
+   * restarted with a relist. Bookmarks (about one a minute) and events count as activity, and so does
+   * the reconnect after the server ends a watch (every 4-6 min, asked for below).
    */
   maxSilenceMs?: number;
   /** Objects per list page. */
@@ -82,8 +91,8 @@ export class ResilientInformer<T extends RawObject> {
   private stopped = true;
   private restarts = 0;
   private failures = 0; // consecutive, for backoff; reset by a successful list or watch
-  /** Called on every restart (error or silence), e.g. to count it in a metric. */
-  onRestart: (reason: 'error' | 'silence') => void = () => undefined;
+  /** Called on every restart, e.g. to count it in a metric. */
+  onRestart: (reason: RestartReason) => void = () => undefined;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private lastEvent = Date.now();
@@ -107,7 +116,7 @@ export class ResilientInformer<T extends RawObject> {
     this.handlers = handlers;
     this.log = log.child({ informer: path });
     this.labelSelector = o.labelSelector;
-    this.maxSilenceMs = o.maxSilenceMs ?? 11 * 60_000;
+    this.maxSilenceMs = o.maxSilenceMs ?? DEFAULT_WATCH_SILENCE_LIMIT_MS;
     this.pageSize = o.pageSize ?? 500;
   }
 
@@ -145,7 +154,7 @@ export class ResilientInformer<T extends RawObject> {
         this.silenced = true;
         this.current.abort();
       }
-    }, Math.min(30_000, this.maxSilenceMs / 2));
+    }, Math.min(15_000, this.maxSilenceMs / 4));
     this.watchdog.unref();
     let firstAttempt!: () => void;
     const attempted = new Promise<void>((r) => { firstAttempt = r; });
@@ -189,6 +198,8 @@ export class ResilientInformer<T extends RawObject> {
         }
         if (isGone(err) && gone++ === 0) {
           this.log.info({ err: String(err) }, 'resourceVersion expired; relisting');
+          this.restarts++;
+          this.onRestart('expired');
           this.resourceVersion = undefined;
           continue;
         }
@@ -212,7 +223,7 @@ export class ResilientInformer<T extends RawObject> {
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page = await this.rest.get<ListPage>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont });
+      const page = await this.rest.get<ListPage>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont }, { signal });
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {

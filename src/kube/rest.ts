@@ -196,7 +196,9 @@ export class RestClient {
     });
   }
 
-  get<T>(path: string, query?: RequestOptions['query']): Promise<T> { return this.request<T>('GET', path, { query }); }
+  get<T>(path: string, query?: RequestOptions['query'], o: Pick<RequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<T> {
+    return this.request<T>('GET', path, { ...o, query });
+  }
 
   /**
    * Streams a watch: `onEvent` gets each event as it arrives. Resolves when the server ends the stream

@@ -72,7 +72,7 @@ export class OperatorMetrics {
     this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
     this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
-    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
+    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: (): ReadonlyMap<string, number> => this.inFlight(), watches: () => this.watches() };
     this.unfinishedWork = new Gauge({

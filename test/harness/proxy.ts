@@ -9,7 +9,10 @@
 //   - with { halfOpen: true }, on connections that were open when pause() was called: they stay silent
 //     for ever, never closed (a middlebox that lost their state; the case a watch watchdog is for).
 // Closes (FIN) are held and delivered like bytes.
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import type { ClusterAccess } from '../../src/kube/config.ts';
 
 interface Conn {
   client: net.Socket;
@@ -146,6 +149,66 @@ export async function startPausingProxy(target: { host: string; port: number }):
     async close() {
       for (const c of conns) { c.client.destroy(); c.upstream?.destroy(); }
       conns.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * An HTTP proxy in front of the apiserver (plain HTTP to the test's client, the cluster's credentials
+ * upstream) that can answer every watch with an empty 200 that ends at once: what an L7 load balancer
+ * with a short stream limit, or an apiserver shutting down, does to watches.
+ */
+export interface WatchEndingProxy {
+  url: URL;
+  /** While true (the default), watches end at once; false forwards them. */
+  endWatches: boolean;
+  /** Watch requests seen (ended or forwarded). */
+  readonly watches: number;
+  /** performance.now() at each watch request. */
+  readonly watchTimes: readonly number[];
+  /** Other requests seen (lists). */
+  readonly requests: number;
+  close(): Promise<void>;
+}
+
+export async function startWatchEndingProxy(upstream: ClusterAccess): Promise<WatchEndingProxy> {
+  let watches = 0;
+  let requests = 0;
+  const watchTimes: number[] = [];
+  const agent = new https.Agent({ keepAlive: true, ...upstream.tls });
+  const state = { endWatches: true };
+  const server = http.createServer((req, res) => {
+    const isWatch = /[?&]watch=(true|1)(&|$)/.test(req.url ?? '');
+    if (isWatch) { watches++; watchTimes.push(performance.now()); } else requests++;
+    if (isWatch && state.endWatches) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end();
+      return;
+    }
+    void upstream.authorization().then((auth) => {
+      const headers = { ...req.headers, host: upstream.server.host, ...(auth ? { authorization: auth } : {}) };
+      const up = https.request(new URL(req.url ?? '/', upstream.server), { method: req.method, headers, agent }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      res.on('close', () => up.destroy());
+      req.pipe(up);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: new URL(`http://127.0.0.1:${port}`),
+    get endWatches() { return state.endWatches; },
+    set endWatches(v: boolean) { state.endWatches = v; },
+    get watches() { return watches; },
+    get watchTimes() { return watchTimes; },
+    get requests() { return requests; },
+    async close() {
+      server.closeAllConnections();
+      agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
