@@ -15,6 +15,11 @@ export const runFlags = z.strictObject({
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   'isolation-proof': z.boolean().default(true),
+  // As controller-runtime since v0.21: no client-side rate limit by default, the apiserver's API
+  // Priority and Fairness decides; a positive QPS turns one on (lease renewals are never limited).
+  'kube-api-qps': z.coerce.number().refine(Number.isFinite, 'must be a number').default(-1),
+  'kube-api-burst': z.coerce.number().int().min(1).default(10),
+  'watch-silence-limit': z.coerce.number().int().min(60, 'must be at least 60 (seconds): the apiserver sends a bookmark about once a minute').default(180),
 });
 export type RunFlags = z.infer<typeof runFlags>;
 
@@ -34,6 +39,10 @@ Flags:
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
+  --kube-api-qps QPS                 client-side rate limit on API requests (default -1: none, as controller-runtime;
+                                     the apiserver's priority and fairness applies)
+  --kube-api-burst N                 requests allowed at once above --kube-api-qps (default 10)
+  --watch-silence-limit SECONDS      restart a watch silent for this long (default 180; bookmarks come every ~60 s)
   -h, --help                         show this help
 
 Environment: TIO_<FLAG> (e.g. TIO_CONCURRENCY=8) sets a flag's default.`;
@@ -56,6 +65,9 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },
       'isolation-proof': { type: 'boolean' },
+      'kube-api-qps': { type: 'string' },
+      'kube-api-burst': { type: 'string' },
+      'watch-silence-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

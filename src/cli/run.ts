@@ -52,7 +52,9 @@ export function makeLogger(level: string): Logger {
 
 export async function startOperator(flags: RunFlags, log: Logger, o: StartOptions = {}): Promise<RunningOperator> {
   const kc = loadKubeConfig(flags.kubeconfig);
-  const rest = await RestClient.create(kc);
+  const rest = await RestClient.create(kc, {
+    qps: flags['kube-api-qps'], burst: flags['kube-api-burst'], watchSilenceLimitMs: flags['watch-silence-limit'] * 1000,
+  });
   const namespace = flags['leader-elect'] ? leaseNamespace(flags) : undefined;
   const metrics = new OperatorMetrics({ processMetrics: o.processMetrics });
   rest.onWrite((verb) => metrics.apiWrites.inc({ verb }));

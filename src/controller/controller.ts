@@ -9,7 +9,7 @@ import type { NamespaceObject } from '../policy/types.ts';
 import { compactPolicy, type CachedPolicy } from '../policy/diff.ts';
 import { ResilientInformer, keepOnly, type RawObject } from '../kube/informer.ts';
 import { ValueInterner, internLabels, strings } from '../kube/intern.ts';
-import type { RestClient } from '../kube/rest.ts';
+import { isConflict, type RestClient } from '../kube/rest.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
@@ -216,7 +216,8 @@ export class TenantIsolationController {
       if (kind === 'ns') { await reconcileNamespace({ ...this.ctx, log }, name); return; }
       return await this.tenantReconciler.reconcile(name);
     } catch (err) {
-      log.error({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
+      // An optimistic-concurrency conflict is routine (the object changed under us), not an alert.
+      log[isConflict(err) ? 'info' : 'error']({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
       throw err;
     } finally {
       log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');

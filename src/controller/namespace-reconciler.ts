@@ -4,7 +4,7 @@ import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/de
 import { compactPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
 import type { NetworkPolicy } from '../policy/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
-import { isNamespaceTerminating, isNotFound } from '../kube/rest.ts';
+import { isConflict, isNamespaceTerminating, isNotFound } from '../kube/rest.ts';
 import { ValueInterner, strings } from '../kube/intern.ts';
 import { isTerminating, policyPath, type ControllerContext, type NamespaceOutcome } from './context.ts';
 
@@ -174,7 +174,7 @@ async function deletePolicy(ctx: ControllerContext, p: CachedPolicy): Promise<vo
     await ctx.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: p.metadata.resourceVersion } });
     ctx.assumed.assumeDeleted(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
   } catch (err) {
-    if (!isNotFound(err) && !(err instanceof Error && /Precondition failed/i.test(err.message))) throw err;
+    if (!isNotFound(err) && !isConflict(err)) throw err; // a failed precondition is a Conflict
   }
 }
 

@@ -12,7 +12,7 @@
 // come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ApiError, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
+import { apiErrorOf, isGone, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
@@ -62,8 +62,6 @@ export const DEFAULT_WATCH_SILENCE_LIMIT_MS = 3 * 60_000;
 
 /** Why an informer started over: a failed list or watch, a silent watch, or an expired resourceVersion (410). */
 export type RestartReason = 'error' | 'silence' | 'expired';
-
-const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
 
 interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
 
@@ -116,7 +114,7 @@ export class ResilientInformer<T extends RawObject> {
     this.handlers = handlers;
     this.log = log.child({ informer: path });
     this.labelSelector = o.labelSelector;
-    this.maxSilenceMs = o.maxSilenceMs ?? DEFAULT_WATCH_SILENCE_LIMIT_MS;
+    this.maxSilenceMs = o.maxSilenceMs ?? rest.watchSilenceLimitMs ?? DEFAULT_WATCH_SILENCE_LIMIT_MS;
     this.pageSize = o.pageSize ?? 500;
   }
 
@@ -205,7 +203,8 @@ export class ResilientInformer<T extends RawObject> {
         }
         if (isGone(err)) this.resourceVersion = undefined; // again: relist after the backoff below
         // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
+        // A Retry-After (429 from APF) is honoured when longer.
+        const delay = Math.max(Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random()), (apiErrorOf(err)?.retryAfterSeconds ?? 0) * 1000);
         this.restarts++;
         this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts }, 'watch failed; restarting informer');
         this.onRestart('error');

@@ -4,32 +4,16 @@
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterAccess } from './config.ts';
+import { apiErrorOf, statusError } from './api-errors.ts';
+import { userAgent } from './user-agent.ts';
+import { TokenBucketRateLimiter } from '../queue/rate-limiter.ts';
 
-export class ApiError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ApiError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
-/** A Kubernetes Status (an error body, or a watch ERROR event's object). */
-export interface Status { code?: number; reason?: string; message?: string }
-
-/** The ApiError for a Status answer; `fallback` is what to show when the body carries no message. */
-export function statusError(what: string, status: number, s: Status | undefined, fallback: string): ApiError {
-  return new ApiError(status, s?.reason ?? 'Unknown', `${what}: ${status} ${s?.message ?? fallback}`);
-}
-
-
-export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.status === 404;
-export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409;
-/** The apiserver refuses creates in a namespace being deleted with 403 NamespaceTerminating-ish messages. */
-export const isNamespaceTerminating = (e: unknown): boolean =>
-  e instanceof ApiError && e.status === 403 && /being terminated|is terminating/i.test(e.message);
+export {
+  ApiError, statusError, apiErrorOf, isNotFound, isConflict, isAlreadyExists, isInvalid, isForbidden, isGone, isTooManyRequests,
+  isNamespaceTerminating, type Status, type StatusCause,
+} from './api-errors.ts';
 
 /** A write refused because this process may no longer write (it lost, or never held, the leader lease). */
 export class WritesFencedError extends Error {
@@ -51,6 +35,42 @@ export interface RequestOptions {
 
 export type WriteOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
 
+export interface RestClientOptions {
+  /** Client-side rate limit in requests per second; 0 or less: none (the apiserver's APF decides). */
+  qps?: number;
+  /** Requests allowed at once above the rate (with qps > 0). */
+  burst?: number;
+  /** Retries of a request answered 429, or 503/504 with Retry-After (default 5). */
+  maxRetries?: number;
+  /** How long a watch may be silent before informers on this client restart it (their default). */
+  watchSilenceLimitMs?: number;
+}
+
+/** The longest Retry-After we honour as given; longer asks are waited this long. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/**
+ * How long to wait before sending a request again, or undefined to give up. 429 means the apiserver
+ * (APF, max-inflight) refused it unprocessed: any request may be retried. A 503/504 with Retry-After may
+ * have been processed: only requests that are safe to repeat are (reads, PUT, DELETE, apply and merge
+ * patches; not POST, not JSON patch).
+ */
+export function retryDelayMs(err: unknown, method: string, contentType: string | undefined, attempt: number, maxRetries: number): number | undefined {
+  const a = apiErrorOf(err);
+  if (!a || attempt >= maxRetries) return undefined;
+  const repeatable = method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE'
+    || (method === 'PATCH' && (contentType === 'application/apply-patch+yaml' || contentType === 'application/merge-patch+json'));
+  if (a.status === 429) return Math.min(MAX_RETRY_AFTER_MS, (a.retryAfterSeconds ?? 1) * 1000);
+  if ((a.status === 503 || a.status === 504) && a.retryAfterSeconds !== undefined && repeatable) return Math.min(MAX_RETRY_AFTER_MS, a.retryAfterSeconds * 1000);
+  return undefined;
+}
+
+/** Retry-After in seconds (the apiserver sends whole seconds; an HTTP date is not honoured). */
+const retryAfter = (h: string | string[] | undefined): number | undefined => {
+  const v = Array.isArray(h) ? h[0] : h;
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined;
+};
+
 /** One line of a watch stream. */
 export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
 
@@ -70,8 +90,15 @@ export class RestClient {
   /** performance.now() after which writes are refused; undefined: no gate (no leader election). */
   private writesAllowedUntil: number | undefined;
   private fenced: string | undefined;
+  private readonly limiter: TokenBucketRateLimiter | undefined;
+  private readonly maxRetries: number;
+  private readonly userAgent = userAgent();
+  readonly watchSilenceLimitMs: number | undefined;
 
-  private constructor(access: ClusterAccess) {
+  private constructor(access: ClusterAccess, o: RestClientOptions) {
+    this.limiter = o.qps !== undefined && o.qps > 0 ? new TokenBucketRateLimiter(o.qps, Math.max(1, o.burst ?? 10), () => performance.now()) : undefined;
+    this.maxRetries = o.maxRetries ?? 5;
+    this.watchSilenceLimitMs = o.watchSilenceLimitMs;
     this.access = access;
     this.server = access.server;
     const agent = (maxSockets: number, tcpKeepAliveMs?: number): https.Agent | http.Agent => {
@@ -97,10 +124,16 @@ export class RestClient {
     this.watchAgent = agent(Infinity, 30_000);
   }
 
-  static create(access: ClusterAccess): Promise<RestClient> { return Promise.resolve(new RestClient(access)); }
+  static create(access: ClusterAccess, o: RestClientOptions = {}): Promise<RestClient> { return Promise.resolve(new RestClient(access, o)); }
+
+  /** Waits for a token of the client-side rate limit, if there is one. */
+  private async throttle(signal: AbortSignal | undefined): Promise<void> {
+    const wait = this.limiter?.when() ?? 0;
+    if (wait > 0) await sleep(wait, undefined, { signal });
+  }
 
   private async headers(): Promise<Record<string, string>> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent };
     // Per request, so rotated service-account tokens are picked up.
     const auth = await this.access.authorization();
     if (auth) headers.Authorization = auth;
@@ -153,7 +186,21 @@ export class RestClient {
     return this.send<T>(method, path, o, false);
   }
 
+  /** One request, sent again (within bounds) when the server asks for a retry. */
   private async send<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.throttle(o.signal);
+      try {
+        return await this.sendOnce<T>(method, path, o, isWrite);
+      } catch (err) {
+        const wait = retryDelayMs(err, method, o.contentType, attempt, this.maxRetries);
+        if (wait === undefined) throw err;
+        await sleep(wait, undefined, { signal: o.signal });
+      }
+    }
+  }
+
+  private async sendOnce<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
     const url = this.url(path, o.query);
     const headers = await this.headers();
     let payload: string | undefined;
@@ -182,7 +229,7 @@ export class RestClient {
           let parsed: unknown;
           try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
           if (status >= 200 && status < 300) { resolve(parsed as T); return; }
-          reject(statusError(`${method} ${url.pathname}`, status, parsed as Status | undefined, text.slice(0, 300)));
+          reject(statusError(`${method} ${url.pathname}`, status, parsed, text.slice(0, 300), retryAfter(res.headers['retry-after'])));
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
@@ -206,6 +253,7 @@ export class RestClient {
    */
   async watch<T>(path: string, query: RequestOptions['query'], onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
     const url = this.url(path, { ...query, watch: true });
+    await this.throttle(signal);
     const headers = await this.headers();
     const lib = url.protocol === 'https:' ? https : http;
     await new Promise<void>((resolve, reject) => {
@@ -220,9 +268,9 @@ export class RestClient {
           res.on('close', () => { if (!res.complete) reject(new Error(`WATCH ${url.pathname}: ${status}, connection closed`)); });
           res.on('data', (c: string) => { if (buffered.length < 4096) buffered += c; });
           res.on('end', () => {
-            let s: Status | undefined;
-            try { s = JSON.parse(buffered) as Status; } catch { /* not a Status */ }
-            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300)));
+            let s: unknown;
+            try { s = JSON.parse(buffered); } catch { /* not a Status */ }
+            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300), retryAfter(res.headers['retry-after'])));
           });
           return;
         }
