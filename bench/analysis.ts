@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { parseTenant, type ValidTenant } from '../src/api/schema.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from '../src/policy/types.ts';
-import { IsolationAnalyzer } from '../src/analysis/tenant.ts';
+import { IsolationAnalyzer } from '../src/analysis/analyzer.ts';
 import type { NamespaceInfo, PodInfo, Snapshot } from '../src/analysis/types.ts';
 
 const { values } = parseArgs({ options: {

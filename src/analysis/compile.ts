@@ -5,7 +5,8 @@ import type { IPBlock, LabelSelector, NetworkPort } from '../api/schema.ts';
 import { parseCidr, parseIp, type ParsedCidr } from '../net/cidr.ts';
 import { LABEL_NAMESPACE_NAME } from '../policy/labels.ts';
 import { matchesSelector } from '../policy/selector.ts';
-import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec } from '../policy/types.ts';
+import type { NetworkPolicyPeer, NetworkPolicySpec } from '../policy/types.ts';
+import type { PolicyInput } from './types.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 export interface ParsedIp { family: 4 | 6; value: bigint }
@@ -131,7 +132,7 @@ function compileRules(rules: readonly { peers: NetworkPolicyPeer[] | undefined; 
   }));
 }
 
-export function compilePolicy(p: NetworkPolicy, blocks: IpBlockRegistry): CompiledPolicy {
+export function compilePolicy(p: PolicyInput, blocks: IpBlockRegistry): CompiledPolicy {
   const namespace = p.metadata.namespace;
   const spec = p.spec;
   const types = effectivePolicyTypes(spec);

@@ -1,6 +1,6 @@
 // Inputs and outputs of the reachability analyzer: plain data, no client types, so the CLI, the
 // controller and tests can all build a snapshot from whatever they read.
-import type { NetworkPolicy } from '../policy/types.ts';
+import type { NetworkPolicySpec } from '../policy/types.ts';
 
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 export type Protocol = typeof PROTOCOLS[number];
@@ -28,10 +28,13 @@ export interface PodInfo {
   hostNetwork?: boolean;
 }
 
+/** What the analyzer reads of a NetworkPolicy: where it lives and its spec (a full object will do). */
+export interface PolicyInput { metadata: { name: string; namespace: string }; spec: NetworkPolicySpec }
+
 export interface Snapshot {
   namespaces: readonly NamespaceInfo[];
   pods: readonly PodInfo[];
-  policies: readonly NetworkPolicy[];
+  policies: readonly PolicyInput[];
 }
 
 /** An address outside the cluster: subject only to the pod side's policies. */

@@ -12,6 +12,7 @@ export const runFlags = z.strictObject({
   'leader-election-namespace': z.string().optional(),
   'leader-election-id': z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Lease name').default('tenant-isolation-operator.isolation.tenancy.dev'),
   concurrency: z.coerce.number().int().min(1).max(256).default(4),
+  'tenant-concurrency': z.coerce.number().int().min(1).max(256).default(2),
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   'isolation-proof': z.boolean().default(true),
@@ -29,13 +30,14 @@ Runs the operator: watches TenantIsolations, Namespaces and managed NetworkPolic
 tenant namespace isolated.
 
 Flags:
-  --kubeconfig PATH                  kubeconfig file (default: in-cluster config, then $KUBECONFIG, ~/.kube/config)
+  --kubeconfig PATH                  kubeconfig file (default: $KUBECONFIG, then in-cluster config, then ~/.kube/config)
   --metrics-bind-address ADDR        Prometheus /metrics listener (default :8080; 0 disables)
   --health-probe-bind-address ADDR   /healthz and /readyz listener (default :8081; 0 disables)
   --leader-elect                     elect one active replica through a coordination.k8s.io Lease
   --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace)
   --leader-election-id NAME          name of the Lease (default tenant-isolation-operator.isolation.tenancy.dev)
-  --concurrency N                    concurrent reconciles (default 4)
+  --concurrency N                    concurrent namespace reconciles: the controller writing policies (default 4)
+  --tenant-concurrency N             concurrent TenantIsolation reconciles: finalizers and status (default 2)
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
@@ -62,6 +64,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'leader-election-namespace': { type: 'string' },
       'leader-election-id': { type: 'string' },
       concurrency: { type: 'string' },
+      'tenant-concurrency': { type: 'string' },
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },
       'isolation-proof': { type: 'boolean' },

@@ -1,4 +1,4 @@
-// `tenant-isolation run`: builds clients, wires the controller, serves metrics and health, and drains
+// `tenant-isolation run`: builds clients, wires the manager, serves metrics and health, and drains
 // on SIGTERM. No logic of its own.
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -8,13 +8,13 @@ import { RestClient } from '../kube/rest.ts';
 import { OperatorMetrics } from '../metrics/metrics.ts';
 import { healthServer, listen, metricsServer } from '../metrics/server.ts';
 import { existsSync, readFileSync } from 'node:fs';
-import { TenantIsolationController } from '../controller/controller.ts';
+import { Manager } from '../controller/manager.ts';
 import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
 import type { RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
 
 export interface RunningOperator {
-  controller: TenantIsolationController;
+  manager: Manager;
   metrics: OperatorMetrics;
   rest: RestClient;
   elector: LeaderElector | undefined;
@@ -60,8 +60,9 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   rest.onWrite((verb) => metrics.apiWrites.inc({ verb }));
   // Unique per instance, like client-go's hostname_uuid: two instances never mistake each other's lease.
   const identity = `${process.env.POD_NAME ?? os.hostname()}_${randomUUID()}`;
-  const controller = new TenantIsolationController(rest, metrics, log, {
-    concurrency: flags.concurrency, identity, resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
+  const manager = new Manager(rest, metrics, log, {
+    concurrency: flags.concurrency, tenantConcurrency: flags['tenant-concurrency'], identity,
+    resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
   });
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.
@@ -78,41 +79,41 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     await listen(healthServer({
       healthz: () => (lost ? 'lost the leader lease' : undefined),
       // A synced standby is ready: it takes over with warm caches.
-      readyz: () => (controller.synced ? undefined : 'informer caches not synced'),
+      readyz: () => (manager.synced ? undefined : 'informer caches not synced'),
     }), flags['health-probe-bind-address']),
   ];
-  await controller.startCaches();
+  await manager.startCaches();
   let resolveLeading: () => void = () => undefined;
   const leading = new Promise<void>((r) => { resolveLeading = r; });
   if (elector) {
     elector.run(() => {
       metrics.leaderStatus.set({ name: leaseName }, 1);
-      controller.startWorkers();
+      manager.startWorkers();
       resolveLeading();
     }, () => {
       // Writes are fenced already (the elector closed the gate before calling this).
       lost = true;
       metrics.leaderStatus.set({ name: leaseName }, 0);
       if (o.onLostLease) o.onLostLease();
-      void controller.stop();
+      void manager.stop();
     });
   } else {
     metrics.leaderStatus.set({ name: leaseName }, 1);
-    controller.startWorkers();
+    manager.startWorkers();
     resolveLeading();
   }
   const closeServers = (): Promise<unknown> => Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
   return {
-    controller, metrics, rest, elector, leading,
+    manager, metrics, rest, elector, leading,
     async stop() {
-      await controller.stop();
+      await manager.stop();
       await elector?.stop(true);
       await closeServers();
       rest.close(); leaseRest?.close();
     },
     async kill() {
       await elector?.stop(false);
-      await controller.stop();
+      await manager.stop();
       await closeServers();
       rest.close(); leaseRest?.close();
     },
@@ -128,7 +129,7 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   // V8 runs with its default (fast) collector; after each burst of work the free heap goes back to the
   // OS (src/runtime/heap-relief.ts says why this beats --optimize-for-size).
   const relief = new HeapRelief({
-    busy: () => op.controller.busy,
+    busy: () => op.manager.busy,
     onRelief: (r) => log.debug({ beforeMB: Math.round(r.beforeBytes / 2 ** 20), afterMB: Math.round(r.afterBytes / 2 ** 20), ms: Math.round(r.ms) }, 'returned free heap after a burst'),
   });
   relief.start();

@@ -3,7 +3,7 @@
 // breaches and pods no policy selects; exits 1 when a breach exists, so CI can gate on it.
 import { parseArgs } from 'node:util';
 import { API_VERSION, KIND, PLURAL, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
-import { IsolationAnalyzer, NON_TENANT, type Breach } from '../analysis/tenant.ts';
+import { IsolationAnalyzer, NON_TENANT, type Breach } from '../analysis/analyzer.ts';
 import type { Protocol, Snapshot } from '../analysis/types.ts';
 import { podInfo, type PodObject } from '../controller/isolation-proof.ts';
 import { loadKubeConfig } from '../kube/config.ts';

@@ -1,16 +1,16 @@
 // The tenant proof inside the operator: the live cluster (cached) goes into the incremental
 // IsolationAnalyzer; after changes settle (a short debounce), tenants whose breaches changed are
 // enqueued, so their Isolated condition follows within a second without re-analysing the whole cluster.
-import { IsolationAnalyzer, type Breach } from '../analysis/tenant.ts';
+import { IsolationAnalyzer, type Breach } from '../analysis/analyzer.ts';
 import type { PodInfo, Protocol } from '../analysis/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
-import type { NetworkPolicy } from '../policy/types.ts';
-import { ValueInterner, internLabels, strings } from '../kube/intern.ts';
+import type { CachedPolicy } from '../policy/diff.ts';
+import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.ts';
 
 /** The fields of a Pod the analysis reads (the pod informer keeps only these). */
 export interface PodObject {
-  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; resourceVersion?: string };
   spec?: { hostNetwork?: boolean; containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
   status?: { podIP?: string; podIPs?: { ip: string }[] };
 }
@@ -36,18 +36,15 @@ export interface CachedPod {
 }
 
 const portLists = new ValueInterner<PodInfo['containerPorts']>();
-const labelSets = new ValueInterner<Record<string, string>>();
 
 /** Reduces a Pod to a CachedPod; strings, label sets and port lists that pods repeat are kept once. */
-export function compactPod(o: Record<string, unknown>): Record<string, unknown> {
-  const p = o as unknown as PodObject & { metadata: { resourceVersion?: string } };
+export function compactPod(p: PodObject): CachedPod {
   const info = podInfo(p);
   const namespace = strings.intern(info.namespace);
-  const cached: CachedPod = {
+  return {
     metadata: { name: info.name, namespace, resourceVersion: p.metadata.resourceVersion },
     info: { ...info, namespace, labels: labelSets.intern(internLabels(info.labels) ?? {}), containerPorts: portLists.intern(info.containerPorts) },
   };
-  return cached as unknown as Record<string, unknown>;
 }
 
 export class IsolationProof {
@@ -71,8 +68,12 @@ export class IsolationProof {
   deleteNamespace(name: string): void { this.analyzer.deleteNamespace(name); this.changed(); }
   setPod(p: CachedPod): void { this.analyzer.setPod(p.info); this.changed(); }
   deletePod(p: CachedPod): void { this.analyzer.deletePod(p.metadata.namespace, p.metadata.name); this.changed(); }
-  setPolicy(p: NetworkPolicy): void { this.analyzer.setPolicy(p); this.changed(); }
-  deletePolicy(p: NetworkPolicy): void { this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name); this.changed(); }
+  /** The cached policy must keep its spec (the policy cache keeps specs when the proof is on). */
+  setPolicy(p: CachedPolicy): void {
+    if (p.spec) this.analyzer.setPolicy({ metadata: p.metadata, spec: p.spec }); else this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name);
+    this.changed();
+  }
+  deletePolicy(p: CachedPolicy): void { this.analyzer.deletePolicy(p.metadata.namespace, p.metadata.name); this.changed(); }
   /** These tenants' specs or membership changed (or they were removed); no argument: any may have. */
   tenantsChanged(names?: Iterable<string>): void {
     if (names === undefined) this.dirtyTenants = undefined;

@@ -1,142 +1,147 @@
-// Reconciles one TenantIsolation: finalizer, fan-out to its namespaces when its spec or membership
-// changed, and a truthful status built from the namespaces' last reconcile outcomes.
-import { FINALIZER, PLURAL, API_VERSION, parseTenant, type Condition, type NamespaceStatus, type TenantIsolationObject, type TenantIsolationStatus } from '../api/schema.ts';
-import { FIELD_MANAGER } from '../policy/labels.ts';
-import { canonical } from '../policy/diff.ts';
-import { isConflict, isNotFound } from '../kube/rest.ts';
+// Reconciles one TenantIsolation: its finalizer, and a truthful status computed by a pure function from
+// the caches (tenant-status.ts), written when it changed, with the Events its transitions call for
+// recorded after the write. Namespaces are the namespace controller's job: events reach it through the
+// manager's handlers, never through this reconciler.
+import type { Logger } from 'pino';
+import { FINALIZER, PLURAL, API_VERSION, parseTenant, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { ResilientInformer } from '../kube/informer.ts';
+import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
+import { FIELD_MANAGER, LABEL_TENANT } from '../policy/labels.ts';
+import type { MembershipIndex } from '../policy/membership.ts';
+import type { NamespaceObject } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
-import { sameConditions, setCondition } from './conditions.ts';
-import type { ControllerContext } from './context.ts';
+import type { ManagedPolicies } from './caches.ts';
+import type { DesiredPolicies } from './desired-policies.ts';
+import type { ManagedPolicyIndex } from './indexes.ts';
+import type { IsolationProof } from './isolation-proof.ts';
+import { isTerminating } from './namespace-reconciler.ts';
+import { invalidTenantStatus, statusDiffers, tenantStatus, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
+
+/** What the namespace controller reports of its work on a namespace. */
+export interface NamespaceProgress {
+  /** Work for the namespace is queued or running. */
+  busy(namespace: string): boolean;
+  lastError(namespace: string): string | undefined;
+}
+
+export interface TenantReconcilerDeps {
+  rest: RestClient;
+  events: EventRecorder;
+  membership: MembershipIndex;
+  invalidTenants: ReadonlyMap<string, string>;
+  tenants: ResilientInformer<TenantIsolationObject>;
+  namespaces: ResilientInformer<NamespaceObject>;
+  managed: ManagedPolicies;
+  policyIndex: ManagedPolicyIndex;
+  desired: DesiredPolicies;
+  proof: IsolationProof | undefined;
+  progress: NamespaceProgress;
+}
 
 const tenantPath = (name: string): string => `/apis/${API_VERSION}/${PLURAL}/${name}`;
 
 export class TenantReconciler {
-  private readonly lastFanout = new Map<string, string>();
-  private readonly announcedInvalid = new Map<string, number>();
   /** When each tenant's status was last written: a burst of joins makes one status write per window. */
   private readonly lastStatusWrite = new Map<string, number>();
   static readonly STATUS_WINDOW_MS = 250;
-  private readonly ctx: ControllerContext;
-  constructor(ctx: ControllerContext) { this.ctx = ctx; }
+  private readonly d: TenantReconcilerDeps;
 
-  forget(name: string): void { this.lastFanout.delete(name); this.announcedInvalid.delete(name); this.lastStatusWrite.delete(name); }
+  constructor(deps: TenantReconcilerDeps) { this.d = deps; }
 
-  async reconcile(name: string): Promise<ReconcileResult> {
-    const ctx = this.ctx;
-    const obj = ctx.tenants.get(name);
+  forget(name: string): void { this.lastStatusWrite.delete(name); this.d.desired.forget(name); }
+
+  async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
+    const d = this.d;
+    const obj = d.tenants.get(name);
     if (!obj) { this.forget(name); return; }
-    const withPolicies = [...(ctx.policyNamespacesByTenant.get(name)?.keys() ?? [])];
 
     if (obj.metadata.deletionTimestamp) {
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return;
-      if (withPolicies.length > 0) {
-        // The index no longer counts this tenant, so these namespaces now plan without it.
-        withPolicies.forEach((ns) => ctx.enqueueNamespace(ns));
-        return { requeueAfterMs: 2_000 }; // policy delete events bring us back sooner
-      }
+      // The handlers queued the namespaces that still hold its policies; their deletion brings us back.
+      if (d.policyIndex.namespacesOf(name).length > 0) return { requeueAfterMs: 2_000 };
       await this.patchFinalizers(obj, (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-      ctx.log.info({ tenant: name }, 'removed all managed policies; released finalizer');
+      log.info({ tenant: name }, 'removed all managed policies; released finalizer');
       return;
     }
     if (!obj.metadata.finalizers?.includes(FINALIZER)) {
       await this.patchFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]);
     }
 
-    const parsed = parseTenant(obj);
-    if (!parsed.ok) {
-      if (this.announcedInvalid.get(name) !== parsed.generation) {
-        this.announcedInvalid.set(name, parsed.generation);
-        ctx.log.warn({ tenant: name, generation: parsed.generation, error: parsed.error }, 'invalid TenantIsolation spec; existing isolation left as it is');
-        ctx.events.record({ name, uid: obj.metadata.uid }, 'Warning', 'InvalidSpec', parsed.error);
-      }
-      await this.writeStatus(obj, invalidStatus(obj, parsed.error));
+    const now = new Date();
+    const tenant = this.validTenant(obj);
+    if ('error' in tenant) {
+      const result = invalidTenantStatus(obj, tenant.error, now);
+      if (!await this.writeStatus(obj, result.status)) return;
+      if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.error }, 'invalid TenantIsolation spec; existing isolation left as it is');
+      this.recordEvents(obj, result, log);
       return;
     }
-    this.announcedInvalid.delete(name);
-
-    const claimed = ctx.index.claimedBy(name);
-    const signature = `${obj.metadata.uid}/${parsed.tenant.generation}/${ctx.index.version(name)}`;
-    if (this.lastFanout.get(name) !== signature) {
-      this.lastFanout.set(name, signature);
-      for (const ns of new Set([...claimed, ...withPolicies])) ctx.enqueueNamespace(ns);
-    }
-    // A namespace without an outcome is queued and will bring us back: writing now would flap
-    // the status through Pending (e.g. on every operator start).
-    if (claimed.some((ns) => !ctx.outcomes.has(ns))) return;
-    const status = this.status(obj, claimed, parsed.tenant.spec.namespaces);
-    if (!statusDiffers(obj.status ?? {}, status)) return;
+    const result = tenantStatus({
+      object: obj, tenant, now,
+      memberDigests: d.desired.forTenant(tenant).digests,
+      namespaces: this.facts(tenant),
+      breaches: d.proof?.breaches(name),
+    });
+    // A namespace still being reconciled will settle and bring us back.
+    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return;
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
-    const flipped = (status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
+    const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
     if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
     this.lastStatusWrite.set(name, Date.now());
-    await this.writeStatus(obj, status);
+    if (await this.writeStatus(obj, result.status)) this.recordEvents(obj, result, log);
     return;
   }
 
-  private status(obj: TenantIsolationObject, claimed: readonly string[], explicit: readonly string[]): TenantIsolationStatus {
-    const ctx = this.ctx;
-    const gen = obj.metadata.generation ?? 0;
-    const namespaces: NamespaceStatus[] = claimed.map((ns) => {
-      const o = ctx.outcomes.get(ns);
-      if (o?.state === 'Conflict') {
-        const others = o.tenants.filter((t) => t !== obj.metadata.name);
-        return { name: ns, state: 'Conflict', message: `also claimed by TenantIsolation ${others.join(', ')}; failed closed (default-deny only)` };
-      }
-      return o ? { name: ns, state: o.state, message: o.message } : { name: ns, state: 'Pending', message: 'waiting for reconcile' };
-    });
-    for (const ns of explicit) {
-      if (!ctx.index.hasNamespace(ns)) namespaces.push({ name: ns, state: 'Pending', message: 'namespace does not exist yet; it is isolated when created' });
-    }
-    namespaces.sort((a, b) => a.name.localeCompare(b.name));
-    const count = (s: string): number => namespaces.filter((n) => n.state === s).length;
-    const conflicts = namespaces.filter((n) => n.state === 'Conflict');
-    const pending = namespaces.filter((n) => n.state === 'Pending' && ctx.index.hasNamespace(n.name));
-    const audit = count('WouldIsolate');
-    const now = new Date();
-    let conditions: Condition[] = obj.status?.conditions ?? [];
-    const set = (type: string, status: Condition['status'], reason: string, message: string): void => {
-      conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
-    };
-    if (conflicts.length > 0) {
-      const first = conflicts[0]!;
-      const other = ctx.outcomes.get(first.name)?.tenants.filter((t) => t !== obj.metadata.name).join(', ') ?? '';
-      set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${other}; they fail closed`);
-    } else if (pending.length > 0) {
-      set('Ready', 'False', 'Pending', `${pending.length} of ${namespaces.length} namespace(s) not yet isolated: ${pending.slice(0, 5).map((n) => `${n.name} (${n.message ?? ''})`).join(', ')}`);
-    } else if (audit > 0) {
-      set('Ready', 'True', 'AuditMode', `Audit mode: ${audit} namespace(s) would be isolated; no policies written`);
-    } else {
-      set('Ready', 'True', 'Isolated', `${count('Isolated')} namespace(s) isolated`);
-    }
-    set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
-    set('Stalled', 'False', 'Reconciled', 'spec is valid');
-    if (ctx.proof) {
-      const breaches = ctx.proof.breaches(obj.metadata.name);
-      const prev = conditions.find((c) => c.type === 'Isolated');
-      if (breaches.length === 0) {
-        set('Isolated', 'True', 'NoBreach', 'no undeclared path into or out of the tenant\'s pods: only declared allows, DNS and intra-tenant traffic');
-        if (prev?.status === 'False') ctx.events.record({ name: obj.metadata.name, uid: obj.metadata.uid }, 'Normal', 'IsolationRestored', 'No undeclared path into or out of the tenant remains');
-      } else {
-        const b = breaches[0]!;
-        const message = `${b.message}${breaches.length > 1 ? ` (and ${breaches.length - 1} more)` : ''}`;
-        set('Isolated', 'False', 'BreachedBy', message.slice(0, 1000));
-        if (prev?.status !== 'False') {
-          ctx.log.warn({ tenant: obj.metadata.name, breaches: breaches.length, policy: b.policy, peer: b.peer }, 'isolation breached');
-          ctx.events.record({ name: obj.metadata.name, uid: obj.metadata.uid }, 'Warning', 'IsolationBreached', message);
-        }
-      }
-    }
-    return { observedGeneration: gen, summary: summarize(namespaces), conditions, namespaces };
+  /** The parsed spec: the index's copy when it is of this very object and generation, else parsed now. */
+  private validTenant(obj: TenantIsolationObject): ValidTenant | { error: string } {
+    const known = this.d.membership.tenant(obj.metadata.name);
+    if (known && known.uid === obj.metadata.uid && known.generation === (obj.metadata.generation ?? 0)) return known;
+    const parsed = parseTenant(obj);
+    return parsed.ok ? parsed.tenant : { error: parsed.error };
   }
 
-  private async writeStatus(obj: TenantIsolationObject, next: TenantIsolationStatus): Promise<void> {
-    if (!statusDiffers(obj.status ?? {}, next)) return;
+  /** What the caches show of every namespace the tenant claims, and of the ones it names that do not exist. */
+  private facts(tenant: ValidTenant): NamespaceFacts[] {
+    const d = this.d;
+    const out: NamespaceFacts[] = d.membership.claimedBy(tenant.name).map((name) => {
+      const ns = d.namespaces.get(name);
+      const stored = new Map<string, string>();
+      let frozenBy: string | undefined;
+      for (const [policy, p] of d.managed.in(name)) {
+        stored.set(policy, p.ownedDigest);
+        const owner = p.metadata.labels?.[LABEL_TENANT];
+        if (owner !== undefined && d.invalidTenants.has(owner)) frozenBy ??= owner;
+      }
+      return {
+        name, missing: false, terminating: ns !== undefined && isTerminating(ns), claimants: d.membership.claimantsOf(name),
+        stored, frozenBy, lastError: d.progress.lastError(name), busy: d.progress.busy(name),
+      };
+    });
+    for (const name of tenant.spec.namespaces) {
+      if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false });
+    }
+    return out;
+  }
+
+  private recordEvents(obj: TenantIsolationObject, result: TenantStatusResult, log: Logger): void {
+    const target = { name: obj.metadata.name, uid: obj.metadata.uid };
+    for (const e of result.events) {
+      if (e.reason === 'IsolationBreached') log.warn({ tenant: obj.metadata.name, message: e.message }, 'isolation breached');
+      this.d.events.record(target, e.type, e.reason, e.message);
+    }
+  }
+
+  /** Writes the status if it changed; whether it was written (false: unchanged, or the tenant is gone). */
+  private async writeStatus(obj: TenantIsolationObject, next: TenantIsolationStatus): Promise<boolean> {
+    if (!statusDiffers(obj.status ?? {}, next)) return false;
     try {
-      await this.ctx.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: next }, FIELD_MANAGER);
+      await this.d.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: next }, FIELD_MANAGER);
+      return true;
     } catch (err) {
-      if (isNotFound(err)) return;
+      if (isNotFound(err)) return false;
       throw err;
     }
   }
@@ -144,38 +149,11 @@ export class TenantReconciler {
   private async patchFinalizers(obj: TenantIsolationObject, finalizers: string[]): Promise<void> {
     try {
       // resourceVersion makes the merge patch conditional: never clobber someone else's finalizer edit.
-      await this.ctx.rest.mergePatch(tenantPath(obj.metadata.name), { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } }, FIELD_MANAGER);
+      await this.d.rest.mergePatch(tenantPath(obj.metadata.name), { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } }, FIELD_MANAGER);
     } catch (err) {
       if (isNotFound(err)) return;
       if (isConflict(err)) throw new Error(`TenantIsolation ${obj.metadata.name} changed while updating finalizers; retrying`, { cause: err });
       throw err;
     }
   }
-}
-
-/** Equal status (ignoring lastTransitionTime) costs no write. */
-function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
-  return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
-    && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
-}
-
-/** "3/3 isolated", "2/3 isolated, 1 conflict", "2 would isolate (Audit)". */
-export function summarize(namespaces: readonly NamespaceStatus[]): string {
-  const n = (s: string): number => namespaces.filter((x) => x.state === s).length;
-  const audit = n('WouldIsolate');
-  if (audit > 0 && audit === namespaces.length) return `${audit} would isolate (Audit)`;
-  const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating']]
-    .map(([state, word]) => [n(state!), word] as const).filter(([k]) => k > 0).map(([k, word]) => `${k} ${word}`);
-  return [`${n('Isolated')}/${namespaces.length} isolated`, ...extra].join(', ');
-}
-
-function invalidStatus(obj: TenantIsolationObject, error: string): TenantIsolationStatus {
-  const gen = obj.metadata.generation ?? 0;
-  const now = new Date();
-  let c = obj.status?.conditions ?? [];
-  const message = `${error}. Existing isolation is left as it was until the spec is fixed.`;
-  c = setCondition(c, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
-  return { observedGeneration: gen, summary: 'invalid spec', conditions: c, namespaces: obj.status?.namespaces ?? [] };
 }

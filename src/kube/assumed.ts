@@ -3,7 +3,8 @@
 // resourceVersions as integers (etcd revisions); an entry also expires, so a lost event cannot pin it.
 export interface Versioned { metadata: { name: string; namespace?: string; resourceVersion?: string } }
 
-const rvOf = (o: Versioned | undefined): bigint => {
+/** The object's resourceVersion as an etcd revision, comparable with < and >. */
+const revision = (o: Versioned | undefined): bigint => {
   try { return BigInt(o?.metadata.resourceVersion ?? '0'); } catch { return 0n; }
 };
 
@@ -18,13 +19,13 @@ export class AssumedWrites<T extends Versioned> {
   /** After a create/update/apply: the stored object the apiserver returned, in the form the cache keeps. */
   assume(obj: T): void {
     this.sweep();
-    this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: rvOf(obj), at: Date.now() });
+    this.entries.set(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name), { obj, rv: revision(obj), at: Date.now() });
   }
 
   /** After a delete: the object is gone whatever the cache still says (up to `cachedRv`). */
   assumeDeleted(namespace: string, name: string, cachedRv: string | undefined): void {
     this.sweep();
-    this.entries.set(AssumedWrites.key(namespace, name), { obj: null, rv: rvOf({ metadata: { name, resourceVersion: cachedRv } }), at: Date.now() });
+    this.entries.set(AssumedWrites.key(namespace, name), { obj: null, rv: revision({ metadata: { name, resourceVersion: cachedRv } }), at: Date.now() });
   }
 
   /** The freshest view of one object: the cache's, unless our own write is newer than it. */
@@ -35,10 +36,10 @@ export class AssumedWrites<T extends Versioned> {
     const expired = Date.now() - e.at > this.ttlMs;
     if (e.obj === null) {
       // Deleted by us: the cache catches up when it no longer holds the version we deleted.
-      if (expired || !cached || rvOf(cached) > e.rv) { this.entries.delete(k); return cached; }
+      if (expired || !cached || revision(cached) > e.rv) { this.entries.delete(k); return cached; }
       return undefined;
     }
-    if (expired || (cached && rvOf(cached) >= e.rv)) { this.entries.delete(k); return cached; }
+    if (expired || (cached && revision(cached) >= e.rv)) { this.entries.delete(k); return cached; }
     return e.obj;
   }
 

@@ -11,7 +11,8 @@ import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
 export interface EventTarget { name: string; uid: string }
 export type EventType = 'Normal' | 'Warning';
 
-interface Seen { name: string; count: number; first: string; at: number }
+/** An Event already created: its name, how often it happened, when last (ms). */
+interface Seen { name: string; count: number; at: number }
 
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
@@ -68,7 +69,7 @@ export class EventRecorder {
       return;
     }
     const name = `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`;
-    this.seen.set(key, { name, count: 1, first: now.toISOString(), at: now.getTime() });
+    this.seen.set(key, { name, count: 1, at: now.getTime() });
     if (this.seen.size > 5000) this.seen.delete(this.seen.keys().next().value!);
     await this.rest.create(base, {
       apiVersion: 'v1', kind: 'Event',

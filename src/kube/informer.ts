@@ -21,40 +21,23 @@ export interface InformerHandlers<T> {
   delete?: (obj: T) => void;
 }
 
-/** Raw JSON objects as the apiserver sends them (timestamps stay strings). */
+/** What every cached object keeps: the cache is keyed by namespace and name, and a relist compares resourceVersions. */
 export interface RawObject { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }
 
 /**
- * Reduces an object as parsed to what the controller reads; returns what the cache keeps. It must keep
- * metadata.name, metadata.namespace and metadata.resourceVersion: the cache is keyed by the first two
- * and a relist compares the third. New objects
- * rather than deletes: an object that lost properties to `delete` turns into a hash table (V8's
- * dictionary mode), several times its size, and 10 000 of them add up.
+ * Reduces an object as the apiserver sent it (`Raw`, parsed JSON) to what the controller reads
+ * (`Cached`). It must keep metadata.name, metadata.namespace and metadata.resourceVersion. Build new
+ * objects rather than `delete` fields: an object that lost properties to `delete` turns into a hash table
+ * (V8's dictionary mode), several times its size, and 10 000 of them add up.
  */
-/** Must keep metadata.namespace, name and resourceVersion: the informer keys and compares by them. */
-export type CacheTransform = (o: Record<string, unknown>) => Record<string, unknown>;
+export type CacheTransform<Raw, Cached> = (raw: Raw) => Cached;
 
 /** Drops metadata.managedFields, often the largest part of an object, as controller-runtime does by default. */
-export const stripManagedFields: CacheTransform = (o) => {
+export function stripManagedFields<T extends RawObject>(o: T): T {
   const m = o.metadata as Record<string, unknown> | undefined;
   if (!m || !('managedFields' in m)) return o;
   const { managedFields: _, ...metadata } = m;
   return { ...o, metadata };
-};
-
-/** Keeps only the listed top-level and metadata fields (at 10 000 namespaces every byte counts 10 000 times). */
-export function keepOnly(top: string[], metadata: string[]): CacheTransform {
-  return (o) => {
-    const out: Record<string, unknown> = {};
-    const m = o.metadata as Record<string, unknown> | undefined;
-    if (m) {
-      const meta: Record<string, unknown> = {};
-      for (const k of metadata) if (m[k] !== undefined) meta[k] = m[k];
-      out.metadata = meta;
-    }
-    for (const k of top) if (o[k] !== undefined) out[k] = o[k];
-    return out;
-  };
 }
 
 /** Three bookmark intervals: a healthy watch is never this silent. */
@@ -63,9 +46,9 @@ export const DEFAULT_WATCH_SILENCE_LIMIT_MS = 3 * 60_000;
 /** Why an informer started over: a failed list or watch, a silent watch, or an expired resourceVersion (410). */
 export type RestartReason = 'error' | 'silence' | 'expired';
 
-interface ListPage { items: Record<string, unknown>[]; metadata: { resourceVersion?: string; continue?: string } }
+interface ListPage<Raw> { items: Raw[]; metadata: { resourceVersion?: string; continue?: string } }
 
-const rvOf = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
+const resourceVersion = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
 /** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
@@ -81,7 +64,7 @@ export interface InformerOptions {
   pageSize?: number;
 }
 
-export class ResilientInformer<T extends RawObject> {
+export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw> {
   /** namespace ('' for cluster-scoped) -> name -> object. */
   private store = new Map<string, Map<string, T>>();
   private count = 0;
@@ -96,13 +79,13 @@ export class ResilientInformer<T extends RawObject> {
   private lastEvent = Date.now();
   private readonly rest: RestClient;
   private readonly path: string;
-  private readonly handlers: InformerHandlers<T>;
+  private handlers: InformerHandlers<T>;
   private readonly log: Logger;
   private readonly labelSelector: string | undefined;
   private readonly maxSilenceMs: number;
   private readonly pageSize: number;
-  /** Applied to every object before it is cached or handed to a handler. */
-  transform: CacheTransform = stripManagedFields;
+  /** Applied to every object before it is cached or handed to a handler; by default only managedFields go. */
+  transform: CacheTransform<Raw, T> = (raw) => stripManagedFields(raw) as unknown as T;
   private watchdog: NodeJS.Timeout | undefined;
   private current: AbortController | undefined;
   private silenced = false;
@@ -119,6 +102,8 @@ export class ResilientInformer<T extends RawObject> {
   }
 
   get name(): string { return this.path; }
+  /** Replaces the event handlers (caches are built first, handlers wired to them after). */
+  on(handlers: InformerHandlers<T>): void { this.handlers = handlers; }
   get hasSynced(): boolean { return this.synced; }
   get restartCount(): number { return this.restarts; }
   /** Objects in the cache. */
@@ -222,14 +207,14 @@ export class ResilientInformer<T extends RawObject> {
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page = await this.rest.get<ListPage>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont }, { signal });
+      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont }, { signal });
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
         const { ns, name } = keyOf(item);
         // Unchanged since the last list or event: keep the cached object, without transforming again.
         const prev = this.store.get(ns)?.get(name);
-        const o = prev && rvOf(prev) === rvOf(item) ? prev : this.cacheForm(item);
+        const o = prev && resourceVersion(prev) === resourceVersion(item) ? prev : this.cacheForm(item);
         if (!o) continue;
         let byName = fresh.get(ns);
         if (!byName) { byName = new Map(); fresh.set(ns, byName); }
@@ -265,9 +250,9 @@ export class ResilientInformer<T extends RawObject> {
   }
 
   /** The transformed object, or undefined (logged) if the transform fails on it: one bad object must not stop the informer. */
-  private cacheForm(raw: Record<string, unknown>): T | undefined {
-    try { return this.transform(raw) as T; } catch (err) {
-      const m = raw.metadata as RawObject['metadata'];
+  private cacheForm(raw: Raw): T | undefined {
+    try { return this.transform(raw); } catch (err) {
+      const m = raw.metadata;
       this.log.error({ err: err instanceof Error ? err.message : String(err), object: `${m?.namespace ?? ''}/${m?.name ?? ''}` }, 'cannot cache object; skipped');
       return undefined;
     }
@@ -283,12 +268,12 @@ export class ResilientInformer<T extends RawObject> {
     };
     this.touch();
     let events = 0;
-    await this.rest.watch<Record<string, unknown>>(this.path, query, (e: WatchEvent<Record<string, unknown>>) => { events++; this.onEvent(e); }, signal);
+    await this.rest.watch<Raw>(this.path, query, (e: WatchEvent<Raw>) => { events++; this.onEvent(e); }, signal);
     this.touch();
     return events;
   }
 
-  private onEvent(e: WatchEvent<Record<string, unknown>>): void {
+  private onEvent(e: WatchEvent<Raw>): void {
     this.touch();
     if (e.type === 'ERROR') {
       const s = e.object as Status;
@@ -296,12 +281,12 @@ export class ResilientInformer<T extends RawObject> {
     }
     // The resourceVersion advances only once the event is applied: a watch resumed after a failure
     // here gets the event again.
-    const rv = (e.object.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+    const rv = e.object.metadata?.resourceVersion;
     if (e.type !== 'BOOKMARK') this.apply(e);
     if (rv) this.resourceVersion = rv;
   }
 
-  private apply(e: WatchEvent<Record<string, unknown>>): void {
+  private apply(e: WatchEvent<Raw>): void {
     const { ns, name } = keyOf(e.object);
     let byName = this.store.get(ns);
     if (e.type === 'DELETED') {

@@ -79,3 +79,6 @@ export class ValueInterner<T extends object> {
 
   get size(): number { return this.byJson.size; }
 }
+
+/** The process-wide label-set table: the caches keep one frozen copy of each distinct label set. */
+export const labelSets = new ValueInterner<Record<string, string>>();

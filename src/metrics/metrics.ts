@@ -4,7 +4,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueObserver } from '../queue/workqueue.ts';
 
-export const CONTROLLER = 'tenantisolation';
+/** The controllers' names: their `controller` label, and their queues' `name`, as in controller-runtime. */
+export const NAMESPACE_CONTROLLER = 'namespace';
+export const TENANT_CONTROLLER = 'tenantisolation';
 
 const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
   1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
@@ -36,29 +38,22 @@ export class OperatorMetrics {
   readonly unfinishedWork: Gauge<'name' | 'controller'>;
   readonly longestRunning: Gauge<'name' | 'controller'>;
   readonly watchAge: Gauge<'resource'>;
-  private inFlight: () => ReadonlyMap<string, number> = () => new Map();
+  /** Keys in flight per controller, read at scrape time. */
+  private readonly inFlight = new Map<string, () => ReadonlyMap<string, number>>();
   private watches: () => { resource: string; ageSeconds: number }[] = () => [];
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
-    const c = { controller: CONTROLLER };
-    const q = { name: CONTROLLER, controller: CONTROLLER };
     this.reconcileTotal = new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller', labelNames: ['controller', 'result'], registers: r });
-    for (const result of ['success', 'error', 'requeue', 'requeue_after']) this.reconcileTotal.inc({ ...c, result }, 0);
     this.reconcileErrors = new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller', labelNames: ['controller'], registers: r });
-    this.reconcileErrors.inc(c, 0);
     this.reconcileTime = new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller', labelNames: ['controller'], buckets: RECONCILE_BUCKETS, registers: r });
     this.maxConcurrent = new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller', labelNames: ['controller'], registers: r });
     this.activeWorkers = new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], registers: r });
-    this.activeWorkers.set(c, 0);
     this.queueDepth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name', 'controller'], registers: r });
-    this.queueDepth.set(q, 0);
     this.queueAdds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name', 'controller'], registers: r });
-    this.queueAdds.inc(q, 0);
     this.queueDuration = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long in seconds an item stays in workqueue before being requested', labelNames: ['name', 'controller'], buckets: WORKQUEUE_BUCKETS, registers: r });
     this.workDuration = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes', labelNames: ['name', 'controller'], buckets: WORKQUEUE_BUCKETS, registers: r });
     this.queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name', 'controller'], registers: r });
-    this.queueRetries.inc(q, 0);
     this.leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', labelNames: ['name'], registers: r });
     this.tenants = new Gauge({ name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Isolated, Reconciling, Stalled) and all', labelNames: ['condition'], registers: r });
     for (const condition of ['all', 'Ready', 'Isolated', 'Reconciling', 'Stalled']) this.tenants.set({ condition }, 0);
@@ -74,14 +69,20 @@ export class OperatorMetrics {
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
-    const sources = { inFlight: (): ReadonlyMap<string, number> => this.inFlight(), watches: () => this.watches() };
+    const sources = { inFlight: this.inFlight, watches: () => this.watches() };
     this.unfinishedWork = new Gauge({
       name: 'workqueue_unfinished_work_seconds', help: 'How many seconds of work has been done that is in progress and hasn\'t been observed by work_duration', labelNames: ['name', 'controller'], registers: r,
-      collect() { const now = Date.now(); let sum = 0; for (const t of sources.inFlight().values()) sum += (now - t) / 1000; this.set(q, sum); },
+      collect() {
+        const now = Date.now();
+        for (const [name, inFlight] of sources.inFlight) { let sum = 0; for (const t of inFlight().values()) sum += (now - t) / 1000; this.set({ name, controller: name }, sum); }
+      },
     });
     this.longestRunning = new Gauge({
       name: 'workqueue_longest_running_processor_seconds', help: 'How many seconds has the longest running processor for workqueue been running', labelNames: ['name', 'controller'], registers: r,
-      collect() { const now = Date.now(); let max = 0; for (const t of sources.inFlight().values()) max = Math.max(max, (now - t) / 1000); this.set(q, max); },
+      collect() {
+        const now = Date.now();
+        for (const [name, inFlight] of sources.inFlight) { let max = 0; for (const t of inFlight().values()) max = Math.max(max, (now - t) / 1000); this.set({ name, controller: name }, max); }
+      },
     });
     this.watchAge = new Gauge({
       name: 'tenant_isolation_watch_last_event_age_seconds', help: 'Seconds since each watch last delivered an event or reconnected', labelNames: ['resource'], registers: r,
@@ -90,15 +91,24 @@ export class OperatorMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Sources for the gauges computed at scrape time. */
-  observe(inFlight: () => ReadonlyMap<string, number>, watches: () => { resource: string; ageSeconds: number }[]): void {
-    this.inFlight = inFlight;
-    this.watches = watches;
-  }
+  /** Watch ages, read at scrape time. */
+  observeWatches(watches: () => { resource: string; ageSeconds: number }[]): void { this.watches = watches; }
 
-  queueObserver(): QueueObserver {
-    const c = { controller: CONTROLLER };
-    const q = { name: CONTROLLER, controller: CONTROLLER };
+  /**
+   * Registers a controller: its label combinations start at 0 (as controller-runtime pre-creates them) and
+   * its queue reports through the returned observer; `inFlight` feeds the unfinished-work gauges.
+   */
+  controller(name: string, concurrency: number, inFlight: () => ReadonlyMap<string, number>): QueueObserver {
+    const c = { controller: name };
+    const q = { name, controller: name };
+    for (const result of ['success', 'error', 'requeue', 'requeue_after']) this.reconcileTotal.inc({ ...c, result }, 0);
+    this.reconcileErrors.inc(c, 0);
+    this.maxConcurrent.set(c, concurrency);
+    this.activeWorkers.set(c, 0);
+    this.queueDepth.set(q, 0);
+    this.queueAdds.inc(q, 0);
+    this.queueRetries.inc(q, 0);
+    this.inFlight.set(name, inFlight);
     let active = 0;
     return {
       add: () => this.queueAdds.inc(q),

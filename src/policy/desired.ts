@@ -20,11 +20,17 @@ export type NamespacePlan =
  * returns a tenant's exclusive member namespaces, which its intra-tenant policy lists by their immutable
  * `kubernetes.io/metadata.name` label, so no label anyone sets can forge membership.
  */
-export function planNamespace(namespace: string, claimants: readonly ValidTenant[], membersOf: (tenant: string) => readonly string[]): NamespacePlan {
+export function planNamespace(
+  namespace: string, claimants: readonly ValidTenant[], membersOf: (tenant: string) => readonly string[],
+  templatesOf: (tenant: ValidTenant, members: readonly string[]) => readonly NetworkPolicy[] = memberTemplates,
+): NamespacePlan {
   if (claimants.length === 0) return { kind: 'unclaimed', namespace };
   if (claimants.length === 1) {
     const tenant = claimants[0]!;
-    return { kind: 'member', namespace, tenant, policies: memberPolicies(namespace, tenant, membersOf(tenant.name)) };
+    const members = membersOf(tenant.name);
+    // The namespace itself is always a peer, even while it is not yet in the member list.
+    const templates = members.includes(namespace) ? templatesOf(tenant, members) : memberTemplates(tenant, [...members, namespace]);
+    return { kind: 'member', namespace, tenant, policies: templates.map((t) => inNamespace(t, namespace)) };
   }
   const tenants = [...claimants].sort((a, b) => a.name.localeCompare(b.name));
   const enforcing = tenants.filter((t) => t.spec.mode === 'Enforce');
@@ -72,7 +78,18 @@ function peerOf(rule: AllowRule): NetworkPolicyPeer {
   return p;
 }
 
-function memberPolicies(namespace: string, tenant: ValidTenant, members: readonly string[]): NetworkPolicy[] {
+/** A policy template placed in a namespace (the spec is shared, not copied). */
+export function inNamespace(template: NetworkPolicy, namespace: string): NetworkPolicy {
+  return { ...template, metadata: { ...template.metadata, namespace } };
+}
+
+/**
+ * The policies every member namespace of `tenant` holds, with metadata.namespace left empty: they are the
+ * same in every member (the intra-tenant peers list all members), so callers compute them once per tenant
+ * and membership and place them with `inNamespace`. `members` must include the namespace they are for.
+ */
+export function memberTemplates(tenant: ValidTenant, members: readonly string[]): NetworkPolicy[] {
+  const namespace = '';
   const { defaultDeny, dns, intraTenant, allow } = tenant.spec;
   const ingress = defaultDeny.ingress;
   const egress = defaultDeny.egress;
@@ -90,8 +107,7 @@ function memberPolicies(namespace: string, tenant: ValidTenant, members: readonl
     out.push(policy(POLICY_ALLOW_DNS, namespace, tenant, { podSelector: {}, policyTypes: ['Egress'], egress: [{ to, ports: dns.ports }] }));
   }
   if (intraTenant.enabled && (ingress || egress)) {
-    // The namespace itself is always a peer, even while it is not yet in the member list.
-    const names = [...new Set([...members, namespace])].sort();
+    const names = [...new Set(members)].sort();
     const peer = { namespaceSelector: byName(names) };
     const spec: NetworkPolicySpec = { podSelector: {}, policyTypes: types(ingress, egress) };
     if (ingress) spec.ingress = [{ from: [peer] }];

@@ -22,8 +22,6 @@ export function canonical(value: unknown): unknown {
   return value;
 }
 
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-
 /**
  * A policy as the controller caches it: identity, our labels, and the digest of what we own. Keeping the
  * digest instead of the spec is what keeps 30 000 policies small (see README, memory).
@@ -66,25 +64,19 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
 }
 
 /**
- * Why `existing` differs from `desired`, or undefined when no write is needed. `desiredDigest` is
- * ownedDigest(desired) when the caller has it already (a reconcile needs it twice).
+ * Whether `existing` (as the cache keeps it) needs a write to become `desired`: 'missing', 'content', or
+ * undefined when it already is what we want. `desiredDigest` is ownedDigest(desired) when the caller has it.
  */
-export function policyDrift(desired: NetworkPolicy, existing: NetworkPolicy | CachedPolicy | undefined, desiredDigest?: string): string | undefined {
+export function policyDrift(desired: NetworkPolicy, existing: CachedPolicy | undefined, desiredDigest?: string): 'missing' | 'content' | undefined {
   if (!existing) return 'missing';
-  if ('ownedDigest' in existing) return (desiredDigest ?? ownedDigest(desired)) === existing.ownedDigest ? undefined : 'content';
-  const dl = desired.metadata.labels ?? {};
-  const el = existing.metadata.labels ?? {};
-  for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (dl[k] !== el[k]) return `label ${k}`;
-  const da = desired.metadata.annotations?.[ANNOTATION_CONFLICT];
-  const ea = existing.metadata.annotations?.[ANNOTATION_CONFLICT];
-  if (da !== ea) return `annotation ${ANNOTATION_CONFLICT}`;
-  // Exact owner references: an extra owner someone adds could get our policy garbage-collected.
-  if (!same(desired.metadata.ownerReferences ?? [], existing.metadata.ownerReferences ?? [])) return 'ownerReferences';
-  if (!same(desired.spec, existing.spec)) return 'spec';
-  return undefined;
+  return (desiredDigest ?? ownedDigest(desired)) === existing.ownedDigest ? undefined : 'content';
 }
 
-/** A digest of exactly what policyDrift compares: equal digests mean no drift. */
+/**
+ * A digest of what we own in a policy: our two labels, the conflict annotation, the owner references
+ * exactly (an extra owner someone adds could get our policy garbage-collected) and the spec in canonical
+ * form. Equal digests mean no write is needed.
+ */
 export function ownedDigest(p: NetworkPolicy): string {
   const l = p.metadata.labels ?? {};
   const owned = {

@@ -1,16 +1,18 @@
 // Which tenants claim which namespaces, kept up to date incrementally from informer events so a
-// reconcile never scans the cluster. A tenant event costs O(namespaces); a namespace event evaluates only
-// the tenants that could claim it: those naming it, those whose selector's first matchLabels pair is one
-// of its labels, and the few whose selector has no matchLabels (expressions only).
+// reconcile never scans the cluster. A tenant event evaluates only the namespaces its selector can match
+// (through the label index) and those it names or claimed before; a namespace event evaluates only the
+// tenants that could claim it: those naming it, those whose selector's first matchLabels pair is one of
+// its labels, and the few whose selector has no matchLabels (expressions only).
 // A namespace claimed by exactly one tenant is that tenant's member; by several, a conflict.
 import type { ValidTenant } from '../api/schema.ts';
+import { NamespaceLabelIndex } from './namespace-labels.ts';
 import { matchesSelector } from './selector.ts';
 
 const NONE: readonly string[] = Object.freeze([]);
 
 export class MembershipIndex {
   private readonly tenants = new Map<string, ValidTenant>();
-  private readonly namespaceLabels = new Map<string, Readonly<Record<string, string>>>();
+  private readonly namespaceLabels = new NamespaceLabelIndex();
   private readonly claimantsByNamespace = new Map<string, readonly string[]>();
   private readonly claimedByTenant = new Map<string, Set<string>>();
   private readonly sortedCache = new Map<string, readonly string[]>();
@@ -93,6 +95,8 @@ export class MembershipIndex {
   tenant(name: string): ValidTenant | undefined { return this.tenants.get(name); }
   tenantNames(): string[] { return [...this.tenants.keys()].sort(); }
   hasNamespace(name: string): boolean { return this.namespaceLabels.has(name); }
+  /** The labels of a namespace the index knows. */
+  labelsOf(name: string): Readonly<Record<string, string>> | undefined { return this.namespaceLabels.get(name); }
 
   claimantsOf(namespace: string): readonly string[] { return this.claimantsByNamespace.get(namespace) ?? NONE; }
 
@@ -118,7 +122,13 @@ export class MembershipIndex {
   private recomputeTenant(name: string): Set<string> {
     const changed = new Set<string>();
     const t = this.tenants.get(name);
-    for (const [ns, labels] of this.namespaceLabels) {
+    // Only namespaces whose claim can change: those it claims now, names, or its selector matches.
+    const candidates = new Set(this.claimedByTenant.get(name));
+    for (const ns of t?.spec.namespaces ?? []) candidates.add(ns);
+    if (t?.spec.namespaceSelector) for (const ns of this.namespaceLabels.select(t.spec.namespaceSelector)) candidates.add(ns);
+    for (const ns of candidates) {
+      const labels = this.namespaceLabels.get(ns);
+      if (!labels) continue;
       const before = this.claimantsOf(ns);
       const had = before.includes(name);
       const has = t !== undefined && MembershipIndex.claims(t, ns, labels);

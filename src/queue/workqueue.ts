@@ -1,4 +1,4 @@
-// A work queue with client-go semantics on top of p-queue's concurrency:
+// A work queue with client-go semantics, and its own workers:
 // - a key queued several times runs once (dirty set);
 // - a key added while it is processing runs once more after the current run, never concurrently;
 // - failures re-add with the rate limiter's delay; success forgets the failure count;
@@ -6,7 +6,9 @@
 // - shutdown stops taking keys and drains the ones in flight;
 // - keys added with `priority` go before the rest (a namespace that just joined a tenant is isolated
 //   before the fan-out updates of its tenant's other members).
-import PQueue from 'p-queue';
+// Workers are promises counted by the queue itself (`processing`): the queue already decides which key
+// may run and when, so a general-purpose pool such as p-queue would only add a second count to keep in
+// step (it was here for that, and for onIdle, which the queue tracks the same way).
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export type ReconcileResult = { requeueAfterMs?: number } | void;
@@ -35,7 +37,9 @@ export class WorkQueue {
   private readonly addedAt = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly startedAt = new Map<string, number>();
-  private readonly pool: PQueue;
+  private readonly maxWorkers: number;
+  /** Resolved whenever the queue becomes idle (nothing queued or processing). */
+  private idleWaiters: (() => void)[] = [];
   private readonly limiter: RateLimiter;
   private readonly observer: QueueObserver;
   private readonly handler: Handler;
@@ -44,12 +48,12 @@ export class WorkQueue {
 
   constructor(handler: Handler, o: WorkQueueOptions = {}) {
     this.handler = handler;
-    this.pool = new PQueue({ concurrency: o.concurrency ?? 1 });
+    this.maxWorkers = o.concurrency ?? 1;
     this.limiter = o.rateLimiter ?? defaultControllerRateLimiter();
     this.observer = o.observer ?? {};
   }
 
-  get concurrency(): number { return this.pool.concurrency; }
+  get concurrency(): number { return this.maxWorkers; }
   get depth(): number { return this.order.length + this.urgent.length; }
   get activeWorkers(): number { return this.processing.size; }
   /** Keys being processed now with the time they started (ms epoch), for longest-running metrics. */
@@ -105,17 +109,21 @@ export class WorkQueue {
     this.order.length = 0;
     this.urgent.length = 0;
     this.dirty.clear();
-    await this.pool.onIdle();
+    await this.idle();
   }
 
-  /** Resolves when nothing is queued, delayed-ready or processing (tests and benchmarks). */
-  async idle(): Promise<void> {
-    while (this.depth > 0 || this.processing.size > 0) await this.pool.onIdle().then(() => new Promise((r) => setImmediate(r)));
+  /** Resolves when nothing is queued or processing (delayed adds not yet due do not count). */
+  idle(): Promise<void> {
+    if (this.depth === 0 && this.processing.size === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
   }
+
+  /** Whether the key is queued or being processed. */
+  isPending(key: string): boolean { return this.dirty.has(key) || this.processing.has(key); }
 
   private pump(): void {
     if (this.paused || this.shuttingDown) return;
-    while (this.depth > 0 && this.processing.size < this.pool.concurrency) {
+    while (this.depth > 0 && this.processing.size < this.maxWorkers) {
       const key = (this.urgent.length > 0 ? this.urgent : this.order).shift()!;
       this.dirty.delete(key);
       this.processing.add(key);
@@ -123,8 +131,12 @@ export class WorkQueue {
       this.addedAt.delete(key);
       this.observer.depth?.(this.depth);
       this.observer.started?.(key, queued);
-      void this.pool.add(() => this.run(key));
+      void Promise.resolve().then(() => this.run(key));
     }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.depth === 0 && this.processing.size === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private async run(key: string): Promise<void> {
@@ -144,6 +156,7 @@ export class WorkQueue {
       this.processing.delete(key);
       if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.depth); }
       this.pump();
+      this.notifyIfIdle();
     }
   }
 }

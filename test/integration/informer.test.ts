@@ -194,7 +194,7 @@ describe('ResilientInformer: watch events after the sync', () => {
         const m = o.metadata as { name: string; namespace: string };
         seen.push(m.name);
         // Name and namespace stay: the cache files objects under them.
-        return { metadata: { name: m.name, namespace: m.namespace }, data: o.data };
+        return { metadata: { name: m.name, namespace: m.namespace }, data: o.data } as ConfigMap;
       };
     });
     await informer.start();

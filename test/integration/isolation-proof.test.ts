@@ -50,7 +50,8 @@ describe('the Isolated condition', () => {
     expect(breached.reason).toBe('BreachedBy');
     expect(breached.message).toContain(`${a}/allow-all-ingress`);
     expect(breached.message).toMatch(new RegExp(`${outside}|external`));
-    expect((await events(t)).some((e) => e.reason === 'IsolationBreached' && e.message.includes('allow-all-ingress'))).toBe(true);
+    // Events are recorded after the status write that reports the transition.
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'IsolationBreached' && e.message.includes('allow-all-ingress')), 'an IsolationBreached event naming the policy');
     expect((await op.metrics.breachedTenants.get()).values[0]!.value).toBeGreaterThanOrEqual(0);
 
     await r.delete(`/apis/networking.k8s.io/v1/namespaces/${a}/networkpolicies/allow-all-ingress`);

@@ -160,7 +160,7 @@ describe('drift', () => {
     const user = (await policies(ns)).find((p) => p.metadata.name === 'team-allow-web')!;
     expect(user.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
     expect(user.metadata.labels).toBeUndefined();
-    expect((await events(t)).some((e) => e.reason === 'PolicyRestored')).toBe(true);
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'PolicyRestored'), 'a PolicyRestored event');
   });
 });
 
@@ -208,7 +208,7 @@ describe('conflicts', () => {
     expect(r2.message).toContain(t1);
     const st2 = (await getTenant(t2))!.status!.namespaces!;
     expect(st2).toEqual([{ name: shared, state: 'Conflict', message: expect.stringContaining(t1) as string }]);
-    expect((await events(t2)).some((e) => e.reason === 'NamespaceConflict' && e.message.includes(t1))).toBe(true);
+    await eventually(async () => (await events(t2)).some((e) => e.reason === 'NamespaceConflict' && e.message.includes(t1)), 'a NamespaceConflict event naming the other tenant');
 
     await applyTenant(t2, { namespaces: [unique('elsewhere')] });
     await isolated(shared);
@@ -294,7 +294,7 @@ describe('invalid specs', () => {
     expect(reconcilesAfter - reconcilesBefore).toBeLessThan(5); // no hot loop
     const after = await policies(ns);
     expect(after.map((p) => p.metadata.resourceVersion)).toEqual(before.map((p) => p.metadata.resourceVersion));
-    expect((await events(t)).some((e) => e.reason === 'InvalidSpec' && e.message.includes('ports[0].port'))).toBe(true);
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'InvalidSpec' && e.message.includes('ports[0].port')), 'an InvalidSpec event naming the field');
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
   });
@@ -306,16 +306,16 @@ describe('writes', () => {
     for (let i = 0; i < 3; i++) await createNamespace(unique('noop'), { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
-    await op.controller.queue.idle();
-    op.controller.ctx.events.flush(); // Events batched from the isolation above are not the resync's
+    await op.manager.idle();
+    op.manager.events.flush(); // Events batched from the isolation above are not the resync's
     await new Promise((r) => setTimeout(r, 200));
     const before = await writes(op);
-    op.controller.resync();
-    await op.controller.queue.idle();
+    op.manager.resync();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
-    await op.controller.queue.idle();
+    await op.manager.idle();
     expect(await writes(op)).toBe(before);
   });
 
@@ -325,14 +325,14 @@ describe('writes', () => {
     for (const m of members) await createNamespace(m, { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await ready(t, 'True', 'Isolated');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
     const before = await policyWrites(op);
     const joiner = unique('count-c');
     await createNamespace(joiner, { tenant: t });
     await isolated(joiner);
     await eventually(async () => (await getTenant(t))?.status?.namespaces?.length === 3, 'status to list 3');
-    await op.controller.queue.idle();
+    await op.manager.idle();
     await new Promise((r) => setTimeout(r, 300));
     expect(await policyWrites(op) - before).toBe(3 + members.length);
   });

@@ -122,20 +122,24 @@ describe('the operator process', () => {
       await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
       await isolated(names[0]!);
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      // Two controllers, each with its own queue and labels, as controller-runtime reports them.
+      const perController = ([c, workers]: [string, number]): string[] => [
+        `controller_runtime_reconcile_total{controller="${c}",result="success"}`,
+        `controller_runtime_reconcile_errors_total{controller="${c}"}`,
+        `controller_runtime_reconcile_time_seconds_bucket{le="0.005",controller="${c}"}`,
+        `controller_runtime_reconcile_time_seconds_bucket{le="60",controller="${c}"}`,
+        `controller_runtime_max_concurrent_reconciles{controller="${c}"} ${workers}`,
+        `controller_runtime_active_workers{controller="${c}"}`,
+        `workqueue_depth{name="${c}",controller="${c}"}`,
+        `workqueue_adds_total{name="${c}",controller="${c}"}`,
+        `workqueue_queue_duration_seconds_bucket{le="1e-8",name="${c}",controller="${c}"}`,
+        `workqueue_work_duration_seconds_bucket{le="1000",name="${c}",controller="${c}"}`,
+        `workqueue_retries_total{name="${c}",controller="${c}"}`,
+        `workqueue_unfinished_work_seconds{name="${c}",controller="${c}"}`,
+        `workqueue_longest_running_processor_seconds{name="${c}",controller="${c}"}`,
+      ];
       for (const m of [
-        'controller_runtime_reconcile_total{controller="tenantisolation",result="success"}',
-        'controller_runtime_reconcile_errors_total{controller="tenantisolation"}',
-        'controller_runtime_reconcile_time_seconds_bucket{le="0.005",controller="tenantisolation"}',
-        'controller_runtime_reconcile_time_seconds_bucket{le="60",controller="tenantisolation"}',
-        'controller_runtime_max_concurrent_reconciles{controller="tenantisolation"} 4',
-        'controller_runtime_active_workers{controller="tenantisolation"}',
-        'workqueue_depth{name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_adds_total{name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_queue_duration_seconds_bucket{le="1e-8",name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_work_duration_seconds_bucket{le="1000",name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_retries_total{name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_unfinished_work_seconds{name="tenantisolation",controller="tenantisolation"}',
-        'workqueue_longest_running_processor_seconds{name="tenantisolation",controller="tenantisolation"}',
+        ...([['namespace', 4], ['tenantisolation', 2]] as [string, number][]).flatMap(perController),
         `leader_election_master_status{name="${id}"} 1`,
         'tenant_isolation_namespaces{state="Isolated"}',
         'tenant_isolation_tenants{condition="Stalled"}',

@@ -33,7 +33,7 @@ describe('tenant-isolation render', () => {
     const op = await startTestOperator();
     try {
       await eventually(async () => (await getTenant(t))?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 'Ready');
-      await op.controller.queue.idle();
+      await op.manager.idle();
       expect(await policyWrites(op)).toBe(0);
     } finally { await op.stop(); }
   });

@@ -9,7 +9,8 @@ const tmp = tempDirs();
 
 const cli = (...args: string[]) => run(args);
 
-describe('render | verify on the samples', () => {
+// Each test starts Node processes: seconds on a loaded machine, far over vitest's 5 s default.
+describe('render | verify on the samples', { timeout: 60_000 }, () => {
   const dir = tmp.make('tio-cli-');
   const policies = join(dir, 'policies.yaml');
 

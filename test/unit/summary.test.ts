@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarize } from '../../src/controller/tenant-reconciler.ts';
+import { summarize } from '../../src/controller/tenant-status.ts';
 
 describe('status.summary (the Namespaces printer column)', () => {
   it('counts isolated namespaces out of all, then names what is not isolated', () => {

@@ -7,8 +7,8 @@ import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec } from '../../../src/policy/types.ts';
 import { ValueInterner } from '../../../src/kube/intern.ts';
 import { decide } from '../../../src/analysis/decide.ts';
-import { IsolationAnalyzer, type Breach } from '../../../src/analysis/tenant.ts';
-import { PROTOCOLS, type NamespaceInfo, type PodInfo, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
+import { IsolationAnalyzer, type Breach } from '../../../src/analysis/analyzer.ts';
+import { PROTOCOLS, type NamespaceInfo, type PodInfo, type PolicyInput, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
 import { tenant } from '../fixtures.ts';
 import { ext, np, pod } from './builders.ts';
 
@@ -261,7 +261,7 @@ describe('policies sharing one spec object and pods sharing frozen labels and po
       const specs = new ValueInterner<NetworkPolicySpec>();
       // Every policy is copied into every namespace, all copies holding one frozen spec object: specs with
       // "this namespace" peers must still mean each copy's own namespace.
-      const policies = w.snapshot.policies.flatMap((p) => NS.map((n): NetworkPolicy => ({
+      const policies = w.snapshot.policies.flatMap((p) => NS.map((n): PolicyInput => ({
         ...p, metadata: { ...p.metadata, namespace: n, name: `${p.metadata.namespace}-${p.metadata.name}` }, spec: specs.intern(structuredClone(p.spec)),
       })));
       expect(specs.size).toBeLessThan(policies.length);

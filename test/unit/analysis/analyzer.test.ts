@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { LabelSelector, ValidTenant } from '../../../src/api/schema.ts';
 import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
 import type { NetworkPolicy } from '../../../src/policy/types.ts';
-import { IsolationAnalyzer, NON_TENANT, tenantBreaches, type Breach } from '../../../src/analysis/tenant.ts';
+import { IsolationAnalyzer, NON_TENANT, tenantBreaches, type Breach } from '../../../src/analysis/analyzer.ts';
 import type { PodInfo } from '../../../src/analysis/types.ts';
 import { tenant } from '../fixtures.ts';
 import { np, ns, pod, snapshot } from './builders.ts';

@@ -1,0 +1,311 @@
+// The cluster as the analyzer sees it: namespaces with a label index, pods grouped into classes, compiled
+// policies by namespace, and every ipBlock anything mentions. Pods are grouped into classes (same
+// namespace, labels, container ports, hostNetwork and set of known ipBlocks their IPs fall in): every pod
+// of a class gets the same verdicts, so the work scales with classes, not pods.
+// The model answers two questions — which classes can a peer match, what does one side admit — and
+// records into a Deps what each answer depended on; it tells its ModelListener what changed.
+import { NamespaceLabelIndex } from '../policy/namespace-labels.ts';
+import { matchesSelector } from '../policy/selector.ts';
+import {
+  IpBlockRegistry, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
+  type CompiledIpBlock, type CompiledPeer, type CompiledPolicy, type Labels, type ParsedIp, type PodSubject,
+} from './compile.ts';
+import type { Deps } from './dependencies.ts';
+import { ALL_PORTS, NO_PORTS, rulePorts, union, type PortSet } from './ports.ts';
+import type { ContainerPort, NamespaceInfo, PodInfo, PolicyInput } from './types.ts';
+
+export type Direction = 'ingress' | 'egress';
+
+export interface PodRecord { key: string; info: PodInfo; ips: ParsedIp[]; cls: PodClass }
+
+export interface PodClass extends PodSubject {
+  id: number;
+  key: string;
+  namespace: string;
+  namespaceLabels: Labels;
+  labels: Labels;
+  containerPorts: readonly ContainerPort[];
+  hostNetwork: boolean;
+  blocks: ReadonlySet<number>;
+  pods: Map<string, PodRecord>;
+  /** Policies selecting the class, by direction, sorted by key; undefined until first needed. */
+  selected: { ingress: CompiledPolicy[]; egress: CompiledPolicy[] } | undefined;
+}
+
+/** What the model tells whoever caches results computed from it. */
+export interface ModelListener {
+  /** A namespace's labels changed; `hasPods` says whether any verdict could have changed with them. */
+  namespaceRelabelled(name: string, labels: Labels, hasPods: boolean): void;
+  /** A class gained or lost pods (or appeared / vanished). */
+  topologyChanged(cls: PodClass): void;
+  /** The policies of a namespace changed. */
+  policiesChanged(namespace: string): void;
+}
+
+interface PeerSet { classes: PodClass[]; namespaces: string[] }
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** A label set as a string that is equal for equal sets, whatever the key order. */
+export const labelsKey = (o: Readonly<Record<string, string>> | undefined): string => JSON.stringify(Object.entries(o ?? {}).sort(([a], [b]) => cmp(a, b)));
+const frozenOr = <T extends object>(v: T, copy: (v: T) => T): T => (Object.isFrozen(v) ? v : copy(v));
+
+export class ClusterModel {
+  readonly blocks = new IpBlockRegistry();
+  private readonly pendingBlocks: CompiledIpBlock[] = [];
+
+  /** Explicit namespaces plus implicit ones (pods whose namespace is unknown), with effective labels. */
+  readonly namespaces = new NamespaceLabelIndex();
+  /** The namespaces that were given (not only implied by their pods). */
+  readonly explicitNamespaces = new Set<string>();
+
+  readonly pods = new Map<string, PodRecord>();
+  readonly classes = new Map<string, PodClass>();
+  readonly classesByNs = new Map<string, Set<PodClass>>();
+  private readonly classesByBlock = new Map<number, Set<PodClass>>();
+  private nextClassId = 0;
+
+  readonly rawPolicies = new Map<string, PolicyInput>();
+  /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
+  private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
+  readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
+
+  private readonly peerCache = new Map<string, PeerSet>();
+  private readonly listener: ModelListener;
+
+  constructor(listener: ModelListener) {
+    this.listener = listener;
+    this.blocks.onNew = (b) => { this.pendingBlocks.push(b); };
+  }
+
+  // ---------------------------------------------------------------- namespaces
+
+  setNamespace(ns: NamespaceInfo): void { this.putNamespace(ns.name, namespaceLabels(ns.name, ns.labels), true); }
+
+  deleteNamespace(name: string): void {
+    if (!this.namespaces.has(name)) return;
+    // Pods outlive their namespace object until deleted: they keep the name label only.
+    if (this.classesByNs.get(name)?.size) this.putNamespace(name, namespaceLabels(name, undefined), false);
+    else { this.namespaces.delete(name); this.explicitNamespaces.delete(name); this.peerCache.clear(); }
+  }
+
+  labelsOf(name: string): Labels { return this.namespaces.get(name) ?? namespaceLabels(name, undefined); }
+
+  private putNamespace(name: string, labels: Labels, explicit: boolean): void {
+    if (explicit) this.explicitNamespaces.add(name); else this.explicitNamespaces.delete(name);
+    const cur = this.namespaces.get(name);
+    if (cur && labelsKey(cur) === labelsKey(labels)) return;
+    this.namespaces.set(name, labels);
+    this.peerCache.clear();
+    const classes = this.classesByNs.get(name);
+    // Selectors over this namespace's labels may now match differently for its pods.
+    for (const c of classes ?? []) c.namespaceLabels = labels;
+    this.listener.namespaceRelabelled(name, labels, (classes?.size ?? 0) > 0);
+  }
+
+  // ---------------------------------------------------------------- pods and classes
+
+  setPod(info: PodInfo): void {
+    const key = `${info.namespace}/${info.name}`;
+    const prev = this.pods.get(key);
+    const ips = parseIps(info.ips);
+    const sig = this.blocks.all().filter((b) => blockMatchesAny(b, ips)).map((b) => b.id);
+    const ck = classKey(info, sig);
+    if (prev && prev.cls.key === ck) { prev.info = info; prev.ips = ips; return; }
+    if (prev) this.leaveClass(prev);
+    const rec: PodRecord = { key, info, ips, cls: undefined as unknown as PodClass };
+    this.pods.set(key, rec);
+    this.joinClass(rec, ck, sig);
+  }
+
+  deletePod(namespace: string, name: string): void {
+    const rec = this.pods.get(`${namespace}/${name}`);
+    if (!rec) return;
+    this.pods.delete(rec.key);
+    this.leaveClass(rec);
+  }
+
+  classesIn(namespace: string): ReadonlySet<PodClass> { return this.classesByNs.get(namespace) ?? EMPTY_CLASSES; }
+
+  private joinClass(rec: PodRecord, ck: string, sig: readonly number[]): void {
+    const ns = rec.info.namespace;
+    if (!this.namespaces.has(ns)) this.putNamespace(ns, namespaceLabels(ns, undefined), false);
+    let cls = this.classes.get(ck);
+    if (!cls) {
+      const blocks = new Set(sig);
+      cls = {
+        id: this.nextClassId++, key: ck, namespace: ns, namespaceLabels: this.labelsOf(ns),
+        // Copies, unless frozen (callers that intern values pass frozen shared ones: nothing can change them).
+        labels: frozenOr(rec.info.labels ?? {}, (l) => ({ ...l })), containerPorts: frozenOr(rec.info.containerPorts, (ps) => ps.map((p) => ({ ...p }))),
+        hostNetwork: rec.info.hostNetwork === true,
+        blocks, pods: new Map(), selected: undefined,
+        inBlock: (b: CompiledIpBlock) => blocks.has(b.id),
+      };
+      this.classes.set(ck, cls);
+      let byNs = this.classesByNs.get(ns);
+      if (!byNs) { byNs = new Set(); this.classesByNs.set(ns, byNs); }
+      byNs.add(cls);
+      for (const id of sig) {
+        let byBlock = this.classesByBlock.get(id);
+        if (!byBlock) { byBlock = new Set(); this.classesByBlock.set(id, byBlock); }
+        byBlock.add(cls);
+      }
+      this.peerCache.clear();
+    }
+    cls.pods.set(rec.key, rec);
+    rec.cls = cls;
+    this.listener.topologyChanged(cls);
+  }
+
+  private leaveClass(rec: PodRecord): void {
+    const cls = rec.cls;
+    cls.pods.delete(rec.key);
+    if (cls.pods.size === 0) {
+      this.classes.delete(cls.key);
+      this.classesByNs.get(cls.namespace)?.delete(cls);
+      for (const id of cls.blocks) this.classesByBlock.get(id)?.delete(cls);
+      this.peerCache.clear();
+      if (this.namespaces.has(cls.namespace) && !this.explicitNamespaces.has(cls.namespace) && !this.classesByNs.get(cls.namespace)?.size) {
+        this.namespaces.delete(cls.namespace);
+      }
+    }
+    this.listener.topologyChanged(cls);
+  }
+
+  /** New ipBlocks (from a policy or a tenant): pods whose IPs fall in them move to a class that says so. */
+  flushBlocks(): void {
+    while (this.pendingBlocks.length > 0) {
+      const b = this.pendingBlocks.shift()!;
+      for (const rec of [...this.pods.values()]) if (blockMatchesAny(b, rec.ips)) this.setPod(rec.info);
+    }
+  }
+
+  // ---------------------------------------------------------------- policies
+
+  setPolicy(p: PolicyInput): void {
+    const key = policyKey(p.metadata.namespace, p.metadata.name);
+    const prev = this.rawPolicies.get(key);
+    if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) { this.rawPolicies.set(key, p); return; }
+    this.rawPolicies.set(key, p);
+    const compiled = this.compile(p);
+    let byNs = this.policiesByNs.get(compiled.namespace);
+    if (!byNs) { byNs = new Map(); this.policiesByNs.set(compiled.namespace, byNs); }
+    byNs.set(key, compiled);
+    this.policyChanged(compiled.namespace);
+    this.flushBlocks();
+  }
+
+  deletePolicy(namespace: string, name: string): void {
+    const key = policyKey(namespace, name);
+    if (!this.rawPolicies.delete(key)) return;
+    this.policiesByNs.get(namespace)?.delete(key);
+    this.policyChanged(namespace);
+  }
+
+  policiesIn(namespace: string): Iterable<CompiledPolicy> { return this.policiesByNs.get(namespace)?.values() ?? []; }
+
+  private compile(p: PolicyInput): CompiledPolicy {
+    const shared = this.compiledSpecs.get(p.spec);
+    if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
+    const c = compilePolicy(p, this.blocks);
+    this.compiledSpecs.set(p.spec, { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress });
+    return c;
+  }
+
+  private policyChanged(ns: string): void {
+    for (const c of this.classesByNs.get(ns) ?? []) c.selected = undefined;
+    this.listener.policiesChanged(ns);
+  }
+
+  // ---------------------------------------------------------------- verdicts
+
+  /** Policies selecting the class, by direction (sorted by key). */
+  selected(c: PodClass): { ingress: CompiledPolicy[]; egress: CompiledPolicy[] } {
+    if (!c.selected) {
+      const all = [...(this.policiesByNs.get(c.namespace)?.values() ?? [])].filter((p) => selectsPod(p, c.namespace, c.labels)).sort((a, b) => cmp(a.key, b.key));
+      c.selected = { ingress: all.filter((p) => p.ingressIsolates), egress: all.filter((p) => p.egressIsolates) };
+    }
+    return c.selected;
+  }
+
+  isolated(c: PodClass, direction: Direction): boolean {
+    return !c.hostNetwork && this.selected(c)[direction].length > 0;
+  }
+
+  /** Ports the side of `self` admits for `direction` towards/from the pod class `other`. */
+  sidePorts(self: PodClass, direction: Direction, other: PodClass, destination: readonly ContainerPort[]): PortSet {
+    if (self.hostNetwork) return ALL_PORTS;
+    const policies = this.selected(self)[direction];
+    if (policies.length === 0) return ALL_PORTS;
+    let out = NO_PORTS;
+    for (const p of policies) {
+      for (const r of direction === 'ingress' ? p.ingress : p.egress) {
+        if (r.peers && !r.peers.some((peer) => peerMatchesPod(peer, p.namespace, other))) continue;
+        out = union(out, rulePorts(r.ports, destination));
+        if (out === ALL_PORTS) return out;
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  private peerSet(peer: Extract<CompiledPeer, { kind: 'selector' }>, policyNamespace: string): PeerSet {
+    const key = peer.namespaceSelector ? peer.key : `own=${policyNamespace}|${peer.key}`;
+    let s = this.peerCache.get(key);
+    if (!s) {
+      const namespaces = peer.namespaceSelector ? this.namespaces.select(peer.namespaceSelector) : [policyNamespace];
+      const classes: PodClass[] = [];
+      for (const n of namespaces) {
+        for (const c of this.classesByNs.get(n) ?? []) if (!peer.podSelector || matchesSelector(c.labels, peer.podSelector)) classes.push(c);
+      }
+      s = { classes, namespaces };
+      this.peerCache.set(key, s);
+    }
+    return s;
+  }
+
+  /** Classes a rule's peers can match (undefined peers: any), recording what the enumeration depended on. */
+  candidates(peers: CompiledPeer[] | undefined, policyNamespace: string, deps: Deps): Iterable<PodClass> {
+    if (!peers) { deps.topoAll = true; return this.classes.values(); }
+    const out = new Set<PodClass>();
+    for (const p of peers) {
+      if (p.kind === 'selector') {
+        const s = this.peerSet(p, policyNamespace);
+        for (const n of s.namespaces) deps.topoNs.add(n);
+        if (p.namespaceSelector) deps.usesSelector(p.key, p.namespaceSelector);
+        for (const c of s.classes) out.add(c);
+      } else if (p.kind === 'ipBlock') {
+        deps.blocks.add(p.block.id);
+        for (const c of this.classesByBlock.get(p.block.id) ?? []) out.add(c);
+      }
+    }
+    return out;
+  }
+
+  /** Like `candidates`, restricted to the classes of one namespace. */
+  candidatesIn(peers: CompiledPeer[] | undefined, policyNamespace: string, ns: string, deps: Deps): Iterable<PodClass> {
+    const classes = this.classesIn(ns);
+    if (!peers) { deps.topoAll = true; return classes; }
+    const labels = this.labelsOf(ns);
+    const out = new Set<PodClass>();
+    for (const p of peers) {
+      if (p.kind === 'selector') {
+        if (p.namespaceSelector) deps.usesSelector(p.key, p.namespaceSelector);
+        if (p.namespaceSelector ? !matchesSelector(labels, p.namespaceSelector) : ns !== policyNamespace) continue;
+        deps.topoNs.add(ns);
+        for (const c of classes) if (!p.podSelector || matchesSelector(c.labels, p.podSelector)) out.add(c);
+      } else if (p.kind === 'ipBlock') {
+        deps.blocks.add(p.block.id);
+        for (const c of classes) if (c.blocks.has(p.block.id)) out.add(c);
+      }
+    }
+    return out;
+  }
+}
+
+const EMPTY_CLASSES: ReadonlySet<PodClass> = new Set();
+
+function classKey(info: PodInfo, sig: readonly number[]): string {
+  const ports = [...info.containerPorts].map((p) => `${p.name ?? ''}:${p.containerPort}/${p.protocol ?? 'TCP'}`).sort().join(',');
+  return `${info.namespace}\u0000${labelsKey(info.labels)}\u0000${ports}\u0000${info.hostNetwork ? 1 : 0}\u0000${sig.join(',')}`;
+}

@@ -1,0 +1,113 @@
+// The informer caches both controllers read. Each keeps only what reconcile reads (typed transforms, as
+// controller-runtime's cache transforms do), with one copy of each repeated string, label set and spec
+// (src/kube/intern.ts). With the isolation proof on, one policy informer holds every policy (the proof
+// reads users' too) and reconcilers see the managed ones through `policies`.
+import type { Logger } from 'pino';
+import { API_VERSION, PLURAL, type TenantIsolationObject } from '../api/schema.ts';
+import { AssumedWrites } from '../kube/assumed.ts';
+import { ResilientInformer } from '../kube/informer.ts';
+import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.ts';
+import type { RestClient } from '../kube/rest.ts';
+import { compactPolicy, type CachedPolicy } from '../policy/diff.ts';
+import { LABEL_MANAGED_BY, MANAGED_POLICY_NAMES, MANAGED_SELECTOR, OPERATOR_NAME } from '../policy/labels.ts';
+import type { NamespaceObject, NetworkPolicy, NetworkPolicySpec } from '../policy/types.ts';
+import { compactPod, type CachedPod, type PodObject } from './isolation-proof.ts';
+
+/** What the manager needs of any informer: lifecycle and health. */
+export interface CacheLifecycle {
+  readonly name: string;
+  readonly hasSynced: boolean;
+  readonly lastEventAgeSeconds: number;
+  onRestart: (reason: 'error' | 'silence') => void;
+  start(): Promise<void>;
+  waitForSync(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const isManaged = (p: { metadata: { labels?: Readonly<Record<string, string>> } }): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;
+
+/** Managed policies as the reconcilers must see them: the cache, corrected by our writes it has not delivered yet. */
+export class ManagedPolicies {
+  private readonly informer: ResilientInformer<NetworkPolicy, CachedPolicy>;
+  /** Our writes the policy informer has not delivered yet. */
+  readonly assumed = new AssumedWrites<CachedPolicy>();
+
+  constructor(informer: ResilientInformer<NetworkPolicy, CachedPolicy>) { this.informer = informer; }
+
+  /** The managed policy `name` in `namespace`, as of our latest write or the cache, whichever is newer. */
+  get(namespace: string, name: string): CachedPolicy | undefined {
+    const cached = this.informer.get(name, namespace);
+    return this.assumed.resolve(namespace, name, cached && isManaged(cached) ? cached : undefined);
+  }
+
+  /** Every managed policy in the namespace (the reserved names are looked up even when not cached yet). */
+  in(namespace: string): Map<string, CachedPolicy> {
+    const names = new Set<string>(MANAGED_POLICY_NAMES);
+    for (const p of this.informer.list(namespace)) if (isManaged(p)) names.add(p.metadata.name);
+    const out = new Map<string, CachedPolicy>();
+    for (const n of names) {
+      const p = this.get(namespace, n);
+      if (p) out.set(n, p);
+    }
+    return out;
+  }
+}
+
+export interface ClusterCaches {
+  namespaces: ResilientInformer<NamespaceObject>;
+  tenants: ResilientInformer<TenantIsolationObject>;
+  /** Every policy with the proof on, else only managed ones. */
+  policies: ResilientInformer<NetworkPolicy, CachedPolicy>;
+  /** Only with the proof on. */
+  pods: ResilientInformer<PodObject, CachedPod> | undefined;
+  managed: ManagedPolicies;
+  /** All of them, with the resource name metrics use. */
+  all: { resource: string; informer: CacheLifecycle }[];
+}
+
+export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean }): ClusterCaches {
+  const namespaces = new ResilientInformer<NamespaceObject>(rest, '/api/v1/namespaces', {}, log);
+  namespaces.transform = cachedNamespace;
+  // TenantIsolations stay whole (their status is compared).
+  const tenants = new ResilientInformer<TenantIsolationObject>(rest, `/apis/${API_VERSION}/${PLURAL}`, {}, log);
+  const policies = new ResilientInformer<NetworkPolicy, CachedPolicy>(rest, '/apis/networking.k8s.io/v1/networkpolicies', {}, log,
+    { labelSelector: o.withProof ? undefined : MANAGED_SELECTOR });
+  const managed = new ManagedPolicies(policies);
+  const specs = new ValueInterner<NetworkPolicySpec>();
+  // Our own writes come back as events of the version we already hashed: reuse that digest.
+  const knownDigest = (p: NetworkPolicy): string | undefined => {
+    const mine = managed.assumed.peek(p.metadata.namespace, p.metadata.name);
+    return mine && mine.metadata.resourceVersion === p.metadata.resourceVersion ? mine.ownedDigest : undefined;
+  };
+  policies.transform = (p) => compactPolicy(p, {
+    string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: o.withProof ? (s) => specs.intern(s) : undefined, knownDigest,
+    // Users' policies (cached for the proof) are never compared with what we want: no digest for them.
+    needsDigest: isManaged,
+  });
+  const all: ClusterCaches['all'] = [
+    { resource: 'namespaces', informer: namespaces },
+    { resource: 'tenantisolations', informer: tenants },
+    { resource: 'networkpolicies', informer: policies },
+  ];
+  let pods: ResilientInformer<PodObject, CachedPod> | undefined;
+  if (o.withProof) {
+    // The proof reads every pod too, reduced to the fields analysis needs.
+    pods = new ResilientInformer<PodObject, CachedPod>(rest, '/api/v1/pods', {}, log);
+    pods.transform = compactPod;
+    all.push({ resource: 'pods', informer: pods });
+  }
+  return { namespaces, tenants, policies, pods, managed, all };
+}
+
+const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();
+
+/** A namespace as reconcile reads it: name, labels, deletion state and resourceVersion. */
+function cachedNamespace(raw: NamespaceObject): NamespaceObject {
+  const m = raw.metadata;
+  const out: NamespaceObject = { metadata: { name: strings.intern(m.name) } };
+  if (m.labels) out.metadata.labels = internLabels(m.labels);
+  if (m.deletionTimestamp !== undefined) out.metadata.deletionTimestamp = m.deletionTimestamp;
+  if (m.resourceVersion !== undefined) out.metadata.resourceVersion = m.resourceVersion;
+  if (raw.status) out.status = statuses.intern({ ...(raw.status.phase !== undefined ? { phase: raw.status.phase } : {}) });
+  return out;
+}

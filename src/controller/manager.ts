@@ -1,0 +1,159 @@
+// The manager wires one cache set to two controllers, as controller-runtime's manager does:
+//   informers (caches.ts) -> handlers.ts (indexes, proof, keys) -> namespace controller / tenant controller
+// The namespace controller writes policies; the tenant controller keeps finalizers and status. Each has
+// its own queue, workers, backoff and metric labels (controller="namespace" / "tenantisolation"). The
+// one signal between them: a namespace reconcile that ends (settled or failed) queues the tenants that
+// claim it, whose status reports that namespace.
+import type { Logger } from 'pino';
+import { EventRecorder } from '../kube/events.ts';
+import type { RestClient } from '../kube/rest.ts';
+import { NAMESPACE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { MembershipIndex } from '../policy/membership.ts';
+import { Controller } from '../queue/controller.ts';
+import { buildCaches, type ClusterCaches } from './caches.ts';
+import { DesiredPolicies } from './desired-policies.ts';
+import { wireHandlers } from './handlers.ts';
+import { ManagedPolicyIndex } from './indexes.ts';
+import { IsolationProof } from './isolation-proof.ts';
+import { NamespaceReconciler } from './namespace-reconciler.ts';
+import { TenantReconciler } from './tenant-reconciler.ts';
+
+export interface ManagerOptions {
+  /** Workers of the namespace controller (the one writing policies). */
+  concurrency: number;
+  /** Workers of the tenant controller (finalizers and status). */
+  tenantConcurrency: number;
+  identity: string;
+  /** Periodic re-enqueue of everything as a safety net (ms); 0 disables. */
+  resyncPeriodMs: number;
+  /** Analyse reachability and report the Isolated condition (watches Pods and all NetworkPolicies). */
+  isolationProof: boolean;
+}
+
+export class Manager {
+  readonly caches: ClusterCaches;
+  readonly namespaceController: Controller;
+  readonly tenantController: Controller;
+  readonly events: EventRecorder;
+  readonly proof: IsolationProof | undefined;
+  private readonly membership = new MembershipIndex();
+  private readonly policyIndex = new ManagedPolicyIndex();
+  private readonly log: Logger;
+  private readonly metrics: OperatorMetrics;
+  private readonly opts: ManagerOptions;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+
+  constructor(rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ManagerOptions) {
+    this.log = log; this.metrics = metrics; this.opts = opts;
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof });
+    this.events = new EventRecorder(rest, log, opts.identity);
+    const invalidTenants = new Map<string, string>();
+    const desired = new DesiredPolicies(this.membership);
+    const namespaceReconciler = new NamespaceReconciler({
+      rest, events: this.events, metrics, membership: this.membership, invalidTenants,
+      namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired,
+    });
+    this.namespaceController = new Controller({
+      name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
+      reconcile: async (ns, l) => {
+        try { await namespaceReconciler.reconcile(ns, l); } finally {
+          for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
+        }
+      },
+    });
+    this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
+    const tenantReconciler = new TenantReconciler({
+      rest, events: this.events, membership: this.membership, invalidTenants,
+      tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
+      policyIndex: this.policyIndex, desired, proof: this.proof,
+      progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns) },
+    });
+    this.tenantController = new Controller({
+      name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,
+      reconcile: (t, l) => tenantReconciler.reconcile(t, l),
+    });
+    wireHandlers({
+      caches: this.caches, membership: this.membership, invalidTenants, policyIndex: this.policyIndex, proof: this.proof,
+      namespaceReconciler, tenantReconciler,
+      enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t) },
+    });
+    for (const { resource, informer } of this.caches.all) informer.onRestart = (reason) => metrics.watchRestarts.inc({ resource, reason });
+    metrics.observeWatches(() => this.caches.all.map(({ resource, informer }) => ({ resource, ageSeconds: informer.lastEventAgeSeconds })));
+  }
+
+  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController]; }
+
+  get synced(): boolean { return this.caches.all.every(({ informer }) => informer.hasSynced); }
+
+  /** Doing work: keys queued or in flight, or a watch event within the last second. */
+  get busy(): boolean {
+    return this.controllers.some((c) => c.queue.depth > 0 || c.queue.inFlight.size > 0) || this.caches.all.some(({ informer }) => informer.lastEventAgeSeconds < 1);
+  }
+
+  /** Informers run on standbys too, so a new leader starts with warm caches. */
+  async startCaches(): Promise<void> {
+    await Promise.all(this.caches.all.map(({ informer }) => informer.start()));
+    await Promise.all(this.caches.all.map(({ informer }) => informer.waitForSync()));
+    this.log.info({ namespaces: this.caches.namespaces.size, tenants: this.caches.tenants.size }, 'caches synced');
+  }
+
+  /** Begins reconciling (the leader only): every object was enqueued by the initial list. */
+  startWorkers(): void {
+    this.proof?.start();
+    for (const c of this.controllers) c.start();
+    // Gauges walk every tenant's status: once a second, not once per reconcile.
+    this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
+    this.gaugeTimer.unref();
+    if (this.opts.resyncPeriodMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
+      this.resyncTimer.unref();
+    }
+    this.log.info({ concurrency: this.opts.concurrency, tenantConcurrency: this.opts.tenantConcurrency }, 'workers started');
+  }
+
+  /** Re-enqueues every object: a reconcile of an unchanged cluster makes zero writes. */
+  resync(): void {
+    for (const t of this.caches.tenants.list()) this.tenantController.enqueue(t.metadata.name);
+    for (const ns of this.caches.namespaces.list()) this.namespaceController.enqueue(ns.metadata.name);
+  }
+
+  /** Resolves once both controllers are idle at the same time (each can queue work for the other). */
+  async idle(): Promise<void> {
+    while (this.controllers.some((c) => c.queue.depth > 0 || c.queue.inFlight.size > 0)) {
+      for (const c of this.controllers) await c.idle();
+    }
+  }
+
+  /** Stops taking keys, finishes in-flight reconciles, stops watches. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    this.proof?.stop();
+    this.events.flush();
+    await Promise.all(this.controllers.map((c) => c.shutdown()));
+    await Promise.all(this.caches.all.map(({ informer }) => informer.stop()));
+  }
+
+  updateGauges(): void {
+    const m = this.metrics;
+    // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
+    const states = new Map<string, string>();
+    const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
+    for (const t of this.caches.tenants.list()) {
+      byCondition.all = (byCondition.all ?? 0) + 1;
+      // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
+      for (const c of t.status?.conditions ?? []) if (c.status === 'True') byCondition[c.type] = (byCondition[c.type] ?? 0) + 1;
+      for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
+    }
+    const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
+    for (const s of states.values()) counts[s] = (counts[s] ?? 0) + 1;
+    for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
+    m.conflicts.set(counts.Conflict ?? 0);
+    m.managedPolicies.set(this.policyIndex.count);
+    for (const [condition, n] of Object.entries(byCondition)) m.tenants.set({ condition }, n);
+    const breaches = [...(this.proof?.counts.values() ?? [])];
+    m.breachedTenants.set(breaches.length);
+    m.breaches.set(breaches.reduce((a, b) => a + b, 0));
+  }
+}

@@ -1,0 +1,158 @@
+// A tenant's status as a pure function of what the caches show: for each claimed namespace, the managed
+// policies stored there against those the tenant declares, plus the conflicts, terminations and failures
+// around it. It also returns the Events its transitions call for; the reconciler records them only once
+// the status is written, so a failed write cannot repeat them.
+import type { Breach } from '../analysis/analyzer.ts';
+import type { Condition, NamespaceState, NamespaceStatus, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
+import type { EventType } from '../kube/events.ts';
+import { canonical } from '../policy/diff.ts';
+import { sameConditions, setCondition } from './conditions.ts';
+
+/** What is known of one namespace the tenant claims (or names explicitly). */
+export interface NamespaceFacts {
+  name: string;
+  /** Named in spec.namespaces but not created yet. */
+  missing: boolean;
+  terminating: boolean;
+  /** Every valid tenant claiming it, sorted (this one included). */
+  claimants: readonly string[];
+  /** Managed policies stored there (or just written by the operator): name -> owned digest. */
+  stored: ReadonlyMap<string, string>;
+  /** An invalid tenant whose policies the namespace holds: it is left as it is. */
+  frozenBy: string | undefined;
+  /** Why the namespace's last reconcile failed, until one succeeds. */
+  lastError: string | undefined;
+  /** Work for the namespace is queued or running. */
+  busy: boolean;
+}
+
+export interface TenantStatusInput {
+  object: TenantIsolationObject;
+  tenant: ValidTenant;
+  /** Policy name -> owned digest: what every member namespace must hold (what Enforce would write, in Audit). */
+  memberDigests: ReadonlyMap<string, string>;
+  namespaces: readonly NamespaceFacts[];
+  /** The reachability proof's findings; undefined when the proof is off (no Isolated condition). */
+  breaches: readonly Breach[] | undefined;
+  now: Date;
+}
+
+export interface StatusEvent { type: EventType; reason: string; message: string }
+
+export interface TenantStatusResult {
+  status: TenantIsolationStatus;
+  /** To record once the status is written. */
+  events: StatusEvent[];
+  /**
+   * A namespace the tenant never reported is still being reconciled: writing now would show it Pending
+   * for a moment (and flip Ready) although nothing is wrong. The namespace settling brings the tenant back.
+   */
+  settling: boolean;
+}
+
+/** The status entry of one namespace, or undefined while it is being reconciled and has no settled state yet. */
+function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: NamespaceFacts, previous: NamespaceStatus | undefined): NamespaceStatus | undefined {
+  const entry = (state: NamespaceState, message: string): NamespaceStatus => ({ name: f.name, state, message });
+  if (f.missing) return entry('Pending', 'namespace does not exist yet; it is isolated when created');
+  if (f.terminating) return entry('Terminating', 'namespace is terminating');
+  if (f.claimants.length > 1) {
+    const others = f.claimants.filter((c) => c !== t.name);
+    return entry('Conflict', `also claimed by TenantIsolation ${others.join(', ')}; failed closed (default-deny only)`);
+  }
+  if (f.frozenBy) return entry('Pending', `left as it is: TenantIsolation ${f.frozenBy} has an invalid spec`);
+  if (t.spec.mode === 'Audit') return entry('WouldIsolate', `Audit mode: Enforce would apply ${[...want.keys()].join(', ')}`);
+  const holds = f.stored.size === want.size && [...want].every(([name, digest]) => f.stored.get(name) === digest);
+  if (holds) return entry('Isolated', `${want.size} policies applied`);
+  if (f.lastError) return entry('Pending', f.lastError);
+  // Being reconciled: its last settled state stands until the reconcile ends (as a Pending flash would mislead).
+  if (f.busy) return previous;
+  return entry('Pending', 'waiting for reconcile');
+}
+
+export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
+  const { object, tenant, now } = input;
+  const gen = object.metadata.generation ?? 0;
+  const previous = new Map((object.status?.namespaces ?? []).map((n) => [n.name, n]));
+  const facts = new Map(input.namespaces.map((f) => [f.name, f]));
+  const othersOf = (ns: string): string => facts.get(ns)?.claimants.filter((c) => c !== tenant.name).join(', ') ?? '';
+  let settling = false;
+  const namespaces: NamespaceStatus[] = [];
+  for (const f of input.namespaces) {
+    const e = namespaceEntry(tenant, input.memberDigests, f, previous.get(f.name));
+    if (e) namespaces.push(e); else settling = true;
+  }
+  namespaces.sort((a, b) => a.name.localeCompare(b.name));
+  const count = (s: string): number => namespaces.filter((n) => n.state === s).length;
+  const conflicts = namespaces.filter((n) => n.state === 'Conflict');
+  const pending = namespaces.filter((n) => n.state === 'Pending' && !facts.get(n.name)?.missing);
+  const audit = count('WouldIsolate');
+  const events: StatusEvent[] = [];
+  let conditions: Condition[] = object.status?.conditions ?? [];
+  const set = (type: string, status: Condition['status'], reason: string, message: string): void => {
+    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
+  };
+  if (conflicts.length > 0) {
+    const first = conflicts[0]!;
+    set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${othersOf(first.name)}; they fail closed`);
+  } else if (pending.length > 0) {
+    set('Ready', 'False', 'Pending', `${pending.length} of ${namespaces.length} namespace(s) not yet isolated: ${pending.slice(0, 5).map((n) => `${n.name} (${n.message ?? ''})`).join(', ')}`);
+  } else if (audit > 0) {
+    set('Ready', 'True', 'AuditMode', `Audit mode: ${audit} namespace(s) would be isolated; no policies written`);
+  } else {
+    set('Ready', 'True', 'Isolated', `${count('Isolated')} namespace(s) isolated`);
+  }
+  set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
+  set('Stalled', 'False', 'Reconciled', 'spec is valid');
+  for (const c of conflicts) {
+    if (previous.get(c.name)?.state === 'Conflict') continue;
+    events.push({ type: 'Warning', reason: 'NamespaceConflict', message: `Namespace ${c.name} is also claimed by TenantIsolation ${othersOf(c.name)}; it fails closed (default-deny, no intra-tenant allow) until one claim goes away` });
+  }
+  if (input.breaches) {
+    const breaches = input.breaches;
+    const prev = conditions.find((c) => c.type === 'Isolated');
+    if (breaches.length === 0) {
+      set('Isolated', 'True', 'NoBreach', 'no undeclared path into or out of the tenant\'s pods: only declared allows, DNS and intra-tenant traffic');
+      if (prev?.status === 'False') events.push({ type: 'Normal', reason: 'IsolationRestored', message: 'No undeclared path into or out of the tenant remains' });
+    } else {
+      const b = breaches[0]!;
+      const message = `${b.message}${breaches.length > 1 ? ` (and ${breaches.length - 1} more)` : ''}`;
+      set('Isolated', 'False', 'BreachedBy', message.slice(0, 1000));
+      if (prev?.status !== 'False') events.push({ type: 'Warning', reason: 'IsolationBreached', message });
+    }
+  }
+  return { status: { observedGeneration: gen, summary: summarize(namespaces), conditions, namespaces }, events, settling };
+}
+
+/** The status of a tenant whose spec is invalid: its existing isolation is left as it was. */
+export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date): TenantStatusResult {
+  const gen = object.metadata.generation ?? 0;
+  const prev = object.status;
+  let c = prev?.conditions ?? [];
+  const message = `${error}. Existing isolation is left as it was until the spec is fixed.`;
+  c = setCondition(c, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
+  c = setCondition(c, { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: gen }, now);
+  c = setCondition(c, { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
+  // Announced once per generation: a requeue of the same invalid spec says nothing new.
+  const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === 'InvalidSpec');
+  return {
+    status: { observedGeneration: gen, summary: 'invalid spec', conditions: c, namespaces: prev?.namespaces ?? [] },
+    events: wasReported ? [] : [{ type: 'Warning', reason: 'InvalidSpec', message: error }],
+    settling: false,
+  };
+}
+
+/** Equal status (ignoring lastTransitionTime) costs no write. */
+export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
+  return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
+    && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
+}
+
+/** "3/3 isolated", "2/3 isolated, 1 conflict", "2 would isolate (Audit)". */
+export function summarize(namespaces: readonly NamespaceStatus[]): string {
+  const n = (s: string): number => namespaces.filter((x) => x.state === s).length;
+  const audit = n('WouldIsolate');
+  if (audit > 0 && audit === namespaces.length) return `${audit} would isolate (Audit)`;
+  const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating']]
+    .map(([state, word]) => [n(state!), word] as const).filter(([k]) => k > 0).map(([k, word]) => `${k} ${word}`);
+  return [`${n('Isolated')}/${namespaces.length} isolated`, ...extra].join(', ');
+}

@@ -1,0 +1,56 @@
+// A controller as controller-runtime has them: a name, its own work queue (dedupe, per-key backoff,
+// concurrency) and a reconcile function of one key. Its metrics carry the name as their `controller`
+// label; every reconcile logs with its own reconcileID. Keys come from event handlers (Manager wiring),
+// never from another controller's reconcile.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { isConflict } from '../kube/api-errors.ts';
+import type { OperatorMetrics } from '../metrics/metrics.ts';
+import { WorkQueue, type ReconcileResult } from './workqueue.ts';
+
+export type Reconcile = (key: string, log: Logger) => Promise<ReconcileResult>;
+
+export interface ControllerOptions {
+  name: string;
+  concurrency: number;
+  reconcile: Reconcile;
+  log: Logger;
+  metrics: OperatorMetrics;
+}
+
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  private readonly reconcileKey: Reconcile;
+  private readonly log: Logger;
+
+  constructor(o: ControllerOptions) {
+    this.name = o.name;
+    this.reconcileKey = o.reconcile;
+    this.log = o.log.child({ controller: o.name });
+    const observer = o.metrics.controller(o.name, o.concurrency, () => this.queue.inFlight);
+    this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: o.concurrency, observer });
+  }
+
+  /** Queues a key; `priority` keys go before the others. */
+  enqueue(key: string, priority = false): void { this.queue.add(key, priority); }
+  start(): void { this.queue.start(); }
+  shutdown(): Promise<void> { return this.queue.shutdown(); }
+  idle(): Promise<void> { return this.queue.idle(); }
+  /** Whether work for the key is queued or running (a delayed retry is not). */
+  isPending(key: string): boolean { return this.queue.isPending(key); }
+
+  private async reconcile(key: string): Promise<ReconcileResult> {
+    const log = this.log.child({ reconcileID: randomUUID(), key });
+    const t0 = performance.now();
+    try {
+      return await this.reconcileKey(key, log);
+    } catch (err) {
+      // An optimistic-concurrency conflict is routine (the object changed under us), not an alert.
+      log[isConflict(err) ? 'info' : 'error']({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
+      throw err;
+    } finally {
+      log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');
+    }
+  }
+}
