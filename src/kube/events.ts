@@ -54,8 +54,17 @@ export class EventRecorder {
   }
 
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
-    void this.send(target, type, reason, message).catch((e: unknown) =>
+    const sending = this.send(target, type, reason, message).catch((e: unknown) =>
       this.log.warn({ err: String(e), tenant: target.name, reason }, 'could not record event'));
+    this.sending.add(sending);
+    void sending.finally(() => this.sending.delete(sending));
+  }
+
+  private readonly sending = new Set<Promise<void>>();
+
+  /** Resolves when no Event is being sent (batches still waiting for their window are not sent yet: flush()). */
+  async idle(): Promise<void> {
+    while (this.sending.size > 0) await Promise.all(this.sending);
   }
 
   private async send(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
