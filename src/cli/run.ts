@@ -10,7 +10,7 @@ import { healthServer, listen, metricsServer } from '../metrics/server.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
 import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
-import type { RunFlags } from './flags.ts';
+import { leaseTimings, type RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
 
 export interface RunningOperator {
@@ -70,7 +70,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   // The elector holds the write gate of the operator's client: no write before the lease is won, none
   // after the renew deadline, and writes in flight reset when leadership ends.
   const elector = namespace && leaseRest
-    ? new LeaderElector(restLeaseStore(leaseRest, namespace, leaseName), log, { namespace, name: leaseName, identity, ...DEFAULT_LEASE, ...o.leaseTimings }, rest)
+    ? new LeaderElector(restLeaseStore(leaseRest, namespace, leaseName), log, { namespace, name: leaseName, identity, ...leaseTimings(flags), ...o.leaseTimings }, rest)
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
