@@ -29,7 +29,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER 65532:65532
-# 8080 metrics, 8081 health probes.
-EXPOSE 8080 8081
+# 8443 metrics (HTTPS; 8080 with --metrics-secure=false), 8081 health probes.
+EXPOSE 8443 8081
 ENTRYPOINT ["/nodejs/bin/node", "dist/cli/main.js"]
 CMD ["run"]

@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: unit tests run anywhere in milliseconds; integration tests share one real control plane
+// Three projects: unit tests run anywhere in milliseconds; tool tests drive real tools built from pinned
+// Go modules (hack/build-tools.sh) without a cluster; integration tests share one real control plane
 // (etcd + kube-apiserver + kube-controller-manager) that the global setup starts once per run.
 export default defineConfig({
   test: {
@@ -10,6 +11,16 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'tools',
+          include: ['test/tools/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          // A first run builds the tool from source (minutes); later runs find it cached.
+          hookTimeout: 30 * 60_000,
         },
       },
       {

@@ -18,8 +18,10 @@
 #     throw-away CA generated here, valid 30 days; no watch cache for PodTemplates (a kind nothing here
 #     uses), so a watch from a compacted resourceVersion reaches etcd and gets 410 Gone for real (tests).
 #   - kube-controller-manager: --leader-elect=false (single instance); only the controllers the operator's
-#     behaviour depends on (garbage collector, namespace, service accounts and their tokens);
-#     --secure-port=0 (no serving endpoint; liveness is checked through the work it does).
+#     behaviour depends on (garbage collector, namespace, service accounts and their tokens, root CA
+#     publisher, ClusterRole aggregation, deployments and replica sets so a Deployment really makes Pods,
+#     and the admission-policy status controller that type-checks CEL); --secure-port=0 (no serving
+#     endpoint; liveness is checked through the work it does).
 #   - no scheduler, no kubelet, no CNI: Pods are stored but never run, NetworkPolicies are stored and
 #     validated but not enforced (enforcement is proven by the analyzer, not by a data plane).
 set -euo pipefail
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dir) DIR="${2:?--dir needs a path}"; shift 2;;
     --dir=*) DIR="${1#--dir=}"; shift;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0;;
     *) echo "local-cluster: unknown argument '$1' (see --help)" >&2; exit 2;;
   esac
 done
@@ -219,7 +221,7 @@ up() {
     --kubeconfig "$DIR/controller-manager.kubeconfig" \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials --leader-elect=false --secure-port=0 \
-    --controllers "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller" \
+    --controllers "garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,deployment-controller,replicaset-controller,validatingadmissionpolicy-status-controller" \
     --concurrent-gc-syncs 5 --v=1
   # The service-account controller creating default/default proves the controller-manager is working.
   wait_for kube-controller-manager 60 api /api/v1/namespaces/default/serviceaccounts/default

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: local control plane -> CRD -> operator -> samples -> what it did.
 # Leaves the cluster and the operator running; `bash hack/quickstart.sh down` stops both.
+# `--helm` installs with the Helm chart instead (CRD, RBAC, Deployment: stored, but no kubelet runs it on
+# this control plane) and runs the operator here as the chart's ServiceAccount, so only the chart's RBAC
+# lets it work.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
@@ -13,21 +16,46 @@ if [ "${1:-}" = down ]; then
   exec bash "$HERE/local-cluster.sh" down --dir "$DIR"
 fi
 
+HELM=""
+case "${1:-}" in
+  --helm) HELM="$(bash "$HERE/build-tools.sh" helm)" ;;
+  "") ;;
+  *) echo "usage: bash hack/quickstart.sh [--helm | down]" >&2; exit 2 ;;
+esac
 [ -x node_modules/.bin/node ] || npm ci --no-audit --no-fund
 KUBECONFIG="$(bash "$HERE/local-cluster.sh" up --dir "$DIR" | tail -1)"
 export KUBECONFIG
 BIN="$(bash "$HERE/build-control-plane.sh")"
 kubectl() { "$BIN/kubectl" "$@"; }
 
-echo "== installing the CRD"
-kubectl apply --server-side -f crds/ >/dev/null
-kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev --timeout=60s >/dev/null
+OPERATOR_KUBECONFIG="$KUBECONFIG"
+if [ -n "$HELM" ]; then
+  echo "== helm install tenant-isolation-operator charts/tenant-isolation-operator -n tenant-isolation-system"
+  "$HELM" upgrade --install tenant-isolation-operator charts/tenant-isolation-operator --namespace tenant-isolation-system \
+    --create-namespace --kubeconfig "$KUBECONFIG" | sed -n '/^STATUS/p;/^REVISION/p'
+  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev --timeout=60s >/dev/null
+  # The operator's identity: the chart's ServiceAccount, through a kubeconfig holding only its token.
+  OPERATOR_KUBECONFIG="$DIR/operator.kubeconfig"
+  kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$DIR/operator-ca.crt"
+  KUBECONFIG="$OPERATOR_KUBECONFIG" kubectl config set-cluster local --server="$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')" \
+    --certificate-authority="$DIR/operator-ca.crt" --embed-certs >/dev/null
+  KUBECONFIG="$OPERATOR_KUBECONFIG" kubectl config set-credentials operator \
+    --token="$(kubectl create token tenant-isolation-operator -n tenant-isolation-system --duration=24h)" >/dev/null
+  KUBECONFIG="$OPERATOR_KUBECONFIG" kubectl config set-context operator --cluster=local --user=operator >/dev/null
+  KUBECONFIG="$OPERATOR_KUBECONFIG" kubectl config use-context operator >/dev/null
+  chmod 600 "$OPERATOR_KUBECONFIG"
+else
+  echo "== installing the CRD"
+  kubectl apply --server-side -f crds/ >/dev/null
+  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev --timeout=60s >/dev/null
+fi
 
 echo "== starting the operator (log: $DIR/logs/operator.log)"
 if [ -f "$DIR/operator.pid" ] && kill -0 "$(cat "$DIR/operator.pid")" 2>/dev/null; then
   echo "   already running (pid $(cat "$DIR/operator.pid"))"
 else
-  setsid node src/cli/main.ts run --kubeconfig "$KUBECONFIG" --metrics-bind-address 127.0.0.1:18080 \
+  # Plain-HTTP metrics on loopback for this demo (--metrics-secure=false); deployed, they are HTTPS.
+  setsid node src/cli/main.ts run --kubeconfig "$OPERATOR_KUBECONFIG" --metrics-secure=false --metrics-bind-address 127.0.0.1:18080 \
     --health-probe-bind-address 127.0.0.1:18081 >"$DIR/logs/operator.log" 2>&1 </dev/null &
   echo $! >"$DIR/operator.pid"
   for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null && break; sleep 0.1; done

@@ -57,7 +57,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const rest = await RestClient.create(loadKubeConfig(o.kubeconfig));
   const prefix = `chaos-${(o.seed >>> 0).toString(36)}-${Date.now().toString(36).slice(-4)}`;
   const churn = new Churn(rest, rnd, prefix);
-  const replicas = new Replicas({ kubeconfig: o.operatorKubeconfig ?? o.kubeconfig, logDir, repo, lease: o.lease, leaseId: prefix, leaseNamespace: o.leaseNamespace ?? 'default', extraArgs: ['--resync-period', '0'] });
+  const replicas = new Replicas({ kubeconfig: o.operatorKubeconfig ?? o.kubeconfig, logDir, repo, lease: o.lease, leaseId: prefix, leaseNamespace: o.leaseNamespace ?? 'default', extraArgs: ['--resync-period', '0', '--metrics-secure=false'] });
   const faults = new Faults({ clusterDir: o.clusterDir, repo, replicas, rnd, lease: o.lease });
   const converged: { ms: number; after: string }[] = [];
   const violations: string[] = [];

@@ -12,10 +12,10 @@ import { BreachEngine, DEFAULT_EXTERNAL_SAMPLES, type Breach, type TenantResult 
 import { ClusterModel } from './model.ts';
 import { TenantModels } from './tenant-model.ts';
 import type { NamespaceInfo, PodInfo, PolicyInput, Protocol, Snapshot } from './types.ts';
-import { allowedPairs, podsSelectedByNoPolicy, tenantMatrix, type TenantMatrix } from './views.ts';
+import { allowedPairs, connections, namespacePairs, podsSelectedByNoPolicy, tenantMatrix, type Connection, type TenantMatrix } from './views.ts';
 
 export { DEFAULT_EXTERNAL_SAMPLES, type Breach } from './engine.ts';
-export { NON_TENANT, type TenantMatrix } from './views.ts';
+export { NON_TENANT, type Connection, type TenantMatrix } from './views.ts';
 
 export interface AnalyzerOptions {
   /** Addresses standing for "outside the cluster" besides those derived from ipBlocks. */
@@ -61,6 +61,8 @@ export class IsolationAnalyzer {
   setTenant(t: ValidTenant, members: readonly string[]): void { this.tenants.set(t, members); }
   deleteTenant(name: string): void { this.tenants.delete(name); }
   tenantNames(): string[] { return this.tenants.names(); }
+  /** The tenants a namespace belongs to (sorted; empty for none). */
+  tenantsOf(namespace: string): string[] { return [...this.tenants.ownersOf(namespace)].sort(); }
 
   /** Tenants whose breaches may have changed since the last call (including removed ones), then forgets them. */
   takeTouched(): string[] { return this.tracker.takeTouched(); }
@@ -78,6 +80,12 @@ export class IsolationAnalyzer {
 
   /** Every ordered pair of distinct pods ("ns/name") whose connection on port/protocol is allowed. */
   allowedPairs(port: number, protocol: Protocol = 'TCP'): [string, string][] { return allowedPairs(this.model, port, protocol); }
+
+  /** Allowed pod pairs on port/protocol per ordered pair of distinct namespaces (for the drawn views). */
+  namespacePairs(port: number, protocol: Protocol = 'TCP'): { from: string; to: string; pairs: number }[] { return namespacePairs(this.model, port, protocol); }
+
+  /** Every allowed pod-to-pod connection with its exact ports, sorted by source then destination (for `verify diff`). */
+  connections(): Connection[] { return connections(this.model); }
 
   /** Allowed pod pairs counted per (source tenant, destination tenant); pods outside tenants count as NON_TENANT. */
   tenantMatrix(port: number, protocol: Protocol = 'TCP'): TenantMatrix { return tenantMatrix(this.model, this.tenants, port, protocol); }

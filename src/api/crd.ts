@@ -1,5 +1,5 @@
 // The CRDs, generated from the zod schemas (src/api/schema.ts) with the Kubernetes extensions they carry
-// as metadata (src/api/openapi.ts). `node hack/generate-crd.ts` writes crds/ and config/crd/bases/;
+// as metadata (src/api/openapi.ts). `node hack/generate.ts` writes crds/ and config/crd/bases/;
 // test/unit/crd-schema.test.ts fails when the committed files differ from what this produces.
 import { dump } from 'js-yaml';
 import { z } from 'zod';
@@ -105,7 +105,7 @@ export function crdObject(d: CrdDefinition): Node {
 
 export function crdYaml(d: CrdDefinition): string {
   const header = [
-    `# ${d.kind} CRD, generated from src/api/schema.ts by hack/generate-crd.ts: do not edit by hand.`,
+    `# ${d.kind} CRD, generated from src/api/schema.ts by hack/generate.ts: do not edit by hand.`,
     '# CEL rules cover what OpenAPI cannot say; maxItems/maxLength bound their cost.',
   ].join('\n');
   return `${header}\n${dump(crdObject(d), { noRefs: true, lineWidth: -1 })}`;

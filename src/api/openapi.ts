@@ -1,5 +1,5 @@
 // Kubernetes' OpenAPI extensions, carried on the zod schema as metadata (zod's `.meta()`), so the API has
-// one source: zod validates what the operator reads, and hack/generate-crd.ts turns the same schema, with
+// one source: zod validates what the operator reads, and hack/generate.ts turns the same schema, with
 // these annotations, into the CRD (src/api/crd.ts). CEL rules say for the apiserver what zod's refinements
 // say for the operator; each sits next to its refinement.
 

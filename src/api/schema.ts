@@ -1,5 +1,5 @@
 // The TenantIsolation API as one zod schema: the operator's types are inferred from it, the CRD is
-// generated from it (hack/generate-crd.ts; the CEL rules and OpenAPI extensions ride along as metadata,
+// generated from it (hack/generate.ts; the CEL rules and OpenAPI extensions ride along as metadata,
 // src/api/openapi.ts), and the operator re-validates every object it reads with it (the CRD may be older
 // or newer than this binary).
 import { z } from 'zod';
@@ -104,15 +104,39 @@ export const allowRule = z.strictObject({
   ],
 });
 
+/**
+ * Namespaces no tenant may claim: default-deny egress there would cut the control plane's add-ons, or the
+ * operator itself, off the network. The operator also refuses its own namespace and any --reserved-namespaces.
+ */
+export const RESERVED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'tenant-isolation-system'] as const;
+
+/**
+ * Whether a namespace selector names what it selects: a matchLabels pair, an In requirement, or Exists on a
+ * label other than kubernetes.io/metadata.name (which every namespace carries). One built only of NotIn,
+ * DoesNotExist and Exists-on-the-name-label terms matches every namespace but a few: never a tenant.
+ */
+export function selectorNamesItsNamespaces(sel: LabelSelector): boolean {
+  if (Object.keys(sel.matchLabels ?? {}).length > 0) return true;
+  return (sel.matchExpressions ?? []).some((r) => r.operator === 'In' || (r.operator === 'Exists' && r.key !== 'kubernetes.io/metadata.name'));
+}
+const POSITIVE_SELECTOR_CEL = `(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && self.matchExpressions.exists(r, r.operator == 'In' || (r.operator == 'Exists' && r.key != 'kubernetes.io/metadata.name')))`;
+const SELECTOR_MESSAGE = 'must name the namespaces it selects (a matchLabels pair, an In requirement, or Exists on a label other than kubernetes.io/metadata.name): a selector built only of NotIn, DoesNotExist or Exists on the name label selects nearly every namespace in the cluster';
+
 export const DEFAULT_DNS_PORTS = [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] as const;
 const DNS_POD_SELECTOR = { matchLabels: { 'k8s-app': 'kube-dns' } };
 const namespaceName = z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be a namespace name (DNS-1123 label)');
 
 export const tenantIsolationSpec = z.strictObject({
   namespaceSelector: labelSelector.optional().meta(selectorMeta('Selects the tenant\'s namespaces by label. Must not be empty: an empty selector selects every namespace.', {
-    'x-kubernetes-validations': [cel('(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', 'must not be empty: an empty selector selects every namespace in the cluster')],
+    'x-kubernetes-validations': [
+      cel('(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', 'must not be empty: an empty selector selects every namespace in the cluster'),
+      cel(POSITIVE_SELECTOR_CEL, SELECTOR_MESSAGE),
+    ],
   })),
-  namespaces: z.array(namespaceName).max(1000).default(() => []).meta(atomicList('Namespaces claimed by name, in addition to namespaceSelector.')),
+  namespaces: z.array(namespaceName.refine((n) => !(RESERVED_NAMESPACES as readonly string[]).includes(n), 'is a reserved namespace: no tenant may claim it'))
+    .max(1000).default(() => []).meta(atomicList('Namespaces claimed by name, in addition to namespaceSelector. Reserved namespaces (kube-system, kube-public, kube-node-lease, the operator\'s) are refused.', {
+      'x-kubernetes-validations': [cel(`self.all(n, !(n in [${RESERVED_NAMESPACES.map((n) => `'${n}'`).join(', ')}]))`, 'must not name a reserved namespace (kube-system, kube-public, kube-node-lease, tenant-isolation-system)')],
+    })),
   mode: z.enum(['Enforce', 'Audit']).default('Enforce').meta({ description: 'Enforce writes NetworkPolicies; Audit only reports what it would do (namespace state WouldIsolate).' }),
   defaultDeny: z.strictObject({
     ingress: z.boolean().default(true).meta({ description: 'Deny ingress not allowed by another rule.' }),
@@ -143,13 +167,15 @@ export const tenantIsolationSpec = z.strictObject({
   // An empty selector matches every namespace, kube-system included: never what a tenant means.
   if (sel && Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0) {
     ctx.addIssue({ code: 'custom', path: ['namespaceSelector'], message: 'must not be empty: an empty selector selects every namespace in the cluster' });
+  } else if (sel && !selectorNamesItsNamespaces(sel)) {
+    ctx.addIssue({ code: 'custom', path: ['namespaceSelector'], message: SELECTOR_MESSAGE });
   }
 }).meta({
   description: 'Which namespaces form the tenant and what traffic, besides the tenant\'s own, they may exchange.',
   'x-kubernetes-validations': [cel('has(self.namespaceSelector) || (has(self.namespaces) && size(self.namespaces) > 0)', 'set namespaceSelector or namespaces (a tenant needs at least one way to name its namespaces)', '.namespaceSelector')],
 });
 
-export const NAMESPACE_STATES = ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate'] as const;
+export const NAMESPACE_STATES = ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate', 'Excluded'] as const;
 
 export const condition = z.strictObject({
   type: z.string().max(316).regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/).meta({ description: 'Condition type in CamelCase.' }),
@@ -162,7 +188,7 @@ export const condition = z.strictObject({
 
 export const namespaceStatus = z.strictObject({
   name: z.string().max(63),
-  state: z.enum(NAMESPACE_STATES).meta({ description: 'Isolated: policies in place. Pending: not yet. Conflict: claimed by several tenants (fail-closed deny only). Terminating: namespace is being deleted. WouldIsolate: Audit mode.' }),
+  state: z.enum(NAMESPACE_STATES).meta({ description: 'Isolated: policies in place. Pending: not yet. Conflict: claimed by several tenants (fail-closed deny only). Terminating: namespace is being deleted. WouldIsolate: Audit mode. Excluded: a reserved namespace the selector matches; never a member.' }),
   message: z.string().optional(),
 });
 
@@ -208,11 +234,21 @@ export interface ValidTenant {
   uid: string;
   generation: number;
   spec: TenantIsolationSpec;
+  /**
+   * Set when the spec failed validation: the tenant keeps claiming the namespaces its selector and names
+   * still say (they parsed on their own), with `spec` defaulted around them, and fails closed there.
+   */
+  invalid?: string;
 }
 
 export type ParsedTenant =
   | { ok: true; tenant: ValidTenant }
-  | { ok: false; name: string; uid: string; generation: number; error: string };
+  | { ok: false; name: string; uid: string; generation: number; error: string; claims: ValidTenant | undefined };
+
+/** The part of a spec that says which namespaces a tenant claims, checked on its own. */
+const claimsOnly = z.object({ namespaceSelector: tenantIsolationSpec.shape.namespaceSelector, namespaces: tenantIsolationSpec.shape.namespaces })
+  .refine((c) => c.namespaceSelector !== undefined || c.namespaces.length > 0)
+  .refine((c) => c.namespaceSelector === undefined || selectorNamesItsNamespaces(c.namespaceSelector));
 
 /** Formats zod issues as `spec.field[0].sub: message; ...` so a user can find the offending field. */
 export function formatIssues(err: z.ZodError, root = 'spec'): string {
@@ -226,10 +262,14 @@ export function parseTenant(obj: TenantIsolationObject): ParsedTenant {
   const name = obj.metadata.name;
   const uid = obj.metadata.uid;
   const generation = obj.metadata.generation ?? 0;
-  if (obj.spec === undefined || obj.spec === null) return { ok: false, name, uid, generation, error: 'spec: is required' };
+  if (obj.spec === undefined || obj.spec === null) return { ok: false, name, uid, generation, error: 'spec: is required', claims: undefined };
   // The name becomes the isolation.tenancy.dev/tenant label value on every policy.
-  if (name.length > 63) return { ok: false, name, uid, generation, error: 'metadata.name: must be at most 63 characters (it is used as a label value)' };
+  if (name.length > 63) return { ok: false, name, uid, generation, error: 'metadata.name: must be at most 63 characters (it is used as a label value)', claims: undefined };
   const r = tenantIsolationSpec.safeParse(obj.spec);
-  if (!r.success) return { ok: false, name, uid, generation, error: formatIssues(r.error) };
-  return { ok: true, tenant: { name, uid, generation, spec: r.data } };
+  if (r.success) return { ok: true, tenant: { name, uid, generation, spec: r.data } };
+  const error = formatIssues(r.error);
+  // The rest of the spec is wrong, but which namespaces it claims may still be clear: those fail closed.
+  const c = claimsOnly.safeParse(obj.spec);
+  const claims = c.success ? { name, uid, generation, invalid: error, spec: tenantIsolationSpec.parse({ namespaceSelector: c.data.namespaceSelector, namespaces: c.data.namespaces }) } : undefined;
+  return { ok: false, name, uid, generation, error, claims };
 }

@@ -5,9 +5,14 @@ import { checkLeaseTimings } from '../kube/leader-election.ts';
 
 const bindAddress = z.string().regex(/^(0|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$/, 'must be host:port, :port or 0 (disabled)');
 
-export const runFlags = z.strictObject({
+const runFlagsShape = z.strictObject({
   kubeconfig: z.string().min(1).optional(),
-  'metrics-bind-address': bindAddress.default(':8080'),
+  /** Default :8443 when secure, :8080 with --metrics-secure=false (kubebuilder's two ports). */
+  'metrics-bind-address': bindAddress.optional(),
+  'metrics-secure': z.boolean().default(true),
+  'metrics-cert-path': z.string().min(1).optional(),
+  'metrics-cert-name': z.string().min(1).default('tls.crt'),
+  'metrics-cert-key': z.string().min(1).default('tls.key'),
   'health-probe-bind-address': bindAddress.default(':8081'),
   'leader-elect': z.boolean().default(false),
   'leader-election-namespace': z.string().optional(),
@@ -17,6 +22,8 @@ export const runFlags = z.strictObject({
   'resync-period': z.coerce.number().int().min(0).default(600).describe('seconds; 0 disables'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   'isolation-proof': z.boolean().default(true),
+  'reserved-namespaces': z.string().default('').transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a comma-separated list of namespace names'))),
   // As controller-runtime since v0.21: no client-side rate limit by default, the apiserver's API
   // Priority and Fairness decides; a positive QPS turns one on (lease renewals are never limited).
   'kube-api-qps': z.coerce.number().refine(Number.isFinite, 'must be a number').default(-1),
@@ -27,7 +34,12 @@ export const runFlags = z.strictObject({
   'leader-elect-renew-deadline': z.coerce.number().positive().default(10),
   'leader-elect-retry-period': z.coerce.number().positive().default(2),
 });
-export type RunFlags = z.infer<typeof runFlags>;
+const BOOLEAN_FLAGS = new Set(['metrics-secure', 'leader-elect', 'isolation-proof']);
+
+export const runFlags = runFlagsShape
+  .refine((f) => f['metrics-secure'] || f['metrics-cert-path'] === undefined, { path: ['metrics-cert-path'], message: 'needs --metrics-secure (a certificate is only used for HTTPS)' })
+  .transform((f) => ({ ...f, 'metrics-bind-address': f['metrics-bind-address'] ?? (f['metrics-secure'] ? ':8443' : ':8080') }));
+export type RunFlags = z.output<typeof runFlags>;
 
 export const RUN_HELP = `Usage: tenant-isolation run [flags]
 
@@ -36,7 +48,14 @@ tenant namespace isolated.
 
 Flags:
   --kubeconfig PATH                  kubeconfig file (default: $KUBECONFIG, then in-cluster config, then ~/.kube/config)
-  --metrics-bind-address ADDR        Prometheus /metrics listener (default :8080; 0 disables)
+  --metrics-bind-address ADDR        Prometheus /metrics listener (default :8443, or :8080 with --metrics-secure=false; 0 disables)
+  --metrics-secure[=false]           serve /metrics over HTTPS to clients whose bearer token the apiserver authenticates
+                                     (TokenReview) and authorizes for GET /metrics (SubjectAccessReview) (default true;
+                                     false: plain HTTP to anyone, for development)
+  --metrics-cert-path DIR            directory holding the metrics serving certificate, re-read when it changes
+                                     (default: a self-signed certificate made at start)
+  --metrics-cert-name FILE           certificate file in --metrics-cert-path (default tls.crt)
+  --metrics-cert-key FILE            private key file in --metrics-cert-path (default tls.key)
   --health-probe-bind-address ADDR   /healthz and /readyz listener (default :8081; 0 disables)
   --leader-elect                     elect one active replica through a coordination.k8s.io Lease
   --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace)
@@ -46,6 +65,8 @@ Flags:
   --resync-period SECONDS            re-check everything periodically as a safety net (default 600; 0 disables)
   --log-level LEVEL                  trace|debug|info|warn|error (default info)
   --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
+  --reserved-namespaces NS,NS        namespaces no tenant may claim, besides kube-system, kube-public,
+                                     kube-node-lease, tenant-isolation-system and the operator's own
   --kube-api-qps QPS                 client-side rate limit on API requests (default -1: none, as controller-runtime;
                                      the apiserver's priority and fairness applies)
   --kube-api-burst N                 requests allowed at once above --kube-api-qps (default 10)
@@ -55,18 +76,27 @@ Flags:
   --leader-elect-retry-period S      time between lease attempts (default 2)
   -h, --help                         show this help
 
+Boolean flags take --flag, --no-flag or --flag=true|false.
 Environment: TIO_<FLAG> (e.g. TIO_CONCURRENCY=8) sets a flag's default.`;
 
 /** Parses argv (after the command) with environment defaults; throws an Error naming the bad flag. */
 export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): RunFlags | 'help' {
   const { values } = parseArgs({
-    args: argv,
+    // Go's flag package (and so kubebuilder's manifests) writes booleans as --flag=false.
+    args: argv.map((a) => {
+      const m = /^--([a-z-]+)=(true|false)$/.exec(a);
+      return m && BOOLEAN_FLAGS.has(m[1]!) ? (m[2] === 'true' ? `--${m[1]}` : `--no-${m[1]}`) : a;
+    }),
     strict: true,
     allowPositionals: false,
     allowNegative: true,
     options: {
       kubeconfig: { type: 'string' },
       'metrics-bind-address': { type: 'string' },
+      'metrics-secure': { type: 'boolean' },
+      'metrics-cert-path': { type: 'string' },
+      'metrics-cert-name': { type: 'string' },
+      'metrics-cert-key': { type: 'string' },
       'health-probe-bind-address': { type: 'string' },
       'leader-elect': { type: 'boolean' },
       'leader-election-namespace': { type: 'string' },
@@ -76,6 +106,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'resync-period': { type: 'string' },
       'log-level': { type: 'string' },
       'isolation-proof': { type: 'boolean' },
+      'reserved-namespaces': { type: 'string' },
       'kube-api-qps': { type: 'string' },
       'kube-api-burst': { type: 'string' },
       'watch-silence-limit': { type: 'string' },
@@ -87,9 +118,9 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   });
   if (values.help) return 'help';
   const merged: Record<string, unknown> = {};
-  for (const key of Object.keys(runFlags.shape)) {
+  for (const key of Object.keys(runFlagsShape.shape)) {
     const envValue = env[`TIO_${key.toUpperCase().replaceAll('-', '_')}`];
-    if (envValue !== undefined) merged[key] = key === 'leader-elect' || key === 'isolation-proof' ? envValue === 'true' : envValue;
+    if (envValue !== undefined) merged[key] = BOOLEAN_FLAGS.has(key) ? envValue === 'true' : envValue;
   }
   for (const [k, v] of Object.entries(values)) if (k !== 'help' && v !== undefined) merged[k] = v;
   const r = runFlags.safeParse(merged);

@@ -10,7 +10,8 @@ const USAGE = `Usage: tenant-isolation <command> [flags]
 Commands:
   run       run the operator (see: tenant-isolation run --help)
   render    print the NetworkPolicies the operator would apply for given manifests
-  verify    prove isolation of a cluster or of manifests: matrix, breaches, unselected pods
+  verify    prove isolation of a cluster or of manifests: matrix, breaches, unselected pods (-o html|dot|svg draws them);
+            verify diff compares two sources, verify explain SRC DST --port P explains one connection
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@
 // policiesToApply), for GitOps review and CI.
 import { parseArgs } from 'node:util';
 import { dump } from 'js-yaml';
-import { API_VERSION, KIND, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
+import { API_VERSION, KIND, RESERVED_NAMESPACES, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { planNamespace, policiesToApply } from '../policy/desired.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
@@ -42,7 +42,7 @@ export function render(objects: Located[]): RenderResult {
       throw new ManifestError(file, line, `unsupported kind ${kind}: render reads ${API_VERSION} ${KIND} and v1 Namespace (and skips Pods and NetworkPolicies)`);
     }
   }
-  const index = new MembershipIndex();
+  const index = new MembershipIndex(RESERVED_NAMESPACES);
   for (const t of tenants) index.setTenant(t);
   for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
   const byName = new Map(tenants.map((t) => [t.name, t]));

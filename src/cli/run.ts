@@ -4,11 +4,15 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { loadKubeConfig } from '../kube/config.ts';
-import { RestClient } from '../kube/rest.ts';
+import { RestClient, resourceOf } from '../kube/rest.ts';
 import { OperatorMetrics } from '../metrics/metrics.ts';
-import { healthServer, listen, metricsServer } from '../metrics/server.ts';
+import { healthServer, listen, metricsServer, type SecureMetrics } from '../metrics/server.ts';
+import { DelegatedAccess } from '../metrics/auth.ts';
+import { ServingCertificate } from '../metrics/certificate.ts';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
+import { RESERVED_NAMESPACES } from '../api/schema.ts';
 import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
 import { leaseTimings, type RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
@@ -18,6 +22,8 @@ export interface RunningOperator {
   metrics: OperatorMetrics;
   rest: RestClient;
   elector: LeaderElector | undefined;
+  /** The port /metrics listens on (useful with a bind address of port 0); undefined when disabled. */
+  metricsPort: number | undefined;
   /** Resolves when this instance leads (at once without leader election). */
   leading: Promise<void>;
   /** Graceful: release the lease, drain in-flight reconciles, stop watches. */
@@ -39,9 +45,14 @@ export interface StartOptions {
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-function leaseNamespace(flags: RunFlags): string {
-  const ns = flags['leader-election-namespace'] ?? process.env.POD_NAMESPACE
+/** The namespace the operator runs in (and keeps its Lease in): the flag, the pod's, or the service account's. */
+function operatorNamespace(flags: RunFlags): string | undefined {
+  return flags['leader-election-namespace'] ?? process.env.POD_NAMESPACE
     ?? (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : undefined);
+}
+
+function leaseNamespace(flags: RunFlags): string {
+  const ns = operatorNamespace(flags);
   if (!ns) throw new Error('--leader-election-namespace: required with --leader-elect when not running in a cluster');
   return ns;
 }
@@ -57,12 +68,15 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   });
   const namespace = flags['leader-elect'] ? leaseNamespace(flags) : undefined;
   const metrics = new OperatorMetrics({ processMetrics: o.processMetrics });
-  rest.onWrite((verb) => metrics.apiWrites.inc({ verb }));
+  rest.onWrite((verb, path) => metrics.apiWrites.inc({ verb, resource: resourceOf(path) }));
   // Unique per instance, like client-go's hostname_uuid: two instances never mistake each other's lease.
   const identity = `${process.env.POD_NAME ?? os.hostname()}_${randomUUID()}`;
+  // The operator's own namespace is never a tenant's: default-deny egress there would cut it off the apiserver.
+  const own = operatorNamespace(flags);
   const manager = new Manager(rest, metrics, log, {
     concurrency: flags.concurrency, tenantConcurrency: flags['tenant-concurrency'], identity,
     resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
+    reservedNamespaces: [...new Set([...RESERVED_NAMESPACES, ...(own ? [own] : []), ...flags['reserved-namespaces']])],
   });
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.
@@ -74,8 +88,9 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
+  const metricsListener = await listen(metricsServer(metrics.registry, secureMetrics(flags, rest, log)), flags['metrics-bind-address']);
   const servers = [
-    await listen(metricsServer(metrics.registry), flags['metrics-bind-address']),
+    metricsListener,
     await listen(healthServer({
       healthz: () => (lost ? 'lost the leader lease' : undefined),
       // A synced standby is ready: it takes over with warm caches.
@@ -105,6 +120,7 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   const closeServers = (): Promise<unknown> => Promise.all(servers.filter((s) => s !== undefined).map((s) => new Promise<void>((r) => { s.close(() => r()); })));
   return {
     manager, metrics, rest, elector, leading,
+    metricsPort: (metricsListener?.address() as AddressInfo | null)?.port,
     async stop() {
       await manager.stop();
       await elector?.stop(true);
@@ -117,6 +133,21 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
       await closeServers();
       rest.close(); leaseRest?.close();
     },
+  };
+}
+
+/** HTTPS with apiserver-delegated authentication and authorization, unless --metrics-secure=false. */
+function secureMetrics(flags: RunFlags, rest: RestClient, log: Logger): SecureMetrics | undefined {
+  if (!flags['metrics-secure'] || flags['metrics-bind-address'] === '0') return undefined;
+  const dir = flags['metrics-cert-path'];
+  const certificate = dir
+    ? ServingCertificate.fromDir(dir, flags['metrics-cert-name'], flags['metrics-cert-key'], (e) => log.error({ err: e.message }, 'metrics certificate not reloaded; serving the previous one'))
+    : ServingCertificate.selfSigned();
+  certificate.onChange(() => log.info({ certificate: certificate.description }, 'metrics certificate reloaded'));
+  log.info({ certificate: certificate.description }, 'metrics served over HTTPS to clients authorized for GET /metrics');
+  return {
+    certificate, access: new DelegatedAccess(rest),
+    onError: (message, cause) => log.error({ err: cause instanceof Error ? cause.message : String(cause) }, message),
   };
 }
 

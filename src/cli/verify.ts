@@ -1,18 +1,20 @@
 // `tenant-isolation verify`: reachability of a live cluster (kubeconfig) or of a directory of manifests.
 // Prints the tenant x tenant matrix (or with --pods the pod x pod one) of allowed paths on a port,
-// breaches and pods no policy selects; exits 1 when a breach exists, so CI can gate on it.
+// breaches and pods no policy selects; exits 1 when a breach exists, so CI can gate on it. -o html, dot
+// and svg draw the same facts; `verify diff` and `verify explain` are subcommands (verify-diff.ts,
+// verify-explain.ts).
 import { parseArgs } from 'node:util';
-import { API_VERSION, KIND, PLURAL, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
-import { IsolationAnalyzer, NON_TENANT, type Breach } from '../analysis/analyzer.ts';
-import type { Protocol, Snapshot } from '../analysis/types.ts';
-import { podInfo, type PodObject } from '../controller/isolation-proof.ts';
-import { loadKubeConfig } from '../kube/config.ts';
-import { RestClient, isNotFound } from '../kube/rest.ts';
-import { ManifestError, loadManifests } from '../manifests/load.ts';
-import { MembershipIndex } from '../policy/membership.ts';
-import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
+import { NON_TENANT, type Breach } from '../analysis/analyzer.ts';
+import { buildReport } from '../report/report.ts';
+import { renderHtml } from '../report/html.ts';
+import { dotToSvg, renderDot } from '../report/dot.ts';
+import { analyzerOf, loadInputs, parsePort, parseProtocol } from './verify-inputs.ts';
+import { diffCommand } from './verify-diff.ts';
+import { explainCommand } from './verify-explain.ts';
 
-export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | -f FILE|DIR ...] [--pods] [--port N] [--protocol P] [-o text|json]
+export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | -f FILE|DIR ...] [--pods] [--port N] [--protocol P] [-o text|json|html|dot|svg]
+       tenant-isolation verify diff -f OLD -f NEW | --kubeconfig PATH -f NEW   (see: verify diff --help)
+       tenant-isolation verify explain SRC DST --port N                        (see: verify explain --help)
 
 Analyses which connections the cluster's NetworkPolicies allow (full networking.k8s.io/v1 semantics) and
 proves each TenantIsolation: an undeclared path into or out of a tenant's pods is a breach.
@@ -23,60 +25,12 @@ Sources: the cluster of --kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/
   --protocol P      TCP (default), UDP or SCTP
   -t, --tenant T    only these tenants' breaches count (repeatable)
   -o json           machine-readable; with --pods exactly {"pods": [...], "allowed": [["ns/src","ns/dst"], ...]}
+  -o html           one self-contained page: the tenant matrix as a colour grid, breaches, unselected pods,
+                    the pod matrix on request (no network access needed to open it)
+  -o dot, -o svg    namespaces grouped by tenant and the allowed edges on the port (svg needs Graphviz's dot)
 Exit status: 0 no breach, 1 a breach exists, 2 bad input.`;
 
-interface Inputs { snapshot: Snapshot; tenants: ValidTenant[]; membership: Map<string, readonly string[]> }
-
-function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[]): Inputs {
-  const tenants: ValidTenant[] = [];
-  for (const { obj, where } of tenantObjs) {
-    const p = parseTenant({ ...obj, metadata: { ...obj.metadata, uid: obj.metadata.uid ?? '' } });
-    if (!p.ok) throw new Error(`${where}: TenantIsolation ${obj.metadata.name} is invalid: ${p.error}`);
-    tenants.push(p.tenant);
-  }
-  const index = new MembershipIndex();
-  for (const t of tenants) index.setTenant(t);
-  for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
-  return {
-    snapshot: { namespaces: namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })), pods: pods.map(podInfo), policies },
-    tenants,
-    membership: new Map(tenants.map((t) => [t.name, index.membersOf(t.name)])),
-  };
-}
-
-async function fromCluster(kubeconfig: string | undefined): Promise<Inputs> {
-  const rest = await RestClient.create(loadKubeConfig(kubeconfig));
-  try {
-    const list = async <T>(path: string): Promise<T[]> => (await rest.get<{ items: T[] }>(path)).items;
-    const tenants = await list<TenantIsolationObject>(`/apis/${API_VERSION}/${PLURAL}`).catch((e: unknown) => { if (isNotFound(e)) return []; throw e; });
-    return assemble(
-      await list<NamespaceObject>('/api/v1/namespaces'),
-      await list<PodObject>('/api/v1/pods'),
-      await list<NetworkPolicy>('/apis/networking.k8s.io/v1/networkpolicies'),
-      tenants.map((obj) => ({ obj, where: 'cluster' })),
-    );
-  } finally { rest.close(); }
-}
-
-function fromManifests(paths: string[]): Inputs {
-  const namespaces: NamespaceObject[] = [];
-  const pods: PodObject[] = [];
-  const policies: NetworkPolicy[] = [];
-  const tenants: { obj: TenantIsolationObject; where: string }[] = [];
-  for (const { object, file, line } of loadManifests(paths)) {
-    const kind = `${String(object.apiVersion)}/${String(object.kind)}`;
-    const md = object.metadata as { name?: string; namespace?: string } | undefined;
-    if (!md?.name) throw new ManifestError(file, line, `${kind} without metadata.name`);
-    switch (kind) {
-      case 'v1/Namespace': namespaces.push(object as unknown as NamespaceObject); break;
-      case 'v1/Pod': pods.push({ ...(object as unknown as PodObject), metadata: { ...(object as unknown as PodObject).metadata, namespace: md.namespace ?? 'default' } }); break;
-      case 'networking.k8s.io/v1/NetworkPolicy': policies.push({ ...(object as unknown as NetworkPolicy), metadata: { ...(object as unknown as NetworkPolicy).metadata, namespace: md.namespace ?? 'default' } }); break;
-      case `${API_VERSION}/${KIND}`: tenants.push({ obj: object as unknown as TenantIsolationObject, where: `${file}:${line}` }); break;
-      default: throw new ManifestError(file, line, `unsupported kind ${kind}: verify reads Namespace, Pod, NetworkPolicy and TenantIsolation`);
-    }
-  }
-  return assemble(namespaces, pods, policies, tenants);
-}
+const OUTPUTS = ['text', 'json', 'html', 'dot', 'svg'] as const;
 
 function table(labels: string[], cell: (r: string, c: string) => string): string {
   const w = Math.max(8, ...labels.map((l) => l.length));
@@ -87,6 +41,8 @@ function table(labels: string[], cell: (r: string, c: string) => string): string
 /** Exit status 0 no breach, 1 a breach; bad input is 2 so that it never reads as "a breach exists". */
 export async function verifyCommand(argv: string[]): Promise<number> {
   try {
+    if (argv[0] === 'diff') return await diffCommand(argv.slice(1));
+    if (argv[0] === 'explain') return await explainCommand(argv.slice(1));
     return await verify(argv);
   } catch (err) {
     process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -102,23 +58,30 @@ async function verify(argv: string[]): Promise<number> {
     tenant: { type: 'string', short: 't', multiple: true },
   } });
   if (values.help) { process.stdout.write(`${VERIFY_HELP}\n`); return 0; }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port: must be 1-65535, not ${values.port}`);
-  const protocol = values.protocol.toUpperCase() as Protocol;
-  if (!['TCP', 'UDP', 'SCTP'].includes(protocol)) throw new Error(`--protocol: must be TCP, UDP or SCTP, not ${values.protocol}`);
-  if (values.output !== 'text' && values.output !== 'json') throw new Error(`-o: must be text or json, not ${values.output}`);
+  const port = parsePort(values.port);
+  const protocol = parseProtocol(values.protocol);
+  const output = values.output as typeof OUTPUTS[number];
+  if (!OUTPUTS.includes(output)) throw new Error(`-o: must be one of ${OUTPUTS.join(', ')}, not ${values.output}`);
+  if (values.pods && !['text', 'json'].includes(output)) throw new Error(`--pods: only with -o text or json (the html page has the pod matrix on request)`);
   const files = [...(values.filename ?? []), ...positionals];
-  const inputs = files.length > 0 ? fromManifests(files) : await fromCluster(values.kubeconfig);
-  const analyzer = IsolationAnalyzer.fromSnapshot(inputs.snapshot, inputs.tenants, inputs.membership);
+  const inputs = await loadInputs(files, values.kubeconfig);
+  for (const s of inputs.skipped) process.stderr.write(`warning: TenantIsolation ${s.tenant} has an invalid spec (${s.error}): not analysed; the operator keeps its namespaces failing closed\n`);
+  const analyzer = analyzerOf(inputs);
   const only = values.tenant;
   for (const t of only ?? []) if (!inputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t}`);
   const breaches: Breach[] = [...analyzer.allBreaches()].filter(([t]) => !only || only.includes(t)).flatMap(([, b]) => b);
   const code = breaches.length > 0 ? 1 : 0;
 
+  if (output === 'html' || output === 'dot' || output === 'svg') {
+    const report = buildReport(analyzer, inputs.snapshot, { source: files.length > 0 ? files.join(', ') : 'cluster', port, protocol, breaches });
+    const page = output === 'html' ? renderHtml(report) : output === 'dot' ? renderDot(report) : await dotToSvg(renderDot(report));
+    process.stdout.write(page);
+    return code;
+  }
   if (values.pods) {
     const pods = inputs.snapshot.pods.map((p) => `${p.namespace}/${p.name}`).sort();
     const allowed = analyzer.allowedPairs(port, protocol).sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
-    if (values.output === 'json') { process.stdout.write(`${JSON.stringify({ pods, allowed })}\n`); return code; }
+    if (output === 'json') { process.stdout.write(`${JSON.stringify({ pods, allowed })}\n`); return code; }
     const set = new Set(allowed.map(([s, d]) => `${s}\n${d}`));
     process.stdout.write(`Allowed connections on ${protocol}/${port} (row = source, column = destination):\n`);
     process.stdout.write(`${table(pods, (r, c) => (r === c ? '-' : set.has(`${r}\n${c}`) ? 'yes' : '.'))}\n`);
@@ -126,8 +89,8 @@ async function verify(argv: string[]): Promise<number> {
   }
   const matrix = analyzer.tenantMatrix(port, protocol);
   const unselected = analyzer.podsSelectedByNoPolicy();
-  if (values.output === 'json') {
-    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected })}\n`);
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected, skipped: inputs.skipped, ...(inputs.gate ? { admissionGate: inputs.gate } : {}) })}\n`);
     return code;
   }
   const out: string[] = [];
@@ -139,6 +102,13 @@ async function verify(argv: string[]): Promise<number> {
   out.push('');
   out.push(unselected.length === 0 ? 'Pods no NetworkPolicy selects for ingress: none.' : `Pods no NetworkPolicy selects for ingress (${unselected.length}):`);
   for (const p of unselected) out.push(`  ${p}`);
+  if (inputs.gate && 'missing' in inputs.gate) {
+    out.push('');
+    out.push(inputs.gate.missing.length === 0 ? 'Admission gate: complete (pods in tenant namespaces wait for isolation; managed policies and membership labels are guarded).' : `Admission gate: incomplete (${inputs.gate.missing.length}):`);
+    for (const m of inputs.gate.missing) out.push(`  ${m}`);
+  } else if (inputs.gate) {
+    out.push('', `Admission gate: unknown (${inputs.gate.unknown})`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
   return code;
 }

@@ -8,10 +8,11 @@ import { AssumedWrites } from '../kube/assumed.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { compactPolicy, type CachedPolicy } from '../policy/diff.ts';
-import { LABEL_MANAGED_BY, MANAGED_POLICY_NAMES, MANAGED_SELECTOR, OPERATOR_NAME } from '../policy/labels.ts';
+import { compactPolicy, isOperatorPolicy, type CachedPolicy } from '../policy/diff.ts';
+import { LABEL_MANAGED_BY, MANAGED_POLICY_NAMES, MANAGED_SELECTOR, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
 import type { NamespaceObject, NetworkPolicy, NetworkPolicySpec } from '../policy/types.ts';
 import { compactPod, type CachedPod, type PodObject } from './isolation-proof.ts';
+import { compactBinding, type AdmissionBinding, type CachedBinding } from '../admission/policies.ts';
 
 /** What the manager needs of any informer: lifecycle and health. */
 export interface CacheLifecycle {
@@ -24,26 +25,43 @@ export interface CacheLifecycle {
   stop(): Promise<void>;
 }
 
-export const isManaged = (p: { metadata: { labels?: Readonly<Record<string, string>> } }): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;
+/** Carries the operator's managed-by label (whoever wrote it): the cache keeps a digest only for these. */
+export const carriesOurLabel = (p: { metadata: { labels?: Readonly<Record<string, string>> } }): boolean => p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME;
+/** Events on these concern the operator: its own policies, and users' that take a reserved name or forge its label. */
+export const concernsOperator = (p: CachedPolicy): boolean => carriesOurLabel(p) || p.metadata.name.startsWith(RESERVED_POLICY_PREFIX);
 
-/** Managed policies as the reconcilers must see them: the cache, corrected by our writes it has not delivered yet. */
+/**
+ * The operator's policies as the reconcilers must see them: the cache, corrected by our writes it has not
+ * delivered yet, keeping only what isOperatorPolicy accepts (a reserved name owned by a known tenant).
+ */
 export class ManagedPolicies {
   private readonly informer: ResilientInformer<NetworkPolicy, CachedPolicy>;
   /** Our writes the policy informer has not delivered yet. */
   readonly assumed = new AssumedWrites<CachedPolicy>();
+  /** The name of the TenantIsolation with this uid, if the operator knows one. */
+  readonly tenantOfUid: (uid: string) => string | undefined;
 
-  constructor(informer: ResilientInformer<NetworkPolicy, CachedPolicy>) { this.informer = informer; }
-
-  /** The managed policy `name` in `namespace`, as of our latest write or the cache, whichever is newer. */
-  get(namespace: string, name: string): CachedPolicy | undefined {
-    const cached = this.informer.get(name, namespace);
-    return this.assumed.resolve(namespace, name, cached && isManaged(cached) ? cached : undefined);
+  constructor(informer: ResilientInformer<NetworkPolicy, CachedPolicy>, tenantOfUid: (uid: string) => string | undefined) {
+    this.informer = informer; this.tenantOfUid = tenantOfUid;
   }
 
-  /** Every managed policy in the namespace (the reserved names are looked up even when not cached yet). */
+  private ours = (p: CachedPolicy | undefined): CachedPolicy | undefined => (p && isOperatorPolicy(p, this.tenantOfUid) ? p : undefined);
+
+  /** The operator's policy `name` in `namespace`, as of our latest write or the cache, whichever is newer. */
+  get(namespace: string, name: string): CachedPolicy | undefined {
+    return this.ours(this.assumed.resolve(namespace, name, this.informer.get(name, namespace)));
+  }
+
+  /** A cached policy that holds a name the operator wants but is not the operator's (a user's, or a forgery). */
+  squatter(namespace: string, name: string): CachedPolicy | undefined {
+    const p = this.informer.get(name, namespace);
+    return p && !isOperatorPolicy(p, this.tenantOfUid) && this.assumed.resolve(namespace, name, p) === p ? p : undefined;
+  }
+
+  /** Every operator policy in the namespace (the usual names are looked up even when not cached yet). */
   in(namespace: string): Map<string, CachedPolicy> {
     const names = new Set<string>(MANAGED_POLICY_NAMES);
-    for (const p of this.informer.list(namespace)) if (isManaged(p)) names.add(p.metadata.name);
+    for (const p of this.informer.list(namespace)) if (p.metadata.name.startsWith(RESERVED_POLICY_PREFIX)) names.add(p.metadata.name);
     const out = new Map<string, CachedPolicy>();
     for (const n of names) {
       const p = this.get(namespace, n);
@@ -53,6 +71,9 @@ export class ManagedPolicies {
   }
 }
 
+/** An admission policy: only whether it exists matters (the gate is installed). */
+export interface CachedAdmissionPolicy { metadata: { name: string; resourceVersion?: string } }
+
 export interface ClusterCaches {
   namespaces: ResilientInformer<NamespaceObject>;
   tenants: ResilientInformer<TenantIsolationObject>;
@@ -61,18 +82,22 @@ export interface ClusterCaches {
   /** Only with the proof on. */
   pods: ResilientInformer<PodObject, CachedPod> | undefined;
   managed: ManagedPolicies;
+  /** The pod-gate bindings the operator writes for tenants. */
+  bindings: ResilientInformer<AdmissionBinding, CachedBinding>;
+  /** ValidatingAdmissionPolicies, to know whether the gate is installed. */
+  admissionPolicies: ResilientInformer<CachedAdmissionPolicy>;
   /** All of them, with the resource name metrics use. */
   all: { resource: string; informer: CacheLifecycle }[];
 }
 
-export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean }): ClusterCaches {
+export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean; tenantOfUid: (uid: string) => string | undefined }): ClusterCaches {
   const namespaces = new ResilientInformer<NamespaceObject>(rest, '/api/v1/namespaces', {}, log);
   namespaces.transform = cachedNamespace;
   // TenantIsolations stay whole (their status is compared).
   const tenants = new ResilientInformer<TenantIsolationObject>(rest, `/apis/${API_VERSION}/${PLURAL}`, {}, log);
   const policies = new ResilientInformer<NetworkPolicy, CachedPolicy>(rest, '/apis/networking.k8s.io/v1/networkpolicies', {}, log,
     { labelSelector: o.withProof ? undefined : MANAGED_SELECTOR });
-  const managed = new ManagedPolicies(policies);
+  const managed = new ManagedPolicies(policies, o.tenantOfUid);
   const specs = new ValueInterner<NetworkPolicySpec>();
   // Our own writes come back as events of the version we already hashed: reuse that digest.
   const knownDigest = (p: NetworkPolicy): string | undefined => {
@@ -82,12 +107,19 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
   policies.transform = (p) => compactPolicy(p, {
     string: (s) => strings.intern(s), labels: (l) => labelSets.intern(l), spec: o.withProof ? (s) => specs.intern(s) : undefined, knownDigest,
     // Users' policies (cached for the proof) are never compared with what we want: no digest for them.
-    needsDigest: isManaged,
+    needsDigest: carriesOurLabel,
   });
+  const admission = '/apis/admissionregistration.k8s.io/v1';
+  const bindings = new ResilientInformer<AdmissionBinding, CachedBinding>(rest, `${admission}/validatingadmissionpolicybindings`, {}, log, { labelSelector: MANAGED_SELECTOR });
+  bindings.transform = compactBinding;
+  const admissionPolicies = new ResilientInformer<CachedAdmissionPolicy>(rest, `${admission}/validatingadmissionpolicies`, {}, log);
+  admissionPolicies.transform = (p) => ({ metadata: { name: p.metadata.name, resourceVersion: p.metadata.resourceVersion } });
   const all: ClusterCaches['all'] = [
     { resource: 'namespaces', informer: namespaces },
     { resource: 'tenantisolations', informer: tenants },
     { resource: 'networkpolicies', informer: policies },
+    { resource: 'validatingadmissionpolicybindings', informer: bindings },
+    { resource: 'validatingadmissionpolicies', informer: admissionPolicies },
   ];
   let pods: ResilientInformer<PodObject, CachedPod> | undefined;
   if (o.withProof) {
@@ -96,7 +128,7 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
     pods.transform = compactPod;
     all.push({ resource: 'pods', informer: pods });
   }
-  return { namespaces, tenants, policies, pods, managed, all };
+  return { namespaces, tenants, policies, pods, managed, bindings, admissionPolicies, all };
 }
 
 const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();

@@ -8,7 +8,7 @@ export function setCondition(existing: readonly Condition[], next: Omit<Conditio
   return [...existing.filter((c) => c.type !== next.type), merged].sort((a, b) => order(a.type) - order(b.type));
 }
 
-const ORDER = ['Ready', 'Isolated', 'Reconciling', 'Stalled'];
+const ORDER = ['Ready', 'Isolated', 'Gated', 'Reconciling', 'Stalled'];
 const order = (t: string): number => { const i = ORDER.indexOf(t); return i < 0 ? ORDER.length : i; };
 
 /** Equal ignoring lastTransitionTime, so an unchanged status costs no write. */

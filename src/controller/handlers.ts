@@ -6,12 +6,13 @@
 //   Tenant event      -> the tenant; on a spec change (generation), its namespaces and those of tenants
 //                        whose claims moved
 //   Managed policy    -> its namespace (drift) and its tenant (status)
+//   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
 import { parseTenant, type TenantIsolationObject } from '../api/schema.ts';
 import type { CachedPolicy } from '../policy/diff.ts';
 import { LABEL_TENANT } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
-import { isManaged, type ClusterCaches } from './caches.ts';
+import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.ts';
 import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import type { NamespaceReconciler } from './namespace-reconciler.ts';
@@ -27,6 +28,8 @@ export interface HandlerTargets {
   membership: MembershipIndex;
   /** Written here: tenants whose spec is invalid, with the error. */
   invalidTenants: Map<string, string>;
+  /** Written here: tenant name by uid (which TenantIsolation owns a policy). */
+  tenantUids: Map<string, string>;
   policyIndex: ManagedPolicyIndex;
   proof: IsolationProof | undefined;
   namespaceReconciler: NamespaceReconciler;
@@ -76,6 +79,7 @@ export function wireHandlers(t: HandlerTargets): void {
 
   const onTenant = (obj: TenantIsolationObject): void => {
     const name = obj.metadata.name;
+    t.tenantUids.set(obj.metadata.uid, name);
     const spec = `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
     // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
     // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
@@ -84,12 +88,16 @@ export function wireHandlers(t: HandlerTargets): void {
     indexedSpec.set(name, spec);
     const parsed = parseTenant(obj);
     let changed: Set<string>;
-    if (parsed.ok && !obj.metadata.deletionTimestamp) {
+    if (obj.metadata.deletionTimestamp) {
+      invalidTenants.delete(name);
+      changed = membership.deleteTenant(name);
+    } else if (parsed.ok) {
       invalidTenants.delete(name);
       changed = membership.setTenant(parsed.tenant);
     } else {
-      if (!parsed.ok && !obj.metadata.deletionTimestamp) invalidTenants.set(name, parsed.error); else invalidTenants.delete(name);
-      changed = membership.deleteTenant(name);
+      // Fail closed: the namespaces it still names or selects stay its own (they get a default-deny).
+      invalidTenants.set(name, parsed.error);
+      changed = parsed.claims ? membership.setTenant(parsed.claims) : membership.deleteTenant(name);
     }
     // Its spec changed even when its claims did not (e.g. a new allow rule): the proof re-reads it, and
     // every namespace it claims is planned again.
@@ -101,6 +109,7 @@ export function wireHandlers(t: HandlerTargets): void {
     update: onTenant,
     delete: (obj) => {
       const name = obj.metadata.name;
+      t.tenantUids.delete(obj.metadata.uid);
       indexedSpec.delete(name);
       invalidTenants.delete(name);
       const changed = membership.deleteTenant(name);
@@ -115,21 +124,37 @@ export function wireHandlers(t: HandlerTargets): void {
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined) enqueue.tenant(tenant);
   };
+  // The index counts policies by our label (cheap, and enough to find where a tenant's policies are);
+  // reconcile decides what is really the operator's (caches.ts ManagedPolicies).
   caches.policies.on({
     add: (p) => {
       proof?.setPolicy(p);
-      if (isManaged(p)) { policyIndex.add(p); onManaged(p); }
+      if (carriesOurLabel(p)) policyIndex.add(p);
+      if (concernsOperator(p)) onManaged(p);
     },
     update: (p, old) => {
       proof?.setPolicy(p);
-      if (isManaged(old)) { policyIndex.remove(old); onManaged(old); }
-      if (isManaged(p)) { policyIndex.add(p); onManaged(p); }
+      if (carriesOurLabel(old)) policyIndex.remove(old);
+      if (carriesOurLabel(p)) policyIndex.add(p);
+      if (concernsOperator(old)) onManaged(old);
+      if (concernsOperator(p)) onManaged(p);
     },
     delete: (p) => {
       proof?.deletePolicy(p);
-      if (isManaged(p)) { policyIndex.remove(p); onManaged(p); }
+      if (carriesOurLabel(p)) policyIndex.remove(p);
+      if (concernsOperator(p)) onManaged(p);
     },
   });
+
+  // A tenant's gate bindings changed (ours, or someone tampered): its status and bindings are checked again.
+  const onBinding = (b: { metadata: { labels?: Readonly<Record<string, string>> } }): void => {
+    const tenant = b.metadata.labels?.[LABEL_TENANT];
+    if (tenant !== undefined) enqueue.tenant(tenant);
+  };
+  caches.bindings.on({ add: onBinding, update: onBinding, delete: onBinding });
+  // The gate installed or removed: every tenant's Gated condition may change (rare).
+  const allTenants = (): void => { for (const obj of caches.tenants.list()) enqueue.tenant(obj.metadata.name); };
+  caches.admissionPolicies.on({ add: allTenants, delete: allTenants });
 
   if (proof && caches.pods) {
     caches.pods.on({ add: (p) => proof.setPod(p), update: (p) => proof.setPod(p), delete: (p) => proof.deletePod(p) });

@@ -95,14 +95,15 @@ export class IsolationProof {
     const dirty = this.dirtyTenants;
     this.dirtyTenants = new Set();
     if (dirty === undefined) {
-      const tenants = this.index.tenantNames().map((n) => this.index.tenant(n)).filter((t): t is ValidTenant => t !== undefined);
+      const tenants = this.index.tenantNames().map((n) => this.index.tenant(n)).filter((t): t is ValidTenant => t !== undefined && t.invalid === undefined);
       this.analyzer.setTenants(tenants, new Map(tenants.map((t) => [t.name, this.index.membersOf(t.name)])));
       return;
     }
     // Only what changed: a namespace event touches one or two tenants, not the thousands that exist.
     for (const name of dirty) {
+      // A tenant whose spec is invalid declares nothing to prove (its status says InvalidSpec).
       const t = this.index.tenant(name);
-      if (t) this.analyzer.setTenant(t, this.index.membersOf(name)); else this.analyzer.deleteTenant(name);
+      if (t && t.invalid === undefined) this.analyzer.setTenant(t, this.index.membersOf(name)); else this.analyzer.deleteTenant(name);
     }
   }
 
@@ -116,7 +117,7 @@ export class IsolationProof {
     this.syncTenants();
     // Only tenants whose result may have changed are recomputed and compared.
     for (const tenant of this.analyzer.takeTouched()) {
-      if (!this.index.tenant(tenant)) { this.published.delete(tenant); this.counts.delete(tenant); continue; }
+      if (this.index.tenant(tenant)?.invalid !== undefined || !this.index.tenant(tenant)) { this.published.delete(tenant); this.counts.delete(tenant); continue; }
       const breaches = this.analyzer.breaches(tenant);
       const sig = breaches.map((b) => b.message).join('\n');
       if (breaches.length > 0) this.counts.set(tenant, breaches.length); else this.counts.delete(tenant);

@@ -17,6 +17,7 @@ import { ManagedPolicyIndex } from './indexes.ts';
 import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
+import { TenantGate } from './tenant-gate.ts';
 
 export interface ManagerOptions {
   /** Workers of the namespace controller (the one writing policies). */
@@ -28,6 +29,8 @@ export interface ManagerOptions {
   resyncPeriodMs: number;
   /** Analyse reachability and report the Isolated condition (watches Pods and all NetworkPolicies). */
   isolationProof: boolean;
+  /** Namespaces no tenant may claim (the operator's own among them). */
+  reservedNamespaces: readonly string[];
 }
 
 export class Manager {
@@ -36,7 +39,7 @@ export class Manager {
   readonly tenantController: Controller;
   readonly events: EventRecorder;
   readonly proof: IsolationProof | undefined;
-  private readonly membership = new MembershipIndex();
+  private readonly membership: MembershipIndex;
   private readonly policyIndex = new ManagedPolicyIndex();
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
@@ -46,7 +49,9 @@ export class Manager {
 
   constructor(rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ManagerOptions) {
     this.log = log; this.metrics = metrics; this.opts = opts;
-    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof });
+    this.membership = new MembershipIndex(opts.reservedNamespaces);
+    const tenantUids = new Map<string, string>();
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) });
     this.events = new EventRecorder(rest, log, opts.identity);
     const invalidTenants = new Map<string, string>();
     const desired = new DesiredPolicies(this.membership);
@@ -57,7 +62,7 @@ export class Manager {
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
       reconcile: async (ns, l) => {
-        try { await namespaceReconciler.reconcile(ns, l); } finally {
+        try { return await namespaceReconciler.reconcile(ns, l); } finally {
           for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
         }
       },
@@ -67,14 +72,15 @@ export class Manager {
       rest, events: this.events, membership: this.membership, invalidTenants,
       tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
       policyIndex: this.policyIndex, desired, proof: this.proof,
-      progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns) },
+      progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
+      gate: new TenantGate(rest, this.caches.bindings, this.caches.admissionPolicies),
     });
     this.tenantController = new Controller({
       name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,
       reconcile: (t, l) => tenantReconciler.reconcile(t, l),
     });
     wireHandlers({
-      caches: this.caches, membership: this.membership, invalidTenants, policyIndex: this.policyIndex, proof: this.proof,
+      caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, proof: this.proof,
       namespaceReconciler, tenantReconciler,
       enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t) },
     });

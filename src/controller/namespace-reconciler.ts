@@ -7,13 +7,14 @@ import type { TenantIsolationObject, ValidTenant } from '../api/schema.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
-import { isConflict, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
+import { isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
-import { compactPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
+import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
 import { FIELD_MANAGER, LABEL_TENANT } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
+import type { ReconcileResult } from '../queue/workqueue.ts';
 import type { ManagedPolicies } from './caches.ts';
 import type { DesiredPolicies } from './desired-policies.ts';
 
@@ -44,6 +45,10 @@ export class NamespaceReconciler {
   private readonly joinedAt = new Map<string, number>();
   /** The last reconcile failure per namespace, until a reconcile succeeds. */
   private readonly failures = new Map<string, string>();
+  /** Names the operator wants but someone else's policy holds, per namespace (reported, never overwritten). */
+  private readonly clashes = new Map<string, readonly string[]>();
+  /** A clash is retried this often: without the proof, the squatter's removal is not watched. */
+  static readonly CLASH_RETRY_MS = 30_000;
 
   constructor(deps: NamespaceReconcilerDeps) { this.d = deps; }
 
@@ -51,14 +56,17 @@ export class NamespaceReconciler {
   noteJoined(name: string): void { if (!this.joinedAt.has(name)) this.joinedAt.set(name, performance.now()); }
   isJoining(name: string): boolean { return this.joinedAt.has(name); }
   /** The namespace is gone: forget what was kept about it. */
-  forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); }
+  forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); }
   /** Why the last reconcile of the namespace failed, until one succeeds. */
   lastError(name: string): string | undefined { return this.failures.get(name); }
+  /** Policy names the operator could not write there because someone else's policy holds them. */
+  clashesIn(name: string): readonly string[] { return this.clashes.get(name) ?? []; }
 
-  async reconcile(name: string, log: Logger): Promise<void> {
+  async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
     try {
       await this.sync(name, log.child({ namespace: name }));
       this.failures.delete(name);
+      return this.clashes.has(name) ? { requeueAfterMs: NamespaceReconciler.CLASH_RETRY_MS } : undefined;
     } catch (err) {
       this.failures.set(name, `reconcile failed, retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500));
       throw err;
@@ -68,12 +76,13 @@ export class NamespaceReconciler {
   private async sync(name: string, log: Logger): Promise<void> {
     const d = this.d;
     const ns = d.namespaces.get(name);
-    if (!ns) { this.joinedAt.delete(name); return; } // gone: its policies went with it
+    if (!ns) { this.joinedAt.delete(name); this.clashes.delete(name); return; } // gone: its policies went with it
     // Left alone: writes would be refused, and the namespace's pods are going away with it.
     if (isTerminating(ns)) return;
-    // The cache, corrected by our own writes it has not seen yet.
+    // The operator's policies there: the cache, corrected by our own writes it has not seen yet.
     const existing = d.managed.in(name);
-    const frozenBy = [...existing.values()].map((p) => p.metadata.labels?.[LABEL_TENANT]).find((t) => t !== undefined && d.invalidTenants.has(t));
+    // What an invalid tenant left is left as it is until its spec is fixed (it fails closed: at least a deny).
+    const frozenBy = [...existing.values()].map((p) => d.managed.tenantOfUid(p.owner!)).find((t) => t !== undefined && d.invalidTenants.has(t));
     if (frozenBy) return;
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
     const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t) => d.desired.forTenant(t).templates);
@@ -90,15 +99,21 @@ export class NamespaceReconciler {
     let applied = this.lastApplied.get(name);
     if (!applied) { applied = new Map(); this.lastApplied.set(name, applied); }
     for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, c.digest);
-    const writes = checked.filter((w) => w.drift !== undefined);
+    const clashes = new Set<string>();
+    // A name someone else's policy holds is never overwritten: reported, and retried.
+    for (const c of checked) if (c.drift === 'missing' && d.managed.squatter(name, c.p.metadata.name)) clashes.add(c.p.metadata.name);
+    let writes = checked.filter((w) => w.drift !== undefined && !clashes.has(w.p.metadata.name));
     // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
     // and each only narrows what the others allow, so no write order opens a path.
     try {
-      await Promise.all(writes.map((w) => this.apply(w.p, w.digest)));
+      const outcomes = await Promise.all(writes.map((w) => this.write(w.p, w.digest, existing.get(w.p.metadata.name))));
+      writes.forEach((w, i) => { if (outcomes[i] === 'clash') clashes.add(w.p.metadata.name); });
+      writes = writes.filter((w) => !clashes.has(w.p.metadata.name));
     } catch (err) {
       if (isNamespaceTerminating(err)) { log.debug('namespace began terminating during reconcile'); return; }
       throw err;
     }
+    this.reportClashes(name, plan, [...clashes].sort(), log);
     const wantedNames = new Set(wanted.map((p) => p.metadata.name));
     const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name));
     await Promise.all(stale.map((p) => this.delete(p)));
@@ -161,9 +176,34 @@ export class NamespaceReconciler {
     return obj ? { name: tenant, uid: obj.metadata.uid } : undefined;
   }
 
-  private async apply(desired: NetworkPolicy, desiredDigest: string): Promise<void> {
+  private reportClashes(name: string, plan: NamespacePlan, names: string[], log: Logger): void {
+    const before = this.clashes.get(name) ?? [];
+    if (names.length === 0) { this.clashes.delete(name); return; }
+    this.clashes.set(name, names);
+    const fresh = names.filter((n) => !before.includes(n));
+    if (fresh.length === 0 || plan.kind === 'unclaimed' || plan.kind === 'conflict') return;
+    log.warn({ tenant: plan.tenant.name, policies: fresh }, 'policy name held by a policy that is not the operator\'s; not overwritten');
+    this.d.events.record(plan.tenant, 'Warning', 'PolicyNameClash', `NetworkPolicy ${fresh.join(', ')} in namespace ${name} is not the operator's (a user's, or made before the admission gate): it is never overwritten; rename or delete it, and until then the namespace is not isolated`);
+  }
+
+  /**
+   * Writes one policy: a new one with a create, so that a name someone else's policy already holds fails
+   * (AlreadyExists) instead of being taken over; the operator's own with server-side apply.
+   */
+  private async write(desired: NetworkPolicy, desiredDigest: string, current: CachedPolicy | undefined): Promise<'written' | 'clash'> {
     const path = policyPath(desired.metadata.namespace, desired.metadata.name);
     const share = { string: (s: string) => strings.intern(s) };
+    if (!current) {
+      try {
+        this.d.managed.assumed.assume(compactPolicy(await this.d.rest.create<NetworkPolicy>(policyPath(desired.metadata.namespace), desired, FIELD_MANAGER), share));
+        return 'written';
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        // The name is taken: by the operator's own policy the cache has not shown yet, or by someone else's.
+        const found = compactPolicy(await this.d.rest.get<NetworkPolicy>(path), share);
+        if (!isOperatorPolicy(found, this.d.managed.tenantOfUid)) return 'clash';
+      }
+    }
     let stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
     // Server-side apply keeps fields other managers own (e.g. an ingress rule someone added to our
     // default-deny with kubectl edit). If any remain, replace the object whole, guarded by resourceVersion.
@@ -171,6 +211,7 @@ export class NamespaceReconciler {
       stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER), share);
     }
     this.d.managed.assumed.assume(stored);
+    return 'written';
   }
 
   private async delete(p: CachedPolicy): Promise<void> {
@@ -187,5 +228,6 @@ function reasonForRemoval(plan: NamespacePlan, tenant: string): string {
   if (plan.kind === 'unclaimed') return `it is no longer a member of tenant ${tenant}`;
   if (plan.kind === 'member' && plan.tenant.name === tenant && plan.tenant.spec.mode === 'Audit') return 'the tenant is in Audit mode';
   if (plan.kind === 'member' && plan.tenant.name === tenant) return 'the tenant no longer declares them';
-  return `it now belongs to ${plan.kind === 'member' ? `tenant ${plan.tenant.name}` : 'several tenants'}`;
+  if (plan.kind === 'failClosed' && plan.tenant.name === tenant) return 'the tenant\'s spec is invalid: only a default-deny stays';
+  return `it now belongs to ${plan.kind === 'member' || plan.kind === 'failClosed' ? `tenant ${plan.tenant.name}` : 'several tenants'}`;
 }

@@ -7,7 +7,8 @@ import { FINALIZER, PLURAL, API_VERSION, parseTenant, type TenantIsolationObject
 import type { EventRecorder } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
-import { FIELD_MANAGER, LABEL_TENANT } from '../policy/labels.ts';
+import { claimsOf } from '../admission/policies.ts';
+import { FIELD_MANAGER } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -16,6 +17,7 @@ import type { DesiredPolicies } from './desired-policies.ts';
 import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import { isTerminating } from './namespace-reconciler.ts';
+import type { TenantGate } from './tenant-gate.ts';
 import { invalidTenantStatus, statusDiffers, tenantStatus, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
 
 /** What the namespace controller reports of its work on a namespace. */
@@ -23,6 +25,8 @@ export interface NamespaceProgress {
   /** Work for the namespace is queued or running. */
   busy(namespace: string): boolean;
   lastError(namespace: string): string | undefined;
+  /** Names the operator wants there that someone else's policy holds. */
+  clashes(namespace: string): readonly string[];
 }
 
 export interface TenantReconcilerDeps {
@@ -37,6 +41,7 @@ export interface TenantReconcilerDeps {
   desired: DesiredPolicies;
   proof: IsolationProof | undefined;
   progress: NamespaceProgress;
+  gate: TenantGate;
 }
 
 const tenantPath = (name: string): string => `/apis/${API_VERSION}/${PLURAL}/${name}`;
@@ -58,10 +63,13 @@ export class TenantReconciler {
 
     if (obj.metadata.deletionTimestamp) {
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return;
+      // The gate goes first: pods must not wait for a default-deny that is about to go.
+      const unbound = await d.gate.remove(name, log);
       // The handlers queued the namespaces that still hold its policies; their deletion brings us back.
-      if (d.policyIndex.namespacesOf(name).length > 0) return { requeueAfterMs: 2_000 };
+      const holding = d.policyIndex.namespacesOf(name).filter((ns) => [...d.managed.in(ns).values()].some((p) => p.owner === obj.metadata.uid));
+      if (!unbound || holding.length > 0) return { requeueAfterMs: 2_000 };
       await this.patchFinalizers(obj, (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-      log.info({ tenant: name }, 'removed all managed policies; released finalizer');
+      log.info({ tenant: name }, 'removed all managed policies and pod-gate bindings; released finalizer');
       return;
     }
     if (!obj.metadata.finalizers?.includes(FINALIZER)) {
@@ -69,38 +77,47 @@ export class TenantReconciler {
     }
 
     const now = new Date();
-    const tenant = this.validTenant(obj);
-    if ('error' in tenant) {
-      const result = invalidTenantStatus(obj, tenant.error, now);
+    const tenant = this.parsed(obj);
+    const reserved = [...d.membership.reserved];
+    if (tenant.invalid !== undefined) {
+      // Fail closed: the namespaces it still names stay gated (claims undefined: the bindings stay as they are).
+      await d.gate.sync(name, tenant.claims ? claimsOf(tenant.claims) : undefined, reserved, log);
+      const result = invalidTenantStatus(obj, tenant.invalid, now);
       if (!await this.writeStatus(obj, result.status)) return;
-      if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.error }, 'invalid TenantIsolation spec; existing isolation left as it is');
+      if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.invalid }, 'invalid TenantIsolation spec; its namespaces fail closed');
       this.recordEvents(obj, result, log);
       return;
     }
+    const gate = await d.gate.sync(name, claimsOf(tenant.valid), reserved, log);
     const result = tenantStatus({
-      object: obj, tenant, now,
-      memberDigests: d.desired.forTenant(tenant).digests,
-      namespaces: this.facts(tenant),
+      object: obj, tenant: tenant.valid, now, gate,
+      memberDigests: d.desired.forTenant(tenant.valid).digests,
+      namespaces: this.facts(tenant.valid),
+      excluded: d.membership.excludedFor(name),
       breaches: d.proof?.breaches(name),
     });
+    // A binding too recent to be in force: Gated is re-checked once it is.
+    const again = gate.retryAfterMs !== undefined ? { requeueAfterMs: gate.retryAfterMs } : undefined;
     // A namespace still being reconciled will settle and bring us back.
-    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return;
+    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return again;
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
     const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
-    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: TenantReconciler.STATUS_WINDOW_MS - since };
+    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: Math.min(TenantReconciler.STATUS_WINDOW_MS - since, again?.requeueAfterMs ?? Infinity) };
     this.lastStatusWrite.set(name, Date.now());
     if (await this.writeStatus(obj, result.status)) this.recordEvents(obj, result, log);
-    return;
+    return again;
   }
 
   /** The parsed spec: the index's copy when it is of this very object and generation, else parsed now. */
-  private validTenant(obj: TenantIsolationObject): ValidTenant | { error: string } {
+  private parsed(obj: TenantIsolationObject): { valid: ValidTenant; invalid?: undefined } | { invalid: string; claims: ValidTenant | undefined } {
     const known = this.d.membership.tenant(obj.metadata.name);
-    if (known && known.uid === obj.metadata.uid && known.generation === (obj.metadata.generation ?? 0)) return known;
+    if (known && known.uid === obj.metadata.uid && known.generation === (obj.metadata.generation ?? 0)) {
+      return known.invalid === undefined ? { valid: known } : { invalid: known.invalid, claims: known };
+    }
     const parsed = parseTenant(obj);
-    return parsed.ok ? parsed.tenant : { error: parsed.error };
+    return parsed.ok ? { valid: parsed.tenant } : { invalid: parsed.error, claims: parsed.claims };
   }
 
   /** What the caches show of every namespace the tenant claims, and of the ones it names that do not exist. */
@@ -112,17 +129,17 @@ export class TenantReconciler {
       let frozenBy: string | undefined;
       for (const [policy, p] of d.managed.in(name)) {
         stored.set(policy, p.ownedDigest);
-        const owner = p.metadata.labels?.[LABEL_TENANT];
+        const owner = d.managed.tenantOfUid(p.owner!);
         if (owner !== undefined && d.invalidTenants.has(owner)) frozenBy ??= owner;
       }
       return {
         name, missing: false, terminating: ns !== undefined && isTerminating(ns), claimants: d.membership.claimantsOf(name),
-        stored, frozenBy, lastError: d.progress.lastError(name), busy: d.progress.busy(name),
+        stored, frozenBy, lastError: d.progress.lastError(name), busy: d.progress.busy(name), clashes: d.progress.clashes(name),
       };
     });
     // A name listed twice is one namespace (the status list is keyed by name: a duplicate is refused).
     for (const name of new Set(tenant.spec.namespaces)) {
-      if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false });
+      if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false, clashes: [] });
     }
     return out;
   }

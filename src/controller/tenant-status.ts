@@ -6,7 +6,10 @@ import type { Breach } from '../analysis/analyzer.ts';
 import type { Condition, NamespaceState, NamespaceStatus, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { canonical } from '../policy/diff.ts';
+import { POD_GATE } from '../admission/policies.ts';
+import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import { sameConditions, setCondition } from './conditions.ts';
+import type { GateFacts } from './tenant-gate.ts';
 
 /** What is known of one namespace the tenant claims (or names explicitly). */
 export interface NamespaceFacts {
@@ -24,6 +27,8 @@ export interface NamespaceFacts {
   lastError: string | undefined;
   /** Work for the namespace is queued or running. */
   busy: boolean;
+  /** Policy names the operator wants there that someone else's policy holds. */
+  clashes: readonly string[];
 }
 
 export interface TenantStatusInput {
@@ -34,6 +39,9 @@ export interface TenantStatusInput {
   namespaces: readonly NamespaceFacts[];
   /** The reachability proof's findings; undefined when the proof is off (no Isolated condition). */
   breaches: readonly Breach[] | undefined;
+  /** Reserved namespaces its selector or names match: never members. */
+  excluded: readonly string[];
+  gate: GateFacts;
   now: Date;
 }
 
@@ -60,6 +68,7 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
     return entry('Conflict', `also claimed by TenantIsolation ${others.join(', ')}; failed closed (default-deny only)`);
   }
   if (f.frozenBy) return entry('Pending', `left as it is: TenantIsolation ${f.frozenBy} has an invalid spec`);
+  if (f.clashes.length > 0) return entry('Pending', `NetworkPolicy ${f.clashes.join(', ')} here is not the operator's: it is never overwritten; rename or delete it (until then pods wait and the namespace is not isolated)`);
   if (t.spec.mode === 'Audit') return entry('WouldIsolate', `Audit mode: Enforce would apply ${[...want.keys()].join(', ')}`);
   const holds = f.stored.size === want.size && [...want].every(([name, digest]) => f.stored.get(name) === digest);
   if (holds) return entry('Isolated', `${want.size} policies applied`);
@@ -81,6 +90,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
     const e = namespaceEntry(tenant, input.memberDigests, f, previous.get(f.name));
     if (e) namespaces.push(e); else settling = true;
   }
+  for (const name of input.excluded) namespaces.push({ name, state: 'Excluded', message: 'a reserved namespace: never a tenant member, whatever the selector says' });
   namespaces.sort((a, b) => a.name.localeCompare(b.name));
   const count = (s: string): number => namespaces.filter((n) => n.state === s).length;
   const conflicts = namespaces.filter((n) => n.state === 'Conflict');
@@ -103,6 +113,16 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   }
   set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
   set('Stalled', 'False', 'Reconciled', 'spec is valid');
+  const g = input.gate;
+  if (g.policy === undefined) set('Gated', 'False', 'NoDefaultDeny', 'the tenant declares no default-deny, so its pods have nothing to wait for');
+  else if (!g.installed) set('Gated', 'False', 'GateNotInstalled', `ValidatingAdmissionPolicy ${g.policy} is not installed (config/admission): pods can start in the tenant's namespaces before they are isolated`);
+  else if (!g.bound) set('Gated', 'False', 'Binding', `writing the ${g.policy} bindings for the tenant's namespaces`);
+  else if (g.policy === POD_GATE) set('Gated', 'True', 'PodsWaitForIsolation', `a pod starts in the tenant's namespaces only once the namespace holds ${POLICY_DEFAULT_DENY}`);
+  else set('Gated', 'True', 'AuditNotice', 'Audit mode: pods are admitted with a warning that nothing isolates them');
+  for (const name of input.excluded) {
+    if (previous.get(name)?.state === 'Excluded') continue;
+    events.push({ type: 'Warning', reason: 'ReservedNamespaceExcluded', message: `Namespace ${name} matches the tenant's namespaceSelector but is reserved: it is never a member` });
+  }
   for (const c of conflicts) {
     if (previous.get(c.name)?.state === 'Conflict') continue;
     events.push({ type: 'Warning', reason: 'NamespaceConflict', message: `Namespace ${c.name} is also claimed by TenantIsolation ${othersOf(c.name)}; it fails closed (default-deny, no intra-tenant allow) until one claim goes away` });
@@ -151,8 +171,8 @@ export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationS
 export function summarize(namespaces: readonly NamespaceStatus[]): string {
   const n = (s: string): number => namespaces.filter((x) => x.state === s).length;
   const audit = n('WouldIsolate');
-  if (audit > 0 && audit === namespaces.length) return `${audit} would isolate (Audit)`;
-  const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating']]
+  if (audit > 0 && audit + n('Excluded') === namespaces.length) return `${audit} would isolate (Audit)`;
+  const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating'], ['Excluded', 'excluded']]
     .map(([state, word]) => [n(state!), word] as const).filter(([k]) => k > 0).map(([k, word]) => `${k} ${word}`);
-  return [`${n('Isolated')}/${namespaces.length} isolated`, ...extra].join(', ');
+  return [`${n('Isolated')}/${namespaces.length - n('Excluded')} isolated`, ...extra].join(', ');
 }

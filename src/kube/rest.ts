@@ -21,6 +21,16 @@ export class WritesFencedError extends Error {
 }
 
 export type WriteVerb = 'apply' | 'update' | 'patch' | 'delete' | 'create';
+
+/** The resource (plural, with a subresource after a slash) an API path names, e.g. "networkpolicies" or "tenantisolations/status". */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  // /api/v1/... or /apis/<group>/<version>/...; then optionally namespaces/<ns>/ before the resource.
+  let i = parts[0] === 'api' ? 2 : 3;
+  if (parts[i] === 'namespaces' && parts.length > i + 2) i += 2;
+  const sub = parts[i + 2];
+  return `${parts[i] ?? ''}${sub ? `/${sub}` : ''}`;
+}
 export type WriteListener = (verb: WriteVerb, path: string) => void;
 
 export interface RequestOptions {

@@ -31,7 +31,7 @@ export class OperatorMetrics {
   readonly driftCorrections: Counter;
   readonly conflicts: Gauge;
   readonly timeToIsolation: Histogram;
-  readonly apiWrites: Counter<'verb'>;
+  readonly apiWrites: Counter<'verb' | 'resource'>;
   readonly breaches: Gauge;
   readonly breachedTenants: Gauge;
   readonly watchRestarts: Counter<'resource' | 'reason'>;
@@ -63,7 +63,7 @@ export class OperatorMetrics {
     this.driftCorrections = new Counter({ name: 'tenant_isolation_drift_corrections_total', help: 'Managed policies restored after someone edited or deleted them', registers: r });
     this.conflicts = new Gauge({ name: 'tenant_isolation_conflicts', help: 'Namespaces claimed by more than one tenant (failed closed)', registers: r });
     this.timeToIsolation = new Histogram({ name: 'tenant_isolation_time_to_isolation_seconds', help: 'From a namespace becoming a tenant member (as seen by the operator) to all its policies stored', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r });
-    this.apiWrites = new Counter({ name: 'tenant_isolation_api_writes_total', help: 'Writes the operator sent to the apiserver, by verb', labelNames: ['verb'], registers: r });
+    this.apiWrites = new Counter({ name: 'tenant_isolation_api_writes_total', help: 'Writes the operator sent to the apiserver, by verb and resource', labelNames: ['verb', 'resource'], registers: r });
     this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
     this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);

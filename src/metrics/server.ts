@@ -1,7 +1,14 @@
 // /metrics for Prometheus and /healthz, /readyz for the kubelet, on their own listeners as in
-// controller-runtime (--metrics-bind-address, --health-probe-bind-address).
+// controller-runtime (--metrics-bind-address, --health-probe-bind-address). Metrics are served over
+// HTTPS to authenticated and authorized clients by default (kubebuilder v4's scaffold); plain HTTP only
+// when asked (--metrics-secure=false, for development).
 import http from 'node:http';
+import https from 'node:https';
 import type { Registry } from 'prom-client';
+import type { DelegatedAccess } from './auth.ts';
+import type { ServingCertificate } from './certificate.ts';
+
+export type Server = http.Server | https.Server;
 
 export function parseBindAddress(addr: string): { host: string; port: number } | undefined {
   if (addr === '0') return undefined; // "0" disables, as in controller-runtime
@@ -11,7 +18,7 @@ export function parseBindAddress(addr: string): { host: string; port: number } |
   return { host: host.replace(/^\[|\]$/g, ''), port };
 }
 
-export async function listen(server: http.Server, addr: string): Promise<http.Server | undefined> {
+export async function listen<S extends Server>(server: S, addr: string): Promise<S | undefined> {
   const a = parseBindAddress(addr);
   if (!a) return undefined;
   await new Promise<void>((resolve, reject) => {
@@ -21,13 +28,35 @@ export async function listen(server: http.Server, addr: string): Promise<http.Se
   return server;
 }
 
-export function metricsServer(registry: Registry): http.Server {
-  return http.createServer((req, res) => {
-    if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
-    registry.metrics().then((body) => {
-      res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
-    }, (e: unknown) => { res.writeHead(500).end(String(e)); });
+export interface SecureMetrics {
+  certificate: ServingCertificate;
+  access: DelegatedAccess;
+  /** Called for refusals the apiserver could not decide (500): the operator logs them. */
+  onError?: (message: string, cause: unknown) => void;
+}
+
+function serveMetrics(registry: Registry, res: http.ServerResponse, url: string | undefined): void {
+  if (url?.split('?')[0] !== '/metrics') { res.writeHead(404).end(); return; }
+  registry.metrics().then((body) => {
+    res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
+  }, (e: unknown) => { res.writeHead(500).end(String(e)); });
+}
+
+/** Without `secure`: plain HTTP, no authentication (development). */
+export function metricsServer(registry: Registry, secure?: SecureMetrics): Server {
+  if (!secure) return http.createServer((req, res) => serveMetrics(registry, res, req.url));
+  const server = https.createServer({ ...secure.certificate.current, minVersion: 'TLSv1.2' }, (req, res) => {
+    // Every path is authorized first, so nothing (not even a 404) is told to an unknown client.
+    const path = new URL(req.url ?? '/', 'https://metrics').pathname;
+    secure.access.check(req.headers.authorization, req.method ?? 'GET', path).then((d) => {
+      if (d.allowed) { serveMetrics(registry, res, req.url); return; }
+      if (d.status === 500) secure.onError?.(d.message, d.cause);
+      res.writeHead(d.status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }).end(`${d.message}\n`);
+    }, (e: unknown) => { res.writeHead(500).end(); secure.onError?.('metrics request failed', e); });
   });
+  secure.certificate.onChange((pair) => server.setSecureContext({ ...pair, minVersion: 'TLSv1.2' }));
+  server.on('close', () => secure.certificate.close());
+  return server;
 }
 
 export function healthServer(checks: { healthz: () => string | undefined; readyz: () => string | undefined }): http.Server {

@@ -13,7 +13,9 @@ export type NamespacePlan =
   /** One tenant claims it. `policies` is what Enforce writes; Audit writes nothing and reports them. */
   | { kind: 'member'; namespace: string; tenant: ValidTenant; policies: NetworkPolicy[] }
   /** Several tenants claim it: fail closed with a full default-deny and no allow for anyone. */
-  | { kind: 'conflict'; namespace: string; tenants: ValidTenant[]; policies: NetworkPolicy[] };
+  | { kind: 'conflict'; namespace: string; tenants: ValidTenant[]; policies: NetworkPolicy[] }
+  /** Only a tenant whose spec is invalid claims it: fail closed with a full default-deny until the spec is fixed. */
+  | { kind: 'failClosed'; namespace: string; tenant: ValidTenant; policies: NetworkPolicy[] };
 
 /**
  * Plans one namespace. `claimants` are the valid tenants that claim it (sorted by name); `membersOf`
@@ -25,6 +27,10 @@ export function planNamespace(
   templatesOf: (tenant: ValidTenant, members: readonly string[]) => readonly NetworkPolicy[] = memberTemplates,
 ): NamespacePlan {
   if (claimants.length === 0) return { kind: 'unclaimed', namespace };
+  if (claimants.length === 1 && claimants[0]!.invalid !== undefined) {
+    const tenant = claimants[0]!;
+    return { kind: 'failClosed', namespace, tenant, policies: [failClosedDeny(namespace, [tenant], [tenant])] };
+  }
   if (claimants.length === 1) {
     const tenant = claimants[0]!;
     const members = membersOf(tenant.name);
@@ -34,7 +40,7 @@ export function planNamespace(
   }
   const tenants = [...claimants].sort((a, b) => a.name.localeCompare(b.name));
   const enforcing = tenants.filter((t) => t.spec.mode === 'Enforce');
-  const policies = enforcing.length === 0 ? [] : [conflictDeny(namespace, enforcing, tenants)];
+  const policies = enforcing.length === 0 ? [] : [failClosedDeny(namespace, enforcing, tenants)];
   return { kind: 'conflict', namespace, tenants, policies };
 }
 
@@ -125,10 +131,11 @@ export function memberTemplates(tenant: ValidTenant, members: readonly string[])
   return out;
 }
 
-function conflictDeny(namespace: string, enforcing: ValidTenant[], all: ValidTenant[]): NetworkPolicy {
-  const p = policy(POLICY_DEFAULT_DENY, namespace, enforcing[0]!, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+/** A full default-deny, owned by `owners` (the first as controller); with several claimants, annotated with their names. */
+function failClosedDeny(namespace: string, owners: ValidTenant[], claimants: ValidTenant[]): NetworkPolicy {
+  const p = policy(POLICY_DEFAULT_DENY, namespace, owners[0]!, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
   // Every enforcing claimant owns it, so garbage collection keeps it while any of them exists.
-  p.metadata.ownerReferences = enforcing.map((t, i) => ownerReference(t, i === 0));
-  p.metadata.annotations = { [ANNOTATION_CONFLICT]: all.map((t) => t.name).join(',') };
+  p.metadata.ownerReferences = owners.map((t, i) => ownerReference(t, i === 0));
+  if (claimants.length > 1) p.metadata.annotations = { [ANNOTATION_CONFLICT]: claimants.map((t) => t.name).join(',') };
   return p;
 }

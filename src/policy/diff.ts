@@ -2,7 +2,8 @@
 // Compares only what we own: our labels and annotation, the owner references, and the whole spec in a
 // canonical form that erases the apiserver's equivalent spellings (omitted empty lists and maps).
 import { createHash } from 'node:crypto';
-import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT } from './labels.ts';
+import { GROUP, KIND } from '../api/schema.ts';
+import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT, RESERVED_POLICY_PREFIX } from './labels.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from './types.ts';
 
 /** Drops empty lists and empty matchLabels maps, which the apiserver omits and which mean the same. */
@@ -28,6 +29,8 @@ export function canonical(value: unknown): unknown {
  */
 export interface CachedPolicy {
   metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Readonly<Record<string, string>> };
+  /** The uid of its controller owner when that is a TenantIsolation: whose policy it is (see isOperatorPolicy). */
+  owner?: string;
   ownedDigest: string;
   /** The spec, only where something reads it (the isolation proof); then shared between equal policies. */
   spec?: NetworkPolicySpec;
@@ -55,12 +58,23 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   let labels: Record<string, string> = {};
   for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = str(m.labels[k]);
   if (share.labels) labels = share.labels(labels);
+  const owner = m.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`))?.uid;
   const out: CachedPolicy = {
     metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
+    ...(owner !== undefined ? { owner: str(owner) } : {}),
     ownedDigest: share.needsDigest?.(p) === false ? '' : str(share.knownDigest?.(p) ?? ownedDigest(p)),
   };
   if (share.spec && p.spec) out.spec = share.spec(p.spec);
   return out;
+}
+
+/**
+ * Whether a policy is the operator's, owned by the tenant of uid `owner`: only a reserved name with a
+ * controller reference to a TenantIsolation the operator knows. A label alone proves nothing (anyone could
+ * set it before the admission gate existed); anything else is a user's policy, never changed or deleted.
+ */
+export function isOperatorPolicy(p: CachedPolicy, tenantOfUid: (uid: string) => string | undefined): boolean {
+  return p.metadata.name.startsWith(RESERVED_POLICY_PREFIX) && p.owner !== undefined && tenantOfUid(p.owner) !== undefined;
 }
 
 /**

@@ -14,3 +14,5 @@ export const POLICY_ALLOW_INTRA_TENANT = 'tenant-isolation-allow-intra-tenant';
 export const POLICY_ALLOW_EXTRA = 'tenant-isolation-allow-extra';
 export const MANAGED_POLICY_NAMES = [POLICY_DEFAULT_DENY, POLICY_ALLOW_DNS, POLICY_ALLOW_INTRA_TENANT, POLICY_ALLOW_EXTRA] as const;
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+/** Every policy name with this prefix is reserved for the operator in every namespace (the admission gate enforces it). */
+export const RESERVED_POLICY_PREFIX = 'tenant-isolation-';

@@ -11,6 +11,8 @@ import { matchesSelector } from './selector.ts';
 const NONE: readonly string[] = Object.freeze([]);
 
 export class MembershipIndex {
+  /** Namespaces no tenant ever claims (kube-system, the operator's own, ...). */
+  readonly reserved: ReadonlySet<string>;
   private readonly tenants = new Map<string, ValidTenant>();
   private readonly namespaceLabels = new NamespaceLabelIndex();
   private readonly claimantsByNamespace = new Map<string, readonly string[]>();
@@ -22,10 +24,24 @@ export class MembershipIndex {
   private readonly byLabel = new Map<string, Set<string>>();
   private readonly unindexed = new Set<string>();
 
-  /** Claims `tenant` makes on a namespace: explicit name or selector match. */
+  constructor(reserved: Iterable<string> = []) { this.reserved = new Set(reserved); }
+
+  /** Whether `tenant` names or selects a namespace (reserved or not). */
   static claims(tenant: ValidTenant, namespace: string, labels: Readonly<Record<string, string>>): boolean {
     if (tenant.spec.namespaces.includes(namespace)) return true;
     return tenant.spec.namespaceSelector !== undefined && matchesSelector(labels, tenant.spec.namespaceSelector);
+  }
+
+  /** Claims that count: a reserved namespace is never a member. */
+  private claimsMember(tenant: ValidTenant, namespace: string, labels: Readonly<Record<string, string>>): boolean {
+    return !this.reserved.has(namespace) && MembershipIndex.claims(tenant, namespace, labels);
+  }
+
+  /** Reserved namespaces the tenant names or selects: refused as members, reported in its status. */
+  excludedFor(tenant: string): string[] {
+    const t = this.tenants.get(tenant);
+    if (!t) return [];
+    return [...this.reserved].filter((ns) => { const l = this.namespaceLabels.get(ns); return l !== undefined && MembershipIndex.claims(t, ns, l); }).sort();
   }
 
   /** Adds or updates a namespace; returns the tenants whose claims changed. */
@@ -33,7 +49,7 @@ export class MembershipIndex {
     const l = labels ?? {};
     this.namespaceLabels.set(name, l);
     const next: string[] = [];
-    for (const t of this.candidates(name, l)) if (MembershipIndex.claims(this.tenants.get(t)!, name, l)) next.push(t);
+    for (const t of this.candidates(name, l)) if (this.claimsMember(this.tenants.get(t)!, name, l)) next.push(t);
     next.sort();
     return this.replaceClaimants(name, next);
   }
@@ -43,7 +59,10 @@ export class MembershipIndex {
     return this.replaceClaimants(name, []);
   }
 
-  /** Adds or updates a claiming tenant (valid and not being deleted); returns tenants whose claims changed. */
+  /**
+   * Adds or updates a claiming tenant (not being deleted): a valid one, or an invalid one that still claims
+   * by its selector and names (`invalid` set: it fails closed); returns tenants whose claims changed.
+   */
   setTenant(tenant: ValidTenant): Set<string> {
     const prev = this.tenants.get(tenant.name);
     if (prev) this.unindexTenant(prev);
@@ -52,7 +71,7 @@ export class MembershipIndex {
     return this.recomputeTenant(tenant.name);
   }
 
-  /** Removes a tenant's claims (deleted, being deleted, or its spec is invalid). */
+  /** Removes a tenant's claims (deleted, being deleted, or so invalid it names no namespace). */
   deleteTenant(name: string): Set<string> {
     const prev = this.tenants.get(name);
     if (!prev) return new Set();
@@ -131,7 +150,7 @@ export class MembershipIndex {
       if (!labels) continue;
       const before = this.claimantsOf(ns);
       const had = before.includes(name);
-      const has = t !== undefined && MembershipIndex.claims(t, ns, labels);
+      const has = t !== undefined && this.claimsMember(t, ns, labels);
       if (had === has) continue;
       const next = has ? [...before, name].sort() : before.filter((n) => n !== name);
       for (const c of this.replaceClaimants(ns, next)) changed.add(c);

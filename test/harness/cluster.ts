@@ -112,9 +112,44 @@ export async function writes(op: RunningOperator): Promise<number> {
   return m.values.reduce((s, v) => s + v.value, 0);
 }
 
+/** Writes of NetworkPolicies (create, apply, update, delete), counted by the operator's own metric. */
 export async function policyWrites(op: RunningOperator): Promise<number> {
   const m = await op.metrics.apiWrites.get();
-  return m.values.filter((v) => v.labels.verb === 'apply' || v.labels.verb === 'update' || v.labels.verb === 'delete').reduce((s, v) => s + v.value, 0);
+  return m.values.filter((v) => v.labels.resource === 'networkpolicies').reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * A client acting as a ServiceAccount created for the test (a token from the TokenRequest API), for tests
+ * of what a given identity may do. `bind` runs before the token is made (RoleBindings and the like).
+ */
+export async function clientAs(namespace: string, serviceAccount: string): Promise<RestClient> {
+  await kubectl('create', 'serviceaccount', serviceAccount, '-n', namespace);
+  const token = (await kubectl('create', 'token', serviceAccount, '-n', namespace, '--duration=1h')).trim();
+  const admin = loadKubeConfig(kubeconfig());
+  // The admin's CA, not its client certificate (that would authenticate the requests as the admin).
+  return RestClient.create({
+    source: `serviceaccount ${namespace}/${serviceAccount}`, server: admin.server,
+    tls: { ca: admin.tls.ca, rejectUnauthorized: admin.tls.rejectUnauthorized }, authorization: () => Promise.resolve(`Bearer ${token}`),
+  });
+}
+
+/** The message of a refused request (an ApiError), or undefined when it succeeded. */
+export async function refusal(request: Promise<unknown>): Promise<string | undefined> {
+  try { await request; return undefined; } catch (e) { return e instanceof Error ? e.message : String(e); }
+}
+
+/** `kubectl ARGS` with stderr too (warnings are printed there), never rejecting. */
+export async function kubectlRun(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return promisify(execFile)(inject('kubectl'), ['--kubeconfig', kubeconfig(), ...args])
+    .then((r) => ({ code: 0, ...r }), (e: unknown) => ({ code: 1, stdout: '', stderr: '', ...(e as object) }));
+}
+
+/** Creates a Pod (image never pulled: no kubelet runs here). */
+export async function createPod(namespace: string, name: string, extra: { labels?: Record<string, string>; finalizers?: string[] } = {}, client?: RestClient): Promise<unknown> {
+  return (client ?? await rest()).create(`/api/v1/namespaces/${namespace}/pods`, {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: extra.labels ?? {}, ...(extra.finalizers ? { finalizers: extra.finalizers } : {}) },
+    spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+  }, 'tests');
 }
 
 /** What `settled` compares: the apiserver's resourceVersions of the objects named, keyed by kind and name. */

@@ -6,14 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { kubectlPath } from './tools.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 let clusterDir: string | undefined;
-
-export function kubectlPath(): string {
-  const bin = execFileSync('bash', [join(repo, 'hack/build-control-plane.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-  return join(bin, 'kubectl');
-}
 
 export default function setup(project: TestProject): () => void {
   let kubeconfig = process.env.TIO_KUBECONFIG;
@@ -26,6 +22,8 @@ export default function setup(project: TestProject): () => void {
   const kubectl = kubectlPath();
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The admission gate is part of the default install (config/default), so every test runs with it.
+  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: ['ignore', 'ignore', 'inherit'] });
   project.provide('kubeconfig', kubeconfig);
   project.provide('kubectl', kubectl);
   const operatorKubeconfig = operatorIdentity(kubectl, kubeconfig);

@@ -21,6 +21,18 @@ describe('hack/ scripts on bad input', () => {
     expect(r.stderr).toContain('could not download k8s.io/kubernetes@v1.37.999');
   });
 
+  it('build-tools.sh names a missing Go, an unknown tool and a version the module proxy does not have', async () => {
+    const noGo = await bash('hack/build-tools.sh', ['promtool'], { PATH: '/usr/bin:/bin', TIO_CACHE_DIR: tmp.make('tio-tools-nogo-') });
+    expect(noGo.code).toBe(1);
+    expect(noGo.stderr).toContain('the Go toolchain (go) is not on PATH; install Go >= 1.26 to build promtool');
+    const unknown = await bash('hack/build-tools.sh', ['kubectl'], {});
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("unknown tool 'kubectl' (known: helm, promtool)");
+    const badVersion = await bash('hack/build-tools.sh', ['helm'], { HELM_VERSION: 'v4.99.99', TIO_CACHE_DIR: tmp.make('tio-tools-badver-') });
+    expect(badVersion.code).toBe(1);
+    expect(badVersion.stderr).toContain('could not download helm.sh/helm/v4@v4.99.99 from the Go module proxy');
+  });
+
   it('local-cluster.sh up with a port in use names the port and starts nothing', async () => {
     const server = createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

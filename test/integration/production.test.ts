@@ -105,7 +105,9 @@ describe('the operator process', () => {
   it('serves controller-runtime metrics and health, and drains on SIGTERM', async () => {
     const metricsPort = 20000 + Math.floor(Math.random() * 10000);
     const id = unique('tio-drain');
-    const proc = spawn(process.execPath, [join(repo, 'src/cli/main.ts'), 'run', '--kubeconfig', operatorKubeconfig(),
+    // Plain HTTP so the test reads the names without a token; the authenticated HTTPS default is
+    // test/integration/metrics-auth.test.ts.
+    const proc = spawn(process.execPath, [join(repo, 'src/cli/main.ts'), 'run', '--kubeconfig', operatorKubeconfig(), '--metrics-secure=false',
       '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${metricsPort + 1}`,
       '--leader-elect', '--leader-election-namespace', OPERATOR_NAMESPACE, '--leader-election-id', id], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';

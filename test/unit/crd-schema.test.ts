@@ -1,4 +1,4 @@
-// The CRD in crds/ is generated from src/api/schema.ts (hack/generate-crd.ts). These checks fail the build
+// The CRD in crds/ is generated from src/api/schema.ts (hack/generate.ts). These checks fail the build
 // when the committed files are stale, and check what the generator produces: the fields, the defaults the
 // apiserver will apply, the names.
 import { readFileSync, existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ const FILE = 'isolation.tenancy.dev_tenantisolations.yaml';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const crdPath = `${root}crds/${FILE}`;
 const kustomizePath = `${root}config/crd/bases/${FILE}`;
+const chartCrdPath = `${root}charts/tenant-isolation-operator/crds/${FILE}`;
 
 type Schema = {
   type?: string;
@@ -146,12 +147,14 @@ describe('the TenantIsolation CRD', () => {
     });
   });
 
-  it('is exactly what hack/generate-crd.ts generates from the zod schema (run it after changing src/api/schema.ts)', () => {
+  it('is exactly what hack/generate.ts generates from the zod schema (run it after changing src/api/schema.ts)', () => {
     expect(readFileSync(crdPath, 'utf8')).toBe(crdYaml(TENANT_ISOLATION));
   });
 
-  it('has a byte-identical copy in config/crd/bases/ for kustomize', () => {
-    expect(existsSync(kustomizePath), `${kustomizePath} exists`).toBe(true);
-    expect(readFileSync(kustomizePath).equals(readFileSync(crdPath))).toBe(true);
+  it('has byte-identical copies in config/crd/bases/ for kustomize and in the Helm chart\'s crds/', () => {
+    for (const copy of [kustomizePath, chartCrdPath]) {
+      expect(existsSync(copy), `${copy} exists`).toBe(true);
+      expect(readFileSync(copy).equals(readFileSync(crdPath)), `${copy} equals ${crdPath} (npm run generate writes all three)`).toBe(true);
+    }
   });
 });

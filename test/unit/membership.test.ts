@@ -202,14 +202,15 @@ describe('MembershipIndex tenant lookup', () => {
     const names = r() < 0.3 ? [`ns${Math.floor(r() * 12)}`] : [];
     const spec = kind === 0 ? { namespaceSelector: { matchLabels: ml(1) }, namespaces: names }
       : kind === 1 ? { namespaceSelector: { matchLabels: ml(2) } }
-        : kind === 2 ? { namespaceSelector: { matchExpressions: [expression(r)] } }
+        // A selector must name its namespaces (an In or Exists term); a NotIn or DoesNotExist may narrow it.
+        : kind === 2 ? { namespaceSelector: { matchExpressions: [expression(r, ['In', 'Exists']), ...(r() < 0.5 ? [expression(r, ['NotIn', 'DoesNotExist'])] : [])] } }
           : kind === 3 ? { namespaces: [`ns${Math.floor(r() * 12)}`, `ns${Math.floor(r() * 12)}`] }
             : { namespaceSelector: { matchLabels: ml(1), matchExpressions: [{ key: pick(r, keys), operator: 'Exists' }] } };
     return tenant(name, spec, gen);
   }
-  function expression(r: () => number) {
+  function expression(r: () => number, operators: readonly ('In' | 'NotIn' | 'Exists' | 'DoesNotExist')[]) {
     const key = pick(r, keys);
-    const operator = pick(r, ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const);
+    const operator = pick(r, operators);
     return operator === 'Exists' || operator === 'DoesNotExist' ? { key, operator } : { key, operator, values: [pick(r, values)] };
   }
   const randomLabels = (r: () => number) => Object.fromEntries(keys.filter(() => r() < 0.6).map((k) => [k, pick(r, values)]));

@@ -7,6 +7,8 @@ import { planNamespace, policiesToApply } from '../../../src/policy/desired.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec } from '../../../src/policy/types.ts';
 import { ValueInterner } from '../../../src/kube/intern.ts';
 import { decide } from '../../../src/analysis/decide.ts';
+import { explain } from '../../../src/analysis/explain.ts';
+import { has } from '../../../src/analysis/ports.ts';
 import { IsolationAnalyzer, type Breach } from '../../../src/analysis/analyzer.ts';
 import { PROTOCOLS, type NamespaceInfo, type PodInfo, type PolicyInput, type Protocol, type Snapshot } from '../../../src/analysis/types.ts';
 import { tenant } from '../fixtures.ts';
@@ -184,6 +186,49 @@ describe('analyzer vs reference decide on random clusters', () => {
         const got = [...engineFacts(w.snapshot, breaches)].sort();
         const want = [...referenceFacts(w.snapshot, t, [...externals])].sort();
         expect(got, `tenant ${t.name}`).toEqual(want);
+      }
+    });
+  }
+});
+
+describe('the verify views vs reference decide on random clusters', () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    it(`explain gives decide's verdict, isolating policies and first admitting rule; connections hold exactly the allowed ports (seed ${seed})`, () => {
+      const w = randomWorld(seed);
+      const a = IsolationAnalyzer.fromSnapshot(w.snapshot, w.tenants, MEMBERSHIP);
+      const connections = new Map(a.connections().map((c) => [`${c.from}>${c.to}`, c.ports]));
+      // Namespace edges (from pod classes) are the pod pairs of allowedPairs counted per namespace pair.
+      for (const [port, protocol] of [[80, 'TCP'], [53, 'UDP']] as const) {
+        const counted = new Map<string, number>();
+        for (const [x, y] of a.allowedPairs(port, protocol)) {
+          const [nx, ny] = [x.split('/')[0]!, y.split('/')[0]!];
+          if (nx !== ny) counted.set(`${nx}>${ny}`, (counted.get(`${nx}>${ny}`) ?? 0) + 1);
+        }
+        expect(new Map(a.namespacePairs(port, protocol).map((e) => [`${e.from}>${e.to}`, e.pairs]))).toEqual(counted);
+      }
+      const endpoints = [...w.snapshot.pods, ext('8.8.8.8'), ext('10.1.0.7')];
+      for (const src of endpoints) {
+        for (const dst of endpoints) {
+          if (src === dst || ('external' in src && 'external' in dst)) continue;
+          for (const protocol of PROTOCOLS) {
+            for (const port of [53, 80, 8080, 9001]) {
+              const d = decide(w.snapshot, src, dst, port, protocol);
+              const e = explain(w.snapshot, src, dst, port, protocol);
+              const what = `${e.from} -> ${e.to} ${protocol}/${port}`;
+              expect(e.allowed, what).toBe(d.allowed);
+              for (const side of ['egress', 'ingress'] as const) {
+                expect(e[side].allowed, `${what} ${side}`).toBe(d[side].allowed);
+                expect(e[side].isolatingPolicies, `${what} ${side}`).toEqual(d[side].isolatingPolicies);
+                const first = e[side].rules.find((r) => r.admits);
+                expect(first && { policy: first.policy, rule: first.rule }, `${what} ${side}`).toEqual(d[side].allowedBy);
+              }
+              if (!('external' in src) && !('external' in dst)) {
+                const ports = connections.get(`${e.from}>${e.to}`);
+                expect(ports !== undefined && has(ports, protocol, port), `${what} in connections()`).toBe(d.allowed);
+              }
+            }
+          }
+        }
       }
     });
   }

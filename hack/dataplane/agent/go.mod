@@ -1,0 +1,3 @@
+module tenant-isolation-operator.local/dataplane-agent
+
+go 1.26

@@ -1,0 +1,62 @@
+// What a change does to reachability (`verify diff`): the connections the new state allows that the old
+// did not, and the reverse, per pod pair (with the exact ports) and per tenant pair (pod pairs counted),
+// and the breaches it adds or removes. Pure: two states in, a comparison out.
+import type { Breach, Connection } from './analyzer.ts';
+import { NON_TENANT } from './views.ts';
+import { formatPortSet, isEmpty, subtract, NO_PORTS, type PortSet } from './ports.ts';
+
+export interface ReachabilityState {
+  connections: readonly Connection[];
+  /** Tenants a namespace belongs to (empty: none). */
+  tenantsOf(namespace: string): readonly string[];
+  breaches: readonly Breach[];
+}
+
+export interface PodPairChange { from: string; to: string; ports: string }
+export interface TenantPairChange { from: string; to: string; podPairs: number }
+export interface ConnectionChanges { tenantPairs: TenantPairChange[]; podPairs: PodPairChange[] }
+
+export interface ReachabilityDiff {
+  added: ConnectionChanges;
+  removed: ConnectionChanges;
+  breaches: { added: Breach[]; removed: Breach[] };
+}
+
+const key = (from: string, to: string): string => `${from}\n${to}`;
+const nsOf = (pod: string): string => pod.slice(0, pod.indexOf('/'));
+/** A breach's identity: everything but its message, which is derived from the rest. */
+const breachKey = (b: Breach): string => JSON.stringify([b.tenant, b.direction, b.pods, b.peer, b.protocol, b.port, b.endPort ?? b.port, b.policy]);
+
+/** Pod pairs whose ports in `a` are not all in `b`, with the ports only `a` has, and their count per tenant pair. */
+function changes(a: ReadonlyMap<string, PortSet>, b: ReadonlyMap<string, PortSet>, tenantsOf: (ns: string) => readonly string[]): ConnectionChanges {
+  const podPairs: PodPairChange[] = [];
+  const perTenant = new Map<string, number>();
+  for (const [k, ports] of a) {
+    const extra = subtract(ports, b.get(k) ?? NO_PORTS);
+    if (isEmpty(extra)) continue;
+    const [from, to] = k.split('\n') as [string, string];
+    podPairs.push({ from, to, ports: formatPortSet(extra) });
+    const owners = (ns: string): readonly string[] => { const t = tenantsOf(ns); return t.length > 0 ? t : [NON_TENANT]; };
+    for (const s of owners(nsOf(from))) for (const d of owners(nsOf(to))) perTenant.set(key(s, d), (perTenant.get(key(s, d)) ?? 0) + 1);
+  }
+  const tenantPairs = [...perTenant].map(([k, podPairs]) => { const [from, to] = k.split('\n') as [string, string]; return { from, to, podPairs }; })
+    .sort((x, y) => x.from.localeCompare(y.from) || x.to.localeCompare(y.to));
+  return { tenantPairs, podPairs };
+}
+
+export function diffReachability(before: ReachabilityState, after: ReachabilityState): ReachabilityDiff {
+  const index = (s: ReachabilityState): Map<string, PortSet> => new Map(s.connections.map((c) => [key(c.from, c.to), c.ports]));
+  const old = index(before);
+  const next = index(after);
+  const oldBreaches = new Set(before.breaches.map(breachKey));
+  const newBreaches = new Set(after.breaches.map(breachKey));
+  return {
+    // Added connections are attributed to tenants as the new state has them, removed ones as the old had them.
+    added: changes(next, old, (ns) => after.tenantsOf(ns)),
+    removed: changes(old, next, (ns) => before.tenantsOf(ns)),
+    breaches: {
+      added: after.breaches.filter((b) => !oldBreaches.has(breachKey(b))),
+      removed: before.breaches.filter((b) => !newBreaches.has(breachKey(b))),
+    },
+  };
+}

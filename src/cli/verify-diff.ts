@@ -1,0 +1,71 @@
+// `tenant-isolation verify diff`: what a change does to reachability, the pull-request gate. Compares
+// two sources (two manifest sets, or the cluster and a manifest set) and exits 1 when the new one adds
+// a breach.
+import { parseArgs } from 'node:util';
+import { diffReachability, type ConnectionChanges, type ReachabilityState } from '../analysis/connectivity-diff.ts';
+import { analyzerOf, fromCluster, fromManifests, type Inputs } from './verify-inputs.ts';
+
+export const DIFF_HELP = `Usage: tenant-isolation verify diff -f OLD -f NEW [-t TENANT ...] [-o text|json]
+       tenant-isolation verify diff [--kubeconfig PATH] -f NEW
+
+Compares the reachability of two sources: the connections NEW allows that OLD did not (added) and the
+reverse (removed), per tenant pair and per pod pair with their exact ports, and the breaches NEW adds or
+removes. With one -f, OLD is the cluster (--kubeconfig, else in-cluster, $KUBECONFIG, ~/.kube/config).
+Each -f is a file or directory, or several joined by commas (-f config/samples,policies.yaml).
+  -t, --tenant T    only these tenants' breaches count (repeatable)
+  -o json           {"added": {"tenantPairs": [...], "podPairs": [...]}, "removed": {...},
+                     "breaches": {"added": [...], "removed": [...]}}
+Exit status: 0 no breach added, 1 NEW adds a breach, 2 bad input.`;
+
+function state(i: Inputs, only: readonly string[] | undefined): ReachabilityState {
+  const a = analyzerOf(i);
+  return {
+    connections: a.connections(),
+    tenantsOf: (ns) => a.tenantsOf(ns),
+    breaches: [...a.allBreaches()].filter(([t]) => !only || only.includes(t)).flatMap(([, b]) => b),
+  };
+}
+
+function section(title: string, c: ConnectionChanges): string[] {
+  if (c.podPairs.length === 0) return [`${title}: none.`];
+  const out = [`${title} (${c.podPairs.length} pod pair${c.podPairs.length === 1 ? '' : 's'}):`, '  by tenant pair:'];
+  for (const t of c.tenantPairs) out.push(`    ${t.from} -> ${t.to}: ${t.podPairs} pod pair${t.podPairs === 1 ? '' : 's'}`);
+  out.push('  by pod pair:');
+  for (const p of c.podPairs) out.push(`    ${p.from} -> ${p.to}: ${p.ports}`);
+  return out;
+}
+
+export async function diffCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    kubeconfig: { type: 'string' }, filename: { type: 'string', short: 'f', multiple: true },
+    output: { type: 'string', short: 'o', default: 'text' }, tenant: { type: 'string', short: 't', multiple: true },
+    help: { type: 'boolean', short: 'h' },
+  } });
+  if (values.help) { process.stdout.write(`${DIFF_HELP}\n`); return 0; }
+  if (positionals.length > 0) throw new Error(`verify diff: unexpected argument '${positionals[0]}'; name sources with -f OLD -f NEW`);
+  if (values.output !== 'text' && values.output !== 'json') throw new Error(`-o: must be text or json, not ${values.output}`);
+  const sources = (values.filename ?? []).map((f) => f.split(',').filter(Boolean));
+  if (sources.length === 0 || sources.length > 2) throw new Error(`-f: give -f OLD -f NEW, or one -f NEW to compare with the cluster (got ${sources.length})`);
+  if (sources.length === 2 && values.kubeconfig) throw new Error('--kubeconfig: not used when two -f sources are given');
+  const oldInputs = sources.length === 2 ? fromManifests(sources[0]!) : await fromCluster(values.kubeconfig);
+  const newInputs = fromManifests(sources[sources.length - 1]!);
+  const only = values.tenant;
+  for (const t of only ?? []) {
+    if (!oldInputs.tenants.some((x) => x.name === t) && !newInputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t} in either source`);
+  }
+  const keep = (i: Inputs): string[] | undefined => only?.filter((t) => i.tenants.some((x) => x.name === t));
+  const d = diffReachability(state(oldInputs, keep(oldInputs)), state(newInputs, keep(newInputs)));
+  const code = d.breaches.added.length > 0 ? 1 : 0;
+  if (values.output === 'json') { process.stdout.write(`${JSON.stringify(d)}\n`); return code; }
+  const out = [
+    `Reachability from ${sources.length === 2 ? sources[0]!.join(',') : 'the cluster'} to ${sources[sources.length - 1]!.join(',')}:`,
+    ...section('Connections added', d.added),
+    ...section('Connections removed', d.removed),
+    d.breaches.added.length === 0 ? 'Breaches added: none.' : `Breaches added (${d.breaches.added.length}):`,
+    ...d.breaches.added.map((b) => `  [${b.tenant}] ${b.message}`),
+    d.breaches.removed.length === 0 ? 'Breaches removed: none.' : `Breaches removed (${d.breaches.removed.length}):`,
+    ...d.breaches.removed.map((b) => `  [${b.tenant}] ${b.message}`),
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+  return code;
+}

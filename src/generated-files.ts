@@ -1,0 +1,24 @@
+// Every file generated from the sources, with its path in the repository: hack/generate.ts writes them
+// and test/unit/generated-files.test.ts fails when a committed one is stale.
+import { dump } from 'js-yaml';
+import { CRDS, crdFileName, crdYaml } from './api/crd.ts';
+import { staticAdmissionObjects } from './admission/policies.ts';
+
+export interface GeneratedFile { path: string; text: string }
+
+const CHART = 'charts/tenant-isolation-operator';
+
+export function generatedFiles(): GeneratedFile[] {
+  const out: GeneratedFile[] = [];
+  for (const d of CRDS) {
+    const text = crdYaml(d);
+    // kustomize and Helm read only files inside their roots: config/crd/bases and the chart hold copies.
+    for (const dir of ['crds', 'config/crd/bases', `${CHART}/crds`]) out.push({ path: `${dir}/${crdFileName(d)}`, text });
+  }
+  const header = '# The admission gate, generated from src/admission/policies.ts by hack/generate.ts: do not edit by hand.\n';
+  const policies = staticAdmissionObjects().map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
+  out.push({ path: 'config/admission/policies.yaml', text: header + policies });
+  // The chart renders the same objects (they name no namespace), unless the gate is turned off.
+  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${policies}{{- end }}\n` });
+  return out;
+}

@@ -1,0 +1,333 @@
+// The admission gate on the real apiserver (config/admission, installed by the global setup as
+// config/default installs it): pods wait for isolation whether or not the operator runs, only the
+// operator writes what isolates a tenant, membership labels are guarded, and nothing blocks cleanup.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningOperator } from '../../src/cli/run.ts';
+import { join } from 'node:path';
+import {
+  applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
+  kubectl, kubectlRun, labelNamespace, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+} from '../harness/cluster.ts';
+import { repo } from '../harness/run.ts';
+import type { RestClient } from '../../src/kube/rest.ts';
+
+let op: RunningOperator | undefined;
+beforeAll(async () => { op = await startTestOperator(); });
+afterAll(async () => { await op?.stop(); });
+
+const NP = (ns: string, name = ''): string => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies${name ? `/${name}` : ''}`;
+const DENY = 'tenant-isolation-default-deny';
+
+/** The ServiceAccount admission plugin refuses pods until the controller-manager made `default`. */
+async function podsAllowedBySA(ns: string): Promise<void> {
+  await eventually(async () => (await rest()).get(`/api/v1/namespaces/${ns}/serviceaccounts/default`).then(() => true), `default ServiceAccount in ${ns}`, 20_000);
+}
+
+async function gated(t: string): Promise<void> {
+  await eventually(async () => (await condition(t, 'Gated'))?.status === 'True', `${t} Gated=True`);
+}
+
+/** Runs `fn` with the operator stopped (a crash, a failover, a long backoff), and starts it again after. */
+async function operatorDown(fn: () => Promise<void>): Promise<void> {
+  await op!.stop(); op = undefined;
+  try { await fn(); } finally { op = await startTestOperator(); }
+}
+
+describe('the pod gate', () => {
+  it('refuses a pod in a new tenant namespace until its default-deny is stored, whether or not the operator runs', async () => {
+    const t = unique('t-gate');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await gated(t);
+    const [ns, elsewhere] = [unique('gate'), unique('gate-other')];
+    // The gate does not depend on the operator running.
+    await operatorDown(async () => {
+      await createNamespace(ns, { tenant: t });
+      await createNamespace(elsewhere);
+      await podsAllowedBySA(ns); await podsAllowedBySA(elsewhere);
+      const refused = await refusal(createPod(ns, 'early'));
+      expect(refused).toContain(`tenant-isolation-pod-gate.by-selector.${t}`);
+      expect(refused).toMatch(/no params found/);
+      expect(await refusal(createPod(elsewhere, 'unrelated'))).toBeUndefined();
+      // A second try while still down: still refused (nothing was stored meanwhile).
+      expect(await refusal(createPod(ns, 'early'))).toBeDefined();
+    });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    expect(await refusal(createPod(ns, 'later'))).toBeUndefined();
+  });
+
+  it('a Deployment created together with its labelled namespace ends with its pods, created once the namespace is isolated', async () => {
+    const t = unique('t-deploy');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await gated(t);
+    const ns = unique('deploy');
+    await operatorDown(async () => {
+      // What a Helm-per-tenant install does: the labelled namespace and the workload in one go.
+      await createNamespace(ns, { tenant: t });
+      await (await rest()).create(`/apis/apps/v1/namespaces/${ns}/deployments`, {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' },
+        spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } } },
+      }, 'tests');
+      // The ReplicaSet controller tries, is refused by the gate, and retries.
+      await eventually(async () => {
+        const list = await (await rest()).get<{ items: { reason: string; message: string }[] }>(`/api/v1/namespaces/${ns}/events`);
+        return list.items.some((e) => e.reason === 'FailedCreate' && e.message.includes('tenant-isolation-pod-gate')) || undefined;
+      }, 'a FailedCreate event naming the pod gate', 30_000);
+      expect((await (await rest()).get<{ items: unknown[] }>(`/api/v1/namespaces/${ns}/pods`)).items).toHaveLength(0);
+    });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    const pods = await eventually(async () => {
+      const list = await (await rest()).get<{ items: { metadata: { creationTimestamp: string } }[] }>(`/api/v1/namespaces/${ns}/pods`);
+      return list.items.length === 2 ? list.items : undefined;
+    }, 'two pods', 60_000);
+    const deny = (await policies(ns)).find((p) => p.metadata.name === DENY)!;
+    for (const p of pods) expect(Date.parse(p.metadata.creationTimestamp)).toBeGreaterThanOrEqual(Date.parse(deny.metadata.creationTimestamp!));
+  });
+
+  it('admits pods of an Audit tenant with a warning kubectl prints', async () => {
+    const t = unique('t-audgate');
+    const ns = unique('audgate');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Audit' });
+    await eventually(async () => (await condition(t, 'Gated'))?.reason === 'AuditNotice', `${t} Gated by the audit notice`);
+    await podsAllowedBySA(ns);
+    const r = await kubectlRun('run', 'audited', '-n', ns, '--image=registry.invalid/app:1', '--restart=Never');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^Warning: .*tenant-isolation-audit-notice/m);
+    expect(r.stderr).toContain(`namespace ${ns} belongs to TenantIsolation ${t} in Audit mode: nothing isolates this pod`);
+    expect(await policyNames(ns)).toEqual([]);
+  });
+
+  it('a tenant that declares no default-deny asks for no gate: its pods start at once', async () => {
+    const t = unique('t-nodeny');
+    const ns = unique('nodeny');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, defaultDeny: { ingress: false, egress: false } });
+    await eventually(async () => (await condition(t, 'Gated'))?.reason === 'NoDefaultDeny', 'Gated=False NoDefaultDeny');
+    await podsAllowedBySA(ns);
+    expect(await refusal(createPod(ns, 'free'))).toBeUndefined();
+  });
+});
+
+describe('a namespace admin', () => {
+  let ns: string;
+  let t: string;
+  let alice: RestClient;
+  beforeAll(async () => {
+    t = unique('t-admin');
+    ns = unique('admin');
+    await createNamespace(ns, { tenant: t, team: 'blue' });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    // The built-in admin role in the namespace, and (as many platforms grant) the right to label it.
+    alice = await clientAs(ns, 'alice');
+    await kubectl('create', 'rolebinding', 'alice-admin', '-n', ns, '--clusterrole=admin', `--serviceaccount=${ns}:alice`);
+    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces', `--resource-name=${ns}`);
+    await kubectl('create', 'clusterrolebinding', `label-${ns}`, `--clusterrole=label-${ns}`, `--serviceaccount=${ns}:alice`);
+    await eventually(async () => alice.get(NP(ns)).then(() => true), 'alice may read policies');
+  });
+  afterAll(async () => { alice.close(); await kubectl('delete', 'clusterrolebinding', `label-${ns}`); await kubectl('delete', 'clusterrole', `label-${ns}`); });
+
+  it('cannot edit, delete or create a managed policy, nor forge the operator\'s label', async () => {
+    const guard = /tenant-isolation-managed-policies.*only the operator may (update|delete|create)/;
+    expect(await refusal(alice.mergePatch(NP(ns, DENY), { spec: { policyTypes: ['Ingress'] } }, 'alice'))).toMatch(guard);
+    expect(await refusal(alice.delete(NP(ns, DENY)))).toMatch(guard);
+    expect(await refusal(alice.create(NP(ns), { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'tenant-isolation-allow-all' }, spec: { podSelector: {}, ingress: [{}] } }, 'alice'))).toMatch(guard);
+    expect(await refusal(alice.create(NP(ns), {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'looks-managed', labels: { 'app.kubernetes.io/managed-by': 'tenant-isolation-operator' } }, spec: { podSelector: {} },
+    }, 'alice'))).toMatch(guard);
+    expect(await policyNames(ns)).toEqual(MANAGED_POLICIES);
+  });
+
+  it('still writes, changes and deletes their own policies', async () => {
+    const own = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-web' }, spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ ports: [{ port: 8080 }] }] } };
+    expect(await refusal(alice.create(NP(ns), own, 'alice'))).toBeUndefined();
+    expect(await refusal(alice.mergePatch(NP(ns, 'allow-web'), { spec: { ingress: [{ ports: [{ port: 9090 }] }] } }, 'alice'))).toBeUndefined();
+    expect(await refusal(alice.delete(NP(ns, 'allow-web')))).toBeUndefined();
+  });
+
+  it('cannot relabel the namespace into another tenant or out of its own, but may set other labels', async () => {
+    // Every tenant here selects by the same key: the first whose selector reads it is named.
+    const membership = /label tenant decides which namespaces TenantIsolation \S+ claims: changing it needs update on namespacememberships/;
+    const ns_ = `/api/v1/namespaces/${ns}`;
+    expect(await refusal(alice.mergePatch(ns_, { metadata: { labels: { tenant: 'someone-else' } } }, 'alice'))).toMatch(membership);
+    expect(await refusal(alice.mergePatch(ns_, { metadata: { labels: { tenant: null } } }, 'alice'))).toMatch(membership);
+    expect(await refusal(alice.mergePatch(ns_, { metadata: { labels: { color: 'green' } } }, 'alice'))).toBeUndefined();
+    expect((await getNamespace(ns))?.metadata.labels).toMatchObject({ tenant: t, color: 'green' });
+    // The platform team, holding tenant-isolation-membership-editor, may move it.
+    const bob = await clientAs(ns, 'bob');
+    await kubectl('create', 'clusterrolebinding', `membership-${ns}`, '--clusterrole=tenant-isolation-membership-editor', `--serviceaccount=${ns}:bob`);
+    await kubectl('create', 'clusterrolebinding', `label-bob-${ns}`, `--clusterrole=label-${ns}`, `--serviceaccount=${ns}:bob`);
+    try {
+      await eventually(async () => (await refusal(bob.mergePatch(ns_, { metadata: { labels: { team: 'red' } } }, 'bob'))) === undefined, 'bob may label');
+      expect(await refusal(bob.mergePatch(ns_, { metadata: { labels: { tenant: t } } }, 'bob'))).toBeUndefined();
+    } finally {
+      bob.close();
+      await kubectl('delete', 'clusterrolebinding', `membership-${ns}`, `label-bob-${ns}`);
+    }
+  });
+
+  it('creates pods in the isolated namespace as before', async () => {
+    await podsAllowedBySA(ns);
+    expect(await refusal(createPod(ns, 'by-alice', {}, alice))).toBeUndefined();
+  });
+});
+
+describe('what the operator treats as its own', () => {
+  it('a policy that takes a reserved name is never overwritten or deleted: the clash is reported and pods wait', async () => {
+    const t = unique('t-clash');
+    const ns = unique('clash');
+    await createNamespace(ns);
+    // Made by a cluster-admin (who passes the guard), as a user's policy made before the gate would be.
+    const squatter = await (await rest()).create<{ metadata: { resourceVersion: string } }>(NP(ns), { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: DENY }, spec: { podSelector: {}, ingress: [{}] } }, 'someone');
+    await labelNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    const entry = await eventually(async () => (await getTenant(t))?.status?.namespaces?.find((n) => n.name === ns && n.message?.includes('not the operator\'s')), 'the clash in status');
+    expect(entry.state).toBe('Pending');
+    expect((await condition(t, 'Ready'))?.status).toBe('False');
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'PolicyNameClash' && e.message.includes(DENY)), 'a PolicyNameClash event');
+    await gated(t);
+    await podsAllowedBySA(ns);
+    expect(await refusal(createPod(ns, 'waits'))).toMatch(/was not written by tenant-isolation-operator/);
+    // The operator wrote the policies it could, and left the squatter exactly as it was.
+    const stored = (await policies(ns)).find((p) => p.metadata.name === DENY)!;
+    expect(stored.metadata.resourceVersion).toBe(squatter.metadata.resourceVersion);
+    expect(await policyNames(ns)).toEqual(MANAGED_POLICIES);
+    // Once its owner removes it, the tenant's own default-deny takes the name.
+    await (await rest()).delete(NP(ns, DENY));
+    await eventually(async () => (await policies(ns)).find((p) => p.metadata.name === DENY)?.metadata.ownerReferences?.[0]?.name === t, 'the operator\'s default-deny');
+    expect(await refusal(createPod(ns, 'now'))).toBeUndefined();
+  });
+
+  it('a user\'s policy that carries the operator\'s label but is not its own is left alone', async () => {
+    const t = unique('t-forged');
+    const ns = unique('forged');
+    await createNamespace(ns, { tenant: t });
+    const forged = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'team-policy', labels: { 'app.kubernetes.io/managed-by': 'tenant-isolation-operator', 'isolation.tenancy.dev/tenant': t } }, spec: { podSelector: {} } };
+    await (await rest()).create(NP(ns), forged, 'someone');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await eventually(async () => (await condition(t, 'Ready'))?.status === 'True', 'Ready');
+    expect(await policyNames(ns)).toEqual([...MANAGED_POLICIES, 'team-policy'].sort());
+    // Deleting the tenant removes its policies and releases its finalizer; the forged one stays.
+    await deleteTenant(t);
+    await eventually(async () => (await getTenant(t)) === undefined, 'the tenant gone');
+    expect(await policyNames(ns)).toEqual(['team-policy']);
+  });
+});
+
+describe('membership that cannot be hijacked', () => {
+  it('the CRD refuses reserved namespaces and selectors that name no namespace, with a message', async () => {
+    const r1 = await refusal(applyTenant(unique('t-res'), { namespaces: ['kube-system'] }));
+    expect(r1).toContain('must not name a reserved namespace');
+    const r2 = await refusal(applyTenant(unique('t-all'), { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'Exists' }] } }));
+    expect(r2).toContain('must name the namespaces it selects');
+    const r3 = await refusal(applyTenant(unique('t-neg'), { namespaceSelector: { matchExpressions: [{ key: 'tenant', operator: 'NotIn', values: ['x'] }] } }));
+    expect(r3).toContain('must name the namespaces it selects');
+  });
+
+  it('a selector that matches a reserved namespace never makes it a member: it is listed as Excluded', async () => {
+    const t = unique('t-excl');
+    const ns = unique('excl');
+    await createNamespace(ns);
+    await applyTenant(t, { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['kube-system', ns] }] } });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    const status = await eventually(async () => { const s = (await getTenant(t))?.status; return s?.namespaces?.some((n) => n.state === 'Excluded') ? s : undefined; }, 'Excluded in status');
+    expect(status.namespaces?.find((n) => n.name === 'kube-system')).toMatchObject({ state: 'Excluded' });
+    expect(await policyNames('kube-system')).not.toContain(DENY);
+    await eventually(async () => (await events(t)).some((e) => e.reason === 'ReservedNamespaceExcluded'), 'a ReservedNamespaceExcluded event');
+    // Its pod-gate binding does not reach kube-system either.
+    await podsAllowedBySA('kube-system');
+    const p = unique('sys');
+    expect(await refusal(createPod('kube-system', p))).toBeUndefined();
+    await (await rest()).delete(`/api/v1/namespaces/kube-system/pods/${p}`);
+  });
+
+  it('a tenant whose spec turns invalid keeps its namespaces closed: old ones as they were, new ones get a default-deny', async () => {
+    const t = unique('t-badspec');
+    const old = unique('bad-old');
+    await createNamespace(old, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(old, MANAGED_POLICIES);
+    const before = (await policies(old)).map((p) => p.metadata.resourceVersion);
+    // Passes the CRD, refused by the operator (a port name with a double hyphen).
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, allow: { ingressFrom: [{ podSelector: {}, ports: [{ port: 'web--http' }] }] } });
+    await eventually(async () => (await condition(t, 'Ready'))?.reason === 'InvalidSpec', 'InvalidSpec');
+    const joiner = unique('bad-new');
+    await createNamespace(joiner, { tenant: t });
+    await isolatedWith(joiner, [DENY]);
+    const deny = (await policies(joiner))[0]!;
+    expect(deny.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(deny.spec.ingress ?? []).toEqual([]);
+    expect(deny.metadata.ownerReferences?.[0]?.name).toBe(t);
+    expect((await policies(old)).map((p) => p.metadata.resourceVersion)).toEqual(before);
+    // Pods wait there as anywhere in the tenant, and start once the deny is stored.
+    await podsAllowedBySA(joiner);
+    expect(await refusal(createPod(joiner, 'p'))).toBeUndefined();
+    // Fixed: the new namespace gets the tenant's full set.
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(joiner, MANAGED_POLICIES);
+  });
+});
+
+describe('deletion', () => {
+  it('deleting a tenant removes its policies and bindings; deleting a namespace is not blocked', async () => {
+    const t = unique('t-del');
+    const [a, b] = [unique('del-a'), unique('del-b')];
+    await createNamespace(a, { tenant: t });
+    await createNamespace(b, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(a, MANAGED_POLICIES);
+    await gated(t);
+    await (await rest()).delete(`/api/v1/namespaces/${b}`);
+    await eventually(async () => (await getNamespace(b)) === undefined, `namespace ${b} gone`, 60_000);
+    await deleteTenant(t);
+    await eventually(async () => (await getTenant(t)) === undefined, 'tenant gone');
+    expect(await policyNames(a)).toEqual([]);
+    const bindings = await (await rest()).get<{ items: { metadata: { name: string } }[] }>('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings');
+    expect(bindings.items.map((x) => x.metadata.name).filter((n) => n.endsWith(`.${t}`))).toEqual([]);
+    // No longer a tenant's: pods start without waiting (once the apiserver drops the binding, within a second).
+    await podsAllowedBySA(a);
+    await eventually(async () => (await refusal(createPod(a, 'free'))) === undefined, 'a pod admitted');
+  });
+
+  it('a terminating tenant namespace keeps its policies while a pod remains (ordered namespace deletion)', async () => {
+    const t = unique('t-term');
+    const ns = unique('term');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    await podsAllowedBySA(ns);
+    await createPod(ns, 'held', { finalizers: ['tests.isolation.tenancy.dev/hold'] });
+    await (await rest()).delete(`/api/v1/namespaces/${ns}`);
+    // Barrier: the namespace controller has made a deletion pass (it reports its conditions) and has marked
+    // the pod for deletion; with OrderedNamespaceDeletion (GA in 1.34) it deletes nothing else until the pod is gone.
+    await eventually(async () => {
+      const n = await (await rest()).get<{ status?: { conditions?: unknown[] } }>(`/api/v1/namespaces/${ns}`);
+      const pod = await (await rest()).get<{ metadata: { deletionTimestamp?: string } }>(`/api/v1/namespaces/${ns}/pods/held`);
+      return (n.status?.conditions?.length ?? 0) > 0 && pod.metadata.deletionTimestamp !== undefined;
+    }, 'a deletion pass of the namespace controller', 45_000);
+    expect(await policyNames(ns)).toEqual(MANAGED_POLICIES);
+    await (await rest()).mergePatch(`/api/v1/namespaces/${ns}/pods/held`, { metadata: { finalizers: null } }, 'tests');
+    await eventually(async () => (await getNamespace(ns)) === undefined, `namespace ${ns} gone`, 60_000);
+  });
+});
+
+describe('uninstall', () => {
+  it('removing the gate never leaves a namespace unable to start pods, even with bindings and no operator left', async () => {
+    const t = unique('t-uninst');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await gated(t);
+    const ns = unique('uninst');
+    await operatorDown(async () => {
+      await createNamespace(ns, { tenant: t });
+      await podsAllowedBySA(ns);
+      expect(await refusal(createPod(ns, 'refused'))).toBeDefined();
+      // Uninstall as documented: the admission policies go with config/default (here config/admission).
+      await kubectl('delete', '-k', join(repo, 'config/admission'));
+      try {
+        await eventually(async () => (await refusal(createPod(ns, 'after'))) === undefined, 'pods admitted once the policies are gone', 20_000);
+      } finally {
+        await kubectl('apply', '--server-side', '-k', join(repo, 'config/admission'));
+      }
+    });
+  });
+});

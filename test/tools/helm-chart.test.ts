@@ -1,0 +1,115 @@
+// The Helm chart and the kustomize manifests are one product: with default values the chart renders
+// exactly config/default (and config/prometheus when monitoring is on), so neither can drift, and a
+// manifest added to config/default (the admission gate, say) fails here until the chart has it too.
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CHART, NAMESPACE, drift, helm, helmTemplate, keyOf, kustomize, repo, type Obj } from '../harness/chart.ts';
+import { tempDirs } from '../harness/tmp.ts';
+import { kubectlPath, tool } from '../harness/tools.ts';
+
+const tmp = tempDirs();
+
+/** What the chart deliberately does not render, and why (each is documented in docs/install.md). */
+const EXCEPTIONS = {
+  [`Namespace ${NAMESPACE}`]: 'Helm creates the release namespace (helm install --create-namespace)',
+};
+const MONITORING = ['monitoring.serviceMonitor.enabled=true', 'monitoring.prometheusRule.enabled=true', 'monitoring.dashboard.enabled=true'];
+
+beforeAll(() => { tool('helm'); kubectlPath(); }, 30 * 60_000);
+
+const deployment = (objs: Obj[]) => objs.find((o) => o.kind === 'Deployment') as Obj & { spec: { replicas: number; template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[]; image: string; resources: unknown; ports: { name: string; containerPort: number }[] }[]; volumes?: unknown[] } } } };
+const container = (objs: Obj[]) => deployment(objs).spec.template.spec.containers[0]!;
+
+describe('the Helm chart against config/', () => {
+  it('with default values renders exactly config/default, CRD included', () => {
+    const k = kustomize(join(repo, 'config/default'));
+    expect(k.length).toBeGreaterThan(15);
+    expect(drift(k, helmTemplate(), EXCEPTIONS)).toEqual([]);
+  });
+
+  it('with monitoring on renders exactly config/default plus config/prometheus', () => {
+    const k = [...kustomize(join(repo, 'config/default')), ...kustomize(join(repo, 'config/prometheus'))];
+    expect(drift(k, helmTemplate(MONITORING), EXCEPTIONS)).toEqual([]);
+  });
+
+  it('shares the CRD, the alert rules and the dashboard byte for byte (hack/sync-chart.sh copies them)', () => {
+    for (const [src, copy] of [
+      ['crds/isolation.tenancy.dev_tenantisolations.yaml', 'crds/isolation.tenancy.dev_tenantisolations.yaml'],
+      ['config/prometheus/alerts.yaml', 'files/alerts.yaml'],
+      ['config/prometheus/grafana-dashboard.json', 'files/grafana-dashboard.json'],
+    ]) expect(readFileSync(join(CHART, copy!), 'utf8'), `${copy} differs from ${src}: run hack/sync-chart.sh`).toBe(readFileSync(join(repo, src!), 'utf8'));
+  });
+
+  it('fails when config/default gains a manifest the chart does not render, or when they differ', () => {
+    const config = join(tmp.make('tio-drift-'), 'config');
+    cpSync(join(repo, 'config'), config, { recursive: true });
+    // A new manifest in a directory config/default includes, as the admission gate will add.
+    writeFileSync(join(config, 'manager/admission.yaml'), 'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: tenant-isolation-future-policy}\nspec: {validations: [{expression: "true"}]}\n');
+    const kust = readFileSync(join(config, 'manager/kustomization.yaml'), 'utf8');
+    writeFileSync(join(config, 'manager/kustomization.yaml'), `${kust.trimEnd()}\n  - admission.yaml\n`);
+    const missing = drift(kustomize(join(config, 'default')), helmTemplate(), EXCEPTIONS);
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatch(/^ValidatingAdmissionPolicy (\S+\/)?tenant-isolation-future-policy: in config\/ but not rendered by the chart \(add a template under charts\/tenant-isolation-operator\/templates\/\)$/);
+    // A value that no longer matches (replicas) is named with its path.
+    const problems = drift(kustomize(join(repo, 'config/default')), helmTemplate(['replicas=3']), EXCEPTIONS);
+    expect(problems).toEqual([`Deployment ${NAMESPACE}/tenant-isolation-operator: .spec.replicas: kustomize 2 / chart 3`]);
+  });
+});
+
+describe('the chart\'s values', () => {
+  it('set image, replicas, resources, NODE_OPTIONS, log level and extra flags', () => {
+    const objs = helmTemplate(['image.repository=registry.example/tio', 'image.tag=1.2.3', 'replicas=3', 'logLevel=debug', 'nodeOptions=--max-old-space-size=768',
+      'resources.limits.memory=1Gi', 'extraArgs[0]=--concurrency=8', 'leaderElection.enabled=false']);
+    const c = container(objs);
+    expect(deployment(objs).spec.replicas).toBe(3);
+    expect(c.image).toBe('registry.example/tio:1.2.3');
+    expect(c.args).toEqual(['run', '--metrics-bind-address=:8443', '--health-probe-bind-address=:8081', '--log-level=debug', '--concurrency=8']);
+    expect(c.env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=768');
+    expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
+  });
+
+  it('reservedNamespaces become --reserved-namespaces; admissionGate.enabled=false leaves the gate out', () => {
+    expect(container(helmTemplate(['reservedNamespaces={platform,ci}'])).args).toContain('--reserved-namespaces=platform,ci');
+    expect(container(helmTemplate()).args.some((a: string) => a.startsWith('--reserved-namespaces'))).toBe(false);
+    const gate = (objs: { kind: string }[]): number => objs.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).length;
+    expect(gate(helmTemplate())).toBe(6);
+    expect(gate(helmTemplate(['admissionGate.enabled=false']))).toBe(0);
+  });
+
+  it('metrics.secure=false serves plain HTTP on 8080, drops the review roles and scrapes over http', () => {
+    const objs = helmTemplate(['metrics.secure=false', ...MONITORING]);
+    expect(container(objs).args).toContain('--metrics-secure=false');
+    expect(container(objs).ports[0]).toEqual({ name: 'http', containerPort: 8080, protocol: 'TCP' });
+    expect(objs.map(keyOf)).not.toContain('ClusterRole tenant-isolation-operator-metrics-auth');
+    const sm = objs.find((o) => o.kind === 'ServiceMonitor') as Obj & { spec: { endpoints: Record<string, unknown>[] } };
+    expect(sm.spec.endpoints[0]).toEqual({ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' });
+  });
+
+  it('metrics.certSecret mounts the Secret and passes --metrics-cert-path', () => {
+    const objs = helmTemplate(['metrics.certSecret=tio-metrics-tls']);
+    expect(container(objs).args).toContain('--metrics-cert-path=/etc/tenant-isolation-operator/metrics-certs');
+    expect(deployment(objs).spec.template.spec.volumes).toEqual([{ name: 'metrics-certs', secret: { secretName: 'tio-metrics-tls' } }]);
+  });
+
+  it('networkPolicy narrows the apiserver to given addresses, denies all scrapers when metricsFrom is empty, or is off', () => {
+    const objs = helmTemplate(['networkPolicy.apiServer.cidrs[0]=10.0.0.1/32', 'networkPolicy.metricsFrom=null']);
+    const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'tenant-isolation-operator') as Obj & { spec: { ingress: unknown[]; egress: { to?: unknown[] }[] } };
+    expect(np.spec.ingress).toEqual([]);
+    expect(np.spec.egress[0]!.to).toEqual([{ ipBlock: { cidr: '10.0.0.1/32' } }]);
+    expect(helmTemplate(['networkPolicy.enabled=false']).filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('refuses values it cannot honour, naming the value', () => {
+    const fail = (set: string[]): string => { try { helmTemplate(set); return ''; } catch (e) { return String((e as { stderr?: string }).stderr ?? e); } };
+    expect(fail(['reservedNamespaces[0]=Not_A_Name'])).toMatch(/reservedNamespaces/);
+    expect(fail(['replicas=0'])).toMatch(/replicas.*minimum/i);
+    expect(fail(['logLevel=loud'])).toMatch(/logLevel/);
+    expect(fail(['metrics.secure=false', 'metrics.certSecret=x'])).toContain('metrics.certSecret: needs metrics.secure=true');
+  });
+
+  it('passes helm lint --strict, with monitoring on and off', () => {
+    expect(helm(['lint', '--strict', CHART])).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(helm(['lint', '--strict', CHART, ...MONITORING.flatMap((s) => ['--set', s])])).toContain('0 chart(s) failed');
+  });
+});

@@ -1,0 +1,58 @@
+// The tenant status as a pure function of what the caches show.
+import { describe, expect, it } from 'vitest';
+import type { TenantIsolationObject } from '../../src/api/schema.ts';
+import { tenantStatus, type NamespaceFacts, type TenantStatusInput } from '../../src/controller/tenant-status.ts';
+import { tenant } from './fixtures.ts';
+
+const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
+const want = new Map([['tenant-isolation-default-deny', 'd1'], ['tenant-isolation-allow-dns', 'd2'], ['tenant-isolation-allow-intra-tenant', 'd3']]);
+const object = (status?: TenantIsolationObject['status']): TenantIsolationObject => ({ metadata: { name: 'acme', uid: 'uid-acme', generation: 1 }, ...(status ? { status } : {}) });
+const facts = (name: string, over: Partial<NamespaceFacts> = {}): NamespaceFacts => ({
+  name, missing: false, terminating: false, claimants: ['acme'], stored: new Map(want), frozenBy: undefined, lastError: undefined, busy: false, clashes: [], ...over,
+});
+const input = (over: Partial<TenantStatusInput> = {}): TenantStatusInput => ({
+  object: object(), tenant: t, memberDigests: want, namespaces: [facts('a')], breaches: [], excluded: [],
+  gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: true }, now: new Date('2026-11-30T00:00:00Z'), ...over,
+});
+const cond = (r: ReturnType<typeof tenantStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
+
+describe('tenantStatus', () => {
+  it('a namespace holding exactly the declared policies is Isolated; Ready and Gated are True', () => {
+    const r = tenantStatus(input());
+    expect(r.status.namespaces).toEqual([{ name: 'a', state: 'Isolated', message: '3 policies applied' }]);
+    expect(cond(r, 'Ready')).toMatchObject({ status: 'True', reason: 'Isolated' });
+    expect(cond(r, 'Gated')).toMatchObject({ status: 'True', reason: 'PodsWaitForIsolation' });
+    expect(r.settling).toBe(false);
+  });
+
+  it('a reserved namespace the selector matches is listed Excluded, announced once, and not counted', () => {
+    const r = tenantStatus(input({ excluded: ['kube-system'] }));
+    expect(r.status.namespaces).toContainEqual(expect.objectContaining({ name: 'kube-system', state: 'Excluded' }));
+    expect(r.status.summary).toBe('1/1 isolated, 1 excluded');
+    expect(r.events.map((e) => e.reason)).toEqual(['ReservedNamespaceExcluded']);
+    expect(tenantStatus(input({ excluded: ['kube-system'], object: object(r.status) })).events).toEqual([]);
+  });
+
+  it('a name someone else\'s policy holds keeps the namespace Pending, naming the policy', () => {
+    const r = tenantStatus(input({ namespaces: [facts('a', { stored: new Map([['tenant-isolation-allow-dns', 'd2'], ['tenant-isolation-allow-intra-tenant', 'd3']]), clashes: ['tenant-isolation-default-deny'] })] }));
+    expect(r.status.namespaces?.[0]).toMatchObject({ state: 'Pending' });
+    expect(r.status.namespaces?.[0]?.message).toContain('NetworkPolicy tenant-isolation-default-deny here is not the operator\'s');
+    expect(cond(r, 'Ready')).toMatchObject({ status: 'False', reason: 'Pending' });
+  });
+
+  it('says when the gate is not installed, still being bound, or not wanted', () => {
+    expect(cond(tenantStatus(input({ gate: { policy: 'tenant-isolation-pod-gate', installed: false, bound: true } })), 'Gated')).toMatchObject({ status: 'False', reason: 'GateNotInstalled' });
+    expect(cond(tenantStatus(input({ gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: false, retryAfterMs: 500 } })), 'Gated')).toMatchObject({ status: 'False', reason: 'Binding' });
+    expect(cond(tenantStatus(input({ gate: { policy: undefined, installed: true, bound: true } })), 'Gated')).toMatchObject({ status: 'False', reason: 'NoDefaultDeny' });
+    expect(cond(tenantStatus(input({ gate: { policy: 'tenant-isolation-audit-notice', installed: true, bound: true } })), 'Gated')).toMatchObject({ status: 'True', reason: 'AuditNotice' });
+  });
+
+  it('a namespace still being reconciled keeps its last reported state, or holds the write back when it has none', () => {
+    const busy = facts('b', { stored: new Map(), busy: true });
+    expect(tenantStatus(input({ namespaces: [facts('a'), busy] })).settling).toBe(true);
+    const before = object({ namespaces: [{ name: 'b', state: 'Isolated', message: '3 policies applied' }] });
+    const r = tenantStatus(input({ object: before, namespaces: [facts('a'), busy] }));
+    expect(r.settling).toBe(false);
+    expect(r.status.namespaces?.find((n) => n.name === 'b')?.state).toBe('Isolated');
+  });
+});
