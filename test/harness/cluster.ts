@@ -189,8 +189,9 @@ function cachesHold(op: RunningOperator, want: Map<string, string>, what: { name
 /**
  * A barrier for "nothing more happens": waits until the operator's caches hold the named namespaces,
  * their managed policies and the named tenants at the versions the apiserver holds, both work queues
- * are idle and no Event is being sent; again, until its own writes stop moving those versions. What
- * the operator has not done about these objects by then, it will not do without a new event.
+ * are idle, no delayed requeue of these objects is pending and no Event is being sent; again, until
+ * its own writes stop moving those versions. What the operator has not done about these objects by
+ * then, it will not do without a new event.
  */
 export async function settled(op: RunningOperator, what: { namespaces?: readonly string[]; tenants?: readonly string[] }, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -199,6 +200,14 @@ export async function settled(op: RunningOperator, what: { namespaces?: readonly
     await eventually(() => Promise.resolve(cachesHold(op, want, what) || undefined), 'the operator\'s caches to catch up', Math.max(1, deadline - Date.now()));
     await op.manager.idle();
     await op.manager.events.idle();
+    // A delayed requeue (a status write coalesced, a binding not yet in force) must come and go too: one
+    // that keeps coming back is a hot loop, and this barrier then times out.
+    const scheduled = (): boolean => (what.tenants ?? []).some((t) => op.manager.tenantController.queue.isScheduled(t))
+      || (what.namespaces ?? []).some((n) => op.manager.namespaceController.queue.isScheduled(n));
+    if (scheduled()) {
+      await eventually(() => Promise.resolve(!scheduled() || undefined), 'delayed requeues to run', Math.max(1, deadline - Date.now()));
+      continue;
+    }
     const now = await versionsOf(what);
     if (now.size === want.size && [...now].every(([k, v]) => want.get(k) === v)) return;
     if (Date.now() > deadline) throw new Error(`the operator kept writing ${JSON.stringify(what)} for ${timeoutMs} ms`);

@@ -186,6 +186,24 @@ describe('membership changes', () => {
   });
 });
 
+describe('a namespace moved from one tenant to another', () => {
+  it('ends with the new tenant\'s policies, each with one controller reference, the new tenant\'s', async () => {
+    const [t1, t2] = [unique('t-from'), unique('t-to')];
+    const ns = unique('moved');
+    await createNamespace(ns, { tenant: t1 });
+    await applyTenant(t1, { namespaceSelector: { matchLabels: { tenant: t1 } } });
+    const to = await applyTenant(t2, { namespaceSelector: { matchLabels: { tenant: t2 } }, intraTenant: { enabled: false } });
+    await isolated(ns);
+    await labelNamespace(ns, { tenant: t2 });
+    // The policies were created by t1's reconcile; t2's apply must not leave t1's controller reference.
+    await isolatedWith(ns, ['tenant-isolation-allow-dns', 'tenant-isolation-default-deny']);
+    await eventually(async () => (await policies(ns)).every((p) => p.metadata.labels?.['isolation.tenancy.dev/tenant'] === t2), 'the policies to be labelled for the new tenant');
+    for (const p of await policies(ns)) {
+      expect(p.metadata.ownerReferences?.map((o) => `${o.name}/${o.uid}/${o.controller}`)).toEqual([`${t2}/${to.metadata.uid}/true`]);
+    }
+  });
+});
+
 describe('conflicts', () => {
   it('a namespace claimed by two tenants fails closed, both report it, and it heals when one claim goes away', async () => {
     const [t1, t2] = [unique('t-ca'), unique('t-cb')];
@@ -350,7 +368,7 @@ describe('restarts', () => {
       let cut!: () => void;
       const cutDone = new Promise<void>((r) => { cut = r; });
       first.rest.onWrite((_verb, path) => {
-        if (path.includes('/networkpolicies/') && ++policyWritesSeen === 4) { first.rest.fenceWrites('the test stops it here'); cut(); }
+        if (/\/networkpolicies(\/|$)/.test(path) && ++policyWritesSeen === 4) { first.rest.fenceWrites('the test stops it here'); cut(); }
       });
       for (const n of names) await createNamespace(n, { tenant: t });
       await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
