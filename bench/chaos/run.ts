@@ -46,6 +46,8 @@ export interface ChaosReport {
   operatorPolicyWrites: number;
   writesPerChange: number;
   partitionedLeadersStillRunning: number;
+  /** Tenants the cleanup could not delete (their finalizers were not removed in 180 s). */
+  leftoverTenants: number;
   replicasStarted: number;
   logs: string;
 }
@@ -63,6 +65,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const violations: string[] = [];
   let checks = 0;
   let cycles = 0;
+  let leftoverTenants = 0;
   const converge = async (after: string): Promise<void> => {
     const t0 = performance.now();
     for (;;) {
@@ -100,9 +103,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await churn.cleanup().catch(() => undefined);
     // Tenants go once the operator has removed their finalizers; then the replicas may stop.
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
       const left = (await rest.get<{ items: { metadata: { name: string } }[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations').catch(() => ({ items: [] }))).items
         .filter((t) => t.metadata.name.startsWith(`${prefix}-`));
+      leftoverTenants = left.length;
       if (left.length === 0) break;
       await replicas.ensure(1).catch(() => undefined);
       await sleep(500);
@@ -130,6 +134,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     operatorPolicyWrites: writes,
     writesPerChange: Number((writes / Math.max(1, churn.changes)).toFixed(2)),
     partitionedLeadersStillRunning: faults.partitionedLeadersStillRunning,
+    leftoverTenants,
     replicasStarted: replicas.all.length,
     logs: failed ? logDir : '(removed: no violation)',
   };

@@ -43,5 +43,6 @@ describe('chaos (smoke)', () => {
     expect(report.faults.total).toBeGreaterThanOrEqual(4);
     expect(Object.keys(report.faults.byKind).length).toBeGreaterThanOrEqual(4);
     expect(report.invariantChecks).toBeGreaterThan(0);
+    expect(report.leftoverTenants).toBe(0); // nothing for later test files to clean up
   }, 300_000);
 });

@@ -139,8 +139,9 @@ describe('bad input in bulk', () => {
       console.log(JSON.stringify({ fuzz: counts, refusedFields }));
       expect(counts.refusedByCrd + counts.ready + counts.invalidSpec).toBe(counts.specs);
     } finally {
-      // While the operator runs: it removes the finalizers.
+      // While the operator runs, and until it has removed the finalizers: nothing is left for later files.
       for (const t of [...tenants, sentinel]) await deleteTenant(t).catch(() => undefined);
+      for (const t of [...tenants, sentinel]) await eventually(async () => (await getTenant(t)) === undefined, `${t} to be deleted`, 60_000);
     }
   }, 600_000);
 });

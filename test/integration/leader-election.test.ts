@@ -57,10 +57,10 @@ describe('leader election under a network partition', () => {
       update: async (l, signal) => { const w = await store.update(l, signal); acquiredRv ??= rv(w); return w; },
     }, log, { namespace: OPERATOR_NAMESPACE, name: id, identity: standbyId, ...LEASE });
     const watch = new AbortController();
+    // Enough namespaces that the leader is mid-burst when the partition starts.
+    const names = Array.from({ length: 80 }, (_, i) => `${t}-${i}`);
     try {
       await a.leading;
-      // Enough namespaces that the leader is mid-burst when the partition starts.
-      const names = Array.from({ length: 80 }, (_, i) => `${t}-${i}`);
       await Promise.all(names.map((n) => createNamespace(n, { tenant: t })));
       let acquiredAt: number | undefined;
       b.run(() => { acquiredAt = performance.now(); }, () => undefined);
@@ -110,6 +110,11 @@ describe('leader election under a network partition', () => {
       standbyRest.close();
       await stopA();
       await proxy.close();
+      // No operator is left to finish this tenant: take it and its namespaces away by hand, so that the
+      // next file's operator has nothing of ours to do.
+      await Promise.all(names.map((n) => r.delete(`/api/v1/namespaces/${n}`).catch(() => undefined)));
+      await r.mergePatch(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`, { metadata: { finalizers: null } }, 'tests').catch(() => undefined);
+      await r.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`).catch(() => undefined);
     }
   }, 120_000);
 });
