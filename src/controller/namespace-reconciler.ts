@@ -7,7 +7,7 @@ import type { TenantIsolationObject, ValidTenant } from '../api/schema.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
-import { isAlreadyExists, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
+import { apiErrorOf, isAlreadyExists, isConflict, isInvalid, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
 import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
@@ -235,7 +235,17 @@ export class NamespaceReconciler {
         if (!isOperatorPolicy(found, this.d.managed.tenantOfUid)) return 'clash';
       }
     }
-    let stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
+    let stored: CachedPolicy;
+    try {
+      stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
+    } catch (err) {
+      // Fields set by the create belong to its Update-operation manager, which an apply cannot take away:
+      // a policy moving to another tenant would keep the old controller reference next to the new one,
+      // which the apiserver refuses. Replace the object whole, guarded by resourceVersion.
+      if (!isInvalid(err) || !apiErrorOf(err)!.causes.some((c) => c.field === 'metadata.ownerReferences')) throw err;
+      const live = await this.d.rest.get<NetworkPolicy>(path);
+      stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: live.metadata.resourceVersion } }, FIELD_MANAGER), share);
+    }
     // Server-side apply keeps fields other managers own (e.g. an ingress rule someone added to our
     // default-deny with kubectl edit). If any remain, replace the object whole, guarded by resourceVersion.
     if (stored.ownedDigest !== desiredDigest) {
@@ -250,7 +260,7 @@ export class NamespaceReconciler {
       await this.d.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: p.metadata.resourceVersion } });
       this.d.managed.assumed.assumeDeleted(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
     } catch (err) {
-      if (!isNotFound(err) && !(err instanceof Error && /Precondition failed/i.test(err.message))) throw err;
+      if (!isNotFound(err) && !isConflict(err)) throw err; // a failed precondition is a Conflict
     }
   }
 }

@@ -143,7 +143,8 @@ export class TenantReconciler {
         memberLabel: ns?.metadata.labels?.[LABEL_MEMBER_OF],
       };
     });
-    for (const name of tenant.spec.namespaces) {
+    // A name listed twice is one namespace (the status list is keyed by name: a duplicate is refused).
+    for (const name of new Set(tenant.spec.namespaces)) {
       if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false, clashes: [], memberLabel: undefined });
     }
     return out;

@@ -71,7 +71,7 @@ export class OperatorMetrics {
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
     this.peerModes = new Gauge({ name: 'tenant_isolation_intra_tenant_peers', help: 'Enforcing tenants by how their intra-tenant policies name members: MembershipLabel (a join costs the same at any size) or NamespaceNames', labelNames: ['mode'], registers: r });
     for (const mode of ['MembershipLabel', 'NamespaceNames']) this.peerModes.set({ mode }, 0);
-    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
+    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: this.inFlight, watches: () => this.watches() };
     this.unfinishedWork = new Gauge({
