@@ -110,7 +110,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
     set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${othersOf(first.name)}; they fail closed`);
   } else if (pending.length > 0) {
     set('Ready', 'False', 'Pending', `${pending.length} of ${namespaces.length} namespace(s) not yet isolated: ${pending.slice(0, 5).map((n) => `${n.name} (${n.message ?? ''})`).join(', ')}`);
-  } else if (audit > 0) {
+  } else if (tenant.spec.mode === 'Audit') {
+    // An Audit tenant never reports Isolated, even with no members yet: nothing it selects is isolated.
     set('Ready', 'True', 'AuditMode', `Audit mode: ${audit} namespace(s) would be isolated; no policies written`);
   } else {
     set('Ready', 'True', 'Isolated', `${count('Isolated')} namespace(s) isolated`);

@@ -57,7 +57,13 @@ describe('the pod gate', () => {
       expect(await refusal(createPod(ns, 'early'))).toBeDefined();
     });
     await isolatedWith(ns, MANAGED_POLICIES);
-    await eventually(async () => (await refusal(createPod(ns, 'later'))) === undefined, 'a pod admitted once the namespace is isolated');
+    await labelledIsolated(ns);
+    // A refusal is thrown so that a timeout says what refused the pod.
+    await eventually(async () => {
+      const why = await refusal(createPod(ns, 'later'));
+      if (why !== undefined) throw new Error(why);
+      return true;
+    }, 'a pod admitted once the namespace is isolated');
   });
 
   it('a Deployment created together with its labelled namespace ends with its pods, created once the namespace is isolated', async () => {
