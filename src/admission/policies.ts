@@ -56,7 +56,9 @@ export function staticAdmissionObjects(): Obj[] {
     paramKind: { apiVersion: API_VERSION, kind: KIND },
     matchConstraints: podsCreated,
     validations: [{
-      expression: `params.spec.mode != 'Audit'`,
+      // The binding exists only for tenants whose effective mode is Audit; the mode may be inherited from a
+      // profile (absent here): only an explicit Enforce, the moment after a switch, silences the notice.
+      expression: `has(params.spec.mode) && params.spec.mode == 'Enforce'`,
       messageExpression: `'namespace ' + namespaceObject.metadata.name + ' belongs to TenantIsolation ' + params.metadata.name + ' in Audit mode: nothing isolates this pod; in Enforce mode it would wait until the namespace holds ${POLICY_DEFAULT_DENY}'`,
     }],
   });

@@ -16,20 +16,21 @@ export interface MemberPolicies {
 }
 
 export class DesiredPolicies {
-  private readonly memo = new Map<string, { key: string; value: MemberPolicies }>();
+  private readonly memo = new Map<string, { key: string; spec: ValidTenant['spec']; value: MemberPolicies }>();
   private readonly membership: MembershipIndex;
 
   constructor(membership: MembershipIndex) { this.membership = membership; }
 
   /** The tenant's member policies for its current members (`membership.membersOf`). */
   forTenant(tenant: ValidTenant): MemberPolicies {
-    // The index bumps a tenant's version whenever its claimed or member set changes.
+    // The index bumps a tenant's version whenever its claimed or member set changes; a profile edit
+    // replaces the tenant's effective spec without a new generation (hence the spec's identity).
     const key = `${tenant.uid}/${tenant.generation}/${this.membership.version(tenant.name)}`;
     const hit = this.memo.get(tenant.name);
-    if (hit?.key === key) return hit.value;
+    if (hit?.key === key && hit.spec === tenant.spec) return hit.value;
     const templates = memberTemplates(tenant, this.membership.membersOf(tenant.name));
     const value = { templates, digests: new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))])) };
-    this.memo.set(tenant.name, { key, value });
+    this.memo.set(tenant.name, { key, spec: tenant.spec, value });
     return value;
   }
 

@@ -1,13 +1,18 @@
-// The manager wires one cache set to two controllers, as controller-runtime's manager does:
+// The manager wires one cache set to the controllers, as controller-runtime's manager does:
 //   informers (caches.ts) -> handlers.ts (indexes, proof, keys) -> namespace controller / tenant controller
-// The namespace controller writes policies; the tenant controller keeps finalizers and status. Each has
-// its own queue, workers, backoff and metric labels (controller="namespace" / "tenantisolation"). The
-// one signal between them: a namespace reconcile that ends (settled or failed) queues the tenants that
-// claim it, whose status reports that namespace.
+//                                                                  (/ profile and baseline status)
+// The namespace controller writes policies (tenants' and the baseline's); the tenant controller keeps
+// finalizers and status; the profile and baseline controllers only write their status. Each has its own
+// queue, workers, backoff and metric labels (controller="namespace" / "tenantisolation" /
+// "isolationprofile" / "isolationbaseline"). The one signal between them: a namespace reconcile that ends
+// (settled or failed) queues the tenants that claim it, whose status reports that namespace, and the
+// baseline.
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { NAMESPACE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
+import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { Controller } from '../queue/controller.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
@@ -18,6 +23,10 @@ import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
 import { TenantGate } from './tenant-gate.ts';
+import { BaselineState } from './baseline-state.ts';
+import { BaselineReconciler } from './baseline-reconciler.ts';
+import { ProfileIndex } from './profile-index.ts';
+import { ProfileReconciler } from './profile-reconciler.ts';
 
 export interface ManagerOptions {
   /** Workers of the namespace controller (the one writing policies). */
@@ -37,6 +46,8 @@ export class Manager {
   readonly caches: ClusterCaches;
   readonly namespaceController: Controller;
   readonly tenantController: Controller;
+  readonly profileController: Controller;
+  readonly baselineController: Controller;
   readonly events: EventRecorder;
   readonly proof: IsolationProof | undefined;
   private readonly membership: MembershipIndex;
@@ -51,19 +62,24 @@ export class Manager {
     this.log = log; this.metrics = metrics; this.opts = opts;
     this.membership = new MembershipIndex(opts.reservedNamespaces);
     const tenantUids = new Map<string, string>();
-    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) });
+    // The baseline's policies are the operator's too: their owner's uid answers BASELINE_OWNER.
+    let baseline: BaselineState | undefined;
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline?.ownsUid(uid) ? BASELINE_OWNER : undefined) });
     this.events = new EventRecorder(rest, log, opts.identity);
+    baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
+    const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
     const desired = new DesiredPolicies(this.membership);
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
-      namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired,
+      namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
     });
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
       reconcile: async (ns, l) => {
         try { return await namespaceReconciler.reconcile(ns, l); } finally {
           for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
+          this.baselineController.enqueue(BASELINE_NAME);
         }
       },
     });
@@ -74,21 +90,31 @@ export class Manager {
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
       gate: new TenantGate(rest, this.caches.bindings, this.caches.admissionPolicies),
+      parse: (obj) => parseTenant(obj, profiles.lookup),
     });
     this.tenantController = new Controller({
       name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,
       reconcile: (t, l) => tenantReconciler.reconcile(t, l),
     });
+    const profileReconciler = new ProfileReconciler({ rest, events: this.events, profiles: this.caches.profiles, index: profiles });
+    this.profileController = new Controller({ name: PROFILE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (p, l) => profileReconciler.reconcile(p, l) });
+    const baselineReconciler = new BaselineReconciler({
+      rest, events: this.events, state: baseline, namespaces: this.caches.namespaces, membership: this.membership, managed: this.caches.managed, proof: this.proof,
+    });
+    this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     wireHandlers({
-      caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, proof: this.proof,
+      caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
       namespaceReconciler, tenantReconciler,
-      enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t) },
+      enqueue: {
+        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t),
+        profile: (p) => this.profileController.enqueue(p), baseline: () => this.baselineController.enqueue(BASELINE_NAME),
+      },
     });
     for (const { resource, informer } of this.caches.all) informer.onRestart = (reason) => metrics.watchRestarts.inc({ resource, reason });
     metrics.observeWatches(() => this.caches.all.map(({ resource, informer }) => ({ resource, ageSeconds: informer.lastEventAgeSeconds })));
   }
 
-  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController]; }
+  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.profileController, this.baselineController]; }
 
   get synced(): boolean { return this.caches.all.every(({ informer }) => informer.hasSynced); }
 
@@ -122,6 +148,8 @@ export class Manager {
   resync(): void {
     for (const t of this.caches.tenants.list()) this.tenantController.enqueue(t.metadata.name);
     for (const ns of this.caches.namespaces.list()) this.namespaceController.enqueue(ns.metadata.name);
+    for (const p of this.caches.profiles.list()) this.profileController.enqueue(p.metadata.name);
+    this.baselineController.enqueue(BASELINE_NAME);
   }
 
   /** Resolves once both controllers are idle at the same time (each can queue work for the other). */
