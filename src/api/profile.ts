@@ -3,7 +3,7 @@
 // The schema is the inheritable part of the TenantIsolation spec (src/api/schema.ts); how a tenant's own
 // settings combine with its profile's is src/policy/effective-spec.ts.
 import { z } from 'zod';
-import { condition, formatIssues, isolationSettings, type Condition, type IsolationSettings, type ProfileLookup, type ResolvedProfile } from './schema.ts';
+import { condition, formatIssues, isolationSettings, type Condition, type ProfileLookup, type ResolvedProfile } from './schema.ts';
 
 export const isolationProfileSpec = isolationSettings.meta({
   description: 'Settings TenantIsolations inherit: a tenant\'s own settings override these leaf by leaf; allow entries add up (a tenant drops a named one with allow.exclude).',
@@ -33,7 +33,7 @@ export interface IsolationProfileObject {
 export function parseProfile(obj: Pick<IsolationProfileObject, 'metadata' | 'spec'>): ResolvedProfile {
   const name = obj.metadata.name;
   const r = isolationProfileSpec.safeParse(obj.spec ?? {});
-  return r.success ? { name, spec: r.data as IsolationSettings } : { name, error: formatIssues(r.error) };
+  return r.success ? { name, spec: r.data } : { name, error: formatIssues(r.error) };
 }
 
 /** Profiles read from manifests or a list, as parseTenant looks them up. */

@@ -62,11 +62,11 @@ export class Manager {
     this.log = log; this.metrics = metrics; this.opts = opts;
     this.membership = new MembershipIndex(opts.reservedNamespaces);
     const tenantUids = new Map<string, string>();
-    // The baseline's policies are the operator's too: their owner's uid answers BASELINE_OWNER.
-    let baseline: BaselineState | undefined;
-    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline?.ownsUid(uid) ? BASELINE_OWNER : undefined) });
+    // The baseline's policies are the operator's too: their owner's uid answers BASELINE_OWNER (called on
+    // cache events only, after `baseline` exists).
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline.ownsUid(uid) ? BASELINE_OWNER : undefined) });
     this.events = new EventRecorder(rest, log, opts.identity);
-    baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
+    const baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
     const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
     const desired = new DesiredPolicies(this.membership);
