@@ -10,7 +10,7 @@ import type { PodInfo } from '../../src/analysis/types.ts';
 import { ResilientInformer } from '../../src/kube/informer.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
 import {
-  applyTenant, condition, createNamespace, createPod, eventually, getNamespace, isolatedWith, kubeconfig, labelNamespace, policies, policyNames,
+  applyTenant, condition, createNamespace, createPod, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, kubeconfig, labelNamespace, policies, policyNames,
   policyWrites, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { cli } from '../harness/run.ts';
@@ -119,6 +119,9 @@ describe('IsolationProfile', () => {
     await (await rest()).delete(`${API}/isolationprofiles/${p}`);
     await ready(t, 'False', 'ProfileNotFound');
     expect(await versions(a)).toEqual(held);
+    // Later files export the cluster as manifests, where a tenant failing closed is bad input.
+    await deleteTenant(t);
+    await eventually(async () => (await getTenant(t)) === undefined, `${t} to be gone`);
   });
 });
 
@@ -196,13 +199,15 @@ describe('IsolationBaseline', () => {
     await w.start();
     await w.waitForSync();
     try {
+      // Barrier: this watch itself has seen the namespace hold exactly these policies.
+      const watched = (names: readonly string[]) => eventually(async () => JSON.stringify([...current.keys()].sort()) === JSON.stringify(names) || undefined, `the watch to see ${names.join(', ')}`);
+      await watched(BASELINE_POLICIES);
       const joinFrom = states.length;
       await labelNamespace(loose, { tenant });
-      await isolatedWith(loose, MANAGED_POLICIES);
+      await watched(MANAGED_POLICIES);
       const joined = states.slice(joinFrom);
       await labelNamespace(loose, { tenant: null });
-      await isolatedWith(loose, BASELINE_POLICIES);
-      await op.manager.idle();
+      await watched(BASELINE_POLICIES);
       const left = states.slice(joinFrom + joined.length);
 
       const labels = async (n: string) => (await getNamespace(n))?.metadata.labels ?? {};
