@@ -1,16 +1,18 @@
 // Benchmark (not a test): one IsolationProfile edit that changes the policies of every namespace of every
 // tenant using it, against a plain client making the same policy writes in the same run (the floor).
 // Prints one JSON document.
-//   node bench/profile-edit.ts [--tenants 200] [--per-tenant 5] [--rounds 5] [--concurrency 8] [--operator-args=...]
+//   node bench/profile-edit.ts [--tenants 200] [--per-tenant 5] [--rounds 5] [--concurrency 8] [--floor-concurrency 32] [--operator-args=...]
 // Setup: a profile with one allow entry, --tenants tenants inheriting from it, --per-tenant namespaces
-// each (1 000 by default); the floor's namespaces hold the very same policies, owned by real
-// TenantIsolations that select no namespace, but for another managed-by value and a `floor-` name prefix
-// instead of the reserved `tenant-isolation-` (a reserved name owned by a known tenant is the operator's:
-// it would remove them). Each round edits the entry's port:
+// each (1 000 by default); the floor's namespaces hold the very same policies (same names, so the
+// apiserver's admission policies cost them the same), owned by real TenantIsolations that select no
+// namespace, but for another managed-by value and a non-controller ownerReference (a reserved name with a
+// controller reference to a known tenant would be the operator's, and it would remove them). Each round
+// edits the entry's port:
 //   operator  apply the profile; done when a watch here has seen every namespace's allow-extra policy
 //             carry the new port
-//   floor     a plain client applies the same updated allow-extra policy in each floor namespace (32 at
-//             a time, as bench/scale.ts); done when the same watch has seen them all
+//   floor     a plain client applies the same updated allow-extra policy in each floor namespace
+//             (--floor-concurrency at a time: 32 as bench/scale.ts, or the operator's --concurrency for
+//             the same requests in flight); done when the same watch has seen them all
 // Rounds alternate which side goes first; the median ratio is reported. A last phase makes an edit that
 // changes no tenant's effective spec (mode: Enforce, already the default) and counts its writes (0).
 // Every phase starts and ends at quiescence: the operator's queues empty and no policy write for 2 s,
@@ -27,20 +29,19 @@ import { apiserverPolicyWrites, cluster, counter, percentile, round, sleep, star
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
-  concurrency: { type: 'string', default: '8' }, 'operator-args': { type: 'string', default: '' },
+  concurrency: { type: 'string', default: '8' }, 'floor-concurrency': { type: 'string', default: '32' }, 'operator-args': { type: 'string', default: '' },
 } });
 const TENANTS = Number(values.tenants);
 const PER_TENANT = Number(values['per-tenant']);
 const NAMESPACES = TENANTS * PER_TENANT;
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
+const FLOOR_CONCURRENCY = Number(values['floor-concurrency']);
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
 const run = Date.now().toString(36);
 const API = '/apis/isolation.tenancy.dev/v1alpha1';
 const FLOOR_MANAGER = 'bench-floor';
 const PROFILE = `pe-${run}`;
-const floorName = (name: string): string => name.replace(/^tenant-isolation-/, 'floor-');
-const FLOOR_ALLOW_EXTRA = floorName(POLICY_ALLOW_EXTRA);
 
 const c = await cluster();
 
@@ -69,17 +70,23 @@ const watch = new ResilientInformer<NetworkPolicy>(c.rest, '/apis/networking.k8s
   add: (p) => note(p), update: (p) => note(p),
 }, pino({ level: 'silent' }), { labelSelector: `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})` });
 function note(p: NetworkPolicy): void {
-  if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.name !== FLOOR_ALLOW_EXTRA) return;
+  if (p.metadata.name !== POLICY_ALLOW_EXTRA) return;
   const port = p.spec.ingress?.[0]?.ports?.[0]?.port;
   if (typeof port === 'number') portOf.set(p.metadata.namespace, port);
 }
 await watch.start();
 await watch.waitForSync();
 const allCarry = (names: string[], port: number): boolean => names.every((n) => portOf.get(n) === port);
-const waitCarry = async (names: string[], port: number, timeoutMs = 600_000): Promise<boolean> => {
+/** Waits until every namespace carries the port; returns when the first one did (ms after `since`), or undefined on timeout. */
+const waitCarry = async (names: string[], port: number, since = performance.now(), timeoutMs = 600_000): Promise<number | undefined> => {
   const deadline = Date.now() + timeoutMs;
-  while (!allCarry(names, port)) { if (Date.now() > deadline) return false; await sleep(10); }
-  return true;
+  let first: number | undefined;
+  while (!allCarry(names, port)) {
+    if (Date.now() > deadline) return undefined;
+    if (first === undefined && names.some((n) => portOf.get(n) === port)) first = performance.now() - since;
+    await sleep(5);
+  }
+  return first ?? performance.now() - since;
 };
 
 /** The operator's queues are empty and it wrote no policy for 2 s (bench/pod-gate.ts). */
@@ -99,7 +106,7 @@ async function quiescent(op: OperatorProcess): Promise<number> {
 const opWrites = async (op: OperatorProcess): Promise<number> => counter(await op.metrics(), 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
 
 const op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS]);
-const out: Record<string, unknown> = { benchmark: 'profile-edit', tenants: TENANTS, namespacesPerTenant: PER_TENANT, namespaces: NAMESPACES, operatorConcurrency: CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' ') };
+const out: Record<string, unknown> = { benchmark: 'profile-edit', tenants: TENANTS, namespacesPerTenant: PER_TENANT, namespaces: NAMESPACES, operatorConcurrency: CONCURRENCY, floorConcurrency: FLOOR_CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' ') };
 try {
   // Setup: the profile, the operator's tenants and namespaces; the floor's tenants (selecting nothing),
   // namespaces and their policies as the operator would write them.
@@ -112,14 +119,14 @@ try {
   await pool(ks, 16, async (k) => { floorTenants.set(k, await applyTenant(floorTenantName(k), { namespaceSelector: { matchLabels: { 'bench-profile-floor': floorTenantName(k) } } })); });
   const pairs = ks.flatMap((k) => Array.from({ length: PER_TENANT }, (_, j) => [k, j] as const));
   await pool(pairs, 32, ([k, j]) => createNs(nsName(k, j), { 'bench-profile-tenant': tenantName(k) }));
-  /** The floor's policies for namespace j of tenant k, with the profile's entry on `p`: what the operator writes, but for the managed-by value and the name prefix. */
+  /** The floor's policies for namespace j of tenant k, with the profile's entry on `p`: what the operator writes, but for the managed-by value and the controller flag. */
   const floorPolicies = (k: number, j: number, p: number): NetworkPolicy[] => {
     const obj = floorTenants.get(k)!;
     const parsed = parseTenant({ ...obj, spec: { ...(obj.spec as object), profile: PROFILE } }, profileLookupOf([{ metadata: { name: PROFILE, uid: '' }, spec: profileSpec(p) }]));
     if (!parsed.ok) throw new Error(parsed.error);
     const members = Array.from({ length: PER_TENANT }, (_, i) => floorNsName(k, i));
     return policiesToApply(planNamespace(floorNsName(k, j), [parsed.tenant], () => members))
-      .map((pol) => ({ ...pol, metadata: { ...pol.metadata, name: floorName(pol.metadata.name), labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER } } }));
+      .map((pol) => ({ ...pol, metadata: { ...pol.metadata, labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
   };
   const floorApply = (pol: NetworkPolicy) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`, pol, 'floor');
   await pool(pairs, 32, async ([k, j]) => {
@@ -128,11 +135,11 @@ try {
   });
   const opNs = pairs.map(([k, j]) => nsName(k, j));
   const floorNs = pairs.map(([k, j]) => floorNsName(k, j));
-  if (!await waitCarry([...opNs, ...floorNs], port)) throw new Error('setup did not converge');
+  if (await waitCarry([...opNs, ...floorNs], port) === undefined) throw new Error('setup did not converge');
   out.setupSeconds = round((performance.now() - t0) / 1000);
   out.setupQuiescenceMs = await quiescent(op);
 
-  const rounds: { operatorSeconds: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number }[] = [];
+  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const operatorPhase = async () => {
       port++;
@@ -140,17 +147,18 @@ try {
       const a0 = await apiserverPolicyWrites(c.rest);
       const s = performance.now();
       await applyProfile(profileSpec(port));
-      if (!await waitCarry(opNs, port)) throw new Error(`round ${r}: the operator did not update every namespace`);
+      const firstMs = await waitCarry(opNs, port, s);
+      if (firstMs === undefined) throw new Error(`round ${r}: the operator did not update every namespace`);
       const seconds = (performance.now() - s) / 1000;
       const quiescenceMs = await quiescent(op);
-      return { seconds, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs };
+      return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs };
     };
     const floorPhase = async () => {
       const p = port + 1000; // its own sequence: never equal to the operator's
       const a0 = await apiserverPolicyWrites(c.rest);
       const s = performance.now();
-      await pool(pairs, 32, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === FLOOR_ALLOW_EXTRA)!));
-      if (!await waitCarry(floorNs, p)) throw new Error(`round ${r}: the floor's writes were not all seen`);
+      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === POLICY_ALLOW_EXTRA)!));
+      if (await waitCarry(floorNs, p) === undefined) throw new Error(`round ${r}: the floor's writes were not all seen`);
       const seconds = (performance.now() - s) / 1000;
       const writes = await apiserverPolicyWrites(c.rest) - a0;
       await quiescent(op);
@@ -159,7 +167,7 @@ try {
     let o: Awaited<ReturnType<typeof operatorPhase>>;
     let f: Awaited<ReturnType<typeof floorPhase>>;
     if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
-    rounds.push({ operatorSeconds: round(o.seconds), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs });
+    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs });
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;

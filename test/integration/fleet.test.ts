@@ -150,6 +150,14 @@ describe('IsolationBaseline', () => {
   });
   afterAll(async () => { await labelNamespace('kube-public', { 'fleet-test': null }); });
 
+  it('is a singleton: the CRD refuses any name but cluster, and a baseline without a mode', async () => {
+    const r = await rest();
+    const other = await r.apply(`${API}/isolationbaselines/other`, { apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'IsolationBaseline', metadata: { name: 'other' }, spec: { mode: 'Audit' } }, 'tests', true).then(() => '', (e: unknown) => String(e));
+    expect(other).toMatch(/422.*metadata\.name must be cluster/);
+    const noMode = await applyBaseline({ exempt }).then(() => '', (e: unknown) => String(e));
+    expect(noMode).toMatch(/422.*spec\.mode/);
+  });
+
   it('in Audit writes nothing and reports the namespaces it would isolate and the pods no policy selects there (status, Event, verify)', async () => {
     const before = await settledWrites();
     const b = await applyBaseline({ mode: 'Audit', exempt });
