@@ -10,10 +10,11 @@ import type { PodInfo } from '../../src/analysis/types.ts';
 import { ResilientInformer } from '../../src/kube/informer.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
 import {
-  applyTenant, condition, createNamespace, createPod, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, kubeconfig, labelNamespace, policies, policyNames,
+  applyTenant, condition, createNamespace, createPod, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, kubeconfig, kubectl, labelNamespace, policies, policyNames,
   policyWrites, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
-import { cli } from '../harness/run.ts';
+import { join } from 'node:path';
+import { cli, repo } from '../harness/run.ts';
 
 const API = '/apis/isolation.tenancy.dev/v1alpha1';
 const BASELINE_POLICIES = ['tenant-isolation-baseline-allow-dns', 'tenant-isolation-baseline-allow-same-namespace', 'tenant-isolation-baseline-deny'];
@@ -42,6 +43,13 @@ const settledWrites = async (): Promise<number> => { await op.manager.idle(); re
 const versions = async (ns: string): Promise<string[]> => (await policies(ns)).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`);
 const extraPorts = async (ns: string): Promise<unknown> => (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-allow-extra')?.spec.ingress?.map((r) => r.ports?.[0]?.port);
 
+describe('config/samples/fleet', () => {
+  it('is what a GitOps tool applies: the apiserver accepts every object of it (server-side dry run)', async () => {
+    const out = await kubectl('apply', '--dry-run=server', '-k', join(repo, 'config/samples/fleet'));
+    for (const o of ['isolationprofile.isolation.tenancy.dev/default', 'isolationprofile.isolation.tenancy.dev/pci', 'isolationbaseline.isolation.tenancy.dev/cluster', 'tenantisolation.isolation.tenancy.dev/payments']) expect(out).toContain(o);
+  });
+});
+
 describe('IsolationProfile', () => {
   it('an edit reaches every tenant using it with exactly the needed writes, and none for tenants whose effective spec did not change', async () => {
     const [p, q] = [unique('p-std'), unique('p-other')];
@@ -51,8 +59,9 @@ describe('IsolationProfile', () => {
     const [t1, t2, t3, t4] = ['t-pa', 't-pb', 't-pexcl', 't-pq'].map(unique) as [string, string, string, string];
     const ns: Record<string, string[]> = {};
     for (const t of [t1, t2, t3, t4]) {
-      ns[t] = [unique(`${t}-a`), unique(`${t}-b`)];
-      for (const n of ns[t]!) await createNamespace(n, { tenant: t });
+      const names = [unique(`${t}-a`), unique(`${t}-b`)];
+      ns[t] = names;
+      for (const n of names) await createNamespace(n, { tenant: t });
     }
     const sel = (t: string) => ({ namespaceSelector: { matchLabels: { tenant: t } } });
     await applyTenant(t1, { ...sel(t1), profile: p });
@@ -208,7 +217,7 @@ describe('IsolationBaseline', () => {
     await w.waitForSync();
     try {
       // Barrier: this watch itself has seen the namespace hold exactly these policies.
-      const watched = (names: readonly string[]) => eventually(async () => JSON.stringify([...current.keys()].sort()) === JSON.stringify(names) || undefined, `the watch to see ${names.join(', ')}`);
+      const watched = (names: readonly string[]) => eventually(() => Promise.resolve(JSON.stringify([...current.keys()].sort()) === JSON.stringify(names) || undefined), `the watch to see ${names.join(', ')}`);
       await watched(BASELINE_POLICIES);
       const joinFrom = states.length;
       await labelNamespace(loose, { tenant });
