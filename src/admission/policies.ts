@@ -1,27 +1,33 @@
 // The admission gate: in-tree ValidatingAdmissionPolicies (CEL run by the apiserver itself: no webhook
 // server, no certificates, nothing that fails open when the operator is down). Pure: the static policies
-// and their bindings are generated from here into config/admission/ (hack/generate.ts); the per-tenant
-// pod-gate bindings are written by the operator from tenantBindings().
-//   pod gate           a Pod in a namespace claimed by an enforcing tenant is refused until that namespace
-//                      holds the operator's tenant-isolation-default-deny (paramRef, parameterNotFoundAction
-//                      Deny); Audit tenants get a warning instead (kubectl prints it) and an audit annotation
+// and their bindings are generated from here into config/admission/ (hack/generate.ts); the pod-gate
+// bindings, which follow the tenants, are written by the operator from gateBindings().
+//   pod gate           a Pod in a namespace claimed by an enforcing tenant is refused until the operator has
+//                      stored that namespace's policies and labelled it isolation.tenancy.dev/isolated=true;
+//                      Audit tenants get a warning instead (kubectl prints it) and an audit annotation
 //   managed policies   nobody without isolation.tenancy.dev/managednetworkpolicies (the operator; the
 //                      namespace and garbage-collector controllers for deletes; cluster-admins) may create,
 //                      change or delete a tenant-isolation-* policy or one with the operator's label
 //   membership         changing a namespace label that a tenant's selector reads needs
 //                      isolation.tenancy.dev/namespacememberships update (ClusterRole
 //                      tenant-isolation-membership-editor)
+//   operator labels    only holders of namespacememberships/label (the operator) may set, change or remove
+//                      a namespace label under isolation.tenancy.dev/ (isolated, member-of)
+// The pod-gate bindings are few whatever the number of tenants: the apiserver matches every binding's
+// selector against every new pod's namespace (measured: about 16 us a binding), so tenants whose selector
+// is one label pair share one binding per label key, explicit names share one, and only tenants with other
+// selectors get one of their own.
 import { createHash } from 'node:crypto';
 import { API_VERSION, GROUP, KIND } from '../api/schema.ts';
-import { canonical } from '../policy/diff.ts';
 import type { LabelSelector, ValidTenant } from '../api/schema.ts';
-import { LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, LABEL_TENANT, OPERATOR_NAME, POLICY_DEFAULT_DENY, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
+import { canonical } from '../policy/diff.ts';
+import { LABEL_ISOLATED, LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, OPERATOR_LABEL_PREFIX, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
 import type { OwnerReference } from '../policy/types.ts';
-
 export const POD_GATE = 'tenant-isolation-pod-gate';
 export const AUDIT_NOTICE = 'tenant-isolation-audit-notice';
 export const MANAGED_POLICIES_GUARD = 'tenant-isolation-managed-policies';
 export const MEMBERSHIP_GUARD = 'tenant-isolation-membership';
+export const MEMBER_LABEL_GUARD = 'tenant-isolation-member-label';
 /** Virtual resources (RBAC only, no API): who may write managed policies, who may change membership labels. */
 export const MANAGED_POLICIES_RESOURCE = 'managednetworkpolicies';
 export const MEMBERSHIP_RESOURCE = 'namespacememberships';
@@ -39,27 +45,25 @@ const hasLabel = (o: string, key: string, value: string): string =>
 /** The policies, and the bindings that do not depend on tenants. */
 export function staticAdmissionObjects(): Obj[] {
   const managed = (o: string): string => `${o} != null && (${o}.metadata.name.startsWith('${RESERVED_POLICY_PREFIX}') || (${hasLabel(o, LABEL_MANAGED_BY, OPERATOR_NAME)}))`;
+  const isolated = `has(namespaceObject.metadata.labels) && '${LABEL_ISOLATED}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['${LABEL_ISOLATED}'] == 'true'`;
+  // What claims the namespace, as far as CEL can tell: its own labels (a shared binding names no tenant).
+  const claim = `(has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels.filter(k, k != '${LABEL_NAMESPACE_NAME}' && !k.startsWith('${OPERATOR_LABEL_PREFIX}')).map(k, k + '=' + namespaceObject.metadata.labels[k]).join(', ') : '')`;
   const gate = policy(POD_GATE, {
     failurePolicy: 'Fail',
-    paramKind: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' },
     matchConstraints: podsCreated,
     validations: [{
-      // The param was found (else the binding's parameterNotFoundAction denies); it must be the operator's.
-      expression: `${hasLabel('params', LABEL_MANAGED_BY, OPERATOR_NAME)} && has(params.metadata.ownerReferences) && params.metadata.ownerReferences.exists(r, r.kind == '${KIND}' && r.apiVersion.startsWith('${GROUP}/') && has(r.controller) && r.controller)`,
-      messageExpression: `'NetworkPolicy ${POLICY_DEFAULT_DENY} in namespace ' + namespaceObject.metadata.name + ' was not written by ${OPERATOR_NAME}: pods of this tenant wait until its default-deny is in place'`,
+      expression: isolated,
+      messageExpression: `'namespace ' + namespaceObject.metadata.name + ' (' + ${claim} + ') belongs to an enforcing TenantIsolation and is not isolated yet: pods wait until ${OPERATOR_NAME} has stored its NetworkPolicies there (it then labels the namespace ${LABEL_ISOLATED}=true)'`,
       reason: 'Forbidden',
     }],
   });
   const audit = policy(AUDIT_NOTICE, {
     // A notice, never a refusal.
     failurePolicy: 'Ignore',
-    paramKind: { apiVersion: API_VERSION, kind: KIND },
     matchConstraints: podsCreated,
     validations: [{
-      // The binding exists only for tenants whose effective mode is Audit; the mode may be inherited from a
-      // profile (absent here): only an explicit Enforce, the moment after a switch, silences the notice.
-      expression: `has(params.spec.mode) && params.spec.mode == 'Enforce'`,
-      messageExpression: `'namespace ' + namespaceObject.metadata.name + ' belongs to TenantIsolation ' + params.metadata.name + ' in Audit mode: nothing isolates this pod; in Enforce mode it would wait until the namespace holds ${POLICY_DEFAULT_DENY}'`,
+      expression: isolated,
+      messageExpression: `'namespace ' + namespaceObject.metadata.name + ' (' + ${claim} + ') belongs to a TenantIsolation in Audit mode: nothing isolates this pod; in Enforce mode it would wait until the namespace is isolated'`,
     }],
   });
   const guard = policy(MANAGED_POLICIES_GUARD, {
@@ -104,10 +108,28 @@ export function staticAdmissionObjects(): Obj[] {
       reason: 'Forbidden',
     }],
   });
+  // The operator's labels differ between old and new (compared key by key: map order is not fixed).
+  const keysOf = (o: string): string => `(has(${o}.metadata.labels) ? ${o}.metadata.labels.filter(k, k.startsWith('${OPERATOR_LABEL_PREFIX}')) : [])`;
+  const has = (o: string, k: string): string => `(has(${o}.metadata.labels) && ${k} in ${o}.metadata.labels)`;
+  const unchanged = `${keysOf('object')}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${keysOf('oldObject')}.all(k, ${has('object', 'k')})`;
+  const memberLabel = policy(MEMBER_LABEL_GUARD, {
+    failurePolicy: 'Fail',
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'] }] },
+    matchConditions: [
+      { name: 'changes-an-operator-label', expression: `oldObject == null ? size(${keysOf('object')}) > 0 : !(${unchanged})` },
+      { name: 'not-the-operator', expression: `!authorizer.group('${GROUP}').resource('${MEMBERSHIP_RESOURCE}').subresource('label').check('update').allowed()` },
+    ],
+    validations: [{
+      expression: 'false',
+      messageExpression: `'namespace labels under ${OPERATOR_LABEL_PREFIX} (${LABEL_ISOLATED}, member-of) say what ${OPERATOR_NAME} has isolated: only it sets them'`,
+      reason: 'Forbidden',
+    }],
+  });
   const binding = (name: string, spec: Obj): Obj => ({ apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels: PART_OF }, spec });
   return [
-    gate, audit, guard, membership,
+    gate, audit, guard, membership, memberLabel,
     binding(MANAGED_POLICIES_GUARD, { policyName: MANAGED_POLICIES_GUARD, validationActions: ['Deny'] }),
+    binding(MEMBER_LABEL_GUARD, { policyName: MEMBER_LABEL_GUARD, validationActions: ['Deny'] }),
     // Every TenantIsolation is a param: each one's selector keys are guarded.
     binding(MEMBERSHIP_GUARD, { policyName: MEMBERSHIP_GUARD, validationActions: ['Deny'], paramRef: { selector: {}, parameterNotFoundAction: 'Allow' } }),
   ];
@@ -116,56 +138,94 @@ export function staticAdmissionObjects(): Obj[] {
 export interface AdmissionBinding {
   apiVersion: typeof API;
   kind: 'ValidatingAdmissionPolicyBinding';
-  metadata: { name: string; labels: Record<string, string>; ownerReferences: OwnerReference[]; resourceVersion?: string };
+  metadata: { name: string; labels: Record<string, string>; ownerReferences?: OwnerReference[]; resourceVersion?: string };
   spec: {
     policyName: string;
-    paramRef: { name: string; parameterNotFoundAction: 'Deny' | 'Allow' };
     matchResources: { namespaceSelector: LabelSelector };
     validationActions: ('Deny' | 'Warn' | 'Audit')[];
   };
 }
 
 /** How a tenant's namespaces are found: its selector, and its explicit names. */
-export interface TenantClaims { name: string; uid: string; mode: 'Enforce' | 'Audit'; defaultDeny: boolean; namespaceSelector: LabelSelector | undefined; namespaces: readonly string[] }
+export interface TenantClaims { name: string; mode: 'Enforce' | 'Audit'; defaultDeny: boolean; namespaceSelector: LabelSelector | undefined; namespaces: readonly string[] }
 
 export const claimsOf = (t: ValidTenant): TenantClaims => ({
-  name: t.name, uid: t.uid, mode: t.spec.mode, defaultDeny: t.spec.defaultDeny.ingress || t.spec.defaultDeny.egress,
+  name: t.name, mode: t.spec.mode, defaultDeny: t.spec.defaultDeny.ingress || t.spec.defaultDeny.egress,
   namespaceSelector: t.spec.namespaceSelector, namespaces: t.spec.namespaces,
 });
 
-/**
- * The bindings that gate pods in a tenant's namespaces: one per way the tenant names them (selector,
- * explicit names), never matching a reserved namespace. A tenant whose spec declares no default-deny
- * asks for no isolation and gets no gate (its pods would wait for ever).
- */
-export function tenantBindings(t: TenantClaims, reserved: readonly string[]): AdmissionBinding[] {
-  if (t.mode === 'Enforce' && !t.defaultDeny) return [];
-  const notReserved = reserved.length > 0 ? [{ key: LABEL_NAMESPACE_NAME, operator: 'NotIn' as const, values: [...reserved].sort() }] : [];
-  const selectors: [string, LabelSelector][] = [];
-  if (t.namespaceSelector) {
-    selectors.push(['by-selector', { ...t.namespaceSelector, matchExpressions: [...(t.namespaceSelector.matchExpressions ?? []), ...notReserved] }]);
-  }
-  const names = t.namespaces.filter((n) => !reserved.includes(n));
-  if (names.length > 0) selectors.push(['by-name', { matchExpressions: [{ key: LABEL_NAMESPACE_NAME, operator: 'In', values: [...names].sort() }] }]);
-  const owner: OwnerReference = { apiVersion: API_VERSION, kind: KIND, name: t.name, uid: t.uid, controller: true, blockOwnerDeletion: true };
-  const labels = { [LABEL_MANAGED_BY]: OPERATOR_NAME, [LABEL_TENANT]: t.name };
-  return selectors.map(([how, namespaceSelector]): AdmissionBinding => (t.mode === 'Enforce'
-    ? {
-      apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: `${POD_GATE}.${how}.${t.name}`, labels, ownerReferences: [owner] },
-      spec: { policyName: POD_GATE, paramRef: { name: POLICY_DEFAULT_DENY, parameterNotFoundAction: 'Deny' }, matchResources: { namespaceSelector }, validationActions: ['Deny'] },
-    }
-    : {
-      apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: `${AUDIT_NOTICE}.${how}.${t.name}`, labels, ownerReferences: [owner] },
-      spec: { policyName: AUDIT_NOTICE, paramRef: { name: t.name, parameterNotFoundAction: 'Allow' }, matchResources: { namespaceSelector }, validationActions: ['Warn', 'Audit'] },
-    }));
+/** The policy a tenant's namespaces are bound to: none for a tenant that declares no default-deny. */
+export const gatePolicyOf = (t: TenantClaims): typeof POD_GATE | typeof AUDIT_NOTICE | undefined =>
+  t.mode === 'Audit' ? AUDIT_NOTICE : t.defaultDeny ? POD_GATE : undefined;
+
+/** The one label pair a tenant's selector is made of, if that is all it is (most tenants: `tenant: acme`). */
+function singlePair(sel: LabelSelector | undefined): [string, string] | undefined {
+  const pairs = Object.entries(sel?.matchLabels ?? {});
+  return pairs.length === 1 && (sel?.matchExpressions ?? []).length === 0 ? pairs[0] : undefined;
 }
 
-/** A binding as the operator caches it: identity, its tenant, and the digest of what the operator sets. */
+const slug = (key: string): string => `${key.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 60)}-${createHash('sha1').update(key).digest('hex').slice(0, 6)}`;
+
+/** The names of the bindings that gate a tenant's namespaces. */
+export function bindingsCovering(t: TenantClaims): string[] {
+  const policy = gatePolicyOf(t);
+  if (!policy) return [];
+  const out: string[] = [];
+  const pair = singlePair(t.namespaceSelector);
+  if (pair) out.push(`${policy}.label.${slug(pair[0])}`);
+  else if (t.namespaceSelector) out.push(`${policy}.tenant.${t.name}`);
+  if (t.namespaces.length > 0) out.push(`${policy}.names`);
+  return out;
+}
+
+/**
+ * The pod-gate bindings for every tenant (valid ones, and invalid ones through the claims they still
+ * make): one per label key for single-pair selectors, one for explicit names, one per other selector;
+ * each for the pod gate or, for Audit tenants, the audit notice. Never matching a reserved namespace.
+ * `owners` are the policies' uids: a binding is owned by its policy, so removing the policy removes it.
+ */
+export function gateBindings(tenants: readonly TenantClaims[], reserved: readonly string[], owners: ReadonlyMap<string, string>): AdmissionBinding[] {
+  const notReserved = reserved.length > 0 ? [{ key: LABEL_NAMESPACE_NAME, operator: 'NotIn' as const, values: [...reserved].sort() }] : [];
+  const selectors = new Map<string, { policy: string; selector: LabelSelector }>();
+  const byKey = new Map<string, Set<string>>();
+  const names = new Map<string, Set<string>>();
+  for (const t of [...tenants].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const policy = gatePolicyOf(t);
+    if (!policy) continue;
+    const pair = singlePair(t.namespaceSelector);
+    if (pair) {
+      const k = `${policy}.label.${slug(pair[0])}`;
+      if (!byKey.has(k)) { byKey.set(k, new Set()); selectors.set(k, { policy, selector: { matchExpressions: [{ key: pair[0], operator: 'In', values: [] }, ...notReserved] } }); }
+      byKey.get(k)!.add(pair[1]);
+    } else if (t.namespaceSelector) {
+      selectors.set(`${policy}.tenant.${t.name}`, { policy, selector: { ...t.namespaceSelector, matchExpressions: [...(t.namespaceSelector.matchExpressions ?? []), ...notReserved] } });
+    }
+    const own = t.namespaces.filter((n) => !reserved.includes(n));
+    if (own.length > 0) {
+      const k = `${policy}.names`;
+      if (!names.has(k)) names.set(k, new Set());
+      for (const n of own) names.get(k)!.add(n);
+    }
+  }
+  for (const [k, values] of byKey) selectors.get(k)!.selector.matchExpressions![0]!.values = [...values].sort();
+  for (const [k, ns] of names) selectors.set(k, { policy: k.slice(0, k.indexOf('.')), selector: { matchExpressions: [{ key: LABEL_NAMESPACE_NAME, operator: 'In', values: [...ns].sort() }] } });
+  const labels = { [LABEL_MANAGED_BY]: OPERATOR_NAME, ...PART_OF };
+  return [...selectors].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, { policy, selector }]): AdmissionBinding => {
+    const uid = owners.get(policy);
+    return {
+      apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name, labels, ...(uid ? { ownerReferences: [{ apiVersion: API, kind: 'ValidatingAdmissionPolicy', name: policy, uid }] } : {}) },
+      spec: { policyName: policy, matchResources: { namespaceSelector: selector }, validationActions: policy === POD_GATE ? ['Deny'] : ['Warn', 'Audit'] },
+    };
+  });
+}
+
+/** A binding as the operator caches it: identity, the digest of what the operator sets, and its selector. */
 export interface CachedBinding {
   metadata: { name: string; resourceVersion?: string; labels?: Readonly<Record<string, string>> };
   digest: string;
+  /** The namespace selector (bindings are few): which tenants it covers. */
+  selector: LabelSelector | undefined;
 }
 
 /**
@@ -175,10 +235,9 @@ export interface CachedBinding {
 export function bindingDigest(b: { metadata: { labels?: Readonly<Record<string, string>>; ownerReferences?: readonly OwnerReference[] }; spec?: unknown }): string {
   const spec = (b.spec ?? {}) as Partial<AdmissionBinding['spec']>;
   const owned = {
-    tenant: b.metadata.labels?.[LABEL_TENANT], managedBy: b.metadata.labels?.[LABEL_MANAGED_BY],
+    managedBy: b.metadata.labels?.[LABEL_MANAGED_BY],
     owners: (b.metadata.ownerReferences ?? []).map(({ apiVersion, kind, name, uid, controller, blockOwnerDeletion }) => ({ apiVersion, kind, name, uid, controller, blockOwnerDeletion })),
     policyName: spec.policyName,
-    paramRef: spec.paramRef && { name: spec.paramRef.name, parameterNotFoundAction: spec.paramRef.parameterNotFoundAction },
     namespaceSelector: spec.matchResources?.namespaceSelector,
     validationActions: spec.validationActions,
   };
@@ -188,21 +247,36 @@ export function bindingDigest(b: { metadata: { labels?: Readonly<Record<string, 
 export function compactBinding(b: AdmissionBinding | CachedBinding): CachedBinding {
   if ('digest' in b) return b;
   const labels: Record<string, string> = {};
-  const t = (b.metadata.labels as Readonly<Record<string, string>> | undefined)?.[LABEL_TENANT];
-  if (t !== undefined) labels[LABEL_TENANT] = t;
-  return { metadata: { name: b.metadata.name, resourceVersion: b.metadata.resourceVersion, labels }, digest: bindingDigest(b) };
+  const m = (b.metadata.labels as Readonly<Record<string, string>> | undefined)?.[LABEL_MANAGED_BY];
+  if (m !== undefined) labels[LABEL_MANAGED_BY] = m;
+  return { metadata: { name: b.metadata.name, resourceVersion: b.metadata.resourceVersion, labels }, digest: bindingDigest(b), selector: b.spec.matchResources?.namespaceSelector };
+}
+
+/**
+ * Whether a stored binding (its selector) gates the namespaces of a tenant it is meant to cover: its label
+ * value or its names are listed (a shared binding), or it is the tenant's own selector.
+ */
+export function covers(binding: string, selector: LabelSelector | undefined, t: TenantClaims): boolean {
+  if (!selector || !bindingsCovering(t).includes(binding)) return false;
+  if (binding.endsWith('.names')) {
+    const listed = selector.matchExpressions?.[0]?.values ?? [];
+    return t.namespaces.every((n) => listed.includes(n));
+  }
+  const pair = singlePair(t.namespaceSelector);
+  if (pair) return (selector.matchExpressions?.[0]?.values ?? []).includes(pair[1]);
+  return JSON.stringify(canonical(selector.matchLabels ?? {})) === JSON.stringify(canonical(t.namespaceSelector?.matchLabels ?? {}));
 }
 
 /**
  * What is missing of the gate for these tenants, as sentences (empty: complete): the static policies and
- * bindings, and each tenant's pod-gate bindings by name.
+ * bindings, and the bindings covering each tenant.
  */
-export function missingGate(tenants: readonly TenantClaims[], reserved: readonly string[], policies: ReadonlySet<string>, bindings: ReadonlySet<string>): string[] {
+export function missingGate(tenants: readonly TenantClaims[], policies: ReadonlySet<string>, bindings: ReadonlySet<string>): string[] {
   const out: string[] = [];
-  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
-  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
+  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
+  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
   for (const t of tenants) {
-    for (const b of tenantBindings(t, reserved)) if (!bindings.has(b.metadata.name)) out.push(`TenantIsolation ${t.name}: binding ${b.metadata.name} is missing (the operator writes it)`);
+    for (const b of bindingsCovering(t)) if (!bindings.has(b)) out.push(`TenantIsolation ${t.name}: binding ${b} is missing (the operator writes it)`);
   }
   return out;
 }

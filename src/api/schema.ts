@@ -127,11 +127,16 @@ export const RESERVED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lea
  * DoesNotExist and Exists-on-the-name-label terms matches every namespace but a few: never a tenant.
  */
 export function selectorNamesItsNamespaces(sel: LabelSelector): boolean {
+  if (selectorKeys(sel).some((k) => k.startsWith(OPERATOR_LABEL_PREFIX))) return false;
   if (Object.keys(sel.matchLabels ?? {}).length > 0) return true;
   return (sel.matchExpressions ?? []).some((r) => r.operator === 'In' || (r.operator === 'Exists' && r.key !== 'kubernetes.io/metadata.name'));
 }
+/** Labels under this prefix are the operator's (set on namespaces it isolates): no selector may read them. */
+const OPERATOR_LABEL_PREFIX = `${GROUP}/`;
+const selectorKeys = (sel: LabelSelector): string[] => [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((r) => r.key)];
 const POSITIVE_SELECTOR_CEL = `(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && self.matchExpressions.exists(r, r.operator == 'In' || (r.operator == 'Exists' && r.key != 'kubernetes.io/metadata.name')))`;
-const SELECTOR_MESSAGE = 'must name the namespaces it selects (a matchLabels pair, an In requirement, or Exists on a label other than kubernetes.io/metadata.name): a selector built only of NotIn, DoesNotExist or Exists on the name label selects nearly every namespace in the cluster';
+const OPERATOR_KEYS_CEL = `!(has(self.matchLabels) && self.matchLabels.exists(k, k.startsWith('${GROUP}/'))) && !(has(self.matchExpressions) && self.matchExpressions.exists(r, r.key.startsWith('${GROUP}/')))`;
+const SELECTOR_MESSAGE = `must name the namespaces it selects (a matchLabels pair, an In requirement, or Exists on a label other than kubernetes.io/metadata.name), and read no ${GROUP}/ label (the operator's own): a selector built only of NotIn, DoesNotExist or Exists on the name label selects nearly every namespace in the cluster`;
 
 // The settings a profile holds and a tenant overrides (src/policy/effective-spec.ts), leaf by leaf. Each
 // leaf is defined once; the stored objects carry them without defaults (an absent leaf is inherited), and
@@ -201,6 +206,7 @@ const namespaceSelectorField = labelSelector.optional().meta(selectorMeta('Selec
   'x-kubernetes-validations': [
     cel('(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', 'must not be empty: an empty selector selects every namespace in the cluster'),
     cel(POSITIVE_SELECTOR_CEL, SELECTOR_MESSAGE),
+    cel(OPERATOR_KEYS_CEL, `must not read the operator's ${GROUP}/ labels`),
   ],
 }));
 const namespacesField = z.array(namespaceName.refine((n) => !(RESERVED_NAMESPACES as readonly string[]).includes(n), 'is a reserved namespace: no tenant may claim it'))
@@ -285,6 +291,10 @@ export const namespaceStatus = z.strictObject({
   message: z.string().optional(),
 });
 
+/** How a tenant's intra-tenant policies name its members (see LABEL_MEMBER_OF). */
+export const PEER_MODES = ['NamespaceNames', 'MembershipLabel'] as const;
+export type PeerMode = typeof PEER_MODES[number];
+
 export const tenantIsolationStatus = z.strictObject({
   observedGeneration: z.number().int().min(0).optional().meta({ description: 'The metadata.generation this status describes.', format: 'int64' }),
   mode: MODE.optional().meta({ description: 'The effective mode: the tenant\'s, else its profile\'s, else Enforce.' }),
@@ -293,6 +303,7 @@ export const tenantIsolationStatus = z.strictObject({
   /** One line for `kubectl get` (the Namespaces printer column), e.g. "3/3 isolated". */
   summary: z.string().max(256).optional().meta({ description: 'One line for kubectl get, e.g. "3/3 isolated" or "2/3 isolated, 1 conflict".' }),
   namespaces: z.array(namespaceStatus).optional().meta({ description: 'Every namespace the tenant claims and its isolation state.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  intraTenantPeers: z.enum(PEER_MODES).optional().meta({ description: 'How intra-tenant policies name the members: NamespaceNames (every member by its immutable name label: a join rewrites every member) or MembershipLabel (the operator-only isolation.tenancy.dev/member-of label, used while the admission gate guards it: a join costs the same at any size).' }),
 }).meta({ description: 'What the operator observed and did.' });
 
 export type LabelSelector = z.infer<typeof labelSelector>;

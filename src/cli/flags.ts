@@ -1,6 +1,7 @@
 // Flags named as a kubebuilder main.go names them, validated by zod with errors that name the flag.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { checkLeaseTimings } from '../kube/leader-election.ts';
 
 const bindAddress = z.string().regex(/^(0|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5})$/, 'must be host:port, :port or 0 (disabled)');
 
@@ -23,6 +24,15 @@ const runFlagsShape = z.strictObject({
   'isolation-proof': z.boolean().default(true),
   'reserved-namespaces': z.string().default('').transform((s) => s.split(',').map((n) => n.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a comma-separated list of namespace names'))),
+  // As controller-runtime since v0.21: no client-side rate limit by default, the apiserver's API
+  // Priority and Fairness decides; a positive QPS turns one on (lease renewals are never limited).
+  'kube-api-qps': z.coerce.number().refine(Number.isFinite, 'must be a number').default(-1),
+  'kube-api-burst': z.coerce.number().int().min(1).default(10),
+  'watch-silence-limit': z.coerce.number().int().min(60, 'must be at least 60 (seconds): the apiserver sends a bookmark about once a minute').default(180),
+  // kube-controller-manager's names and defaults (seconds here).
+  'leader-elect-lease-duration': z.coerce.number().int().min(1).default(15),
+  'leader-elect-renew-deadline': z.coerce.number().positive().default(10),
+  'leader-elect-retry-period': z.coerce.number().positive().default(2),
 });
 const BOOLEAN_FLAGS = new Set(['metrics-secure', 'leader-elect', 'isolation-proof']);
 
@@ -57,6 +67,13 @@ Flags:
   --no-isolation-proof               skip the reachability analysis (no Isolated condition; no Pod watch)
   --reserved-namespaces NS,NS        namespaces no tenant may claim, besides kube-system, kube-public,
                                      kube-node-lease, tenant-isolation-system and the operator's own
+  --kube-api-qps QPS                 client-side rate limit on API requests (default -1: none, as controller-runtime;
+                                     the apiserver's priority and fairness applies)
+  --kube-api-burst N                 requests allowed at once above --kube-api-qps (default 10)
+  --watch-silence-limit SECONDS      restart a watch silent for this long (default 180; bookmarks come every ~60 s)
+  --leader-elect-lease-duration S    how long a standby waits for an unrenewed lease (default 15)
+  --leader-elect-renew-deadline S    how long a leader tries to renew before it stops writing and exits (default 10)
+  --leader-elect-retry-period S      time between lease attempts (default 2)
   -h, --help                         show this help
 
 Boolean flags take --flag, --no-flag or --flag=true|false.
@@ -90,6 +107,12 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'log-level': { type: 'string' },
       'isolation-proof': { type: 'boolean' },
       'reserved-namespaces': { type: 'string' },
+      'kube-api-qps': { type: 'string' },
+      'kube-api-burst': { type: 'string' },
+      'watch-silence-limit': { type: 'string' },
+      'leader-elect-lease-duration': { type: 'string' },
+      'leader-elect-renew-deadline': { type: 'string' },
+      'leader-elect-retry-period': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,5 +127,13 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   if (!r.success) {
     throw new Error(r.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
   }
+  try { checkLeaseTimings(leaseTimings(r.data)); } catch (e) {
+    throw new Error(`--leader-elect-lease-duration, --leader-elect-renew-deadline, --leader-elect-retry-period: ${(e as Error).message}`, { cause: e });
+  }
   return r.data;
+}
+
+/** The lease timings the flags ask for, in milliseconds. */
+export function leaseTimings(f: Pick<RunFlags, 'leader-elect-lease-duration' | 'leader-elect-renew-deadline' | 'leader-elect-retry-period'>) {
+  return { leaseDurationMs: f['leader-elect-lease-duration'] * 1000, renewDeadlineMs: f['leader-elect-renew-deadline'] * 1000, retryPeriodMs: f['leader-elect-retry-period'] * 1000 };
 }

@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
 import { RESERVED_NAMESPACES } from '../api/schema.ts';
-import { DEFAULT_LEASE, LeaderElector } from '../kube/leader-election.ts';
-import type { RunFlags } from './flags.ts';
+import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
+import { leaseTimings, type RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
 
 export interface RunningOperator {
@@ -35,7 +35,11 @@ export interface RunningOperator {
 export interface StartOptions {
   processMetrics?: boolean;
   leaseTimings?: Partial<typeof DEFAULT_LEASE>;
-  /** Called when the lease is lost; work has already stopped. `run` exits the process, as controller-runtime does. */
+  /**
+   * Called at once when the lease is lost, after the write fence closed (every later write of this
+   * instance throws before reaching a socket; writes in flight are reset). `run` exits the process, as
+   * controller-runtime does; without it the controller is stopped in the background.
+   */
   onLostLease?: () => void;
 }
 
@@ -59,7 +63,9 @@ export function makeLogger(level: string): Logger {
 
 export async function startOperator(flags: RunFlags, log: Logger, o: StartOptions = {}): Promise<RunningOperator> {
   const kc = loadKubeConfig(flags.kubeconfig);
-  const rest = await RestClient.create(kc);
+  const rest = await RestClient.create(kc, {
+    qps: flags['kube-api-qps'], burst: flags['kube-api-burst'], watchSilenceLimitMs: flags['watch-silence-limit'] * 1000,
+  });
   const namespace = flags['leader-elect'] ? leaseNamespace(flags) : undefined;
   const metrics = new OperatorMetrics({ processMetrics: o.processMetrics });
   rest.onWrite((verb, path) => metrics.apiWrites.inc({ verb, resource: resourceOf(path) }));
@@ -75,8 +81,10 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.
   const leaseRest = namespace ? await RestClient.create(kc) : undefined;
+  // The elector holds the write gate of the operator's client: no write before the lease is won, none
+  // after the renew deadline, and writes in flight reset when leadership ends.
   const elector = namespace && leaseRest
-    ? new LeaderElector(leaseRest, log, { namespace, name: leaseName, identity, ...DEFAULT_LEASE, ...o.leaseTimings })
+    ? new LeaderElector(restLeaseStore(leaseRest, namespace, leaseName), log, { namespace, name: leaseName, identity, ...leaseTimings(flags), ...o.leaseTimings }, rest)
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
@@ -98,9 +106,11 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
       manager.startWorkers();
       resolveLeading();
     }, () => {
+      // Writes are fenced already (the elector closed the gate before calling this).
       lost = true;
       metrics.leaderStatus.set({ name: leaseName }, 0);
-      void manager.stop().then(() => o.onLostLease?.());
+      if (o.onLostLease) o.onLostLease();
+      void manager.stop();
     });
   } else {
     metrics.leaderStatus.set({ name: leaseName }, 1);
@@ -144,6 +154,7 @@ function secureMetrics(flags: RunFlags, rest: RestClient, log: Logger): SecureMe
 export async function runCommand(flags: RunFlags): Promise<void> {
   const log = makeLogger(flags['log-level']);
   const op = await startOperator(flags, log, {
+    // At once, without draining: in-flight reconciles could only fail against the fence.
     onLostLease: () => { log.error('leader lease lost: exiting so a fresh process rejoins the election'); process.exit(1); },
   });
   // V8 runs with its default (fast) collector; after each burst of work the free heap goes back to the

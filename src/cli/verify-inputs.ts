@@ -101,7 +101,7 @@ export async function fromCluster(kubeconfig: string | undefined): Promise<Input
       const names = async (path: string): Promise<Set<string>> => new Set((await list<{ metadata: { name: string } }>(path)).map((o) => o.metadata.name));
       const policies = await names('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies');
       const bindings = await names('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings');
-      inputs.gate = { missing: missingGate(inputs.tenants.map(claimsOf), RESERVED_NAMESPACES, policies, bindings) };
+      inputs.gate = { missing: missingGate(inputs.tenants.map(claimsOf), policies, bindings) };
     } catch (e) {
       inputs.gate = { unknown: e instanceof Error ? e.message : String(e) };
     }

@@ -74,7 +74,7 @@ export class ManagedPolicies {
 }
 
 /** An admission policy: only whether it exists matters (the gate is installed). */
-export interface CachedAdmissionPolicy { metadata: { name: string; resourceVersion?: string } }
+export interface CachedAdmissionPolicy { metadata: { name: string; uid?: string; resourceVersion?: string } }
 
 export interface ClusterCaches {
   namespaces: ResilientInformer<NamespaceObject>;
@@ -87,7 +87,7 @@ export interface ClusterCaches {
   /** Only with the proof on. */
   pods: ResilientInformer<PodObject, CachedPod> | undefined;
   managed: ManagedPolicies;
-  /** The pod-gate bindings the operator writes for tenants. */
+  /** Admission policy bindings: the pod-gate ones the operator writes for tenants, and the static ones. */
   bindings: ResilientInformer<AdmissionBinding, CachedBinding>;
   /** ValidatingAdmissionPolicies, to know whether the gate is installed. */
   admissionPolicies: ResilientInformer<CachedAdmissionPolicy>;
@@ -118,10 +118,10 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
     needsDigest: carriesOurLabel,
   });
   const admission = '/apis/admissionregistration.k8s.io/v1';
-  const bindings = new ResilientInformer<AdmissionBinding, CachedBinding>(rest, `${admission}/validatingadmissionpolicybindings`, {}, log, { labelSelector: MANAGED_SELECTOR });
+  const bindings = new ResilientInformer<AdmissionBinding, CachedBinding>(rest, `${admission}/validatingadmissionpolicybindings`, {}, log);
   bindings.transform = compactBinding;
   const admissionPolicies = new ResilientInformer<CachedAdmissionPolicy>(rest, `${admission}/validatingadmissionpolicies`, {}, log);
-  admissionPolicies.transform = (p) => ({ metadata: { name: p.metadata.name, resourceVersion: p.metadata.resourceVersion } });
+  admissionPolicies.transform = (p) => ({ metadata: { name: p.metadata.name, uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion } });
   const all: ClusterCaches['all'] = [
     { resource: 'namespaces', informer: namespaces },
     { resource: 'tenantisolations', informer: tenants },

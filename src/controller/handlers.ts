@@ -13,7 +13,8 @@
 //   Namespace, pod    -> also the baseline (its status counts namespaces and unselected pods)
 import { parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import type { CachedPolicy } from '../policy/diff.ts';
-import { LABEL_TENANT } from '../policy/labels.ts';
+import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_NAME } from '../policy/labels.ts';
+import { MEMBER_LABEL_GUARD, claimsOf, covers, type CachedBinding } from '../admission/policies.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.ts';
@@ -28,6 +29,8 @@ export interface Enqueue {
   tenant(name: string): void;
   profile(name: string): void;
   baseline(): void;
+  /** The pod-gate bindings (one key for the cluster). */
+  gate(): void;
 }
 
 export interface HandlerTargets {
@@ -44,6 +47,8 @@ export interface HandlerTargets {
   namespaceReconciler: NamespaceReconciler;
   tenantReconciler: TenantReconciler;
   enqueue: Enqueue;
+  /** Whether the admission gate guards the member label right now. */
+  labelGuarded: () => boolean;
 }
 
 export function wireHandlers(t: HandlerTargets): void {
@@ -51,12 +56,22 @@ export function wireHandlers(t: HandlerTargets): void {
   /** uid/generation of the spec each tenant was last indexed with. */
   const indexedSpec = new Map<string, string>();
 
-  /** These tenants' claims changed: they and every namespace they claim or hold policies in are queued. */
+  /** These tenants' specs changed: they and every namespace they claim or hold policies in are queued. */
   const fanOut = (tenants: Iterable<string>): void => {
     for (const tenant of tenants) {
       enqueue.tenant(tenant);
       for (const ns of membership.claimedBy(tenant)) enqueue.namespace(ns);
       for (const ns of policyIndex.namespacesOf(tenant)) enqueue.namespace(ns);
+    }
+  };
+  /**
+   * These tenants' members changed. Naming members, every member's intra-tenant policy lists them all, so
+   * every member is queued; by member label, their policies do not depend on the members: only the tenant.
+   */
+  const membersChanged = (tenants: Iterable<string>): void => {
+    for (const tenant of tenants) {
+      if (caches.tenants.get(tenant)?.status?.intraTenantPeers === 'MembershipLabel' && t.labelGuarded()) enqueue.tenant(tenant);
+      else fanOut([tenant]);
     }
   };
 
@@ -70,7 +85,7 @@ export function wireHandlers(t: HandlerTargets): void {
     }
     // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out.
     enqueue.namespace(name, t.namespaceReconciler.isJoining(name));
-    fanOut(changed);
+    membersChanged(changed);
     enqueue.baseline();
   };
   caches.namespaces.on({
@@ -83,14 +98,16 @@ export function wireHandlers(t: HandlerTargets): void {
       if (changed.size > 0) proof?.tenantsChanged(changed);
       t.namespaceReconciler.forget(name);
       enqueue.namespace(name);
-      fanOut(changed);
+      membersChanged(changed);
       enqueue.baseline();
     },
   });
 
-  const onTenant = (obj: TenantIsolationObject): void => {
+  const onTenant = (obj: TenantIsolationObject, old?: TenantIsolationObject): void => {
     const name = obj.metadata.name;
     t.tenantUids.set(obj.metadata.uid, name);
+    // Its intra-tenant policies switched between naming members and selecting the member label.
+    if (old && old.status?.intraTenantPeers !== obj.status?.intraTenantPeers) fanOut([name]);
     const spec = `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
     // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
     // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
@@ -122,9 +139,11 @@ export function wireHandlers(t: HandlerTargets): void {
       changed = parsed.claims ? membership.setTenant(parsed.claims) : membership.deleteTenant(name);
     }
     // Its spec changed even when its claims did not (e.g. a new allow rule): the proof re-reads it, and
-    // every namespace it claims is planned again.
+    // every namespace it claims is planned again; its namespaces may need other pod-gate bindings.
     proof?.tenantsChanged([name, ...changed]);
-    fanOut([name, ...changed]);
+    fanOut([name]);
+    membersChanged(changed);
+    enqueue.gate();
   };
   caches.tenants.on({
     add: onTenant,
@@ -139,6 +158,7 @@ export function wireHandlers(t: HandlerTargets): void {
       proof?.tenantsChanged([name, ...changed]);
       t.tenantReconciler.forget(name);
       fanOut([name, ...changed]);
+      enqueue.gate();
     },
   });
 
@@ -198,15 +218,32 @@ export function wireHandlers(t: HandlerTargets): void {
     },
   });
 
-  // A tenant's gate bindings changed (ours, or someone tampered): its status and bindings are checked again.
-  const onBinding = (b: { metadata: { labels?: Readonly<Record<string, string>> } }): void => {
-    const tenant = b.metadata.labels?.[LABEL_TENANT];
-    if (tenant !== undefined) enqueue.tenant(tenant);
+  // The gate installed or removed (rare): every tenant's Gated condition may change, and tenants naming
+  // members by label must go back to names at once if the label lost its guard.
+  const gateChanged = (): void => {
+    enqueue.gate();
+    for (const obj of caches.tenants.list()) {
+      enqueue.tenant(obj.metadata.name);
+      if (obj.status?.intraTenantPeers === 'MembershipLabel') fanOut([obj.metadata.name]);
+    }
   };
-  caches.bindings.on({ add: onBinding, update: onBinding, delete: onBinding });
-  // The gate installed or removed: every tenant's Gated condition may change (rare).
-  const allTenants = (): void => { for (const obj of caches.tenants.list()) enqueue.tenant(obj.metadata.name); };
-  caches.admissionPolicies.on({ add: allTenants, delete: allTenants });
+  // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose
+  // coverage by it changed re-read whether they are gated (a shared binding covers many: only those).
+  const onBinding = (b: CachedBinding, old?: CachedBinding, gone = false): void => {
+    if (b.metadata.name === MEMBER_LABEL_GUARD) { gateChanged(); return; }
+    if (b.metadata.labels?.[LABEL_MANAGED_BY] !== OPERATOR_NAME) return;
+    enqueue.gate();
+    for (const name of membership.tenantNames()) {
+      const tenant = membership.tenant(name);
+      if (!tenant) continue;
+      const claims = claimsOf(tenant);
+      const now = !gone && covers(b.metadata.name, b.selector, claims);
+      const before = old !== undefined && covers(b.metadata.name, old.selector, claims);
+      if (now !== before || (gone && covers(b.metadata.name, b.selector, claims))) enqueue.tenant(name);
+    }
+  };
+  caches.bindings.on({ add: (b) => onBinding(b), update: (b, old) => onBinding(b, old), delete: (b) => onBinding(b, undefined, true) });
+  caches.admissionPolicies.on({ add: gateChanged, delete: gateChanged });
 
   if (proof && caches.pods) {
     // The baseline's status (Audit) lists pods no policy selects.

@@ -10,10 +10,11 @@
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { BASELINE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
 import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
 import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { MembershipIndex } from '../policy/membership.ts';
+import { MEMBER_LABEL_GUARD } from '../admission/policies.ts';
 import { Controller } from '../queue/controller.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
 import { DesiredPolicies } from './desired-policies.ts';
@@ -22,7 +23,8 @@ import { ManagedPolicyIndex } from './indexes.ts';
 import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
-import { TenantGate } from './tenant-gate.ts';
+import { GateBindings } from './gate-bindings.ts';
+import { claimsOf } from '../admission/policies.ts';
 import { BaselineState } from './baseline-state.ts';
 import { BaselineReconciler } from './baseline-reconciler.ts';
 import { ProfileIndex } from './profile-index.ts';
@@ -46,6 +48,8 @@ export class Manager {
   readonly caches: ClusterCaches;
   readonly namespaceController: Controller;
   readonly tenantController: Controller;
+  /** Keeps the pod-gate bindings (one key: they are shared between tenants). */
+  readonly gateController: Controller;
   readonly profileController: Controller;
   readonly baselineController: Controller;
   readonly events: EventRecorder;
@@ -55,6 +59,7 @@ export class Manager {
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
   private readonly opts: ManagerOptions;
+  private readonly labelGuarded: () => boolean;
   private resyncTimer: NodeJS.Timeout | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
@@ -69,11 +74,14 @@ export class Manager {
     const baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
     const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
-    const desired = new DesiredPolicies(this.membership);
+    // The member label may be relied on only while the admission gate makes it the operator's alone.
+    const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
+    const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
       namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
     });
+    this.labelGuarded = labelGuarded;
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
       reconcile: async (ns, l) => {
@@ -84,12 +92,19 @@ export class Manager {
       },
     });
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
+    // One gate for the cluster: its bindings are shared by the tenants (one per label key).
+    const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()
+      .map((t) => this.membership.tenant(t)).filter((t) => t !== undefined).map(claimsOf), opts.reservedNamespaces);
+    this.gateController = new Controller({
+      name: GATE_CONTROLLER, concurrency: 1, log, metrics,
+      reconcile: async (_key, l) => { await gate.sync(l); },
+    });
     const tenantReconciler = new TenantReconciler({
       rest, events: this.events, membership: this.membership, invalidTenants,
       tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
-      gate: new TenantGate(rest, this.caches.bindings, this.caches.admissionPolicies),
+      gate, labelGuarded,
       parse: (obj) => parseTenant(obj, profiles.lookup),
     });
     this.tenantController = new Controller({
@@ -104,9 +119,9 @@ export class Manager {
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler,
+      namespaceReconciler, tenantReconciler, labelGuarded,
       enqueue: {
-        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t),
+        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: () => this.baselineController.enqueue(BASELINE_NAME),
       },
     });
@@ -114,7 +129,7 @@ export class Manager {
     metrics.observeWatches(() => this.caches.all.map(({ resource, informer }) => ({ resource, ageSeconds: informer.lastEventAgeSeconds })));
   }
 
-  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.profileController, this.baselineController]; }
+  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.gateController, this.profileController, this.baselineController]; }
 
   get synced(): boolean { return this.caches.all.every(({ informer }) => informer.hasSynced); }
 
@@ -146,6 +161,7 @@ export class Manager {
 
   /** Re-enqueues every object: a reconcile of an unchanged cluster makes zero writes. */
   resync(): void {
+    this.gateController.enqueue('cluster');
     for (const t of this.caches.tenants.list()) this.tenantController.enqueue(t.metadata.name);
     for (const ns of this.caches.namespaces.list()) this.namespaceController.enqueue(ns.metadata.name);
     for (const p of this.caches.profiles.list()) this.profileController.enqueue(p.metadata.name);
@@ -174,11 +190,13 @@ export class Manager {
     // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
     const states = new Map<string, string>();
     const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
+    const peers: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
     for (const t of this.caches.tenants.list()) {
       byCondition.all = (byCondition.all ?? 0) + 1;
       // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
       for (const c of t.status?.conditions ?? []) if (c.status === 'True') byCondition[c.type] = (byCondition[c.type] ?? 0) + 1;
       for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
+      if (t.status?.intraTenantPeers) peers[t.status.intraTenantPeers] = (peers[t.status.intraTenantPeers] ?? 0) + 1;
     }
     const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
     for (const s of states.values()) counts[s] = (counts[s] ?? 0) + 1;
@@ -186,6 +204,7 @@ export class Manager {
     m.conflicts.set(counts.Conflict ?? 0);
     m.managedPolicies.set(this.policyIndex.count);
     for (const [condition, n] of Object.entries(byCondition)) m.tenants.set({ condition }, n);
+    for (const [mode, n] of Object.entries(peers)) m.peerModes.set({ mode }, n);
     const breaches = [...(this.proof?.counts.values() ?? [])];
     m.breachedTenants.set(breaches.length);
     m.breaches.set(breaches.reduce((a, b) => a + b, 0));

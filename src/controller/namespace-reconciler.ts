@@ -7,11 +7,11 @@ import type { TenantIsolationObject, ValidTenant } from '../api/schema.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
-import { isAlreadyExists, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
+import { apiErrorOf, isAlreadyExists, isConflict, isInvalid, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
 import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
-import { FIELD_MANAGER, LABEL_TENANT } from '../policy/labels.ts';
+import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -50,6 +50,8 @@ export class NamespaceReconciler {
   private readonly failures = new Map<string, string>();
   /** Names the operator wants but someone else's policy holds, per namespace (reported, never overwritten). */
   private readonly clashes = new Map<string, readonly string[]>();
+  /** The labels a namespace had after our last label write, until the namespace cache has caught up. */
+  private readonly labelWrites = new Map<string, { labels: Readonly<Record<string, string>>; rv: bigint }>();
   /** A clash is retried this often: without the proof, the squatter's removal is not watched. */
   static readonly CLASH_RETRY_MS = 30_000;
 
@@ -59,7 +61,7 @@ export class NamespaceReconciler {
   noteJoined(name: string): void { if (!this.joinedAt.has(name)) this.joinedAt.set(name, performance.now()); }
   isJoining(name: string): boolean { return this.joinedAt.has(name); }
   /** The namespace is gone: forget what was kept about it. */
-  forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); }
+  forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); this.labelWrites.delete(name); }
   /** Why the last reconcile of the namespace failed, until one succeeds. */
   lastError(name: string): string | undefined { return this.failures.get(name); }
   /** Policy names the operator could not write there because someone else's policy holds them. */
@@ -88,11 +90,22 @@ export class NamespaceReconciler {
     const frozenBy = [...existing.values()].map((p) => d.managed.tenantOfUid(p.owner!)).find((t) => t !== undefined && d.invalidTenants.has(t));
     if (frozenBy) return;
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
-    const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t) => d.desired.forTenant(t).templates);
+    const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
     // The baseline's policies where no enforcing tenant isolates the namespace (src/policy/baseline.ts).
     const baseline = d.baseline?.plan(name, ns.metadata.labels ?? {}, claimants);
     const wanted = [...policiesToApply(plan), ...(baseline?.policies ?? [])];
     const hadPolicies = existing.size > 0;
+    // The operator's labels say what is in place: isolated=true (every policy it wants here is stored; the
+    // pod gate admits pods only then) and member-of=<tenant> (others' intra-tenant policies may admit it).
+    // A label that would say more than is true goes before the policies change; one is set only once they
+    // are stored.
+    const labels = this.operatorLabels(ns);
+    const member = plan.kind === 'member' && plan.tenant.spec.mode === 'Enforce' && wanted.length > 0 ? plan.tenant.name : undefined;
+    const isolated = wanted.length > 0 ? 'true' : undefined;
+    const early: Record<string, null> = {};
+    if (labels.member !== undefined && labels.member !== member) early[LABEL_MEMBER_OF] = null;
+    if (labels.isolated !== undefined && isolated === undefined) early[LABEL_ISOLATED] = null;
+    if (Object.keys(early).length > 0) await this.patchLabels(name, early, log);
 
     // One digest per wanted policy: it decides drift and is what we remember as applied.
     const digests = plan.kind === 'member' ? d.desired.forTenant(plan.tenant).digests : undefined;
@@ -124,6 +137,10 @@ export class NamespaceReconciler {
     // (and keeps the baseline's while a policy it should hold instead cannot be written).
     const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0) ?? false));
     await Promise.all(stale.map((p) => this.delete(p)));
+    const late: Record<string, string> = {};
+    if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
+    if (clashes.size === 0 && isolated !== undefined && labels.isolated !== isolated) late[LABEL_ISOLATED] = isolated;
+    if (Object.keys(late).length > 0) await this.patchLabels(name, late, log);
 
     for (const w of writes) {
       const last = applied.get(w.p.metadata.name);
@@ -184,6 +201,20 @@ export class NamespaceReconciler {
     return obj ? { name: tenant, uid: obj.metadata.uid } : undefined;
   }
 
+  /** The namespace's operator labels: as we last wrote them until the cache shows that write, else the cache's. */
+  private operatorLabels(ns: NamespaceObject): { member: string | undefined; isolated: string | undefined } {
+    const mine = this.labelWrites.get(ns.metadata.name);
+    const labels = mine && BigInt(ns.metadata.resourceVersion ?? '0') < mine.rv ? mine.labels : ns.metadata.labels;
+    if (labels !== mine?.labels) this.labelWrites.delete(ns.metadata.name);
+    return { member: labels?.[LABEL_MEMBER_OF], isolated: labels?.[LABEL_ISOLATED] };
+  }
+
+  private async patchLabels(name: string, labels: Record<string, string | null>, log: Logger): Promise<void> {
+    const stored = await this.d.rest.mergePatch<NamespaceObject>(`/api/v1/namespaces/${name}`, { metadata: { labels } }, FIELD_MANAGER);
+    this.labelWrites.set(name, { labels: stored.metadata.labels ?? {}, rv: BigInt(stored.metadata.resourceVersion ?? '0') });
+    log.info({ labels }, 'wrote the operator\'s namespace labels');
+  }
+
   private reportClashes(name: string, plan: NamespacePlan, names: string[], log: Logger): void {
     const before = this.clashes.get(name) ?? [];
     if (names.length === 0) { this.clashes.delete(name); return; }
@@ -212,7 +243,17 @@ export class NamespaceReconciler {
         if (!isOperatorPolicy(found, this.d.managed.tenantOfUid)) return 'clash';
       }
     }
-    let stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
+    let stored: CachedPolicy;
+    try {
+      stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
+    } catch (err) {
+      // Fields set by the create belong to its Update-operation manager, which an apply cannot take away:
+      // a policy moving to another tenant would keep the old controller reference next to the new one,
+      // which the apiserver refuses. Replace the object whole, guarded by resourceVersion.
+      if (!isInvalid(err) || !apiErrorOf(err)!.causes.some((c) => c.field === 'metadata.ownerReferences')) throw err;
+      const live = await this.d.rest.get<NetworkPolicy>(path);
+      stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: live.metadata.resourceVersion } }, FIELD_MANAGER), share);
+    }
     // Server-side apply keeps fields other managers own (e.g. an ingress rule someone added to our
     // default-deny with kubectl edit). If any remain, replace the object whole, guarded by resourceVersion.
     if (stored.ownedDigest !== desiredDigest) {
@@ -227,7 +268,7 @@ export class NamespaceReconciler {
       await this.d.rest.delete(policyPath(p.metadata.namespace, p.metadata.name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: p.metadata.resourceVersion } });
       this.d.managed.assumed.assumeDeleted(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
     } catch (err) {
-      if (!isNotFound(err) && !(err instanceof Error && /Precondition failed/i.test(err.message))) throw err;
+      if (!isNotFound(err) && !isConflict(err)) throw err; // a failed precondition is a Conflict
     }
   }
 }

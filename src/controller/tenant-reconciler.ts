@@ -8,7 +8,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
 import { claimsOf } from '../admission/policies.ts';
-import { FIELD_MANAGER } from '../policy/labels.ts';
+import { FIELD_MANAGER, LABEL_MEMBER_OF } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -17,7 +17,7 @@ import type { DesiredPolicies } from './desired-policies.ts';
 import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import { isTerminating } from './namespace-reconciler.ts';
-import type { TenantGate } from './tenant-gate.ts';
+import type { GateBindings } from './gate-bindings.ts';
 import { statusPatch } from './fleet-status.ts';
 import { invalidTenantStatus, statusDiffers, tenantStatus, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
 
@@ -42,7 +42,9 @@ export interface TenantReconcilerDeps {
   desired: DesiredPolicies;
   proof: IsolationProof | undefined;
   progress: NamespaceProgress;
-  gate: TenantGate;
+  gate: GateBindings;
+  /** Whether the admission gate guards the member label right now. */
+  labelGuarded: () => boolean;
   /** Parses a tenant into its effective spec (default: without profiles). */
   parse?: (obj: TenantIsolationObject) => ParsedTenant;
 }
@@ -57,7 +59,7 @@ export class TenantReconciler {
 
   constructor(deps: TenantReconcilerDeps) { this.d = deps; }
 
-  forget(name: string): void { this.lastStatusWrite.delete(name); this.d.desired.forget(name); }
+  forget(name: string): void { this.lastStatusWrite.delete(name); this.d.desired.forget(name); this.d.gate.forget(name); }
 
   async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
     const d = this.d;
@@ -66,13 +68,11 @@ export class TenantReconciler {
 
     if (obj.metadata.deletionTimestamp) {
       if (!obj.metadata.finalizers?.includes(FINALIZER)) return;
-      // The gate goes first: pods must not wait for a default-deny that is about to go.
-      const unbound = await d.gate.remove(name, log);
       // The handlers queued the namespaces that still hold its policies; their deletion brings us back.
       const holding = d.policyIndex.namespacesOf(name).filter((ns) => [...d.managed.in(ns).values()].some((p) => p.owner === obj.metadata.uid));
-      if (!unbound || holding.length > 0) return { requeueAfterMs: 2_000 };
+      if (holding.length > 0) return { requeueAfterMs: 2_000 };
       await this.patchFinalizers(obj, (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-      log.info({ tenant: name }, 'removed all managed policies and pod-gate bindings; released finalizer');
+      log.info({ tenant: name }, 'removed all managed policies; released finalizer');
       return;
     }
     if (!obj.metadata.finalizers?.includes(FINALIZER)) {
@@ -81,22 +81,21 @@ export class TenantReconciler {
 
     const now = new Date();
     const tenant = this.parsed(obj);
-    const reserved = [...d.membership.reserved];
     if (tenant.invalid !== undefined) {
-      // Fail closed: the namespaces it still names stay gated (claims undefined: the bindings stay as they are).
-      await d.gate.sync(name, tenant.claims ? claimsOf(tenant.claims) : undefined, reserved, log);
+      // Fail closed: the namespaces it still names stay gated (the gate controller binds them).
       const result = invalidTenantStatus(obj, tenant.invalid, now, tenant.claims?.invalidReason);
       if (!await this.writeStatus(obj, result.status)) return;
       if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.invalid }, 'invalid TenantIsolation spec; its namespaces fail closed');
       this.recordEvents(obj, result, log);
       return;
     }
-    const gate = await d.gate.sync(name, claimsOf(tenant.valid), reserved, log);
+    const gate = d.gate.factsFor(claimsOf(tenant.valid));
     const result = tenantStatus({
       object: obj, tenant: tenant.valid, now, gate,
       memberDigests: d.desired.forTenant(tenant.valid).digests,
       namespaces: this.facts(tenant.valid),
       excluded: d.membership.excludedFor(name),
+      memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid) },
       breaches: d.proof?.breaches(name),
     });
     // A binding too recent to be in force: Gated is re-checked once it is.
@@ -106,7 +105,8 @@ export class TenantReconciler {
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
-    const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status);
+    const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status)
+      || result.status.intraTenantPeers !== obj.status?.intraTenantPeers;
     if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: Math.min(TenantReconciler.STATUS_WINDOW_MS - since, again?.requeueAfterMs ?? Infinity) };
     this.lastStatusWrite.set(name, Date.now());
     if (await this.writeStatus(obj, result.status)) this.recordEvents(obj, result, log);
@@ -121,6 +121,11 @@ export class TenantReconciler {
     }
     const parsed = (this.d.parse ?? parseTenant)(obj);
     return parsed.ok ? { valid: parsed.tenant } : { invalid: parsed.error, claims: parsed.claims };
+  }
+
+  /** Namespaces carrying this tenant's member label that are not its members (set while the label was unguarded). */
+  private strays(tenant: ValidTenant): string[] {
+    return this.d.membership.namespacesLabelled(LABEL_MEMBER_OF, tenant.name).filter((ns) => !this.d.membership.membersOf(tenant.name).includes(ns));
   }
 
   /** What the caches show of every namespace the tenant claims, and of the ones it names that do not exist. */
@@ -138,10 +143,12 @@ export class TenantReconciler {
       return {
         name, missing: false, terminating: ns !== undefined && isTerminating(ns), claimants: d.membership.claimantsOf(name),
         stored, frozenBy, lastError: d.progress.lastError(name), busy: d.progress.busy(name), clashes: d.progress.clashes(name),
+        memberLabel: ns?.metadata.labels?.[LABEL_MEMBER_OF],
       };
     });
-    for (const name of tenant.spec.namespaces) {
-      if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false, clashes: [] });
+    // A name listed twice is one namespace (the status list is keyed by name: a duplicate is refused).
+    for (const name of new Set(tenant.spec.namespaces)) {
+      if (!d.membership.hasNamespace(name)) out.push({ name, missing: true, terminating: false, claimants: [tenant.name], stored: new Map(), frozenBy: undefined, lastError: undefined, busy: false, clashes: [], memberLabel: undefined });
     }
     return out;
   }

@@ -3,13 +3,13 @@
 // around it. It also returns the Events its transitions call for; the reconciler records them only once
 // the status is written, so a failed write cannot repeat them.
 import type { Breach } from '../analysis/analyzer.ts';
-import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
+import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { canonical } from '../policy/diff.ts';
 import { POD_GATE } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import { sameConditions, setCondition } from './conditions.ts';
-import type { GateFacts } from './tenant-gate.ts';
+import type { GateFacts } from './gate-bindings.ts';
 
 /** What is known of one namespace the tenant claims (or names explicitly). */
 export interface NamespaceFacts {
@@ -29,6 +29,8 @@ export interface NamespaceFacts {
   busy: boolean;
   /** Policy names the operator wants there that someone else's policy holds. */
   clashes: readonly string[];
+  /** Its isolation.tenancy.dev/member-of label. */
+  memberLabel: string | undefined;
 }
 
 export interface TenantStatusInput {
@@ -42,6 +44,8 @@ export interface TenantStatusInput {
   /** Reserved namespaces its selector or names match: never members. */
   excluded: readonly string[];
   gate: GateFacts;
+  /** Whether the admission gate guards the member label, and namespaces wrongly carrying this tenant's. */
+  memberLabel: { guarded: boolean; strays: readonly string[] };
   now: Date;
 }
 
@@ -140,8 +144,23 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
       if (prev?.status !== 'False') events.push({ type: 'Warning', reason: 'IsolationBreached', message });
     }
   }
+  const intraTenantPeers = peerMode(input, namespaces, settling);
   const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
-  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, namespaces }, events, settling };
+  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, namespaces, intraTenantPeers }, events, settling };
+}
+
+/**
+ * How the tenant's intra-tenant policies name its members. By label only while the admission gate guards
+ * the label; the switch from names is made once every isolated member carries it and no other namespace
+ * does, so no member loses a peer and no stranger gains one; back to names at once when the guard goes.
+ */
+function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus[], settling: boolean): PeerMode {
+  if (!input.memberLabel.guarded || input.tenant.spec.mode !== 'Enforce') return 'NamespaceNames';
+  if (input.object.status?.intraTenantPeers === 'MembershipLabel') return 'MembershipLabel';
+  const facts = new Map(input.namespaces.map((f) => [f.name, f]));
+  const ready = !settling && input.memberLabel.strays.length === 0
+    && namespaces.every((n) => n.state !== 'Isolated' || facts.get(n.name)?.memberLabel === input.tenant.name);
+  return ready ? 'MembershipLabel' : 'NamespaceNames';
 }
 
 /**
@@ -160,7 +179,8 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
   const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === reason);
   const inherited = { ...(prev?.mode !== undefined ? { mode: prev.mode } : {}), ...(prev?.profile !== undefined ? { profile: prev.profile } : {}) };
   return {
-    status: { observedGeneration: gen, ...inherited, summary: reason === 'InvalidSpec' ? 'invalid spec' : 'invalid profile', conditions: c, namespaces: prev?.namespaces ?? [] },
+    // Its namespaces are left as they are, and so is how their policies name the members.
+    status: { observedGeneration: gen, ...inherited, summary: reason === 'InvalidSpec' ? 'invalid spec' : 'invalid profile', conditions: c, namespaces: prev?.namespaces ?? [], ...(prev?.intraTenantPeers ? { intraTenantPeers: prev.intraTenantPeers } : {}) },
     events: wasReported ? [] : [{ type: 'Warning', reason, message: error }],
     settling: false,
   };
@@ -169,7 +189,7 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
 /** Equal status (ignoring lastTransitionTime) costs no write. */
 export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
   return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && cur.mode === next.mode && cur.profile === next.profile
-    && sameConditions(cur.conditions, next.conditions)
+    && sameConditions(cur.conditions, next.conditions) && cur.intraTenantPeers === next.intraTenantPeers
     && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
 }
 

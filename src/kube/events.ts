@@ -4,7 +4,7 @@
 // an Event is a courtesy, not part of the isolation.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RestClient } from './rest.ts';
+import { isNotFound, type RestClient } from './rest.ts';
 import { API_VERSION, KIND } from '../api/schema.ts';
 import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
 
@@ -55,8 +55,17 @@ export class EventRecorder {
   }
 
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
-    void this.send(target, type, reason, message).catch((e: unknown) =>
+    const sending = this.send(target, type, reason, message).catch((e: unknown) =>
       this.log.warn({ err: String(e), tenant: target.name, reason }, 'could not record event'));
+    this.sending.add(sending);
+    void sending.finally(() => this.sending.delete(sending));
+  }
+
+  private readonly sending = new Set<Promise<void>>();
+
+  /** Resolves when no Event is being sent (batches still waiting for their window are not sent yet: flush()). */
+  async idle(): Promise<void> {
+    while (this.sending.size > 0) await Promise.all(this.sending);
   }
 
   private async send(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
@@ -66,20 +75,32 @@ export class EventRecorder {
     const base = `/api/v1/namespaces/${this.namespace}/events`;
     if (prev && now.getTime() - prev.at < 10 * 60_000) {
       prev.count++; prev.at = now.getTime();
-      await this.rest.mergePatch(`${base}/${prev.name}`, { count: prev.count, lastTimestamp: now.toISOString() }, FIELD_MANAGER);
-      return;
+      try {
+        await this.rest.mergePatch(`${base}/${prev.name}`, { count: prev.count, lastTimestamp: now.toISOString() }, FIELD_MANAGER);
+        return;
+      } catch (err) {
+        // As client-go: an Event that is gone (expired, deleted, or never created) is created anew.
+        if (!isNotFound(err)) throw err;
+      }
     }
     const name = `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`;
-    this.seen.set(key, { name, count: 1, at: now.getTime() });
+    const seen = { name, count: 1, at: now.getTime() };
+    this.seen.set(key, seen);
     if (this.seen.size > 5000) this.seen.delete(this.seen.keys().next().value!);
-    await this.rest.create(base, {
-      apiVersion: 'v1', kind: 'Event',
-      metadata: { name, namespace: this.namespace },
-      involvedObject: { apiVersion: API_VERSION, kind: target.kind ?? KIND, name: target.name, uid: target.uid },
-      type, reason, message: message.slice(0, 1024),
-      source: { component: OPERATOR_NAME, host: this.host },
-      reportingComponent: OPERATOR_NAME, reportingInstance: this.host,
-      firstTimestamp: now.toISOString(), lastTimestamp: now.toISOString(), count: 1,
-    }, FIELD_MANAGER);
+    try {
+      await this.rest.create(base, {
+        apiVersion: 'v1', kind: 'Event',
+        metadata: { name, namespace: this.namespace },
+        involvedObject: { apiVersion: API_VERSION, kind: target.kind ?? KIND, name: target.name, uid: target.uid },
+        type, reason, message: message.slice(0, 1024),
+        source: { component: OPERATOR_NAME, host: this.host },
+        reportingComponent: OPERATOR_NAME, reportingInstance: this.host,
+        firstTimestamp: now.toISOString(), lastTimestamp: now.toISOString(), count: 1,
+      }, FIELD_MANAGER);
+    } catch (err) {
+      // Not created: a repeat must create it, not patch an Event that does not exist.
+      if (this.seen.get(key) === seen) this.seen.delete(key);
+      throw err;
+    }
   }
 }

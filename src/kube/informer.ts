@@ -6,12 +6,13 @@
 //   - a server-ended watch (its timeoutSeconds) resumes from the last resourceVersion, without a relist;
 //   - 410 Gone (an expired resourceVersion or continue token) relists at once;
 //   - any other failure retries after a jittered exponential backoff;
-//   - a watch silent for too long is presumed hung, aborted and relisted (client-node #364/#596/#958).
+//   - a watch silent for longer than the silence limit (3 min by default; the apiserver sends a bookmark
+//     about once a minute) is presumed hung, aborted and relisted (client-node #364/#596/#958).
 // A relist replaces the cache and reports the difference: objects that changed while the watch was down
 // come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ApiError, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
+import { apiErrorOf, isGone, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
@@ -39,9 +40,14 @@ export function stripManagedFields<T extends RawObject>(o: T): T {
   return { ...o, metadata };
 }
 
+/** Three bookmark intervals: a healthy watch is never this silent. */
+export const DEFAULT_WATCH_SILENCE_LIMIT_MS = 3 * 60_000;
+
+/** Why an informer started over: a failed list or watch, a silent watch, or an expired resourceVersion (410). */
+export type RestartReason = 'error' | 'silence' | 'expired';
+
 interface ListPage<Raw> { items: Raw[]; metadata: { resourceVersion?: string; continue?: string } }
 
-const isGone = (e: unknown): boolean => e instanceof ApiError && e.status === 410;
 const resourceVersion = (o: RawObject): string | undefined => o.metadata?.resourceVersion;
 /** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
@@ -49,8 +55,9 @@ const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?
 export interface InformerOptions {
   labelSelector?: string;
   /**
-   * The server ends every watch after `timeoutSeconds` (4-6 min, asked for below) and we reconnect,
-   * which counts as activity; a watch silent for longer than this has hung and is restarted.
+   * A watch silent for longer than this (default DEFAULT_WATCH_SILENCE_LIMIT_MS) has hung and is
+   * restarted with a relist. Bookmarks (about one a minute) and events count as activity, and so does
+   * the reconnect after the server ends a watch (every 4-6 min, asked for below).
    */
   maxSilenceMs?: number;
   /** Objects per list page. */
@@ -65,8 +72,8 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   private stopped = true;
   private restarts = 0;
   private failures = 0; // consecutive, for backoff; reset by a successful list or watch
-  /** Called on every restart (error or silence), e.g. to count it in a metric. */
-  onRestart: (reason: 'error' | 'silence') => void = () => undefined;
+  /** Called on every restart, e.g. to count it in a metric. */
+  onRestart: (reason: RestartReason) => void = () => undefined;
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private lastEvent = Date.now();
@@ -90,7 +97,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     this.handlers = handlers;
     this.log = log.child({ informer: path });
     this.labelSelector = o.labelSelector;
-    this.maxSilenceMs = o.maxSilenceMs ?? 11 * 60_000;
+    this.maxSilenceMs = o.maxSilenceMs ?? rest.watchSilenceLimitMs ?? DEFAULT_WATCH_SILENCE_LIMIT_MS;
     this.pageSize = o.pageSize ?? 500;
   }
 
@@ -130,7 +137,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
         this.silenced = true;
         this.current.abort();
       }
-    }, Math.min(30_000, this.maxSilenceMs / 2));
+    }, Math.min(15_000, this.maxSilenceMs / 4));
     this.watchdog.unref();
     let firstAttempt!: () => void;
     const attempted = new Promise<void>((r) => { firstAttempt = r; });
@@ -174,12 +181,15 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
         }
         if (isGone(err) && gone++ === 0) {
           this.log.info({ err: String(err) }, 'resourceVersion expired; relisting');
+          this.restarts++;
+          this.onRestart('expired');
           this.resourceVersion = undefined;
           continue;
         }
         if (isGone(err)) this.resourceVersion = undefined; // again: relist after the backoff below
         // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random());
+        // A Retry-After (429 from APF) is honoured when longer.
+        const delay = Math.max(Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random()), (apiErrorOf(err)?.retryAfterSeconds ?? 0) * 1000);
         this.restarts++;
         this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts }, 'watch failed; restarting informer');
         this.onRestart('error');
@@ -197,7 +207,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont });
+      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont }, { signal });
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {

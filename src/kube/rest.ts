@@ -3,34 +3,22 @@
 // from informer caches.
 import https from 'node:https';
 import http from 'node:http';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterAccess } from './config.ts';
+import { apiErrorOf, statusError } from './api-errors.ts';
+import { userAgent } from './user-agent.ts';
+import { TokenBucketRateLimiter } from '../queue/rate-limiter.ts';
 
-export class ApiError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ApiError';
-    this.status = status;
-    this.reason = reason;
-  }
+export {
+  ApiError, statusError, apiErrorOf, isNotFound, isConflict, isAlreadyExists, isInvalid, isForbidden, isGone, isTooManyRequests,
+  isNamespaceTerminating, type Status, type StatusCause,
+} from './api-errors.ts';
+
+/** A write refused because this process may no longer write (it lost, or never held, the leader lease). */
+export class WritesFencedError extends Error {
+  constructor(message: string) { super(message); this.name = 'WritesFencedError'; }
 }
-/** A Kubernetes Status (an error body, or a watch ERROR event's object). */
-export interface Status { code?: number; reason?: string; message?: string }
-
-/** The ApiError for a Status answer; `fallback` is what to show when the body carries no message. */
-export function statusError(what: string, status: number, s: Status | undefined, fallback: string): ApiError {
-  return new ApiError(status, s?.reason ?? 'Unknown', `${what}: ${status} ${s?.message ?? fallback}`);
-}
-
-
-export const isNotFound = (e: unknown): boolean => e instanceof ApiError && e.status === 404;
-export const isConflict = (e: unknown): boolean => e instanceof ApiError && e.status === 409;
-/** A create found the name taken (409 with reason AlreadyExists, unlike an optimistic-concurrency Conflict). */
-export const isAlreadyExists = (e: unknown): boolean => e instanceof ApiError && e.status === 409 && e.reason === 'AlreadyExists';
-/** The apiserver refuses creates in a namespace being deleted with 403 NamespaceTerminating-ish messages. */
-export const isNamespaceTerminating = (e: unknown): boolean =>
-  e instanceof ApiError && e.status === 403 && /being terminated|is terminating/i.test(e.message);
 
 export type WriteVerb = 'apply' | 'update' | 'patch' | 'delete' | 'create';
 
@@ -49,8 +37,49 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
+  /** Idle socket timeout (default 30 s). */
   timeoutMs?: number;
+  /** Aborts the request, e.g. `AbortSignal.timeout(ms)` for a deadline on the whole exchange. */
+  signal?: AbortSignal;
 }
+
+export type WriteOptions = Pick<RequestOptions, 'signal' | 'timeoutMs'>;
+
+export interface RestClientOptions {
+  /** Client-side rate limit in requests per second; 0 or less: none (the apiserver's APF decides). */
+  qps?: number;
+  /** Requests allowed at once above the rate (with qps > 0). */
+  burst?: number;
+  /** Retries of a request answered 429, or 503/504 with Retry-After (default 5). */
+  maxRetries?: number;
+  /** How long a watch may be silent before informers on this client restart it (their default). */
+  watchSilenceLimitMs?: number;
+}
+
+/** The longest Retry-After we honour as given; longer asks are waited this long. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/**
+ * How long to wait before sending a request again, or undefined to give up. 429 means the apiserver
+ * (APF, max-inflight) refused it unprocessed: any request may be retried. A 503/504 with Retry-After may
+ * have been processed: only requests that are safe to repeat are (reads, PUT, DELETE, apply and merge
+ * patches; not POST, not JSON patch).
+ */
+export function retryDelayMs(err: unknown, method: string, contentType: string | undefined, attempt: number, maxRetries: number): number | undefined {
+  const a = apiErrorOf(err);
+  if (!a || attempt >= maxRetries) return undefined;
+  const repeatable = method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE'
+    || (method === 'PATCH' && (contentType === 'application/apply-patch+yaml' || contentType === 'application/merge-patch+json'));
+  if (a.status === 429) return Math.min(MAX_RETRY_AFTER_MS, (a.retryAfterSeconds ?? 1) * 1000);
+  if ((a.status === 503 || a.status === 504) && a.retryAfterSeconds !== undefined && repeatable) return Math.min(MAX_RETRY_AFTER_MS, a.retryAfterSeconds * 1000);
+  return undefined;
+}
+
+/** Retry-After in seconds (the apiserver sends whole seconds; an HTTP date is not honoured). */
+const retryAfter = (h: string | string[] | undefined): number | undefined => {
+  const v = Array.isArray(h) ? h[0] : h;
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined;
+};
 
 /** One line of a watch stream. */
 export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
@@ -62,21 +91,59 @@ export class RestClient {
   private readonly watchAgent: https.Agent | http.Agent;
   private readonly writeListeners: WriteListener[] = [];
   private readonly access: ClusterAccess;
+  /** The TCP socket under each TLS socket: only a TCP socket can be reset (RST), see fenceWrites. */
+  private readonly tcpOf = new WeakMap<net.Socket, net.Socket>();
+  /** Writes whose request exists, until their response ends. */
+  private readonly inFlightWrites = new Set<http.ClientRequest>();
+  /** Writes fenceWrites reset: they fail with WritesFencedError, whatever the socket reports. */
+  private readonly resetWrites = new WeakSet<http.ClientRequest>();
+  /** performance.now() after which writes are refused; undefined: no gate (no leader election). */
+  private writesAllowedUntil: number | undefined;
+  private fenced: string | undefined;
+  private readonly limiter: TokenBucketRateLimiter | undefined;
+  private readonly maxRetries: number;
+  private readonly userAgent = userAgent();
+  readonly watchSilenceLimitMs: number | undefined;
 
-  private constructor(access: ClusterAccess) {
+  private constructor(access: ClusterAccess, o: RestClientOptions) {
+    this.limiter = o.qps !== undefined && o.qps > 0 ? new TokenBucketRateLimiter(o.qps, Math.max(1, o.burst ?? 10), () => performance.now()) : undefined;
+    this.maxRetries = o.maxRetries ?? 5;
+    this.watchSilenceLimitMs = o.watchSilenceLimitMs;
     this.access = access;
     this.server = access.server;
-    const agent = (maxSockets: number): https.Agent | http.Agent => (this.server.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
-      : new http.Agent({ keepAlive: true, maxSockets }));
+    const agent = (maxSockets: number, tcpKeepAliveMs?: number): https.Agent | http.Agent => {
+      const a = this.server.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
+        : new http.Agent({ keepAlive: true, maxSockets });
+      // Our own TCP socket under TLS, remembered, so it can be reset; TCP keepalive where asked for.
+      const create = a.createConnection.bind(a) as (o: Record<string, unknown>, cb?: unknown) => net.Socket;
+      a.createConnection = (o: Record<string, unknown>, cb?: unknown) => {
+        const tcp = net.connect({ host: o.host as string, port: Number(o.port), family: o.family as number | undefined });
+        if (tcpKeepAliveMs !== undefined) tcp.setKeepAlive(true, tcpKeepAliveMs);
+        if (this.server.protocol !== 'https:') return tcp;
+        const s = create({ ...o, socket: tcp }, cb);
+        this.tcpOf.set(s, tcp);
+        return s;
+      };
+      return a;
+    };
     this.agent = agent(32);
-    this.watchAgent = agent(Infinity);
+    // A watch may be silent for minutes: TCP keepalive notices a peer that is gone (probes after 30 s
+    // idle, then every second, 10 tries); a peer that is up but forwards nothing is the informer
+    // watchdog's job.
+    this.watchAgent = agent(Infinity, 30_000);
   }
 
-  static create(access: ClusterAccess): Promise<RestClient> { return Promise.resolve(new RestClient(access)); }
+  static create(access: ClusterAccess, o: RestClientOptions = {}): Promise<RestClient> { return Promise.resolve(new RestClient(access, o)); }
+
+  /** Waits for a token of the client-side rate limit, if there is one. */
+  private async throttle(signal: AbortSignal | undefined): Promise<void> {
+    const wait = this.limiter?.when() ?? 0;
+    if (wait > 0) await sleep(wait, undefined, { signal });
+  }
 
   private async headers(): Promise<Record<string, string>> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': this.userAgent };
     // Per request, so rotated service-account tokens are picked up.
     const auth = await this.access.authorization();
     if (auth) headers.Authorization = auth;
@@ -91,7 +158,59 @@ export class RestClient {
 
   onWrite(listener: WriteListener): void { this.writeListeners.push(listener); }
 
+  /**
+   * Writes are refused from `performance.now()` = `until` on (a leader's renew deadline), checked just
+   * before each write is handed to the socket: by construction, not by a timer that might fire late.
+   */
+  allowWritesUntil(until: number): void { this.writesAllowedUntil = until; }
+
+  /**
+   * Closes the write fence for good: later writes throw WritesFencedError before reaching a socket, and
+   * writes in flight are reset (TCP RST), so a request stuck in a partitioned network is dropped by the
+   * kernel instead of being delivered once the network heals.
+   */
+  fenceWrites(reason: string): void {
+    if (this.fenced !== undefined) return;
+    this.fenced = reason;
+    this.writesAllowedUntil = -Infinity;
+    for (const req of this.inFlightWrites) {
+      this.resetWrites.add(req);
+      const s = req.socket;
+      const tcp = s ? this.tcpOf.get(s) ?? s : undefined;
+      // Reset first: a plain destroy() would close with FIN, and a request held by a partitioned network
+      // would then still be delivered after it heals.
+      if (tcp && !tcp.destroyed) { try { tcp.resetAndDestroy(); } catch { tcp.destroy(); } }
+      req.destroy();
+    }
+    this.inFlightWrites.clear();
+  }
+
+  get writesFenced(): boolean { return this.fenced !== undefined; }
+
+  private checkWriteFence(method: string, path: string): void {
+    if (this.fenced === undefined && (this.writesAllowedUntil === undefined || performance.now() < this.writesAllowedUntil)) return;
+    throw new WritesFencedError(`${method} ${path}: refused, ${this.fenced ?? 'the leader lease is not held'}`);
+  }
+
   async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    return this.send<T>(method, path, o, false);
+  }
+
+  /** One request, sent again (within bounds) when the server asks for a retry. */
+  private async send<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.throttle(o.signal);
+      try {
+        return await this.sendOnce<T>(method, path, o, isWrite);
+      } catch (err) {
+        const wait = retryDelayMs(err, method, o.contentType, attempt, this.maxRetries);
+        if (wait === undefined) throw err;
+        await sleep(wait, undefined, { signal: o.signal });
+      }
+    }
+  }
+
+  private async sendOnce<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
     const url = this.url(path, o.query);
     const headers = await this.headers();
     let payload: string | undefined;
@@ -101,8 +220,10 @@ export class RestClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     const lib = url.protocol === 'https:' ? https : http;
+    // Synchronously before the request exists: nothing between this check and the socket can yield.
+    if (isWrite) this.checkWriteFence(method, url.pathname);
     return await new Promise<T>((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000 }, (res) => {
+      const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
         // Decoded as it arrives, into JS strings: a Buffer.concat of a large list page would be one more
         // big malloc'd block per response, and those fragment the C heap for good (RSS that never returns).
         res.setEncoding('utf8');
@@ -118,17 +239,23 @@ export class RestClient {
           let parsed: unknown;
           try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = text; }
           if (status >= 200 && status < 300) { resolve(parsed as T); return; }
-          reject(statusError(`${method} ${url.pathname}`, status, parsed as Status | undefined, text.slice(0, 300)));
+          reject(statusError(`${method} ${url.pathname}`, status, parsed, text.slice(0, 300), retryAfter(res.headers['retry-after'])));
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
-      req.on('error', (e) => reject(new Error(`${method} ${url.pathname}: ${e.message}`, { cause: e })));
+      req.on('error', (e) => {
+        if (this.resetWrites.has(req)) reject(new WritesFencedError(`${method} ${url.pathname}: write in flight reset: ${this.fenced}`));
+        else reject(new Error(`${method} ${url.pathname}: ${e.message}`, { cause: e }));
+      });
+      if (isWrite) { this.inFlightWrites.add(req); req.once('close', () => this.inFlightWrites.delete(req)); }
       if (payload !== undefined) req.write(payload);
       req.end();
     });
   }
 
-  get<T>(path: string, query?: RequestOptions['query']): Promise<T> { return this.request<T>('GET', path, { query }); }
+  get<T>(path: string, query?: RequestOptions['query'], o: Pick<RequestOptions, 'signal' | 'timeoutMs'> = {}): Promise<T> {
+    return this.request<T>('GET', path, { ...o, query });
+  }
 
   /**
    * Streams a watch: `onEvent` gets each event as it arrives. Resolves when the server ends the stream
@@ -136,6 +263,7 @@ export class RestClient {
    */
   async watch<T>(path: string, query: RequestOptions['query'], onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
     const url = this.url(path, { ...query, watch: true });
+    await this.throttle(signal);
     const headers = await this.headers();
     const lib = url.protocol === 'https:' ? https : http;
     await new Promise<void>((resolve, reject) => {
@@ -150,9 +278,9 @@ export class RestClient {
           res.on('close', () => { if (!res.complete) reject(new Error(`WATCH ${url.pathname}: ${status}, connection closed`)); });
           res.on('data', (c: string) => { if (buffered.length < 4096) buffered += c; });
           res.on('end', () => {
-            let s: Status | undefined;
-            try { s = JSON.parse(buffered) as Status; } catch { /* not a Status */ }
-            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300)));
+            let s: unknown;
+            try { s = JSON.parse(buffered); } catch { /* not a Status */ }
+            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300), retryAfter(res.headers['retry-after'])));
           });
           return;
         }
@@ -178,24 +306,28 @@ export class RestClient {
   }
 
   private async write<T>(verb: WriteVerb, method: string, path: string, o: RequestOptions): Promise<T> {
-    const r = await this.request<T>(method, path, o);
+    const r = await this.send<T>(method, path, o, true);
     for (const l of this.writeListeners) l(verb, path);
     return r;
   }
 
   /** Server-side apply (JSON is YAML, so the apply content type takes it as is). */
-  apply<T>(path: string, obj: unknown, fieldManager: string, force = true): Promise<T> {
-    return this.write('apply', 'PATCH', path, { body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager, force } });
+  apply<T>(path: string, obj: unknown, fieldManager: string, force = true, o: WriteOptions = {}): Promise<T> {
+    return this.write('apply', 'PATCH', path, { ...o, body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager, force } });
   }
-  create<T>(path: string, obj: unknown, fieldManager: string): Promise<T> { return this.write('create', 'POST', path, { body: obj, query: { fieldManager } }); }
-  update<T>(path: string, obj: unknown, fieldManager: string): Promise<T> { return this.write('update', 'PUT', path, { body: obj, query: { fieldManager } }); }
-  mergePatch<T>(path: string, patch: unknown, fieldManager: string): Promise<T> {
-    return this.write('patch', 'PATCH', path, { body: patch, contentType: 'application/merge-patch+json', query: { fieldManager } });
+  create<T>(path: string, obj: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('create', 'POST', path, { ...o, body: obj, query: { fieldManager } });
   }
-  jsonPatch<T>(path: string, ops: unknown[], fieldManager: string): Promise<T> {
-    return this.write('patch', 'PATCH', path, { body: ops, contentType: 'application/json-patch+json', query: { fieldManager } });
+  update<T>(path: string, obj: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('update', 'PUT', path, { ...o, body: obj, query: { fieldManager } });
   }
-  delete<T>(path: string, body?: unknown): Promise<T> { return this.write('delete', 'DELETE', path, { body }); }
+  mergePatch<T>(path: string, patch: unknown, fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('patch', 'PATCH', path, { ...o, body: patch, contentType: 'application/merge-patch+json', query: { fieldManager } });
+  }
+  jsonPatch<T>(path: string, ops: unknown[], fieldManager: string, o: WriteOptions = {}): Promise<T> {
+    return this.write('patch', 'PATCH', path, { ...o, body: ops, contentType: 'application/json-patch+json', query: { fieldManager } });
+  }
+  delete<T>(path: string, body?: unknown, o: WriteOptions = {}): Promise<T> { return this.write('delete', 'DELETE', path, { ...o, body }); }
 
   close(): void { this.agent.destroy(); this.watchAgent.destroy(); }
 }

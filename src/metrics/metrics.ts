@@ -7,6 +7,7 @@ import type { QueueObserver } from '../queue/workqueue.ts';
 /** The controllers' names: their `controller` label, and their queues' `name`, as in controller-runtime. */
 export const NAMESPACE_CONTROLLER = 'namespace';
 export const TENANT_CONTROLLER = 'tenantisolation';
+export const GATE_CONTROLLER = 'admissiongate';
 export const PROFILE_CONTROLLER = 'isolationprofile';
 export const BASELINE_CONTROLLER = 'isolationbaseline';
 
@@ -40,6 +41,7 @@ export class OperatorMetrics {
   readonly unfinishedWork: Gauge<'name' | 'controller'>;
   readonly longestRunning: Gauge<'name' | 'controller'>;
   readonly watchAge: Gauge<'resource'>;
+  readonly peerModes: Gauge<'mode'>;
   /** Keys in flight per controller, read at scrape time. */
   private readonly inFlight = new Map<string, () => ReadonlyMap<string, number>>();
   private watches: () => { resource: string; ageSeconds: number }[] = () => [];
@@ -69,7 +71,9 @@ export class OperatorMetrics {
     this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
     this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
-    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts after a watch error or a silence longer than the watchdog allows', labelNames: ['resource', 'reason'], registers: r });
+    this.peerModes = new Gauge({ name: 'tenant_isolation_intra_tenant_peers', help: 'Enforcing tenants by how their intra-tenant policies name members: MembershipLabel (a join costs the same at any size) or NamespaceNames', labelNames: ['mode'], registers: r });
+    for (const mode of ['MembershipLabel', 'NamespaceNames']) this.peerModes.set({ mode }, 0);
+    this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: this.inFlight, watches: () => this.watches() };
     this.unfinishedWork = new Gauge({

@@ -1,8 +1,8 @@
 // The pure heart of the operator: which NetworkPolicies a namespace should hold, given the tenants that
 // claim it. No I/O: the reconciler, `render` and tests all call this one function.
-import { API_VERSION, KIND, type AllowRule, type ValidTenant, type LabelSelector } from '../api/schema.ts';
+import { API_VERSION, KIND, type AllowRule, type PeerMode, type ValidTenant, type LabelSelector } from '../api/schema.ts';
 import {
-  ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, LABEL_TENANT, OPERATOR_NAME,
+  ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_MEMBER_OF, LABEL_NAMESPACE_NAME, LABEL_TENANT, OPERATOR_NAME,
   POLICY_ALLOW_DNS, POLICY_ALLOW_EXTRA, POLICY_ALLOW_INTRA_TENANT, POLICY_DEFAULT_DENY,
 } from './labels.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec, OwnerReference } from './types.ts';
@@ -35,7 +35,7 @@ export function planNamespace(
     const tenant = claimants[0]!;
     const members = membersOf(tenant.name);
     // The namespace itself is always a peer, even while it is not yet in the member list.
-    const templates = members.includes(namespace) ? templatesOf(tenant, members) : memberTemplates(tenant, [...members, namespace]);
+    const templates = templatesOf(tenant, members.includes(namespace) ? members : [...members, namespace]);
     return { kind: 'member', namespace, tenant, policies: templates.map((t) => inNamespace(t, namespace)) };
   }
   const tenants = [...claimants].sort((a, b) => a.name.localeCompare(b.name));
@@ -94,7 +94,7 @@ export function inNamespace(template: NetworkPolicy, namespace: string): Network
  * same in every member (the intra-tenant peers list all members), so callers compute them once per tenant
  * and membership and place them with `inNamespace`. `members` must include the namespace they are for.
  */
-export function memberTemplates(tenant: ValidTenant, members: readonly string[]): NetworkPolicy[] {
+export function memberTemplates(tenant: ValidTenant, members: readonly string[], peers: PeerMode = 'NamespaceNames'): NetworkPolicy[] {
   const namespace = '';
   const { defaultDeny, dns, intraTenant, allow } = tenant.spec;
   const ingress = defaultDeny.ingress;
@@ -113,11 +113,15 @@ export function memberTemplates(tenant: ValidTenant, members: readonly string[])
     out.push(policy(POLICY_ALLOW_DNS, namespace, tenant, { podSelector: {}, policyTypes: ['Egress'], egress: [{ to, ports: dns.ports }] }));
   }
   if (intraTenant.enabled && (ingress || egress)) {
-    const names = [...new Set(members)].sort();
-    const peer = { namespaceSelector: byName(names) };
+    // By name, every member is listed (a join rewrites every member's policy). By label, the members are
+    // the namespaces carrying the operator-only member label, plus the namespace's own pods (it is labelled
+    // only once its policies are stored): the same policy whatever the tenant's size.
+    const peersOf: NetworkPolicyPeer[] = peers === 'MembershipLabel'
+      ? [{ namespaceSelector: { matchLabels: { [LABEL_MEMBER_OF]: tenant.name } } }, { podSelector: {} }]
+      : [{ namespaceSelector: byName([...new Set(members)].sort()) }];
     const spec: NetworkPolicySpec = { podSelector: {}, policyTypes: types(ingress, egress) };
-    if (ingress) spec.ingress = [{ from: [peer] }];
-    if (egress) spec.egress = [{ to: [peer] }];
+    if (ingress) spec.ingress = [{ from: peersOf }];
+    if (egress) spec.egress = [{ to: peersOf }];
     out.push(policy(POLICY_ALLOW_INTRA_TENANT, namespace, tenant, spec));
   }
   const extraIn = ingress ? allow.ingressFrom : [];

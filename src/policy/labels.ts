@@ -5,6 +5,19 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const LABEL_TENANT = 'isolation.tenancy.dev/tenant';
 /** Set on the fail-closed default-deny of a namespace that several tenants claim. */
 export const ANNOTATION_CONFLICT = 'isolation.tenancy.dev/conflicting-tenants';
+/**
+ * Set by the operator on a tenant's member namespace once its policies are stored, and removed before
+ * they are: with the admission gate installed only the operator can write it, so intra-tenant policies
+ * may select it instead of listing every member by name (a join then costs the same at any tenant size).
+ */
+export const LABEL_MEMBER_OF = 'isolation.tenancy.dev/member-of';
+/**
+ * Set ("true") by the operator on a namespace once every policy it wants there is stored (a member's, or a
+ * fail-closed deny), removed before they go: the pod gate admits pods in a tenant's namespace only then.
+ */
+export const LABEL_ISOLATED = 'isolation.tenancy.dev/isolated';
+/** Labels under this prefix on namespaces are the operator's alone (the admission gate guards them). */
+export const OPERATOR_LABEL_PREFIX = 'isolation.tenancy.dev/';
 /** The apiserver sets this label on every namespace and nobody can change it: membership is keyed on it. */
 export const LABEL_NAMESPACE_NAME = 'kubernetes.io/metadata.name';
 

@@ -114,6 +114,8 @@ export class MembershipIndex {
   tenant(name: string): ValidTenant | undefined { return this.tenants.get(name); }
   tenantNames(): string[] { return [...this.tenants.keys()].sort(); }
   hasNamespace(name: string): boolean { return this.namespaceLabels.has(name); }
+  /** Namespaces whose label `key` is `value`. */
+  namespacesLabelled(key: string, value: string): string[] { return this.namespaceLabels.select({ matchLabels: { [key]: value } }); }
   /** The labels of a namespace the index knows. */
   labelsOf(name: string): Readonly<Record<string, string>> | undefined { return this.namespaceLabels.get(name); }
 

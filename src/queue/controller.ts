@@ -4,6 +4,7 @@
 // never from another controller's reconcile.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { isConflict } from '../kube/api-errors.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { WorkQueue, type ReconcileResult } from './workqueue.ts';
 
@@ -45,7 +46,8 @@ export class Controller {
     try {
       return await this.reconcileKey(key, log);
     } catch (err) {
-      log.error({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
+      // An optimistic-concurrency conflict is routine (the object changed under us), not an alert.
+      log[isConflict(err) ? 'info' : 'error']({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
       throw err;
     } finally {
       log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');

@@ -120,6 +120,8 @@ export class WorkQueue {
 
   /** Whether the key is queued or being processed. */
   isPending(key: string): boolean { return this.dirty.has(key) || this.processing.has(key); }
+  /** Whether a delayed add (a retry after an error, or a requeueAfter) is waiting for the key. */
+  isScheduled(key: string): boolean { return this.timers.has(key); }
 
   private pump(): void {
     if (this.paused || this.shuttingDown) return;

@@ -11,6 +11,7 @@ import { startOperator, type RunningOperator, type StartOptions } from '../../sr
 import { runFlags } from '../../src/cli/flags.ts';
 import type { NetworkPolicy, NamespaceObject } from '../../src/policy/types.ts';
 import type { TenantIsolationObject } from '../../src/api/schema.ts';
+import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../../src/policy/labels.ts';
 
 export const kubeconfig = (): string => inject('kubeconfig');
 
@@ -149,4 +150,81 @@ export async function createPod(namespace: string, name: string, extra: { labels
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: extra.labels ?? {}, ...(extra.finalizers ? { finalizers: extra.finalizers } : {}) },
     spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
   }, 'tests');
+}
+
+const MEMBER_LABEL_GUARD_PATH = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/tenant-isolation-member-label';
+
+/**
+ * Takes the member-label guard's binding away: tenants name their members by namespace name (the
+ * behaviour where the gate is not installed). Returns what puts it back.
+ */
+export async function withoutMemberLabelGuard(): Promise<() => Promise<void>> {
+  const r = await rest();
+  const b = await r.get<{ metadata: { name: string; labels?: Record<string, string> }; spec: unknown }>(MEMBER_LABEL_GUARD_PATH);
+  await r.delete(MEMBER_LABEL_GUARD_PATH);
+  return async () => {
+    await (await rest()).apply(MEMBER_LABEL_GUARD_PATH, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: b.metadata.name, labels: b.metadata.labels }, spec: b.spec }, 'tests', true);
+  };
+}
+
+/** What `settled` compares: the apiserver's resourceVersions of the objects named, keyed by kind and name. */
+async function versionsOf(what: { namespaces?: readonly string[]; tenants?: readonly string[] }): Promise<Map<string, string>> {
+  const r = await rest();
+  const out = new Map<string, string>();
+  for (const ns of what.namespaces ?? []) {
+    const n = await getNamespace(ns);
+    if (n?.metadata.resourceVersion) out.set(`ns/${ns}`, n.metadata.resourceVersion);
+    const list = await r.get<{ items: NetworkPolicy[] }>(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, { labelSelector: MANAGED_SELECTOR });
+    for (const p of list.items) out.set(`np/${ns}/${p.metadata.name}`, p.metadata.resourceVersion ?? '');
+  }
+  for (const t of what.tenants ?? []) {
+    const ti = await getTenant(t);
+    if (ti?.metadata.resourceVersion) out.set(`ti/${t}`, ti.metadata.resourceVersion);
+  }
+  return out;
+}
+
+/** The operator's watch caches hold each object at least at the given version, and no managed policy the apiserver lacks. */
+function cachesHold(op: RunningOperator, want: Map<string, string>, what: { namespaces?: readonly string[] }): boolean {
+  const c = op.manager.caches;
+  const atLeast = (have: string | undefined, v: string): boolean => have !== undefined && BigInt(have) >= BigInt(v);
+  for (const [key, v] of want) {
+    const [kind, a, b] = key.split('/') as [string, string, string | undefined];
+    const have = kind === 'ns' ? c.namespaces.get(a)?.metadata.resourceVersion
+      : kind === 'ti' ? c.tenants.get(a)?.metadata.resourceVersion
+        : c.policies.get(b!, a)?.metadata.resourceVersion;
+    if (!atLeast(have, v)) return false;
+  }
+  for (const ns of what.namespaces ?? []) {
+    for (const p of c.policies.list(ns)) if (p.metadata.labels?.[LABEL_MANAGED_BY] === OPERATOR_NAME && !want.has(`np/${ns}/${p.metadata.name}`)) return false;
+  }
+  return true;
+}
+
+/**
+ * A barrier for "nothing more happens": waits until the operator's caches hold the named namespaces,
+ * their managed policies and the named tenants at the versions the apiserver holds, both work queues
+ * are idle, no delayed requeue of these objects is pending and no Event is being sent; again, until
+ * its own writes stop moving those versions. What the operator has not done about these objects by
+ * then, it will not do without a new event.
+ */
+export async function settled(op: RunningOperator, what: { namespaces?: readonly string[]; tenants?: readonly string[] }, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const want = await versionsOf(what);
+    await eventually(() => Promise.resolve(cachesHold(op, want, what) || undefined), 'the operator\'s caches to catch up', Math.max(1, deadline - Date.now()));
+    await op.manager.idle();
+    await op.manager.events.idle();
+    // A delayed requeue (a status write coalesced, a binding not yet in force) must come and go too: one
+    // that keeps coming back is a hot loop, and this barrier then times out.
+    const scheduled = (): boolean => (what.tenants ?? []).some((t) => op.manager.tenantController.queue.isScheduled(t))
+      || (what.namespaces ?? []).some((n) => op.manager.namespaceController.queue.isScheduled(n));
+    if (scheduled()) {
+      await eventually(() => Promise.resolve(!scheduled() || undefined), 'delayed requeues to run', Math.max(1, deadline - Date.now()));
+      continue;
+    }
+    const now = await versionsOf(what);
+    if (now.size === want.size && [...now].every(([k, v]) => want.get(k) === v)) return;
+    if (Date.now() > deadline) throw new Error(`the operator kept writing ${JSON.stringify(what)} for ${timeoutMs} ms`);
+  }
 }

@@ -26,7 +26,7 @@ describe('the local control plane', () => {
     const good = structuredClone(bad);
     good.metadata.name = 'good';
     good.spec.ingress[0]!.ports[0]!.endPort = 9090;
-    await expect((await rest()).create(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, good, 'tests')).resolves.toBeTruthy();
+    await expect((await rest()).create(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, good, 'tests')).resolves.toMatchObject({ metadata: { name: 'good', namespace: ns } });
   });
 
   it('garbage-collects an object after its owner is deleted (kube-controller-manager runs)', async () => {
@@ -38,11 +38,10 @@ describe('the local control plane', () => {
       apiVersion: 'v1', kind: 'ConfigMap',
       metadata: { name: 'dependent', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid }] },
     }, 'tests');
-    const unowned = await r.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bystander' } }, 'tests');
-    expect(unowned).toBeTruthy();
+    await r.create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bystander' } }, 'tests');
     await r.delete(`/api/v1/namespaces/${ns}/configmaps/owner`);
     await eventually(async () => r.get(`/api/v1/namespaces/${ns}/configmaps/dependent`).then(() => false, (e: unknown) => e instanceof ApiError && e.status === 404), 'the dependent to be garbage-collected', 60_000);
-    await expect(r.get(`/api/v1/namespaces/${ns}/configmaps/bystander`)).resolves.toBeTruthy();
+    await expect(r.get(`/api/v1/namespaces/${ns}/configmaps/bystander`)).resolves.toMatchObject({ metadata: { name: 'bystander' } }); // not collected: it has no owner
   });
 
   it('finishes deleting a namespace that still holds objects', async () => {

@@ -4,7 +4,6 @@
 // kube-root-ca.crt ConfigMap the controller-manager publishes, which tests wait for before they start
 // an informer (so it is never a late, surprising add) and count like any other object.
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { loadKubeConfig } from '../../src/kube/config.ts';
@@ -131,15 +130,16 @@ describe('ResilientInformer: the initial list', () => {
     const reasons: string[] = [];
     informer.onRestart = (r) => reasons.push(r);
     const get = vi.spyOn(client, 'get');
+    let synced = false;
+    void informer.waitForSync().then(() => { synced = true; });
     await withTimeout(informer.start(), 2_000, 'start() after a failing list');
     expect(informer.hasSynced).toBe(false);
     expect(informer.size).toBe(0);
     await until(() => get.mock.calls.length >= 2, 'a retried list', 4_000);
     expect(reasons[0]).toBe('error');
     expect(informer.restartCount).toBeGreaterThanOrEqual(1);
-    let synced = false;
-    void informer.waitForSync().then(() => { synced = true; });
-    await sleep(100);
+    // Two lists have failed and every promise callback due has run: a sync would have been reported.
+    await new Promise((r) => setImmediate(r));
     expect(synced).toBe(false);
     const t0 = Date.now();
     await withTimeout(informer.stop(), 2_000, 'stop() during backoff');
@@ -252,9 +252,14 @@ describe('ResilientInformer: stop and start again', () => {
     await withTimeout(informer.stop(), 2_000, 'stop()');
     expect(Date.now() - t0).toBeLessThan(2_000);
     events.length = 0;
+    // A second informer, still running, witnesses the changes: once it has seen a later barrier object,
+    // the apiserver has sent the changes to every watch there is.
+    const witness = await informerFor(CM(ns));
+    await witness.informer.start();
+    await witness.informer.waitForSync();
     await createCM(ns, 'after-stop');
     await (await rest()).delete(CM(ns, 'kept'));
-    await sleep(500);
+    expect(summary(await barrier(ns, witness.events))).toContain('delete kept');
     expect(events).toEqual([]);
     expect(informer.get('kept', ns)?.metadata.name).toBe('kept');
     expect(informer.get('after-stop', ns)).toBeUndefined();
@@ -368,7 +373,15 @@ describe('RestClient.watch', () => {
     await createCM(ns, 'one');
     await createCM(ns, 'two');
     expect(await withTimeout(outcome, 4_000, 'the failing watch')).toBe(boom);
-    await sleep(200);
+    // A witness watch from the same point sees 'two' and a later object: the failed watch was sent them
+    // too, had it still been listening.
+    const seen: string[] = [];
+    const ac = new AbortController();
+    void r.watch<ConfigMap>(CM(ns), { resourceVersion: list.metadata.resourceVersion }, (e) => seen.push(e.object.metadata.name), ac.signal).catch(() => undefined);
+    await createCM(ns, 'three');
+    await until(() => seen.includes('three'), 'the witness to see three');
+    ac.abort();
+    expect(seen).toEqual(['one', 'two', 'three']);
     expect(calls).toBe(1);
   });
 });

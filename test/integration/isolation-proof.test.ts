@@ -52,10 +52,13 @@ describe('the Isolated condition', () => {
     expect(breached.message).toMatch(new RegExp(`${outside}|external`));
     // Events are recorded after the status write that reports the transition.
     await eventually(async () => (await events(t)).some((e) => e.reason === 'IsolationBreached' && e.message.includes('allow-all-ingress')), 'an IsolationBreached event naming the policy');
-    expect((await op.metrics.breachedTenants.get()).values[0]!.value).toBeGreaterThanOrEqual(0);
+    const breachedTenants = async (): Promise<number> => { op.manager.updateGauges(); return (await op.metrics.breachedTenants.get()).values[0]!.value; };
+    const whileBreached = await breachedTenants();
+    expect(whileBreached).toBeGreaterThanOrEqual(1); // this tenant, and any an earlier test left breached
 
     await r.delete(`/apis/networking.k8s.io/v1/namespaces/${a}/networkpolicies/allow-all-ingress`);
     await eventually(async () => (await condition(t, 'Isolated'))?.status === 'True', 'Isolated=True again', 5_000);
+    expect(await breachedTenants()).toBe(whileBreached - 1);
   });
 
   it('does not count declared paths: an allow entry, DNS and intra-tenant traffic are not breaches', async () => {

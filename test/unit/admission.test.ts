@@ -1,7 +1,7 @@
 // The admission gate's pure parts: which bindings a tenant gets, what verify reports missing, how an
 // invalid spec still claims namespaces, reserved namespaces, and what the operator treats as its own.
 import { describe, expect, it } from 'vitest';
-import { AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, POD_GATE, bindingDigest, claimsOf, missingGate, staticAdmissionObjects, tenantBindings } from '../../src/admission/policies.ts';
+import { AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, POD_GATE, bindingDigest, bindingsCovering, claimsOf, gateBindings, missingGate, staticAdmissionObjects } from '../../src/admission/policies.ts';
 import { RESERVED_NAMESPACES, parseTenant, selectorNamesItsNamespaces } from '../../src/api/schema.ts';
 import { planNamespace, policiesToApply } from '../../src/policy/desired.ts';
 import { compactPolicy, isOperatorPolicy } from '../../src/policy/diff.ts';
@@ -10,31 +10,47 @@ import { specError, tenant } from './fixtures.ts';
 
 const RESERVED = [...RESERVED_NAMESPACES];
 
-describe('tenantBindings', () => {
-  it('binds the pod gate to the selector, never to a reserved namespace, and to explicit names apart', () => {
-    const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } }, namespaces: ['legacy', 'kube-public-ish'] });
-    const [bySelector, byName] = tenantBindings(claimsOf(t), RESERVED);
-    expect(bySelector!.metadata.name).toBe(`${POD_GATE}.by-selector.acme`);
-    expect(bySelector!.spec).toEqual({
-      policyName: POD_GATE,
-      paramRef: { name: 'tenant-isolation-default-deny', parameterNotFoundAction: 'Deny' },
-      matchResources: { namespaceSelector: { matchLabels: { tenant: 'acme' }, matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...RESERVED].sort() }] } },
-      validationActions: ['Deny'],
-    });
-    expect(byName!.metadata.name).toBe(`${POD_GATE}.by-name.acme`);
-    expect(byName!.spec.matchResources.namespaceSelector).toEqual({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['kube-public-ish', 'legacy'] }] });
-    expect(bySelector!.metadata.ownerReferences).toEqual([{ apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', name: 'acme', uid: 'uid-acme', controller: true, blockOwnerDeletion: true }]);
+describe('gateBindings', () => {
+  const claims = (name: string, spec: Record<string, unknown>) => claimsOf(tenant(name, spec));
+  const owners = new Map([[POD_GATE, 'uid-gate'], [AUDIT_NOTICE, 'uid-audit']]);
+
+  it('shares one binding per label key among tenants selected by one label pair, whatever their number', () => {
+    const tenants = Array.from({ length: 500 }, (_, i) => claims(`t${i}`, { namespaceSelector: { matchLabels: { tenant: `t${i}` } } }));
+    const bindings = gateBindings(tenants, RESERVED, owners);
+    expect(bindings).toHaveLength(1);
+    const [b] = bindings;
+    expect(b!.metadata.name).toMatch(new RegExp(`^${POD_GATE}\\.label\\.tenant-[0-9a-f]{6}$`));
+    expect(b!.spec.policyName).toBe(POD_GATE);
+    expect(b!.spec.validationActions).toEqual(['Deny']);
+    const [inTenants, notReserved] = b!.spec.matchResources.namespaceSelector.matchExpressions!;
+    expect(inTenants).toMatchObject({ key: 'tenant', operator: 'In' });
+    expect(inTenants!.values).toHaveLength(500);
+    expect(notReserved).toEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...RESERVED].sort() });
+    // Owned by its policy: removing the policy removes the binding.
+    expect(b!.metadata.ownerReferences).toEqual([{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', name: POD_GATE, uid: 'uid-gate' }]);
+    expect(bindingsCovering(tenants[7]!)).toEqual([b!.metadata.name]);
   });
 
-  it('gives an Audit tenant a warning instead, and a tenant with no default-deny nothing to wait for', () => {
-    const audit = tenant('obs', { namespaceSelector: { matchLabels: { t: 'o' } }, mode: 'Audit' });
-    const [b] = tenantBindings(claimsOf(audit), RESERVED);
-    expect(b!.spec).toMatchObject({ policyName: AUDIT_NOTICE, paramRef: { name: 'obs', parameterNotFoundAction: 'Allow' }, validationActions: ['Warn', 'Audit'] });
-    expect(tenantBindings(claimsOf(tenant('open', { namespaceSelector: { matchLabels: { t: 'x' } }, defaultDeny: { ingress: false, egress: false } })), RESERVED)).toEqual([]);
+  it('gives other selectors a binding each, explicit names one shared binding, and never a reserved name', () => {
+    const a = claims('a', { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['x', 'y'] }] } });
+    const b = claims('b', { namespaces: ['legacy-b', 'kube-public-ish'] });
+    const c = claims('c', { namespaces: ['legacy-c'] });
+    const names = gateBindings([a, b, c], RESERVED, owners).map((x) => x.metadata.name);
+    expect(names).toEqual([`${POD_GATE}.names`, `${POD_GATE}.tenant.a`]);
+    const byName = gateBindings([b, c], RESERVED, owners)[0]!;
+    expect(byName.spec.matchResources.namespaceSelector).toEqual({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['kube-public-ish', 'legacy-b', 'legacy-c'] }] });
+    expect(bindingsCovering(a)).toEqual([`${POD_GATE}.tenant.a`]);
+  });
+
+  it('binds Audit tenants to the notice (a warning) and tenants with no default-deny to nothing', () => {
+    const audit = claims('obs', { namespaceSelector: { matchLabels: { t: 'o' } }, mode: 'Audit' });
+    const [b] = gateBindings([audit], RESERVED, owners);
+    expect(b!.spec).toMatchObject({ policyName: AUDIT_NOTICE, validationActions: ['Warn', 'Audit'] });
+    expect(gateBindings([claims('open', { namespaceSelector: { matchLabels: { t: 'x' } }, defaultDeny: { ingress: false, egress: false } })], RESERVED, owners)).toEqual([]);
   });
 
   it('digests only what the operator sets: server defaults added to a stored binding change nothing', () => {
-    const [b] = tenantBindings(claimsOf(tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } })), RESERVED);
+    const [b] = gateBindings([claims('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } })], RESERVED, owners);
     const stored = structuredClone(b!) as unknown as { spec: { matchResources: Record<string, unknown> }; metadata: Record<string, unknown> };
     stored.spec.matchResources.matchPolicy = 'Equivalent';
     stored.spec.matchResources.objectSelector = {};
@@ -52,11 +68,12 @@ describe('missingGate (what verify reports)', () => {
   const policies = names(statics.filter((o) => o.kind === 'ValidatingAdmissionPolicy'));
   const bindings = names(statics.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding'));
   const t = claimsOf(tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } }));
+  const covering = bindingsCovering(t)[0]!;
 
   it('is empty for a complete gate, and names every missing piece', () => {
-    expect(missingGate([t], RESERVED, policies, new Set([...bindings, `${POD_GATE}.by-selector.acme`]))).toEqual([]);
-    expect(missingGate([t], RESERVED, policies, bindings)).toEqual([`TenantIsolation acme: binding ${POD_GATE}.by-selector.acme is missing (the operator writes it)`]);
-    const none = missingGate([t], RESERVED, new Set(), new Set());
+    expect(missingGate([t], policies, new Set([...bindings, covering]))).toEqual([]);
+    expect(missingGate([t], policies, bindings)).toEqual([`TenantIsolation acme: binding ${covering} is missing (the operator writes it)`]);
+    const none = missingGate([t], new Set(), new Set());
     expect(none).toContain(`ValidatingAdmissionPolicy ${POD_GATE} is not installed (config/admission)`);
     expect(none).toContain(`ValidatingAdmissionPolicyBinding ${MANAGED_POLICIES_GUARD} is not installed (config/admission)`);
     expect(none).toContain(`ValidatingAdmissionPolicyBinding ${MEMBERSHIP_GUARD} is not installed (config/admission)`);

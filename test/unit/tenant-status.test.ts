@@ -8,11 +8,11 @@ const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } 
 const want = new Map([['tenant-isolation-default-deny', 'd1'], ['tenant-isolation-allow-dns', 'd2'], ['tenant-isolation-allow-intra-tenant', 'd3']]);
 const object = (status?: TenantIsolationObject['status']): TenantIsolationObject => ({ metadata: { name: 'acme', uid: 'uid-acme', generation: 1 }, ...(status ? { status } : {}) });
 const facts = (name: string, over: Partial<NamespaceFacts> = {}): NamespaceFacts => ({
-  name, missing: false, terminating: false, claimants: ['acme'], stored: new Map(want), frozenBy: undefined, lastError: undefined, busy: false, clashes: [], ...over,
+  name, missing: false, terminating: false, claimants: ['acme'], stored: new Map(want), frozenBy: undefined, lastError: undefined, busy: false, clashes: [], memberLabel: 'acme', ...over,
 });
 const input = (over: Partial<TenantStatusInput> = {}): TenantStatusInput => ({
   object: object(), tenant: t, memberDigests: want, namespaces: [facts('a')], breaches: [], excluded: [],
-  gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: true }, now: new Date('2026-11-30T00:00:00Z'), ...over,
+  gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: true }, memberLabel: { guarded: true, strays: [] }, now: new Date('2026-11-30T00:00:00Z'), ...over,
 });
 const cond = (r: ReturnType<typeof tenantStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
@@ -54,5 +54,17 @@ describe('tenantStatus', () => {
     const r = tenantStatus(input({ object: before, namespaces: [facts('a'), busy] }));
     expect(r.settling).toBe(false);
     expect(r.status.namespaces?.find((n) => n.name === 'b')?.state).toBe('Isolated');
+  });
+
+  it('names members by label once the gate guards it and every isolated member carries it; by name again when the guard goes', () => {
+    expect(tenantStatus(input()).status.intraTenantPeers).toBe('MembershipLabel');
+    // A member without the label yet, or a stranger with it: keep naming members.
+    expect(tenantStatus(input({ namespaces: [facts('a'), facts('b', { memberLabel: undefined })] })).status.intraTenantPeers).toBe('NamespaceNames');
+    expect(tenantStatus(input({ memberLabel: { guarded: true, strays: ['x'] } })).status.intraTenantPeers).toBe('NamespaceNames');
+    // Once by label, a new member not yet labelled does not send the tenant back to names.
+    const byLabel = object({ intraTenantPeers: 'MembershipLabel' });
+    expect(tenantStatus(input({ object: byLabel, namespaces: [facts('a'), facts('b', { memberLabel: undefined })] })).status.intraTenantPeers).toBe('MembershipLabel');
+    // The guard removed: by name, whatever the status said.
+    expect(tenantStatus(input({ object: byLabel, memberLabel: { guarded: false, strays: [] } })).status.intraTenantPeers).toBe('NamespaceNames');
   });
 });

@@ -1,4 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+// Fake timers (setTimeout, Date, performance.now): delays are exact virtual milliseconds, and "nothing
+// happened" is checked after every timer and promise that was due has run, not after a real sleep.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ExponentialFailureRateLimiter, type RateLimiter } from '../../src/queue/rate-limiter.ts';
 import { WorkQueue, type Handler, type ReconcileResult, type WorkQueueOptions } from '../../src/queue/workqueue.ts';
 
@@ -9,13 +11,14 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Advances virtual time by `ms`, running every timer and promise that comes due. */
+const elapse = (ms: number): Promise<unknown> => vi.advanceTimersByTimeAsync(ms);
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
+/** Advances virtual time a millisecond at a time until `cond` holds (at most `maxMs` virtual ms). */
+async function waitFor(cond: () => boolean, what: string, maxMs = 3000): Promise<void> {
+  for (let t = 0; !cond(); t++) {
+    if (t > maxMs) throw new Error(`${what} did not happen within ${maxMs} virtual ms`);
+    await elapse(t === 0 ? 0 : 1);
   }
 }
 
@@ -52,6 +55,8 @@ class Recorder {
   count(key: string): number { return this.calls.filter((k) => k === key).length; }
 }
 
+beforeEach(() => { vi.useFakeTimers(); });
+
 const queues: WorkQueue[] = [];
 function queue(rec: Recorder, o: WorkQueueOptions = {}): WorkQueue {
   const q = new WorkQueue(rec.handler, o);
@@ -60,6 +65,7 @@ function queue(rec: Recorder, o: WorkQueueOptions = {}): WorkQueue {
 }
 afterEach(async () => {
   await Promise.all(queues.splice(0).map((q) => q.shutdown()));
+  vi.useRealTimers();
 });
 
 describe('WorkQueue deduplication', () => {
@@ -71,7 +77,7 @@ describe('WorkQueue deduplication', () => {
     expect(q.isQueued('k')).toBe(true);
     q.start();
     await q.idle();
-    await sleep(20);
+    await elapse(1000);
     expect(rec.calls).toEqual(['k']);
     expect(q.isQueued('k')).toBe(false);
   });
@@ -80,7 +86,7 @@ describe('WorkQueue deduplication', () => {
     const rec = new Recorder();
     const q = queue(rec);
     q.add('a');
-    await sleep(20);
+    await elapse(60_000);
     expect(rec.calls).toEqual([]);
     q.start();
     await waitFor(() => rec.calls.length === 1, 'a to run');
@@ -97,13 +103,13 @@ describe('WorkQueue deduplication', () => {
     q.add('k');
     q.add('k');
     q.add('k');
-    await sleep(20);
+    await elapse(1000);
     expect(rec.count('k')).toBe(1); // not started again while the first run is in flight
     expect(q.activeWorkers).toBe(1);
     first.open();
     await waitFor(() => rec.count('k') === 2, 'second run');
     await q.idle();
-    await sleep(20);
+    await elapse(1000);
     expect(rec.count('k')).toBe(2);
     expect(rec.maxActive.get('k')).toBe(1);
   });
@@ -119,7 +125,7 @@ describe('WorkQueue concurrency', () => {
     q.start();
     q.add('a'); q.add('b'); q.add('c');
     await waitFor(() => rec.calls.length === 2, 'two keys to start');
-    await sleep(20);
+    await elapse(1000);
     expect(new Set(rec.calls)).toEqual(new Set(['a', 'b']));
     expect(q.activeWorkers).toBe(2);
     expect([...q.inFlight.keys()].sort()).toEqual(['a', 'b']);
@@ -165,8 +171,8 @@ describe('WorkQueue retries', () => {
     expect(asked).toEqual([5, 10, 20]);
     expect(retries).toBe(3);
     expect(outcomes).toEqual(['error', 'error', 'error', 'success']);
-    // Each retry waited at least its delay (timers never fire meaningfully early).
-    for (let i = 1; i < rec.times.length; i++) expect(rec.times[i]! - rec.times[i - 1]!).toBeGreaterThanOrEqual(asked[i - 1]! - 2);
+    // Each retry ran exactly its delay after the failure (virtual time: the handler takes none).
+    expect(rec.times.slice(1).map((t, i) => t - rec.times[i]!)).toEqual(asked);
     expect(q.failures('k')).toBe(0);
   });
 
@@ -177,7 +183,7 @@ describe('WorkQueue retries', () => {
     q.start();
     q.add('k');
     await waitFor(() => q.failures('k') === 1, 'the failure to be counted');
-    await sleep(20);
+    await elapse(59_000);
     expect(rec.count('k')).toBe(1); // the retry is 60s away
     q.add('k'); // an event re-adds it now
     await waitFor(() => rec.count('k') === 2, 'the re-added run');
@@ -204,9 +210,9 @@ describe('WorkQueue retries', () => {
     q.start();
     q.add('k');
     await waitFor(() => rec.count('k') === 2, 'the requeued run');
-    expect(rec.times[1]! - rec.times[0]!).toBeGreaterThanOrEqual(28);
+    expect(rec.times[1]! - rec.times[0]!).toBe(30);
     await q.idle();
-    await sleep(60);
+    await elapse(60_000);
     expect(rec.count('k')).toBe(2);
     expect(outcomes).toEqual(['requeue_after', 'success']);
     expect(q.failures('k')).toBe(0);
@@ -222,17 +228,21 @@ describe('WorkQueue delayed adds', () => {
     q.addAfter('k', 20);
     q.addAfter('k', 10_000);
     await waitFor(() => rec.count('k') === 1, 'the early timer', 2000);
-    expect(rec.times[0]! - t0).toBeLessThan(5000);
+    expect(rec.times[0]! - t0).toBe(20);
+    await elapse(20_000);
+    expect(rec.count('k')).toBe(1); // the later request was dropped, not kept as a second timer
   });
 
   it('addAfter replaces a later timer with an earlier one, so the key runs once', async () => {
     const rec = new Recorder();
     const q = queue(rec);
     q.start();
+    const t0 = performance.now();
     q.addAfter('k', 300);
     q.addAfter('k', 10);
     await waitFor(() => rec.count('k') === 1, 'the earlier timer', 250);
-    await sleep(400);
+    expect(rec.times[0]! - t0).toBe(10);
+    await elapse(400);
     expect(rec.count('k')).toBe(1);
   });
 
@@ -260,7 +270,7 @@ describe('WorkQueue shutdown', () => {
     q.addAfter('c', 10);
     let done = false;
     const stopping = q.shutdown().then(() => { done = true; });
-    await sleep(30);
+    await elapse(1000);
     expect(done).toBe(false); // still waiting for 'a'
     q.add('d');
     q.addAfter('e', 1);
@@ -269,7 +279,7 @@ describe('WorkQueue shutdown', () => {
     await stopping;
     expect(done).toBe(true);
     expect(rec.active.get('a')).toBe(0);
-    await sleep(40);
+    await elapse(60_000);
     expect(rec.calls).toEqual(['a']);
     expect(q.depth).toBe(0);
     expect(q.isQueued('d')).toBe(false);

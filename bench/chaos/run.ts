@@ -1,0 +1,141 @@
+// A bounded chaos run: cycles of random churn with one fault injected in the middle, then a quiet point
+// where the invariant checker runs until the cluster is right again (or a time limit says it is not).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import { RestClient } from '../../src/kube/rest.ts';
+import { apiserverPolicyWrites, percentile } from '../lib.ts';
+import { Churn } from './churn.ts';
+import { FAULT_KINDS, Faults, Replicas, type FaultKind, type Lease } from './faults.ts';
+import { checkInvariants } from './invariants.ts';
+import { Random } from './random.ts';
+
+const repo = resolve(import.meta.dirname, '../..');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface ChaosOptions {
+  /** Admin kubeconfig: churn and checks. */
+  kubeconfig: string;
+  /** What the operator replicas use (default: kubeconfig). */
+  operatorKubeconfig?: string;
+  /** Where the replicas' Lease lives (default: default). */
+  leaseNamespace?: string;
+  /** The hack/local-cluster.sh directory of that cluster (pids, ports, restart). */
+  clusterDir: string;
+  durationMs: number;
+  seed: number;
+  lease: Lease;
+  /** How long a quiet point may take to converge before its violations count (default 120 s). */
+  convergeTimeoutMs?: number;
+  /** Fault kinds to use (default all). */
+  kinds?: readonly FaultKind[];
+  progress?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  seed: number;
+  durationSeconds: number;
+  cycles: number;
+  faults: { total: number; byKind: Record<string, number>; skippedNoLeader: number };
+  invariantChecks: number;
+  violations: number;
+  violationSamples: string[];
+  convergenceMs: { p50: number; max: number; slowestAfter: string };
+  changes: { total: number; failed: number; byKind: Record<string, number> };
+  operatorPolicyWrites: number;
+  writesPerChange: number;
+  partitionedLeadersStillRunning: number;
+  /** Tenants the cleanup could not delete (their finalizers were not removed in 180 s). */
+  leftoverTenants: number;
+  replicasStarted: number;
+  logs: string;
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const rnd = new Random(o.seed);
+  const say = o.progress ?? (() => undefined);
+  const logDir = mkdtempSync(join(tmpdir(), 'tio-chaos-'));
+  const rest = await RestClient.create(loadKubeConfig(o.kubeconfig));
+  const prefix = `chaos-${(o.seed >>> 0).toString(36)}-${Date.now().toString(36).slice(-4)}`;
+  const churn = new Churn(rest, rnd, prefix);
+  const replicas = new Replicas({ kubeconfig: o.operatorKubeconfig ?? o.kubeconfig, logDir, repo, lease: o.lease, leaseId: prefix, leaseNamespace: o.leaseNamespace ?? 'default', extraArgs: ['--resync-period', '0', '--metrics-secure=false'] });
+  const faults = new Faults({ clusterDir: o.clusterDir, repo, replicas, rnd, lease: o.lease });
+  const converged: { ms: number; after: string }[] = [];
+  const violations: string[] = [];
+  let checks = 0;
+  let cycles = 0;
+  let leftoverTenants = 0;
+  const converge = async (after: string): Promise<void> => {
+    const t0 = performance.now();
+    for (;;) {
+      const r = await checkInvariants(rest, prefix, repo).catch((e: unknown) => ({ checks: 0, violations: [`checker failed: ${String(e)}`] }));
+      if (r.violations.length === 0) { checks += r.checks; converged.push({ ms: performance.now() - t0, after }); return; }
+      if (performance.now() - t0 > (o.convergeTimeoutMs ?? 120_000)) {
+        checks += r.checks;
+        violations.push(...r.violations.map((v) => `after ${after}: ${v}`));
+        converged.push({ ms: performance.now() - t0, after });
+        return;
+      }
+      await sleep(500);
+    }
+  };
+
+  const writesBefore = await apiserverPolicyWrites(rest);
+  try {
+    await replicas.ensure(2);
+    if (!await replicas.waitLeader(60_000)) throw new Error('no replica became leader within 60 s');
+    const started = performance.now();
+    let order: FaultKind[] = [];
+    while (performance.now() - started < o.durationMs) {
+      if (order.length === 0) order = rnd.shuffle(o.kinds ?? FAULT_KINDS);
+      const kind = order.shift()!;
+      cycles++;
+      const steps = rnd.int(4, 10);
+      const churning = (async () => { for (let i = 0; i < steps; i++) { await churn.step(); await sleep(rnd.int(50, 400)); } })();
+      await sleep(rnd.int(200, 1_500));
+      await faults.inject(kind).catch((e: unknown) => { violations.push(`fault ${kind} could not be injected: ${String(e)}`); });
+      await churning;
+      await replicas.ensure(2);
+      await converge(kind);
+      say(`cycle ${cycles}: ${kind} (${faults.log.at(-1)?.kind === kind ? faults.log.at(-1)!.detail : 'skipped'}), converged in ${Math.round(converged.at(-1)!.ms)} ms, ${violations.length} violations so far`);
+    }
+  } finally {
+    await churn.cleanup().catch(() => undefined);
+    // Tenants go once the operator has removed their finalizers; then the replicas may stop.
+    for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
+      const left = (await rest.get<{ items: { metadata: { name: string } }[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations').catch(() => ({ items: [] }))).items
+        .filter((t) => t.metadata.name.startsWith(`${prefix}-`));
+      leftoverTenants = left.length;
+      if (left.length === 0) break;
+      await replicas.ensure(1).catch(() => undefined);
+      await sleep(500);
+    }
+    await replicas.stop();
+  }
+  const writes = await apiserverPolicyWrites(rest) - writesBefore - churn.stats.policyWrites;
+  rest.close();
+  const byKind: Record<string, number> = {};
+  for (const f of faults.log) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
+  const slowest = converged.reduce((a, b) => (b.ms > a.ms ? b : a), { ms: 0, after: '' });
+  const failed = violations.length + faults.partitionedLeadersStillRunning > 0;
+  // The replicas' logs are kept only when they can explain a violation.
+  if (!failed) rmSync(logDir, { recursive: true, force: true });
+  return {
+    seed: o.seed,
+    durationSeconds: Math.round(o.durationMs / 1000),
+    cycles,
+    faults: { total: faults.log.length, byKind, skippedNoLeader: faults.skipped },
+    invariantChecks: checks,
+    violations: violations.length + faults.partitionedLeadersStillRunning,
+    violationSamples: violations.slice(0, 10),
+    convergenceMs: { p50: Math.round(percentile(converged.map((c) => c.ms), 50)), max: Math.round(slowest.ms), slowestAfter: slowest.after },
+    changes: { total: churn.changes, failed: churn.stats.failed, byKind: churn.stats.actions },
+    operatorPolicyWrites: writes,
+    writesPerChange: Number((writes / Math.max(1, churn.changes)).toFixed(2)),
+    partitionedLeadersStillRunning: faults.partitionedLeadersStillRunning,
+    leftoverTenants,
+    replicasStarted: replicas.all.length,
+    logs: failed ? logDir : '(removed: no violation)',
+  };
+}
