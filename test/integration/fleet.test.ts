@@ -11,7 +11,7 @@ import { ResilientInformer } from '../../src/kube/informer.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
 import {
   applyTenant, condition, createNamespace, createPod, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, kubeconfig, kubectl, labelNamespace, policies, policyNames,
-  policyWrites, rest, startTestOperator, unique, MANAGED_POLICIES,
+  policyWrites, rest, settled, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { join } from 'node:path';
 import { cli, repo } from '../harness/run.ts';
@@ -38,8 +38,8 @@ const ready = (tenant: string, status: string, reason: string) => eventually(asy
   const c = await condition(tenant, 'Ready');
   return c?.status === status && c.reason === reason ? c : undefined;
 }, `${tenant} Ready=${status} (${reason})`);
-/** The operator's policy writes once it has nothing left to do (its queues drained). */
-const settledWrites = async (): Promise<number> => { await op.manager.idle(); return policyWrites(op); };
+/** The operator's policy writes once nothing more happens to these namespaces and tenants (the harness's barrier). */
+const settledWrites = async (what: { namespaces?: readonly string[]; tenants?: readonly string[] }): Promise<number> => { await settled(op, what); return policyWrites(op); };
 const versions = async (ns: string): Promise<string[]> => (await policies(ns)).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`);
 const extraPorts = async (ns: string): Promise<unknown> => (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-allow-extra')?.spec.ingress?.map((r) => r.ports?.[0]?.port);
 
@@ -80,21 +80,22 @@ describe('IsolationProfile', () => {
       return s?.tenantCount === 3 && JSON.stringify(s.tenants) === JSON.stringify([t1, t2, t3].sort()) && s.conditions?.[0]?.reason === 'Valid';
     }, `${p} status to list ${t1}, ${t2}, ${t3}`);
 
+    const all = { namespaces: Object.values(ns).flat(), tenants: [t1, t2, t3, t4] };
+    const before = await settledWrites(all);
     const untouched = await Promise.all([...ns[t3]!, ...ns[t4]!].map(versions));
-    const before = await settledWrites();
     await applyProfile(p, { allow: { ingressFrom: [monitoring(9100)] } });
     // Barrier: every namespace of t1 and t2 holds the new port.
     for (const n of [...ns[t1]!, ...ns[t2]!]) {
       await eventually(async () => JSON.stringify(await extraPorts(n)) === JSON.stringify(n.startsWith(t2) ? [9100, undefined] : [9100]) || undefined, `${n} to allow port 9100`);
     }
     // One allow-extra update per namespace of t1 and t2; nothing for t3 (excludes the entry) or t4 (another profile).
-    expect(await settledWrites() - before).toBe(ns[t1]!.length + ns[t2]!.length);
+    expect(await settledWrites(all) - before).toBe(ns[t1]!.length + ns[t2]!.length);
     expect(await Promise.all([...ns[t3]!, ...ns[t4]!].map(versions))).toEqual(untouched);
 
     // An edit that changes no tenant's effective spec (Enforce is already the mode) costs no write.
     const edited = await applyProfile(p, { mode: 'Enforce', allow: { ingressFrom: [monitoring(9100)] } });
     await eventually(async () => (await statusOf(`isolationprofiles/${p}`))?.observedGeneration === edited.metadata.generation, `${p} status to observe generation ${edited.metadata.generation}`);
-    expect(await settledWrites() - before).toBe(ns[t1]!.length + ns[t2]!.length);
+    expect(await settledWrites(all) - before).toBe(ns[t1]!.length + ns[t2]!.length);
   });
 
   it('a missing or invalid profile makes its tenants fail closed: default-deny kept, Ready=False naming the profile', async () => {
@@ -167,8 +168,10 @@ describe('IsolationBaseline', () => {
     expect(noMode).toMatch(/422.*spec\.mode/);
   });
 
+  const mineAll = () => ({ namespaces: [loose, named, member, kubeLike], tenants: [tenant] });
+
   it('in Audit writes nothing and reports the namespaces it would isolate and the pods no policy selects there (status, Event, verify)', async () => {
-    const before = await settledWrites();
+    const before = await settledWrites(mineAll());
     const b = await applyBaseline({ mode: 'Audit', exempt });
     const s = await eventually(async () => {
       const st = await statusOf('isolationbaselines/cluster');
@@ -183,12 +186,12 @@ describe('IsolationBaseline', () => {
     const v = await cli(['verify', '--kubeconfig', kubeconfig(), '-o', 'json'], { timeoutMs: 120_000 });
     expect(v.code, v.stderr).not.toBe(2);
     expect((JSON.parse(v.stdout) as { baseline: unknown }).baseline).toEqual({ mode: 'Audit', namespaces: [loose], missing: [], unselectedPods: [`${loose}/app`] });
-    expect(await settledWrites()).toBe(before);
+    expect(await settledWrites(mineAll())).toBe(before);
     for (const n of [loose, named, kubeLike]) expect(await policyNames(n)).toEqual([]);
   });
 
   it('in Enforce isolates the unclaimed namespace, leaves reserved, kube-* and exempt ones and tenant members alone', async () => {
-    const before = await settledWrites();
+    const before = await settledWrites(mineAll());
     await applyBaseline({ mode: 'Enforce', exempt });
     await isolatedWith(loose, BASELINE_POLICIES);
     const ps = await policies(loose);
@@ -198,7 +201,7 @@ describe('IsolationBaseline', () => {
       expect(p.metadata.ownerReferences).toEqual([{ apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'IsolationBaseline', name: 'cluster', uid, controller: true, blockOwnerDeletion: true }]);
     }
     await eventually(async () => (await statusOf('isolationbaselines/cluster'))?.conditions?.[0]?.reason === 'Isolated' || undefined, 'the baseline Ready=True Isolated');
-    expect(await settledWrites() - before).toBe(3);
+    expect(await settledWrites(mineAll()) - before).toBe(3);
     for (const n of [named, kubeLike, 'kube-public']) expect(await policyNames(n)).toEqual([]);
     expect(await policyNames(member)).toEqual(MANAGED_POLICIES);
   });
