@@ -121,7 +121,7 @@ async function measure(c: Cluster, total: number): Promise<Record<string, unknow
     await pool(Array.from({ length: total }, (_, i) => i), CREATE_CONCURRENCY, (i) => c.rest.create('/api/v1/namespaces',
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `m-${run}-${i}`, labels: { 'memory-tenant': tenants[Math.floor(i / PER_TENANT)]! } } }, 'bench'));
     const createSeconds = (performance.now() - t0) / 1000;
-    const settleSeconds = await quiescence(op, (m) => isolated(m) >= total, Math.max(600_000, total * 60));
+    const settleSeconds = await quiescence(op, (m) => isolated(m) >= total, Math.max(600_000, total * 200));
     const burst = sampler.stop();
     const burstCpu = cpuSeconds(op) - cpu0;
     const m = await op.metrics();
@@ -147,7 +147,7 @@ async function measure(c: Cluster, total: number): Promise<Record<string, unknow
       await op.stop();
       op = await start();
       const s = sampleRss(op);
-      const settle = await quiescence(op, (mm) => isolated(mm) >= total, Math.max(600_000, total * 60));
+      const settle = await quiescence(op, (mm) => isolated(mm) >= total, Math.max(600_000, total * 200));
       const p = s.stop();
       const r = await heapReading(op);
       restart = { settleSeconds: round(settle), steady: r, peakRssMB: mb(Math.max(p.peakBytes, op.peakRssBytes())), peakToSteady: round(Math.max(p.peakBytes, op.peakRssBytes()) / MB / r.rssMB) };
