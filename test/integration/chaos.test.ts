@@ -1,13 +1,16 @@
 // A short smoke of the chaos suite (bench/chaos.ts runs it for 10 minutes): churn and four kinds of fault
-// against two operator replicas running as the shipped ServiceAccount, and an invariant checker that
-// must find nothing wrong at each quiet point. And the checker itself must find a wrong state.
+// against two operator replicas running as the shipped ServiceAccount, and invariant checkers that must
+// find nothing wrong. And the checkers themselves must find a wrong state: a tenant namespace without its
+// policies, and a pod admitted there because no gate binding holds it (no operator runs in those tests).
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runChaos } from '../../bench/chaos/run.ts';
+import { judgeAdmissions } from '../../bench/chaos/admission.ts';
+import { History } from '../../bench/chaos/history.ts';
 import { checkInvariants } from '../../bench/chaos/invariants.ts';
 import { TENANT_LABEL } from '../../bench/chaos/churn.ts';
-import { OPERATOR_NAMESPACE, applyTenant, createNamespace, deleteTenant, kubeconfig, operatorKubeconfig, rest, unique } from '../harness/cluster.ts';
+import { OPERATOR_NAMESPACE, applyTenant, createNamespace, createPod, deleteTenant, eventually, kubeconfig, operatorKubeconfig, rest, unique } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
 
 const clusterDir = (): string | undefined => (existsSync(join(dirname(kubeconfig()), 'run', 'ports')) ? dirname(kubeconfig()) : undefined);
@@ -30,6 +33,35 @@ describe('chaos (smoke)', () => {
     }
   });
 
+  it('the admission checker reports a pod admitted before isolation in a tenant that says it is gated', async () => {
+    const prefix = unique('chaos-gate');
+    const t = `${prefix}-t`;
+    const ns = `${prefix}-n`;
+    const r = await rest();
+    const history = new History(r, prefix);
+    await history.start();
+    try {
+      // The tenant's status claims the gate, as the operator writes it once the binding is in force; but no
+      // binding covers the tenant (no operator runs here), so nothing holds the pod.
+      const stored = await applyTenant(t, { namespaceSelector: { matchLabels: { [TENANT_LABEL]: t } } });
+      await r.mergePatch(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}/status`, { status: {
+        observedGeneration: stored.metadata.generation,
+        conditions: [{ type: 'Gated', status: 'True', reason: 'PodsWaitForIsolation', message: 'test', lastTransitionTime: new Date().toISOString() }],
+      } }, 'tests');
+      await createNamespace(ns, { [TENANT_LABEL]: t });
+      const sentAt = performance.now();
+      const pod = await eventually(() => createPod(ns, 'early').then((p) => p as { metadata: { resourceVersion: string } }, () => undefined), 'the namespace\'s ServiceAccount');
+      await history.sync();
+      const judged = judgeAdmissions(history, [{ namespace: ns, name: 'early', sentAt, moment: 'after-create', outcome: 'admitted', rv: BigInt(pod.metadata.resourceVersion) }], new Set());
+      expect(judged.violations).toEqual([`pod ${ns}/early admitted at revision ${pod.metadata.resourceVersion} (after-create; gate claimed by ${t}): it held no tenant-isolation-default-deny; it was not labelled isolation.tenancy.dev/isolated=true in any state the gate may have read`]);
+    } finally {
+      await history.stop();
+      await deleteTenant(t);
+      for (const n of [ns, history.barrierName]) await r.delete(`/api/v1/namespaces/${n}`);
+      await r.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${history.barrierName}`);
+    }
+  });
+
   it('churn with four kinds of fault (a fixed seed) leaves no invariant violated', async (ctx) => {
     const dir = clusterDir();
     if (!dir) { ctx.skip('needs the hack/local-cluster.sh directory of the test cluster (run/ports next to the kubeconfig)'); return; }
@@ -43,6 +75,11 @@ describe('chaos (smoke)', () => {
     expect(report.faults.total).toBeGreaterThanOrEqual(4);
     expect(Object.keys(report.faults.byKind).length).toBeGreaterThanOrEqual(4);
     expect(report.invariantChecks).toBeGreaterThan(0);
+    // Pods were tried at every kind of moment, the gate refused some, and every admitted one was judged.
+    expect(report.admission.gate).toBe(true);
+    expect(report.admission.refusedByGate).toBeGreaterThan(0);
+    expect(report.admission.admittedIsolatedByTheirTenant).toBeGreaterThan(0);
+    expect(report.admission.notJudged).toBe(0);
     expect(report.leftoverTenants).toBe(0); // nothing for later test files to clean up
   }, 300_000);
 });

@@ -1,0 +1,48 @@
+// What the churn's tenant specs mean, read from the documented API (docs/api.md) for the only shapes the
+// churn writes: a matchLabels selector on one label, optional names, a mode, one allow entry, and one kind
+// of invalid spec. Both checkers use it; the operator's own membership code is never called.
+import { INVALID_PORT, TENANT_LABEL } from './churn.ts';
+
+export interface TenantLike {
+  metadata: { name: string; uid?: string; generation?: number; deletionTimestamp?: string };
+  spec?: unknown;
+  status?: unknown;
+}
+interface ChurnSpec {
+  namespaceSelector?: { matchLabels?: Record<string, string> };
+  namespaces?: string[];
+  mode?: string;
+  intraTenant?: { enabled?: boolean };
+  allow?: { ingressFrom?: { ports?: { port?: unknown }[] }[] };
+}
+interface TenantStatus { observedGeneration?: number; conditions?: { type: string; status: string; reason: string }[] }
+
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const OPERATOR = 'tenant-isolation-operator';
+export const OWNER_TENANT = 'isolation.tenancy.dev/tenant';
+export const ISOLATED = 'isolation.tenancy.dev/isolated';
+export const MEMBER_OF = 'isolation.tenancy.dev/member-of';
+export const DENY = 'tenant-isolation-default-deny';
+export const DNS = 'tenant-isolation-allow-dns';
+
+const specOf = (t: TenantLike): ChurnSpec => (t.spec ?? {});
+export const modeOf = (t: TenantLike): string => specOf(t).mode ?? 'Enforce';
+export const isInvalid = (t: TenantLike): boolean => (specOf(t).allow?.ingressFrom ?? []).some((e) => (e.ports ?? []).some((p) => p.port === INVALID_PORT));
+export const namesOf = (t: TenantLike): readonly string[] => specOf(t).namespaces ?? [];
+
+/** Whether the tenant's spec claims a namespace with these labels: its selector matches, or it names it. */
+export function claims(t: TenantLike, namespace: string, labels: Readonly<Record<string, string>> | undefined): boolean {
+  const value = specOf(t).namespaceSelector?.matchLabels?.[TENANT_LABEL];
+  return (value !== undefined && labels?.[TENANT_LABEL] === value) || namesOf(t).includes(namespace);
+}
+
+/**
+ * Whether the tenant's status says, for its current spec, that pods in its namespaces wait for isolation
+ * (Gated=True, PodsWaitForIsolation): the operator sets it only once the pod-gate bindings covering the
+ * tenant are stored and in force (docs/security.md).
+ */
+export function claimsGated(t: TenantLike): boolean {
+  const s = t.status as TenantStatus | undefined;
+  const gated = s?.conditions?.find((c) => c.type === 'Gated');
+  return s?.observedGeneration === t.metadata.generation && gated?.status === 'True' && gated.reason === 'PodsWaitForIsolation';
+}
