@@ -5,7 +5,9 @@
 // pod's revision (revisions are etcd's single counter: history.ts) and decides, without the operator's code:
 //
 // Obliged: the gate had to hold the pod if, in every state of the namespace the apiserver may have read,
-//   some enforcing tenant claiming it said (status, for its current spec) Gated=True/PodsWaitForIsolation.
+//   some enforcing tenant claiming it said Gated=True/PodsWaitForIsolation for a generation of its spec
+//   whose mode and claims every later generation kept (the bindings depend on nothing else: an edit of its
+//   allow list, or an invalid spec, which keeps its claims and bindings, leaves the gate in force).
 //   The gate reads namespaces from the apiserver's informer, which can trail a relabel (a namespace it has
 //   not seen yet is read live, so a new namespace is always current). Our watch and that informer are fed
 //   by the same watch cache, so a state our watch saw replaced more than NAMESPACE_CACHE_LAG_MS before the
@@ -22,7 +24,7 @@
 // policy deleted or opened up excuses 1 and 3 for that policy; an isolated label it forged, when the gate
 // may have read it, excuses the pod. The operator repairs both; the quiet-point checks see that it does.
 // Pods whose revision falls in a gap of the record are counted, not judged.
-import { claims, claimsGated, DENY, DNS, ISOLATED, isInvalid, MANAGED_BY, modeOf, OPERATOR, OWNER_TENANT, type TenantLike } from './claims.ts';
+import { claimKey, claims, DENY, DNS, gatedGeneration, ISOLATED, isInvalid, MANAGED_BY, modeOf, OPERATOR, OWNER_TENANT, type TenantLike } from './claims.ts';
 import type { HistoryView, Obj } from './history.ts';
 
 /** How far the apiserver's namespace informer may trail our watch of the same watch cache. */
@@ -83,6 +85,19 @@ export function judgeAdmissions(h: HistoryView, attempts: readonly PodAttempt[],
   const tenantsAt = (rv: bigint) => h.tenants.allAt(rv).filter(active);
   const claimantsAt = (ns: string, labels: Record<string, string>, rv: bigint) => tenantsAt(rv).filter((t) => claims(t, ns, labels));
   const inGap = (from: bigint, to: bigint) => h.gaps.some((g) => g.to >= from && g.from < to);
+  // Whether the tenant (as at revision r) claims the gate for a generation whose claims it has kept since.
+  const gated = (t: TenantLike, r: bigint): boolean => {
+    const g = gatedGeneration(t);
+    if (g === undefined || modeOf(t) !== 'Enforce') return false;
+    const vs = h.tenants.versions(t.metadata.name);
+    for (let i = h.tenants.indexAt(t.metadata.name, r); i >= 0 && vs[i]!.obj?.metadata.uid === t.metadata.uid; i--) {
+      const v = vs[i]!.obj!;
+      if ((v.metadata.generation ?? 0) < g) return false;
+      if (claimKey(v) !== claimKey(t)) return false;
+      if (v.metadata.generation === g) return true;
+    }
+    return false;
+  };
 
   for (const a of attempts) {
     const m = (counts.byMoment[a.moment] ??= { admitted: 0, refusedByGate: 0 });
@@ -102,7 +117,7 @@ export function judgeAdmissions(h: HistoryView, attempts: readonly PodAttempt[],
     const stateAt = (j: number) => labelsOf(versions[j]!.obj);
     // Where the namespace's run of versions labelled isolated=true that includes version j began.
     const labelledFrom = (j: number) => { while (j > 0 && versions[j - 1]!.obj && stateAt(j - 1)[ISOLATED] === 'true') j--; return j; };
-    const gatedBy = candidates.map((j) => claimantsAt(ns, stateAt(j), r).filter((t) => modeOf(t) === 'Enforce' && claimsGated(t)));
+    const gatedBy = candidates.map((j) => claimantsAt(ns, stateAt(j), r).filter((t) => gated(t, r)));
     const claimNow = claimantsAt(ns, stateAt(k), r);
     if (!gatedBy.every((ts) => ts.length > 0)) {
       if (claimNow.length === 0) counts.admittedOutsideTenants++;

@@ -35,6 +35,8 @@ export class Churn {
   private seq = 0;
   private readonly tenants = new Map<string, TenantModel>();
   private readonly namespaces = new Set<string>();
+  /** The tenant label each namespace was last given (pods go mostly where a tenant may be). */
+  private readonly labelled = new Map<string, string>();
   readonly stats: ChurnStats = { actions: {}, failed: 0, policyWrites: 0 };
   /** Every pod the churn tried to create, in order. */
   readonly pods: PodAttempt[] = [];
@@ -64,7 +66,7 @@ export class Churn {
       userPolicy: nN > 0 ? 2 : 0,
       tamper: nN > 0 ? 3 : 0,
       forgeLabel: nN > 0 ? 1 : 0,
-      createPod: nN > 0 ? 4 : 0,
+      createPod: nN > 0 ? 10 : 0,
     });
     this.stats.actions[action] = (this.stats.actions[action] ?? 0) + 1;
     try { await this[action](); } catch { this.stats.failed++; }
@@ -88,6 +90,14 @@ export class Churn {
       },
     }, FM, true, { signal: this.signal() });
     this.tenants.set(t.name, t);
+  }
+
+  /** The run starts with enforcing tenants, so that namespaces and pods have somewhere to go from the first cycle. */
+  async prepare(tenants: number): Promise<void> {
+    for (let i = 0; i < tenants; i++) {
+      this.stats.actions.createTenant = (this.stats.actions.createTenant ?? 0) + 1;
+      await this.applyTenant({ name: this.name('t'), mode: 'Enforce', intra: true, allow: false, invalid: false, names: [] });
+    }
   }
 
   private async createTenant(): Promise<void> {
@@ -121,6 +131,7 @@ export class Churn {
     const t = this.rnd.chance(0.75) ? this.someTenant() : undefined;
     const labels: Record<string, string> = { ...(t ? { [TENANT_LABEL]: t.name } : {}), ...(this.rnd.chance(0.2) ? { [SHARED_LABEL]: 'true' } : {}) };
     this.namespaces.add(ns);
+    if (t) this.labelled.set(ns, t.name);
     await this.rest.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }, FM, { signal: this.signal() });
     // A pod at once, racing the operator, then again as a ReplicaSet would until admitted. It gives the
     // reachability proof something to protect. The namespace's default ServiceAccount, which pod
@@ -131,7 +142,10 @@ export class Churn {
     }
   }
 
-  private async createPod(): Promise<void> { await this.tryPod(this.someNamespace()!, 'random'); }
+  private async createPod(): Promise<void> {
+    const tenantish = [...this.namespaces].filter((n) => this.labelled.has(n));
+    await this.tryPod((this.rnd.chance(0.8) ? this.rnd.pick(tenantish) : undefined) ?? this.someNamespace()!, 'random');
+  }
 
   /** One pod create (stored, never run: no kubelet), recorded with its outcome and creation revision. */
   private async tryPod(ns: string, moment: PodAttempt['moment']): Promise<PodAttempt['outcome']> {
@@ -155,6 +169,7 @@ export class Churn {
   private async relabel(): Promise<void> {
     const ns = this.someNamespace()!;
     const t = this.rnd.chance(0.8) ? this.someTenant() : undefined;
+    if (t) this.labelled.set(ns, t.name); else this.labelled.delete(ns);
     await this.rest.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { [TENANT_LABEL]: t ? t.name : null } } }, FM, { signal: this.signal() });
     if (this.rnd.chance(0.5)) await this.tryPod(ns, 'after-relabel');
   }
@@ -171,6 +186,7 @@ export class Churn {
   private async deleteNamespace(): Promise<void> {
     const ns = this.someNamespace()!;
     this.namespaces.delete(ns);
+    this.labelled.delete(ns);
     for (const t of this.tenants.values()) t.names = t.names.filter((n) => n !== ns);
     await this.rest.delete(`/api/v1/namespaces/${ns}`, undefined, { signal: this.signal() });
   }

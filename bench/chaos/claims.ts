@@ -15,7 +15,7 @@ interface ChurnSpec {
   intraTenant?: { enabled?: boolean };
   allow?: { ingressFrom?: { ports?: { port?: unknown }[] }[] };
 }
-interface TenantStatus { observedGeneration?: number; conditions?: { type: string; status: string; reason: string }[] }
+interface TenantStatus { observedGeneration?: number; conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[] }
 
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const OPERATOR = 'tenant-isolation-operator';
@@ -36,13 +36,17 @@ export function claims(t: TenantLike, namespace: string, labels: Readonly<Record
   return (value !== undefined && labels?.[TENANT_LABEL] === value) || namesOf(t).includes(namespace);
 }
 
+/** What decides a tenant's pod-gate bindings: its mode and what it claims (docs/security.md). */
+export const claimKey = (t: TenantLike): string =>
+  JSON.stringify([modeOf(t), specOf(t).namespaceSelector?.matchLabels?.[TENANT_LABEL], [...namesOf(t)].sort()]);
+
 /**
- * Whether the tenant's status says, for its current spec, that pods in its namespaces wait for isolation
+ * The generation for which the tenant's status says pods in its namespaces wait for isolation
  * (Gated=True, PodsWaitForIsolation): the operator sets it only once the pod-gate bindings covering the
- * tenant are stored and in force (docs/security.md).
+ * tenant are stored and in force (docs/security.md). Undefined: it does not say so.
  */
-export function claimsGated(t: TenantLike): boolean {
+export function gatedGeneration(t: TenantLike): number | undefined {
   const s = t.status as TenantStatus | undefined;
   const gated = s?.conditions?.find((c) => c.type === 'Gated');
-  return s?.observedGeneration === t.metadata.generation && gated?.status === 'True' && gated.reason === 'PodsWaitForIsolation';
+  return gated?.status === 'True' && gated.reason === 'PodsWaitForIsolation' ? gated.observedGeneration ?? s?.observedGeneration : undefined;
 }

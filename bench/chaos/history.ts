@@ -238,6 +238,6 @@ function trim(kind: Kind, o: Obj): Obj {
     ...(m.ownerReferences ? { ownerReferences: m.ownerReferences.map(({ uid, kind: k, name }) => ({ uid, kind: k, name })) } : {}) };
   if (kind === 'namespaces' || kind === 'pods') return { metadata };
   if (kind === 'policies') return { metadata, spec: o.spec };
-  const status = o.status as { observedGeneration?: number; conditions?: { type: string; status: string; reason: string }[] } | undefined;
-  return { metadata, spec: o.spec, status: { observedGeneration: status?.observedGeneration, conditions: (status?.conditions ?? []).map(({ type, status: s, reason }) => ({ type, status: s, reason })) } };
+  const status = o.status as { observedGeneration?: number; conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[] } | undefined;
+  return { metadata, spec: o.spec, status: { observedGeneration: status?.observedGeneration, conditions: (status?.conditions ?? []).map(({ type, status: s, reason, observedGeneration }) => ({ type, status: s, reason, observedGeneration })) } };
 }

@@ -105,6 +105,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await history.start();
     await replicas.ensure(2);
     if (!await replicas.waitLeader(60_000)) throw new Error('no replica became leader within 60 s');
+    await churn.prepare(2);
     const started = performance.now();
     let order: FaultKind[] = [];
     while (performance.now() - started < o.durationMs) {

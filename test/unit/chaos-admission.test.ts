@@ -90,12 +90,13 @@ describe('chaos admission checker', () => {
     expect(r.violations[0]).toContain(`${DENY} is tenant b's, not tenant a's; ${DNS} is tenant b's, not tenant a's`);
   });
 
-  it('owes nothing outside tenants, to Audit tenants, or before the tenant says its namespaces are gated', () => {
+  it('owes nothing outside tenants, to Audit tenants, or while the tenant does not say its current claims are gated', () => {
     const h = new Recorder();
     h.tenant('audit', { mode: 'Audit' });
     h.tenant('new', { gated: false });
-    h.tenant('edited', { generation: 2 }); // status for generation 2, then the spec moves on
-    h.tenants.add('edited', { rv: ++h.rv, seenAt: h.now += 10, obj: { ...h.tenants.at('edited', h.rv)!, metadata: { name: 'edited', uid: 'uid-edited', generation: 3 } } });
+    h.tenant('edited', { generation: 2 }); // gated for generation 2, then it names one more namespace
+    const g2 = h.tenants.at('edited', h.rv)!;
+    h.tenants.add('edited', { rv: ++h.rv, seenAt: h.now += 10, obj: { ...g2, metadata: { ...g2.metadata, generation: 3 }, spec: { ...g2.spec as object, namespaces: ['other'] } } });
     h.namespace('free', {});
     h.namespace('n-audit', { [TENANT_LABEL]: 'audit' });
     h.namespace('n-new', { [TENANT_LABEL]: 'new' });
@@ -103,6 +104,18 @@ describe('chaos admission checker', () => {
     const r = judgeAdmissions(h, [h.pod('free'), h.pod('n-audit'), h.pod('n-new'), h.pod('n-edited')], new Set());
     expect(r.violations).toEqual([]);
     expect(r.counts).toMatchObject({ admittedOutsideTenants: 1, admittedAudit: 1, admittedNotGated: 2 });
+  });
+
+  it('holds the gate to a claim made for an earlier generation when later ones kept the claims (an allow-list edit)', () => {
+    const h = new Recorder();
+    h.tenant('a', { generation: 2 });
+    const g2 = h.tenants.at('a', h.rv)!;
+    h.tenants.add('a', { rv: ++h.rv, seenAt: h.now += 10, obj: { ...g2, metadata: { ...g2.metadata, generation: 3 }, spec: { ...g2.spec as object, intraTenant: { enabled: false } } } });
+    h.namespace('n1', { [TENANT_LABEL]: 'a' });
+    const early = h.pod('n1');
+    const r = judgeAdmissions(h, [early], new Set());
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]).toContain(`pod n1/${early.name} admitted`);
   });
 
   it('does not oblige the gate while the apiserver may still read the namespace\'s labels from before a relabel', () => {
