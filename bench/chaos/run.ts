@@ -1,7 +1,8 @@
 // A bounded chaos run: cycles of random churn with one fault injected in the middle, then a quiet point
 // where the invariant checker runs until the cluster is right again (or a time limit says it is not).
 // A record of every stored version (history.ts) runs from before the first replica; at the end, every pod
-// the churn got admitted is judged against it (admission.ts).
+// the churn got admitted is judged against it (admission.ts), and so is every namespace label the operator
+// wrote (labels.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,7 @@ import { judgeAdmissions, type AdmissionCounts } from './admission.ts';
 import { Churn } from './churn.ts';
 import { FAULT_KINDS, Faults, Replicas, type FaultKind, type Lease } from './faults.ts';
 import { History } from './history.ts';
+import { judgeLabels, noLabelCounts, type LabelCounts } from './labels.ts';
 import { checkInvariants } from './invariants.ts';
 import { Random } from './random.ts';
 
@@ -47,6 +49,8 @@ export interface ChaosReport {
   membershipLabelTenants: number;
   /** Every admitted pod judged against the record (admission.ts); `gate`: whether the pod gate is installed. */
   admission: { gate: boolean; checks: number; violations: number; watchRestarts: number; gaps: number } & AdmissionCounts;
+  /** The operator's namespace labels judged against the record (labels.ts). */
+  labels: { checks: number; violations: number } & LabelCounts;
   violations: number;
   violationSamples: string[];
   convergenceMs: { p50: number; max: number; slowestAfter: string };
@@ -101,6 +105,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const writesBefore = await apiserverPolicyWrites(rest);
   const gate = await rest.get('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/tenant-isolation-pod-gate').then(() => true, () => false);
   let judged: ReturnType<typeof judgeAdmissions> | undefined;
+  let labelled: ReturnType<typeof judgeLabels> | undefined;
   try {
     await history.start();
     await replicas.ensure(2);
@@ -129,6 +134,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     judged = judgeAdmissions(history, churn.pods, churn.breakGlass);
     violations.push(...judged.violations.map((v) => `admission: ${v}`));
+    labelled = judgeLabels(history, churn.breakGlass);
+    violations.push(...labelled.violations.map((v) => `labels: ${v}`));
   } finally {
     await history.stop();
     recorderRest.close();
@@ -164,6 +171,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       watchRestarts: Object.values(history.restarts).reduce((a, b) => a + b, 0), gaps: history.gaps.length,
       ...(judged?.counts ?? judgeAdmissions(history, [], new Set()).counts),
     },
+    labels: { checks: labelled?.checks ?? 0, violations: labelled?.violations.length ?? 0, ...(labelled?.counts ?? noLabelCounts()) },
     violations: violations.length + faults.partitionedLeadersStillRunning,
     violationSamples: violations.slice(0, 10),
     convergenceMs: { p50: Math.round(percentile(converged.map((c) => c.ms), 50)), max: Math.round(slowest.ms), slowestAfter: slowest.after },

@@ -121,6 +121,11 @@ describe('chaos (smoke)', () => {
     expect(report.admission.refusedByGate).toBeGreaterThan(0);
     expect(report.admission.admittedIsolatedByTheirTenant).toBeGreaterThan(0);
     expect(report.admission.notJudged).toBe(0);
+    // The operator's labels were judged in every stored state: isolated runs and member sets were seen.
+    expect(report.labels.violations).toBe(0);
+    expect(report.labels.isolatedRuns).toBeGreaterThan(0);
+    expect(report.labels.memberSets).toBeGreaterThan(0);
+    expect(report.labels.notJudged).toBe(0);
     expect(report.leftoverTenants).toBe(0); // nothing for later test files to clean up
   }, 300_000);
 });
