@@ -229,6 +229,22 @@ export class History implements HistoryView {
   }
 }
 
+/** The revisions of the policy and namespace versions where the annotation took a new value: marked writes. */
+export function markedWrites(h: HistoryView, annotation: string): bigint[] {
+  const out: bigint[] = [];
+  for (const t of [h.policies, h.namespaces]) {
+    for (const key of t.keys()) {
+      let mark: string | undefined;
+      for (const v of t.versions(key)) {
+        const m = v.obj?.metadata.annotations?.[annotation];
+        if (m !== undefined && m !== mark) out.push(v.rv);
+        mark = m;
+      }
+    }
+  }
+  return out;
+}
+
 /** Only what the checkers read: the record of a long run stays small. */
 function trim(kind: Kind, o: Obj): Obj {
   const m = o.metadata;

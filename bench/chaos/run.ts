@@ -12,7 +12,7 @@ import { apiserverPolicyWrites, percentile } from '../lib.ts';
 import { judgeAdmissions, type AdmissionCounts } from './admission.ts';
 import { BREAK_GLASS_ANNOTATION, Churn } from './churn.ts';
 import { FAULT_KINDS, Faults, Replicas, type FaultKind, type Lease } from './faults.ts';
-import { History } from './history.ts';
+import { History, markedWrites } from './history.ts';
 import { judgeLabels, noLabelCounts, type LabelCounts } from './labels.ts';
 import { checkInvariants } from './invariants.ts';
 import { Random } from './random.ts';
@@ -136,16 +136,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     // A break-glass write whose response was lost (a timeout during a fault) is stored all the same: the
     // record knows it by its mark.
-    for (const t of [history.policies, history.namespaces]) {
-      for (const key of t.keys()) {
-        let mark: string | undefined;
-        for (const v of t.versions(key)) {
-          const m = v.obj?.metadata.annotations?.[BREAK_GLASS_ANNOTATION];
-          if (m !== undefined && m !== mark) churn.breakGlass.add(v.rv);
-          mark = m;
-        }
-      }
-    }
+    for (const rv of markedWrites(history, BREAK_GLASS_ANNOTATION)) churn.breakGlass.add(rv);
     judged = judgeAdmissions(history, churn.pods, churn.breakGlass);
     violations.push(...judged.violations.map((v) => `admission: ${v}`));
     labelled = judgeLabels(history, churn.breakGlass);

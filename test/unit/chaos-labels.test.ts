@@ -4,6 +4,7 @@
 // blamed on it.
 import { describe, expect, it } from 'vitest';
 import { TENANT_LABEL } from '../../bench/chaos/churn.ts';
+import { markedWrites } from '../../bench/chaos/history.ts';
 import { judgeLabels, OPERATOR_VIEW_LAG_MS } from '../../bench/chaos/labels.ts';
 import { DENY, ISOLATED, Recorder } from './chaos-recorder.ts';
 
@@ -93,5 +94,15 @@ describe('chaos label checker', () => {
     late.wait(OPERATOR_VIEW_LAG_MS + 1);
     late.namespace('n1', { [TENANT_LABEL]: 'b', [MEMBER_OF]: 'a' });
     expect(judgeLabels(late, new Set()).violations).toHaveLength(1);
+  });
+
+  it('knows a break-glass write by its mark in the record, also when the churn never saw its response', () => {
+    const h = new Recorder();
+    const mark = (n: string) => ({ metadata: { name: 'n1', labels: { [ISOLATED]: 'true' }, annotations: { 'chaos.tenancy.dev/break-glass': n } } });
+    h.namespace('n1', {});
+    const first = h.put(h.namespaces, 'n1', mark('1'));
+    h.put(h.namespaces, 'n1', { metadata: { ...mark('1').metadata, labels: { [ISOLATED]: 'true', [MEMBER_OF]: 'a' } } }); // the operator's write keeps the mark
+    const second = h.put(h.namespaces, 'n1', mark('2'));
+    expect(markedWrites(h, 'chaos.tenancy.dev/break-glass')).toEqual([first, second]);
   });
 });
