@@ -24,7 +24,7 @@
 // policy deleted or opened up excuses 1 and 3 for that policy; an isolated label it forged, when the gate
 // may have read it, excuses the pod. The operator repairs both; the quiet-point checks see that it does.
 // Pods whose revision falls in a gap of the record are counted, not judged.
-import { claimKey, claims, DENY, DNS, gatedGeneration, ISOLATED, isInvalid, MANAGED_BY, modeOf, OPERATOR, OWNER_TENANT, type TenantLike } from './claims.ts';
+import { claimKey, claims, DENY, deniesBoth, DNS, gatedGeneration, notRestoredSinceBreakGlass, ISOLATED, isInvalid, MANAGED_BY, modeOf, OPERATOR, OWNER_TENANT, type TenantLike } from './claims.ts';
 import type { HistoryView, Obj } from './history.ts';
 
 /** How far the apiserver's namespace informer may trail our watch of the same watch cache. */
@@ -63,14 +63,8 @@ export interface AdmissionCounts {
 
 export interface AdmissionResult { checks: number; violations: string[]; counts: AdmissionCounts }
 
-interface PolicySpec { policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[] }
-
 const labelsOf = (o: Obj | undefined): Record<string, string> => o?.metadata.labels ?? {};
 const active = (t: Obj): boolean => !t.metadata.deletionTimestamp;
-const deniesBoth = (p: Obj): boolean => {
-  const s = (p.spec ?? {}) as PolicySpec;
-  return labelsOf(p)[MANAGED_BY] === OPERATOR && ['Ingress', 'Egress'].every((t) => s.policyTypes?.includes(t)) && !s.ingress?.length && !s.egress?.length;
-};
 const ownedBy = (p: Obj | undefined, t: TenantLike): boolean =>
   p !== undefined && labelsOf(p)[MANAGED_BY] === OPERATOR && labelsOf(p)[OWNER_TENANT] === t.metadata.name && (p.metadata.ownerReferences ?? []).some((o) => o.uid === t.metadata.uid);
 
@@ -131,8 +125,7 @@ export function judgeAdmissions(h: HistoryView, attempts: readonly PodAttempt[],
     const tampered = (name: string): boolean => {
       const key = `${ns}/${name}`;
       const i = h.policies.indexAt(key, r);
-      const vs = h.policies.versions(key);
-      return i >= 0 && (breakGlass.has(vs[i]!.rv) || (!vs[i]!.obj && i > 0 && breakGlass.has(vs[i - 1]!.rv)));
+      return i >= 0 && notRestoredSinceBreakGlass(h.policies.versions(key), i, breakGlass, name === DENY ? deniesBoth : () => true);
     };
     const isolatedAt = candidates.filter((j) => stateAt(j)[ISOLATED] === 'true');
     // A forged isolated label the gate may have read excuses what is missing; a tampered policy, itself.

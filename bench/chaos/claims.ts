@@ -2,6 +2,7 @@
 // churn writes: a matchLabels selector on one label, optional names, a mode, one allow entry, and one kind
 // of invalid spec. Both checkers use it; the operator's own membership code is never called.
 import { INVALID_PORT, TENANT_LABEL } from './churn.ts';
+import type { Obj, Version } from './history.ts';
 
 export interface TenantLike {
   metadata: { name: string; uid?: string; generation?: number; deletionTimestamp?: string };
@@ -49,4 +50,27 @@ export function gatedGeneration(t: TenantLike): number | undefined {
   const s = t.status as TenantStatus | undefined;
   const gated = s?.conditions?.find((c) => c.type === 'Gated');
   return gated?.status === 'True' && gated.reason === 'PodsWaitForIsolation' ? gated.observedGeneration ?? s?.observedGeneration : undefined;
+}
+
+interface PolicySpec { policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[] }
+
+/** An operator's default-deny as the operator writes it: both directions, no rule. */
+export function deniesBoth(p: Obj): boolean {
+  const s = (p.spec ?? {}) as PolicySpec;
+  return p.metadata.labels?.[MANAGED_BY] === OPERATOR && ['Ingress', 'Egress'].every((t) => s.policyTypes?.includes(t)) && !s.ingress?.length && !s.egress?.length;
+}
+
+/**
+ * Whether version k of a policy's record still shows a marked break-glass write (a policy opened up, or
+ * marked and deleted): walking back over versions that are not `restored` reaches a marked one. The
+ * operator's repair can take more than one write (server-side apply keeps a field another manager set;
+ * an update then replaces the object), and the excuse lasts until a restored version is stored.
+ */
+export function notRestoredSinceBreakGlass(vs: readonly Version[], k: number, breakGlass: ReadonlySet<bigint>, restored: (o: Obj) => boolean): boolean {
+  for (let i = k; i >= 0; i--) {
+    if (breakGlass.has(vs[i]!.rv)) return true;
+    const o = vs[i]!.obj;
+    if (o && restored(o)) return false;
+  }
+  return false;
 }

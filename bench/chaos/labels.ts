@@ -7,7 +7,7 @@
 //   labelled versions (a relabel moves a namespace before the operator rewrites its policies: the admission
 //   checker counts that case apart). The operator sets the label only after the policies are stored and
 //   removes it before they go, so no lag excuses this. Excused: a run begun by a cluster-admin's forged label,
-//   a deny the churn's break-glass write deleted or opened and not yet restored, a terminating namespace
+//   a deny the churn's break-glass write deleted or opened and no version since restored, a terminating namespace
 //   (the namespace controller deletes its policies under the label).
 // Member-of: isolation.tenancy.dev/member-of=<tenant> is only set (a version where the label takes that value)
 //   on a namespace that tenant, active and enforcing, claims, in the state at that revision or in one the
@@ -15,7 +15,7 @@
 //   not seen yet when it wrote is excused within OPERATOR_VIEW_LAG_MS (such sets are counted). The operator
 //   removes a label that became untrue once it sees why; the quiet-point checks see that it does.
 // Runs that touch a gap of the record are counted, not judged.
-import { claims, DENY, ISOLATED, MANAGED_BY, MEMBER_OF, modeOf, OPERATOR, OWNER_TENANT } from './claims.ts';
+import { claims, DENY, deniesBoth, ISOLATED, MEMBER_OF, modeOf, notRestoredSinceBreakGlass, OWNER_TENANT } from './claims.ts';
 import type { HistoryView, Obj, Version } from './history.ts';
 
 /** How long the operator may act on a namespace or tenant state after it was replaced (its watch's delivery). */
@@ -43,13 +43,7 @@ export const noLabelCounts = (): LabelCounts => ({
 
 export interface LabelResult { checks: number; violations: string[]; counts: LabelCounts }
 
-interface PolicySpec { policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[] }
-
 const labelsOf = (o: Obj | undefined): Record<string, string> => o?.metadata.labels ?? {};
-const deniesBoth = (p: Obj): boolean => {
-  const s = (p.spec ?? {}) as PolicySpec;
-  return labelsOf(p)[MANAGED_BY] === OPERATOR && ['Ingress', 'Egress'].every((t) => s.policyTypes?.includes(t)) && !s.ingress?.length && !s.egress?.length;
-};
 
 export function judgeLabels(h: HistoryView, breakGlass: ReadonlySet<bigint>, lagMs = OPERATOR_VIEW_LAG_MS): LabelResult {
   const counts = noLabelCounts();
@@ -99,7 +93,7 @@ export function judgeLabels(h: HistoryView, breakGlass: ReadonlySet<bigint>, lag
           checks++;
           const k = h.policies.indexAt(deny, p);
           const policy = k >= 0 ? pvs[k]!.obj : undefined;
-          const tampered = k >= 0 && (breakGlass.has(pvs[k]!.rv) || (!pvs[k]!.obj && k > 0 && breakGlass.has(pvs[k - 1]!.rv)));
+          const tampered = k >= 0 && notRestoredSinceBreakGlass(pvs, k, breakGlass, deniesBoth);
           const owner = policy ? labelsOf(policy)[OWNER_TENANT] : undefined;
           const wrong = !policy ? `it held no ${DENY}`
             : !deniesBoth(policy) ? `its ${DENY} does not deny both ways`

@@ -105,4 +105,18 @@ describe('chaos label checker', () => {
     const second = h.put(h.namespaces, 'n1', mark('2'));
     expect(markedWrites(h, 'chaos.tenancy.dev/break-glass')).toEqual([first, second]);
   });
+
+  it('excuses an opened deny until a version restores it (the operator\'s apply, then its update), not after', () => {
+    const h = new Recorder();
+    h.tenant('a');
+    h.namespace('n1', { [TENANT_LABEL]: 'a' });
+    h.isolate('n1', 'a', { [TENANT_LABEL]: 'a' });
+    const marked = h.policy('n1', DENY, 'a', { open: true });
+    h.policy('n1', DENY, 'a', { open: true }); // the apply keeps the rule another manager set
+    h.policy('n1', DENY, 'a'); // the update replaces it: restored
+    const reopened = h.policy('n1', DENY, 'a', { open: true }); // unmarked: nothing excuses it
+    const r = judgeLabels(h, new Set([marked]));
+    expect(r.counts.isolatedWhileTampered).toBe(2);
+    expect(r.violations).toEqual([expect.stringContaining(`labelled ${ISOLATED}=true at revision ${reopened} `)]);
+  });
 });
