@@ -28,7 +28,7 @@ export async function cluster(): Promise<Cluster> {
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: 'ignore' });
   // The admission gate is part of the default install: benchmarks measure the operator as shipped.
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: 'ignore' });
-  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev'], { stdio: 'ignore' });
+  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: 'ignore' });
   const rest = await RestClient.create(loadKubeConfig(kubeconfig));
   return {
     kubeconfig, rest, kubectl,

@@ -33,7 +33,7 @@ if [ -n "$HELM" ]; then
   echo "== helm install tenant-isolation-operator charts/tenant-isolation-operator -n tenant-isolation-system"
   "$HELM" upgrade --install tenant-isolation-operator charts/tenant-isolation-operator --namespace tenant-isolation-system \
     --create-namespace --kubeconfig "$KUBECONFIG" | sed -n '/^STATUS/p;/^REVISION/p'
-  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev --timeout=60s >/dev/null
+  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev crd/isolationprofiles.isolation.tenancy.dev crd/isolationbaselines.isolation.tenancy.dev --timeout=60s >/dev/null
   # The operator's identity: the chart's ServiceAccount, through a kubeconfig holding only its token.
   OPERATOR_KUBECONFIG="$DIR/operator.kubeconfig"
   kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$DIR/operator-ca.crt"
@@ -45,9 +45,9 @@ if [ -n "$HELM" ]; then
   KUBECONFIG="$OPERATOR_KUBECONFIG" kubectl config use-context operator >/dev/null
   chmod 600 "$OPERATOR_KUBECONFIG"
 else
-  echo "== installing the CRD"
+  echo "== installing the CRDs"
   kubectl apply --server-side -f crds/ >/dev/null
-  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev --timeout=60s >/dev/null
+  kubectl wait --for condition=Established crd/tenantisolations.isolation.tenancy.dev crd/isolationprofiles.isolation.tenancy.dev crd/isolationbaselines.isolation.tenancy.dev --timeout=60s >/dev/null
 fi
 
 echo "== starting the operator (log: $DIR/logs/operator.log)"

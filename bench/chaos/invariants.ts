@@ -25,7 +25,7 @@ interface Tenant {
   status?: { observedGeneration?: number; conditions?: Condition[]; namespaces?: { name: string; state: string }[] };
 }
 interface Namespace { metadata: Meta; status?: { phase?: string } }
-interface Policy { metadata: Meta; spec: { podSelector?: object; policyTypes?: string[]; ingress?: { from?: { namespaceSelector?: { matchExpressions?: { values?: string[] }[] } }[] }[]; egress?: unknown[] } }
+interface Policy { metadata: Meta; spec: { podSelector?: object; policyTypes?: string[]; ingress?: { from?: { namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { values?: string[] }[] } }[] }[]; egress?: unknown[] } }
 
 export interface CheckResult { checks: number; violations: string[] }
 
@@ -92,7 +92,12 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
     // A namespace an invalid tenant touches may count as the other tenant's or not: peers then unchecked.
     const touchesFrozen = live.some((n) => frozen.has(n.metadata.name) && wouldClaim(t, n));
     if (intra && !touchesFrozen) {
-      const peers = intra.spec.ingress?.[0]?.from?.[0]?.namespaceSelector?.matchExpressions?.[0]?.values ?? [];
+      // Peers are named (NamespaceNames) or selected by the operator-only member label (MembershipLabel).
+      const selector = intra.spec.ingress?.[0]?.from?.[0]?.namespaceSelector;
+      const byLabel = selector?.matchLabels;
+      const peers = byLabel
+        ? live.filter((n) => Object.entries(byLabel).every(([k, v]) => n.metadata.labels?.[k] === v)).map((n) => n.metadata.name)
+        : selector?.matchExpressions?.[0]?.values ?? [];
       expect(same(peers, membersOf(t)), `${name}: intra-tenant peers ${sorted(peers).join(',')} != members ${sorted(membersOf(t)).join(',')}`);
     }
   }
@@ -115,8 +120,8 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
     if (frozen.size > 0 && claimed.some((n) => frozen.has(n))) continue;
     const ready = cond('Ready');
     if (modeOf(t) === 'Audit') {
-      // With no namespace at all the operator reports Ready=True/Isolated, not AuditMode: left to the API's owner.
-      if (conflicted.length === 0 && claimed.length > 0) expect(ready?.status === 'True' && ready.reason === 'AuditMode', `${tn}: Audit tenant Ready=${ready?.status}/${ready?.reason}`);
+      // AuditMode whatever the member count: an Audit tenant never reports Isolated.
+      if (conflicted.length === 0) expect(ready?.status === 'True' && ready.reason === 'AuditMode', `${tn}: Audit tenant Ready=${ready?.status}/${ready?.reason}`);
       continue;
     }
     if (conflicted.length > 0) {

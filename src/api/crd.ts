@@ -3,9 +3,12 @@
 // test/unit/crd-schema.test.ts fails when the committed files differ from what this produces.
 import { dump } from 'js-yaml';
 import { z } from 'zod';
-import { GROUP, KIND, PLURAL, VERSION, tenantIsolationSpec, tenantIsolationStatus } from './schema.ts';
+import { BASELINE_KIND, BASELINE_NAME, BASELINE_PLURAL, GROUP, KIND, PLURAL, PROFILE_KIND, PROFILE_PLURAL, VERSION, tenantIsolationSpecInput, tenantIsolationStatus } from './schema.ts';
+import { isolationProfileSpec, isolationProfileStatus } from './profile.ts';
+import { isolationBaselineSpec, isolationBaselineStatus } from './baseline.ts';
+import { cel, type CelRule } from './openapi.ts';
 
-export interface PrinterColumn { name: string; type: 'string' | 'date' | 'integer'; jsonPath: string; description?: string }
+export interface PrinterColumn { name: string; type: 'string' | 'date' | 'integer'; jsonPath: string; description?: string; priority?: number }
 
 export interface CrdDefinition {
   kind: string;
@@ -18,22 +21,50 @@ export interface CrdDefinition {
   printerColumns: PrinterColumn[];
   /** metadata.name is used as a label value: at most 63 characters. */
   nameMaxLength?: number;
+  /** Rules on the whole object (they may read metadata.name). */
+  rootValidations?: CelRule[];
 }
 
 export const TENANT_ISOLATION: CrdDefinition = {
   kind: KIND, plural: PLURAL, singular: 'tenantisolation', shortNames: ['ti'],
   description: 'TenantIsolation declares a tenant (a set of namespaces) and the network isolation the operator keeps in place around it.',
-  spec: tenantIsolationSpec, status: tenantIsolationStatus, nameMaxLength: 63,
+  spec: tenantIsolationSpecInput, status: tenantIsolationStatus, nameMaxLength: 63,
   printerColumns: [
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
     { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
     { name: 'Namespaces', type: 'string', description: 'How many of the tenant\'s namespaces are isolated (status.summary).', jsonPath: '.status.summary' },
+    { name: 'Mode', type: 'string', description: 'The effective mode (status.mode): the tenant\'s, else its profile\'s.', jsonPath: '.status.mode' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Profile', type: 'string', description: 'The IsolationProfile it inherits from (status.profile).', jsonPath: '.status.profile', priority: 1 },
+  ],
+};
+
+export const ISOLATION_PROFILE: CrdDefinition = {
+  kind: PROFILE_KIND, plural: PROFILE_PLURAL, singular: 'isolationprofile', shortNames: ['isoprofile'],
+  description: 'IsolationProfile holds isolation settings that TenantIsolations inherit (spec.profile; the profile named default applies to tenants that name none).',
+  spec: isolationProfileSpec, status: isolationProfileStatus, nameMaxLength: 63,
+  printerColumns: [
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: 'Tenants', type: 'integer', description: 'How many TenantIsolations inherit from it.', jsonPath: '.status.tenantCount' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
 };
 
-export const CRDS: readonly CrdDefinition[] = [TENANT_ISOLATION];
+export const ISOLATION_BASELINE: CrdDefinition = {
+  kind: BASELINE_KIND, plural: BASELINE_PLURAL, singular: 'isolationbaseline', shortNames: ['isobaseline'],
+  description: `IsolationBaseline (one object, named ${BASELINE_NAME}) isolates every namespace that no tenant isolates and that is not exempt: default-deny both ways, DNS, traffic inside the namespace.`,
+  spec: isolationBaselineSpec, status: isolationBaselineStatus, nameMaxLength: 63,
+  rootValidations: [cel(`self.metadata.name == '${BASELINE_NAME}'`, `the baseline is a singleton: metadata.name must be ${BASELINE_NAME}`)],
+  printerColumns: [
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: 'Namespaces', type: 'string', description: 'What the baseline isolates (status.summary).', jsonPath: '.status.summary' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  ],
+};
+
+export const CRDS: readonly CrdDefinition[] = [TENANT_ISOLATION, ISOLATION_PROFILE, ISOLATION_BASELINE];
 
 export const crdFileName = (d: CrdDefinition): string => `${GROUP}_${d.plural}.yaml`;
 
@@ -89,6 +120,7 @@ export function crdObject(d: CrdDefinition): Node {
             description: d.description,
             type: 'object',
             required: ['spec'],
+            ...(d.rootValidations ? { 'x-kubernetes-validations': d.rootValidations } : {}),
             properties: {
               apiVersion: { type: 'string' },
               kind: { type: 'string' },
@@ -105,7 +137,7 @@ export function crdObject(d: CrdDefinition): Node {
 
 export function crdYaml(d: CrdDefinition): string {
   const header = [
-    `# ${d.kind} CRD, generated from src/api/schema.ts by hack/generate.ts: do not edit by hand.`,
+    `# ${d.kind} CRD, generated from src/api/ by hack/generate.ts: do not edit by hand.`,
     '# CEL rules cover what OpenAPI cannot say; maxItems/maxLength bound their cost.',
   ].join('\n');
   return `${header}\n${dump(crdObject(d), { noRefs: true, lineWidth: -1 })}`;

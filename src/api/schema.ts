@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isValidCidr, cidrContains, parseCidr } from '../net/cidr.ts';
 import { DNS_LABEL, LABEL_VALUE, QUALIFIED_NAME, atomicList, cel, type CrdMeta } from './openapi.ts';
+import { effectiveSettings } from '../policy/effective-spec.ts';
 
 export const GROUP = 'isolation.tenancy.dev';
 export const VERSION = 'v1alpha1';
@@ -12,6 +13,14 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'TenantIsolation';
 export const PLURAL = 'tenantisolations';
 export const FINALIZER = `${GROUP}/policies`;
+export const PROFILE_KIND = 'IsolationProfile';
+export const PROFILE_PLURAL = 'isolationprofiles';
+/** The profile a tenant that names none inherits from, when it exists. */
+export const DEFAULT_PROFILE = 'default';
+export const BASELINE_KIND = 'IsolationBaseline';
+export const BASELINE_PLURAL = 'isolationbaselines';
+/** The one IsolationBaseline the operator reads. */
+export const BASELINE_NAME = 'cluster';
 
 // validation.IsValidPortName: 1-15 chars, a letter, no leading/trailing or double hyphen. The CRD checks
 // the pattern only; the double hyphen is caught here (InvalidSpec) before a NetworkPolicy write would fail.
@@ -89,6 +98,8 @@ export const ipBlock = z.strictObject({
 
 /** One declared extra path: a NetworkPolicyPeer plus the ports it may use. */
 export const allowRule = z.strictObject({
+  name: z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be a DNS label: lowercase alphanumerics and -, at most 63').optional()
+    .meta({ description: 'Names the entry, so that a tenant inheriting it from a profile can drop it (allow.exclude). Optional; not written into the NetworkPolicy.' }),
   namespaceSelector: labelSelector.optional().meta(selectorMeta('Namespaces the peer pods run in; {} is every namespace. With podSelector: those pods in those namespaces.')),
   podSelector: labelSelector.optional().meta(selectorMeta('Pods of the peer; alone, pods in the tenant namespace itself.')),
   ipBlock: ipBlock.optional().meta({ description: 'Addresses of the peer, usually outside the cluster. Cannot be combined with the selectors.' }),
@@ -127,45 +138,86 @@ const POSITIVE_SELECTOR_CEL = `(has(self.matchLabels) && size(self.matchLabels) 
 const OPERATOR_KEYS_CEL = `!(has(self.matchLabels) && self.matchLabels.exists(k, k.startsWith('${GROUP}/'))) && !(has(self.matchExpressions) && self.matchExpressions.exists(r, r.key.startsWith('${GROUP}/')))`;
 const SELECTOR_MESSAGE = `must name the namespaces it selects (a matchLabels pair, an In requirement, or Exists on a label other than kubernetes.io/metadata.name), and read no ${GROUP}/ label (the operator's own): a selector built only of NotIn, DoesNotExist or Exists on the name label selects nearly every namespace in the cluster`;
 
+// The settings a profile holds and a tenant overrides (src/policy/effective-spec.ts), leaf by leaf. Each
+// leaf is defined once; the stored objects carry them without defaults (an absent leaf is inherited), and
+// the effective spec the operator works from has every leaf filled with its built-in default.
+const MODE = z.enum(['Enforce', 'Audit']);
+const M = {
+  mode: { description: 'Enforce writes NetworkPolicies; Audit only reports what it would do (namespace state WouldIsolate). Default Enforce.' },
+  defaultDeny: { description: 'Which directions of traffic the default-deny policy blocks in every tenant namespace.' },
+  denyIngress: { description: 'Deny ingress not allowed by another rule. Default true.' },
+  denyEgress: { description: 'Deny egress not allowed by another rule. Default true.' },
+  dns: { description: 'Egress to the cluster DNS service, which a default-deny of egress would otherwise block.' },
+  dnsEnabled: { description: 'Allow egress to the DNS pods. Default true.' },
+  dnsNamespace: { description: 'Namespace of the DNS pods. Default kube-system.' },
+  dnsPodSelector: selectorMeta('Labels of the DNS pods. Default {matchLabels: {k8s-app: kube-dns}}.'),
+  dnsPorts: 'Ports DNS is served on. Default UDP 53 and TCP 53.',
+  dnsIpBlocks: atomicList('Extra DNS addresses, such as a NodeLocal DNSCache link-local address (169.254.20.10/32).'),
+  intraTenant: { description: 'Traffic between the namespaces of the tenant.' },
+  intraEnabled: { description: 'Allow traffic between all namespaces of the tenant. Default true.' },
+  allow: { description: 'Declared extra paths into and out of the tenant.' },
+  ingressFrom: 'Peers that may open connections to the tenant\'s pods.',
+  egressTo: 'Peers the tenant\'s pods may open connections to.',
+} satisfies Record<string, CrdMeta | string>;
+const allowList = (description: string, max = 64) => z.array(allowRule).max(max).meta(atomicList(description));
+
 export const DEFAULT_DNS_PORTS = [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] as const;
 const DNS_POD_SELECTOR = { matchLabels: { 'k8s-app': 'kube-dns' } };
-const namespaceName = z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be a namespace name (DNS-1123 label)');
+export const namespaceName = z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be a namespace name (DNS-1123 label)');
 
-export const tenantIsolationSpec = z.strictObject({
-  namespaceSelector: labelSelector.optional().meta(selectorMeta('Selects the tenant\'s namespaces by label. Must not be empty: an empty selector selects every namespace.', {
-    'x-kubernetes-validations': [
-      cel('(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', 'must not be empty: an empty selector selects every namespace in the cluster'),
-      cel(POSITIVE_SELECTOR_CEL, SELECTOR_MESSAGE),
-      cel(OPERATOR_KEYS_CEL, `must not read the operator's ${GROUP}/ labels`),
-    ],
-  })),
-  namespaces: z.array(namespaceName.refine((n) => !(RESERVED_NAMESPACES as readonly string[]).includes(n), 'is a reserved namespace: no tenant may claim it'))
-    .max(1000).default(() => []).meta(atomicList('Namespaces claimed by name, in addition to namespaceSelector. Reserved namespaces (kube-system, kube-public, kube-node-lease, the operator\'s) are refused.', {
-      'x-kubernetes-validations': [cel(`self.all(n, !(n in [${RESERVED_NAMESPACES.map((n) => `'${n}'`).join(', ')}]))`, 'must not name a reserved namespace (kube-system, kube-public, kube-node-lease, tenant-isolation-system)')],
-    })),
-  mode: z.enum(['Enforce', 'Audit']).default('Enforce').meta({ description: 'Enforce writes NetworkPolicies; Audit only reports what it would do (namespace state WouldIsolate).' }),
+/** The DNS settings with every default filled (the baseline uses them as they are). */
+export const dnsSettings = z.strictObject({
+  enabled: z.boolean().default(true).meta(M.dnsEnabled),
+  namespace: namespaceName.default('kube-system').meta(M.dnsNamespace),
+  podSelector: labelSelector.default(() => structuredClone(DNS_POD_SELECTOR)).meta(M.dnsPodSelector),
+  ports: portList(M.dnsPorts).min(1).default(() => DEFAULT_DNS_PORTS.map((p) => ({ ...p }))),
+  ipBlocks: z.array(ipBlock).max(64).default(() => []).meta(M.dnsIpBlocks),
+});
+const defaultDns = (): z.output<typeof dnsSettings> => dnsSettings.parse({});
+
+/**
+ * The inheritable settings as stored in an IsolationProfile and a TenantIsolation: no defaults, so that an
+ * absent leaf is inherited (tenant, then profile, then the built-in default).
+ */
+export const isolationSettingsShape = {
+  mode: MODE.optional().meta(M.mode),
   defaultDeny: z.strictObject({
-    ingress: z.boolean().default(true).meta({ description: 'Deny ingress not allowed by another rule.' }),
-    egress: z.boolean().default(true).meta({ description: 'Deny egress not allowed by another rule.' }),
-  }).default(() => ({ ingress: true, egress: true })).meta({ description: 'Which directions of traffic the default-deny policy blocks in every tenant namespace.' }),
+    ingress: z.boolean().optional().meta(M.denyIngress),
+    egress: z.boolean().optional().meta(M.denyEgress),
+  }).optional().meta(M.defaultDeny),
   dns: z.strictObject({
-    enabled: z.boolean().default(true).meta({ description: 'Allow egress to the DNS pods.' }),
-    namespace: namespaceName.default('kube-system').meta({ description: 'Namespace of the DNS pods.' }),
-    podSelector: labelSelector.default(() => structuredClone(DNS_POD_SELECTOR)).meta(selectorMeta('Labels of the DNS pods.')),
-    ports: portList('Ports DNS is served on.').min(1).default(() => DEFAULT_DNS_PORTS.map((p) => ({ ...p }))),
-    ipBlocks: z.array(ipBlock).max(64).default(() => []).meta(atomicList('Extra DNS addresses, such as a NodeLocal DNSCache link-local address (169.254.20.10/32).')),
-  }).default(() => ({
-    enabled: true, namespace: 'kube-system', podSelector: structuredClone(DNS_POD_SELECTOR),
-    ports: DEFAULT_DNS_PORTS.map((p) => ({ ...p })), ipBlocks: [],
-  })).meta({ description: 'Egress to the cluster DNS service, which a default-deny of egress would otherwise block.' }),
+    enabled: z.boolean().optional().meta(M.dnsEnabled),
+    namespace: namespaceName.optional().meta(M.dnsNamespace),
+    podSelector: labelSelector.optional().meta(M.dnsPodSelector),
+    ports: portList(M.dnsPorts).min(1).optional(),
+    ipBlocks: z.array(ipBlock).max(64).optional().meta(M.dnsIpBlocks),
+  }).optional().meta(M.dns),
   intraTenant: z.strictObject({
-    enabled: z.boolean().default(true).meta({ description: 'Allow traffic between all namespaces of the tenant.' }),
-  }).default(() => ({ enabled: true })).meta({ description: 'Traffic between the namespaces of the tenant.' }),
+    enabled: z.boolean().optional().meta(M.intraEnabled),
+  }).optional().meta(M.intraTenant),
   allow: z.strictObject({
-    ingressFrom: z.array(allowRule).max(64).default(() => []).meta(atomicList('Peers that may open connections to the tenant\'s pods.')),
-    egressTo: z.array(allowRule).max(64).default(() => []).meta(atomicList('Peers the tenant\'s pods may open connections to.')),
-  }).default(() => ({ ingressFrom: [], egressTo: [] })).meta({ description: 'Declared extra paths into and out of the tenant.' }),
-}).superRefine((s, ctx) => {
+    ingressFrom: allowList(M.ingressFrom).optional(),
+    egressTo: allowList(M.egressTo).optional(),
+  }).optional().meta(M.allow),
+};
+export const isolationSettings = z.strictObject(isolationSettingsShape);
+
+const namespaceSelectorField = labelSelector.optional().meta(selectorMeta('Selects the tenant\'s namespaces by label. Must not be empty: an empty selector selects every namespace.', {
+  'x-kubernetes-validations': [
+    cel('(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)', 'must not be empty: an empty selector selects every namespace in the cluster'),
+    cel(POSITIVE_SELECTOR_CEL, SELECTOR_MESSAGE),
+    cel(OPERATOR_KEYS_CEL, `must not read the operator's ${GROUP}/ labels`),
+  ],
+}));
+const namespacesField = z.array(namespaceName.refine((n) => !(RESERVED_NAMESPACES as readonly string[]).includes(n), 'is a reserved namespace: no tenant may claim it'))
+  .max(1000).default(() => []).meta(atomicList('Namespaces claimed by name, in addition to namespaceSelector. Reserved namespaces (kube-system, kube-public, kube-node-lease, the operator\'s) are refused.', {
+    'x-kubernetes-validations': [cel(`self.all(n, !(n in [${RESERVED_NAMESPACES.map((n) => `'${n}'`).join(', ')}]))`, 'must not name a reserved namespace (kube-system, kube-public, kube-node-lease, tenant-isolation-system)')],
+  }));
+/** An object name a tenant can refer to (profiles are named like namespaces). */
+export const profileName = z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be the name of an IsolationProfile (a DNS label)');
+
+/** Claims need a way to name namespaces, and a selector that names what it selects (on the stored and the effective spec alike). */
+function checkClaims(s: { namespaceSelector?: LabelSelector | undefined; namespaces: string[] }, ctx: z.RefinementCtx): void {
   const sel = s.namespaceSelector;
   if (!sel && s.namespaces.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['namespaceSelector'], message: 'set namespaceSelector or namespaces (a tenant needs at least one way to name its namespaces)' });
@@ -176,9 +228,50 @@ export const tenantIsolationSpec = z.strictObject({
   } else if (sel && !selectorNamesItsNamespaces(sel)) {
     ctx.addIssue({ code: 'custom', path: ['namespaceSelector'], message: SELECTOR_MESSAGE });
   }
-}).meta({
+}
+const CLAIMS_CEL = cel('has(self.namespaceSelector) || (has(self.namespaces) && size(self.namespaces) > 0)', 'set namespaceSelector or namespaces (a tenant needs at least one way to name its namespaces)', '.namespaceSelector');
+
+/** The TenantIsolation spec as stored (the CRD's schema): claims, the profile it inherits from, and its own settings. */
+export const tenantIsolationSpecInput = z.strictObject({
+  namespaceSelector: namespaceSelectorField,
+  namespaces: namespacesField,
+  profile: profileName.optional().meta({ description: 'The IsolationProfile this tenant inherits its settings from. Absent: the profile named default, if it exists. A profile that does not exist or is invalid makes the tenant fail closed.' }),
+  ...isolationSettingsShape,
+  allow: z.strictObject({
+    ingressFrom: allowList(M.ingressFrom).optional(),
+    egressTo: allowList(M.egressTo).optional(),
+    exclude: z.array(z.string().max(63).regex(new RegExp(DNS_LABEL), 'must be the name of an allow entry (a DNS label)')).max(64).optional()
+      .meta(atomicList('Names of allow entries inherited from the profile to leave out (both directions). Each must name an entry of the profile.')),
+  }).optional().meta({ description: 'Declared extra paths into and out of the tenant, added to the profile\'s.' }),
+}).superRefine(checkClaims).meta({
+  description: 'Which namespaces form the tenant and what traffic, besides the tenant\'s own, they may exchange. Settings not given are inherited from the profile, then take their built-in defaults.',
+  'x-kubernetes-validations': [CLAIMS_CEL],
+});
+
+/**
+ * The effective spec the operator works from (ValidTenant.spec): every leaf filled. It is what
+ * src/policy/effective-spec.ts makes of a tenant and its profile, validated once more here. The allow
+ * lists hold the profile's entries and the tenant's, so they may be twice as long as either.
+ */
+export const tenantIsolationSpec = z.strictObject({
+  namespaceSelector: namespaceSelectorField,
+  namespaces: namespacesField,
+  mode: MODE.default('Enforce').meta(M.mode),
+  defaultDeny: z.strictObject({
+    ingress: z.boolean().default(true).meta(M.denyIngress),
+    egress: z.boolean().default(true).meta(M.denyEgress),
+  }).default(() => ({ ingress: true, egress: true })).meta(M.defaultDeny),
+  dns: dnsSettings.default(defaultDns).meta(M.dns),
+  intraTenant: z.strictObject({
+    enabled: z.boolean().default(true).meta(M.intraEnabled),
+  }).default(() => ({ enabled: true })).meta(M.intraTenant),
+  allow: z.strictObject({
+    ingressFrom: allowList(M.ingressFrom, 128).default(() => []),
+    egressTo: allowList(M.egressTo, 128).default(() => []),
+  }).default(() => ({ ingressFrom: [], egressTo: [] })).meta(M.allow),
+}).superRefine(checkClaims).meta({
   description: 'Which namespaces form the tenant and what traffic, besides the tenant\'s own, they may exchange.',
-  'x-kubernetes-validations': [cel('has(self.namespaceSelector) || (has(self.namespaces) && size(self.namespaces) > 0)', 'set namespaceSelector or namespaces (a tenant needs at least one way to name its namespaces)', '.namespaceSelector')],
+  'x-kubernetes-validations': [CLAIMS_CEL],
 });
 
 export const NAMESPACE_STATES = ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate', 'Excluded'] as const;
@@ -204,6 +297,8 @@ export type PeerMode = typeof PEER_MODES[number];
 
 export const tenantIsolationStatus = z.strictObject({
   observedGeneration: z.number().int().min(0).optional().meta({ description: 'The metadata.generation this status describes.', format: 'int64' }),
+  mode: MODE.optional().meta({ description: 'The effective mode: the tenant\'s, else its profile\'s, else Enforce.' }),
+  profile: z.string().max(63).optional().meta({ description: 'The IsolationProfile the tenant inherits its settings from, if any.' }),
   conditions: z.array(condition).optional().meta({ description: 'Ready (summary), Isolated (reachability proof), Reconciling and Stalled, as in kstatus.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
   /** One line for `kubectl get` (the Namespaces printer column), e.g. "3/3 isolated". */
   summary: z.string().max(256).optional().meta({ description: 'One line for kubectl get, e.g. "3/3 isolated" or "2/3 isolated, 1 conflict".' }),
@@ -216,6 +311,8 @@ export type NetworkPort = z.infer<typeof networkPort>;
 export type IPBlock = z.infer<typeof ipBlock>;
 export type AllowRule = z.infer<typeof allowRule>;
 export type TenantIsolationSpec = z.infer<typeof tenantIsolationSpec>;
+export type TenantIsolationSpecInput = z.output<typeof tenantIsolationSpecInput>;
+export type IsolationSettings = z.output<typeof isolationSettings>;
 
 export type NamespaceState = typeof NAMESPACE_STATES[number];
 export type Condition = z.infer<typeof condition>;
@@ -239,22 +336,35 @@ export interface TenantIsolationObject {
   status?: TenantIsolationStatus;
 }
 
-/** A tenant whose spec passed validation, with defaults applied. */
+/** Why a tenant fails closed: its own spec, or the profile it inherits from. */
+export type InvalidReason = 'InvalidSpec' | 'ProfileNotFound' | 'InvalidProfile';
+
+/** A tenant whose effective spec (its own settings over its profile's) passed validation, with defaults applied. */
 export interface ValidTenant {
   name: string;
   uid: string;
   generation: number;
   spec: TenantIsolationSpec;
+  /** The IsolationProfile the spec inherits from, if any (the one it names, or `default`). */
+  profile?: string;
   /**
-   * Set when the spec failed validation: the tenant keeps claiming the namespaces its selector and names
-   * still say (they parsed on their own), with `spec` defaulted around them, and fails closed there.
+   * Set when the spec failed validation (or its profile is missing or invalid): the tenant keeps claiming
+   * the namespaces its selector and names still say (they parsed on their own), with `spec` defaulted
+   * around them, and fails closed there.
    */
   invalid?: string;
+  invalidReason?: InvalidReason;
 }
 
 export type ParsedTenant =
   | { ok: true; tenant: ValidTenant }
-  | { ok: false; name: string; uid: string; generation: number; error: string; claims: ValidTenant | undefined };
+  | { ok: false; name: string; uid: string; generation: number; error: string; reason: InvalidReason; claims: ValidTenant | undefined };
+
+/** A profile as a tenant sees it: its settings, or why it is invalid. */
+export type ResolvedProfile = { name: string; spec: IsolationSettings } | { name: string; error: string };
+/** Finds a profile by name (undefined: no such profile). */
+export type ProfileLookup = (name: string) => ResolvedProfile | undefined;
+const NO_PROFILES: ProfileLookup = () => undefined;
 
 /** The part of a spec that says which namespaces a tenant claims, checked on its own. */
 const claimsOnly = z.object({ namespaceSelector: tenantIsolationSpec.shape.namespaceSelector, namespaces: tenantIsolationSpec.shape.namespaces })
@@ -269,18 +379,39 @@ export function formatIssues(err: z.ZodError, root = 'spec'): string {
   }).join('; ');
 }
 
-export function parseTenant(obj: TenantIsolationObject): ParsedTenant {
+/**
+ * Parses a TenantIsolation into its effective spec: its own settings over those of its profile (the one
+ * `spec.profile` names, else `default` when `profileOf` knows one), leaf by leaf, then the built-in
+ * defaults (src/policy/effective-spec.ts). A spec, profile or merge that fails validation fails closed:
+ * `claims` keeps what the tenant still clearly claims.
+ */
+export function parseTenant(obj: TenantIsolationObject, profileOf: ProfileLookup = NO_PROFILES): ParsedTenant {
   const name = obj.metadata.name;
   const uid = obj.metadata.uid;
   const generation = obj.metadata.generation ?? 0;
-  if (obj.spec === undefined || obj.spec === null) return { ok: false, name, uid, generation, error: 'spec: is required', claims: undefined };
+  const fail = (reason: InvalidReason, error: string, c: { namespaceSelector?: LabelSelector | undefined; namespaces: string[] } | undefined): ParsedTenant => ({
+    ok: false, name, uid, generation, error, reason,
+    claims: c ? { name, uid, generation, invalid: error, invalidReason: reason, spec: tenantIsolationSpec.parse({ namespaceSelector: c.namespaceSelector, namespaces: c.namespaces }) } : undefined,
+  });
+  if (obj.spec === undefined || obj.spec === null) return fail('InvalidSpec', 'spec: is required', undefined);
   // The name becomes the isolation.tenancy.dev/tenant label value on every policy.
-  if (name.length > 63) return { ok: false, name, uid, generation, error: 'metadata.name: must be at most 63 characters (it is used as a label value)', claims: undefined };
-  const r = tenantIsolationSpec.safeParse(obj.spec);
-  if (r.success) return { ok: true, tenant: { name, uid, generation, spec: r.data } };
-  const error = formatIssues(r.error);
-  // The rest of the spec is wrong, but which namespaces it claims may still be clear: those fail closed.
-  const c = claimsOnly.safeParse(obj.spec);
-  const claims = c.success ? { name, uid, generation, invalid: error, spec: tenantIsolationSpec.parse({ namespaceSelector: c.data.namespaceSelector, namespaces: c.data.namespaces }) } : undefined;
-  return { ok: false, name, uid, generation, error, claims };
+  if (name.length > 63) return fail('InvalidSpec', 'metadata.name: must be at most 63 characters (it is used as a label value)', undefined);
+  const r = tenantIsolationSpecInput.safeParse(obj.spec);
+  if (!r.success) {
+    // The rest of the spec is wrong, but which namespaces it claims may still be clear: those fail closed.
+    const c = claimsOnly.safeParse(obj.spec);
+    return fail('InvalidSpec', formatIssues(r.error), c.success ? c.data : undefined);
+  }
+  const input = r.data;
+  const profile = profileOf(input.profile ?? DEFAULT_PROFILE);
+  if (!profile && input.profile !== undefined) return fail('ProfileNotFound', `spec.profile: IsolationProfile ${input.profile} does not exist`, input);
+  if (profile && 'error' in profile) {
+    const which = input.profile !== undefined ? `IsolationProfile ${profile.name}` : `IsolationProfile ${profile.name} (inherited by every tenant that names no profile)`;
+    return fail('InvalidProfile', `spec.profile: ${which} is invalid: ${profile.error}`, input);
+  }
+  const merged = effectiveSettings(input, profile);
+  if (!merged.ok) return fail('InvalidSpec', merged.error, input);
+  const full = tenantIsolationSpec.safeParse({ namespaceSelector: input.namespaceSelector, namespaces: input.namespaces, ...merged.settings });
+  if (!full.success) return fail('InvalidSpec', formatIssues(full.error), input);
+  return { ok: true, tenant: { name, uid, generation, spec: full.data, ...(profile ? { profile: profile.name } : {}) } };
 }

@@ -1,6 +1,13 @@
 // What `verify` analyses: a live cluster (kubeconfig) or manifests (files and directories), read into
-// one snapshot with the valid tenants and their exclusive members.
-import { API_VERSION, KIND, PLURAL, RESERVED_NAMESPACES, parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
+// one snapshot with the valid tenants (their effective specs, profiles applied), their exclusive members,
+// and what the cluster baseline covers.
+import {
+  API_VERSION, BASELINE_KIND, BASELINE_NAME, BASELINE_PLURAL, KIND, PLURAL, PROFILE_KIND, PROFILE_PLURAL, RESERVED_NAMESPACES, parseTenant,
+  type TenantIsolationObject, type ValidTenant,
+} from '../api/schema.ts';
+import { parseBaseline, type IsolationBaselineObject } from '../api/baseline.ts';
+import { profileLookupOf, type IsolationProfileObject } from '../api/profile.ts';
+import { baselineCovers, baselineTemplates } from '../policy/baseline.ts';
 import { claimsOf, missingGate } from '../admission/policies.ts';
 import { IsolationAnalyzer } from '../analysis/analyzer.ts';
 import { PROTOCOLS, type Protocol, type Snapshot } from '../analysis/types.ts';
@@ -17,13 +24,26 @@ export interface Inputs {
   skipped: { tenant: string; error: string }[];
   /** A live cluster's admission gate: what is missing of it (undefined for manifests). */
   gate?: { missing: string[] } | { unknown: string };
+  /** The cluster baseline, when there is one (not Off). */
+  baseline?: BaselineFindings;
 }
 
-function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[]): Inputs {
+/** What the baseline covers and, in Enforce mode, which covered namespaces lack its policies. */
+export interface BaselineFindings {
+  mode: 'Enforce' | 'Audit';
+  /** Namespaces it isolates (Enforce) or would isolate (Audit), sorted. */
+  namespaces: string[];
+  /** Enforce: "ns: policy, ..." for each covered namespace missing some of its policies. */
+  missing: string[];
+}
+
+function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[],
+  profiles: IsolationProfileObject[] = [], baselineObj?: { obj: IsolationBaselineObject; where: string }): Inputs {
   const tenants: ValidTenant[] = [];
   const skipped: Inputs['skipped'] = [];
+  const lookup = profileLookupOf(profiles);
   for (const { obj, where } of tenantObjs) {
-    const p = parseTenant({ ...obj, metadata: { ...obj.metadata, uid: obj.metadata.uid ?? '' } });
+    const p = parseTenant({ ...obj, metadata: { ...obj.metadata, uid: obj.metadata.uid ?? '' } }, lookup);
     // In manifests an invalid tenant is bad input; in a live cluster it is a fact to report.
     if (!p.ok && where === 'cluster') { skipped.push({ tenant: obj.metadata.name, error: p.error }); continue; }
     if (!p.ok) throw new Error(`${where}: TenantIsolation ${obj.metadata.name} is invalid: ${p.error}`);
@@ -32,11 +52,31 @@ function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: Ne
   const index = new MembershipIndex(RESERVED_NAMESPACES);
   for (const t of tenants) index.setTenant(t);
   for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
+  let baseline: BaselineFindings | undefined;
+  if (baselineObj) {
+    const b = parseBaseline({ ...baselineObj.obj, metadata: { ...baselineObj.obj.metadata, uid: baselineObj.obj.metadata.uid ?? '' } });
+    if (!b.ok) throw new Error(`${baselineObj.where}: IsolationBaseline ${baselineObj.obj.metadata.name} is invalid: ${b.error}`);
+    const mode = b.baseline.spec.mode;
+    if (mode !== 'Off') {
+      const byName = new Map(tenants.map((t) => [t.name, t]));
+      const held = new Set(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+      const wanted = baselineTemplates(b.baseline).map((t) => t.metadata.name);
+      const covered = namespaces.filter((n) => !n.metadata.deletionTimestamp && baselineCovers(n.metadata.name, n.metadata.labels ?? {},
+        index.claimantsOf(n.metadata.name).map((t) => byName.get(t)).filter((t): t is ValidTenant => t !== undefined), b.baseline, index.reserved))
+        .map((n) => n.metadata.name).sort();
+      const missing = mode === 'Audit' ? [] : covered.flatMap((ns) => {
+        const lacking = wanted.filter((w) => !held.has(`${ns}/${w}`));
+        return lacking.length > 0 ? [`${ns}: ${lacking.join(', ')}`] : [];
+      });
+      baseline = { mode, namespaces: covered, missing };
+    }
+  }
   return {
     snapshot: { namespaces: namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })), pods: pods.map(podInfo), policies },
     tenants,
     membership: new Map(tenants.map((t) => [t.name, index.membersOf(t.name)])),
     skipped,
+    ...(baseline ? { baseline } : {}),
   };
 }
 
@@ -44,12 +84,18 @@ export async function fromCluster(kubeconfig: string | undefined): Promise<Input
   const rest = await RestClient.create(loadKubeConfig(kubeconfig));
   try {
     const list = async <T>(path: string): Promise<T[]> => (await rest.get<{ items: T[] }>(path)).items;
-    const tenants = await list<TenantIsolationObject>(`/apis/${API_VERSION}/${PLURAL}`).catch((e: unknown) => { if (isNotFound(e)) return []; throw e; });
+    // A cluster without the CRDs has none of these objects.
+    const orNone = <T>(e: unknown): T[] => { if (isNotFound(e)) return []; throw e; };
+    const tenants = await list<TenantIsolationObject>(`/apis/${API_VERSION}/${PLURAL}`).catch(orNone<TenantIsolationObject>);
+    const profiles = await list<IsolationProfileObject>(`/apis/${API_VERSION}/${PROFILE_PLURAL}`).catch(orNone<IsolationProfileObject>);
+    const baseline = (await list<IsolationBaselineObject>(`/apis/${API_VERSION}/${BASELINE_PLURAL}`).catch(orNone<IsolationBaselineObject>)).find((b) => b.metadata.name === BASELINE_NAME);
     const inputs = assemble(
       await list<NamespaceObject>('/api/v1/namespaces'),
       await list<PodObject>('/api/v1/pods'),
       await list<NetworkPolicy>('/apis/networking.k8s.io/v1/networkpolicies'),
       tenants.map((obj) => ({ obj, where: 'cluster' })),
+      profiles,
+      baseline && { obj: baseline, where: 'cluster' },
     );
     try {
       const names = async (path: string): Promise<Set<string>> => new Set((await list<{ metadata: { name: string } }>(path)).map((o) => o.metadata.name));
@@ -68,6 +114,8 @@ export function fromManifests(paths: string[]): Inputs {
   const pods: PodObject[] = [];
   const policies: NetworkPolicy[] = [];
   const tenants: { obj: TenantIsolationObject; where: string }[] = [];
+  const profiles: IsolationProfileObject[] = [];
+  let baseline: { obj: IsolationBaselineObject; where: string } | undefined;
   for (const { object, file, line } of loadManifests(paths)) {
     const kind = `${String(object.apiVersion)}/${String(object.kind)}`;
     const md = object.metadata as { name?: string; namespace?: string } | undefined;
@@ -77,10 +125,15 @@ export function fromManifests(paths: string[]): Inputs {
       case 'v1/Pod': pods.push({ ...(object as unknown as PodObject), metadata: { ...(object as unknown as PodObject).metadata, namespace: md.namespace ?? 'default' } }); break;
       case 'networking.k8s.io/v1/NetworkPolicy': policies.push({ ...(object as unknown as NetworkPolicy), metadata: { ...(object as unknown as NetworkPolicy).metadata, namespace: md.namespace ?? 'default' } }); break;
       case `${API_VERSION}/${KIND}`: tenants.push({ obj: object as unknown as TenantIsolationObject, where: `${file}:${line}` }); break;
-      default: throw new ManifestError(file, line, `unsupported kind ${kind}: verify reads Namespace, Pod, NetworkPolicy and TenantIsolation`);
+      case `${API_VERSION}/${PROFILE_KIND}`: profiles.push(object as unknown as IsolationProfileObject); break;
+      case `${API_VERSION}/${BASELINE_KIND}`:
+        if (baseline) throw new ManifestError(file, line, 'a second IsolationBaseline: there is one per cluster');
+        baseline = { obj: object as unknown as IsolationBaselineObject, where: `${file}:${line}` };
+        break;
+      default: throw new ManifestError(file, line, `unsupported kind ${kind}: verify reads Namespace, Pod, NetworkPolicy, TenantIsolation, IsolationProfile and IsolationBaseline`);
     }
   }
-  return assemble(namespaces, pods, policies, tenants);
+  return assemble(namespaces, pods, policies, tenants, profiles, baseline);
 }
 
 /** Manifests when paths are given, else the cluster. */

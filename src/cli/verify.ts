@@ -19,7 +19,10 @@ export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | 
 Analyses which connections the cluster's NetworkPolicies allow (full networking.k8s.io/v1 semantics) and
 proves each TenantIsolation: an undeclared path into or out of a tenant's pods is a breach.
 Sources: the cluster of --kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config), or manifests
-(-f; Namespaces, Pods, NetworkPolicies, TenantIsolations; pod IPs from status.podIP(s)).
+(-f; Namespaces, Pods, NetworkPolicies, TenantIsolations, IsolationProfiles, an IsolationBaseline; pod IPs
+from status.podIP(s)). Tenants are proved with their effective spec (profiles applied). With a baseline,
+it also lists the namespaces it isolates (or would, in Audit mode), the pods no policy selects there and,
+in Enforce mode, covered namespaces missing its policies.
   --pods            pod x pod matrix instead of tenant x tenant
   --port N          port of the matrix (default 80); breaches cover every port
   --protocol P      TCP (default), UDP or SCTP
@@ -89,8 +92,10 @@ async function verify(argv: string[]): Promise<number> {
   }
   const matrix = analyzer.tenantMatrix(port, protocol);
   const unselected = analyzer.podsSelectedByNoPolicy();
+  const b = inputs.baseline;
+  const baseline = b && { ...b, unselectedPods: unselected.filter((p) => b.namespaces.includes(p.slice(0, p.indexOf('/')))) };
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected, skipped: inputs.skipped, ...(inputs.gate ? { admissionGate: inputs.gate } : {}) })}\n`);
+    process.stdout.write(`${JSON.stringify({ port, protocol, tenants: matrix.tenants, matrix: matrix.counts, breaches, podsSelectedByNoPolicy: unselected, skipped: inputs.skipped, ...(inputs.gate ? { admissionGate: inputs.gate } : {}), ...(baseline ? { baseline } : {}) })}\n`);
     return code;
   }
   const out: string[] = [];
@@ -108,6 +113,17 @@ async function verify(argv: string[]): Promise<number> {
     for (const m of inputs.gate.missing) out.push(`  ${m}`);
   } else if (inputs.gate) {
     out.push('', `Admission gate: unknown (${inputs.gate.unknown})`);
+  }
+  if (baseline) {
+    const ns = baseline.namespaces;
+    const names = `${ns.slice(0, 20).join(', ')}${ns.length > 20 ? ', ...' : ''}`;
+    out.push('');
+    out.push(baseline.mode === 'Audit'
+      ? `Baseline (Audit): Enforce would isolate ${ns.length} namespace(s) no tenant isolates${ns.length > 0 ? `: ${names}` : ''}.`
+      : `Baseline (Enforce): isolates ${ns.length} namespace(s) no tenant isolates${ns.length > 0 ? `: ${names}` : ''}.`);
+    if (baseline.missing.length > 0) out.push(`  Missing its policies (${baseline.missing.length}):`, ...baseline.missing.map((m) => `    ${m}`));
+    out.push(baseline.unselectedPods.length === 0 ? '  Pods there that no NetworkPolicy selects: none.' : `  Pods there that no NetworkPolicy selects (${baseline.unselectedPods.length}):`);
+    for (const p of baseline.unselectedPods) out.push(`    ${p}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
   return code;

@@ -3,7 +3,9 @@
 // (src/kube/intern.ts). With the isolation proof on, one policy informer holds every policy (the proof
 // reads users' too) and reconcilers see the managed ones through `policies`.
 import type { Logger } from 'pino';
-import { API_VERSION, PLURAL, type TenantIsolationObject } from '../api/schema.ts';
+import { API_VERSION, BASELINE_PLURAL, PLURAL, PROFILE_PLURAL, type TenantIsolationObject } from '../api/schema.ts';
+import type { IsolationProfileObject } from '../api/profile.ts';
+import type { IsolationBaselineObject } from '../api/baseline.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.ts';
@@ -77,6 +79,9 @@ export interface CachedAdmissionPolicy { metadata: { name: string; uid?: string;
 export interface ClusterCaches {
   namespaces: ResilientInformer<NamespaceObject>;
   tenants: ResilientInformer<TenantIsolationObject>;
+  profiles: ResilientInformer<IsolationProfileObject>;
+  /** The cluster baseline (one object, named cluster; others are refused by the CRD). */
+  baselines: ResilientInformer<IsolationBaselineObject>;
   /** Every policy with the proof on, else only managed ones. */
   policies: ResilientInformer<NetworkPolicy, CachedPolicy>;
   /** Only with the proof on. */
@@ -95,6 +100,9 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
   namespaces.transform = cachedNamespace;
   // TenantIsolations stay whole (their status is compared).
   const tenants = new ResilientInformer<TenantIsolationObject>(rest, `/apis/${API_VERSION}/${PLURAL}`, {}, log);
+  // Profiles and the baseline stay whole too (few objects; their status is compared).
+  const profiles = new ResilientInformer<IsolationProfileObject>(rest, `/apis/${API_VERSION}/${PROFILE_PLURAL}`, {}, log);
+  const baselines = new ResilientInformer<IsolationBaselineObject>(rest, `/apis/${API_VERSION}/${BASELINE_PLURAL}`, {}, log);
   const policies = new ResilientInformer<NetworkPolicy, CachedPolicy>(rest, '/apis/networking.k8s.io/v1/networkpolicies', {}, log,
     { labelSelector: o.withProof ? undefined : MANAGED_SELECTOR });
   const managed = new ManagedPolicies(policies, o.tenantOfUid);
@@ -117,6 +125,8 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
   const all: ClusterCaches['all'] = [
     { resource: 'namespaces', informer: namespaces },
     { resource: 'tenantisolations', informer: tenants },
+    { resource: PROFILE_PLURAL, informer: profiles },
+    { resource: BASELINE_PLURAL, informer: baselines },
     { resource: 'networkpolicies', informer: policies },
     { resource: 'validatingadmissionpolicybindings', informer: bindings },
     { resource: 'validatingadmissionpolicies', informer: admissionPolicies },
@@ -128,7 +138,7 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
     pods.transform = compactPod;
     all.push({ resource: 'pods', informer: pods });
   }
-  return { namespaces, tenants, policies, pods, managed, bindings, admissionPolicies, all };
+  return { namespaces, tenants, profiles, baselines, policies, pods, managed, bindings, admissionPolicies, all };
 }
 
 const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();

@@ -16,7 +16,7 @@ export interface MemberPolicies {
 }
 
 export class DesiredPolicies {
-  private readonly memo = new Map<string, { key: string; value: MemberPolicies }>();
+  private readonly memo = new Map<string, { key: string; spec: ValidTenant['spec']; value: MemberPolicies }>();
   private readonly membership: MembershipIndex;
   private readonly peersOf: (tenant: string) => PeerMode;
 
@@ -35,13 +35,14 @@ export class DesiredPolicies {
   forTenant(tenant: ValidTenant): MemberPolicies {
     const peers = this.peersOf(tenant.name);
     // By name, the policies follow the members (the index bumps a tenant's version whenever its claimed or
-    // member set changes); by label they do not.
+    // member set changes); by label they do not. A profile edit replaces the tenant's effective spec
+    // without a new generation (hence the spec's identity).
     const key = `${tenant.uid}/${tenant.generation}/${peers}/${peers === 'NamespaceNames' ? this.membership.version(tenant.name) : ''}`;
     const hit = this.memo.get(tenant.name);
-    if (hit?.key === key) return hit.value;
+    if (hit?.key === key && hit.spec === tenant.spec) return hit.value;
     const templates = memberTemplates(tenant, this.membership.membersOf(tenant.name), peers);
     const value = { templates, digests: new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))])) };
-    this.memo.set(tenant.name, { key, value });
+    this.memo.set(tenant.name, { key, spec: tenant.spec, value });
     return value;
   }
 

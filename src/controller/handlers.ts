@@ -7,7 +7,11 @@
 //                        whose claims moved
 //   Managed policy    -> its namespace (drift) and its tenant (status)
 //   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
-import { parseTenant, type TenantIsolationObject } from '../api/schema.ts';
+//   Profile           -> the profile (status); on a spec change, the tenants inheriting from it whose
+//                        effective spec changed, and their namespaces
+//   Baseline          -> the baseline (status), and on a spec change every namespace
+//   Namespace, pod    -> also the baseline (its status counts namespaces and unselected pods)
+import { parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import type { CachedPolicy } from '../policy/diff.ts';
 import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_NAME } from '../policy/labels.ts';
 import { MEMBER_LABEL_GUARD, claimsOf, covers, type CachedBinding } from '../admission/policies.ts';
@@ -17,11 +21,14 @@ import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.
 import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import type { NamespaceReconciler } from './namespace-reconciler.ts';
+import { profileNameOf, type ProfileIndex } from './profile-index.ts';
 import type { TenantReconciler } from './tenant-reconciler.ts';
 
 export interface Enqueue {
   namespace(name: string, priority?: boolean): void;
   tenant(name: string): void;
+  profile(name: string): void;
+  baseline(): void;
   /** The pod-gate bindings (one key for the cluster). */
   gate(): void;
 }
@@ -34,6 +41,8 @@ export interface HandlerTargets {
   /** Written here: tenant name by uid (which TenantIsolation owns a policy). */
   tenantUids: Map<string, string>;
   policyIndex: ManagedPolicyIndex;
+  /** Written here: which tenants inherit from which profile. */
+  profiles: ProfileIndex;
   proof: IsolationProof | undefined;
   namespaceReconciler: NamespaceReconciler;
   tenantReconciler: TenantReconciler;
@@ -77,6 +86,7 @@ export function wireHandlers(t: HandlerTargets): void {
     // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out.
     enqueue.namespace(name, t.namespaceReconciler.isJoining(name));
     membersChanged(changed);
+    enqueue.baseline();
   };
   caches.namespaces.on({
     add: onNamespace,
@@ -89,6 +99,7 @@ export function wireHandlers(t: HandlerTargets): void {
       t.namespaceReconciler.forget(name);
       enqueue.namespace(name);
       membersChanged(changed);
+      enqueue.baseline();
     },
   });
 
@@ -103,7 +114,18 @@ export function wireHandlers(t: HandlerTargets): void {
     // O(namespaces) per status write.
     if (!obj.metadata.deletionTimestamp && indexedSpec.get(name) === spec) { enqueue.tenant(name); return; }
     indexedSpec.set(name, spec);
-    const parsed = parseTenant(obj);
+    for (const p of t.profiles.setTenant(name, obj.metadata.deletionTimestamp ? undefined : profileNameOf(obj))) enqueue.profile(p);
+    index(obj);
+  };
+
+  /**
+   * Indexes a tenant's effective spec (its own settings over its profile's). `onlyIfChanged`: after a
+   * profile edit, a tenant whose effective spec is what it was is left alone (no reconcile, no write).
+   */
+  const index = (obj: TenantIsolationObject, onlyIfChanged = false): void => {
+    const name = obj.metadata.name;
+    const parsed = parseTenant(obj, t.profiles.lookup);
+    if (onlyIfChanged && sameEffective(membership.tenant(name), parsed)) return;
     let changed: Set<string>;
     if (obj.metadata.deletionTimestamp) {
       invalidTenants.delete(name);
@@ -131,6 +153,7 @@ export function wireHandlers(t: HandlerTargets): void {
       t.tenantUids.delete(obj.metadata.uid);
       indexedSpec.delete(name);
       invalidTenants.delete(name);
+      for (const p of t.profiles.setTenant(name, undefined)) enqueue.profile(p);
       const changed = membership.deleteTenant(name);
       proof?.tenantsChanged([name, ...changed]);
       t.tenantReconciler.forget(name);
@@ -138,6 +161,35 @@ export function wireHandlers(t: HandlerTargets): void {
       enqueue.gate();
     },
   });
+
+  // A profile's spec changed (or it appeared or went): its tenants are resolved again; those whose
+  // effective spec changed are re-indexed and their namespaces planned again. Our status writes keep the
+  // generation: only the profile is queued.
+  const indexedProfile = new Map<string, string>();
+  const onProfile = (obj: { metadata: { name: string; uid: string; generation?: number; deletionTimestamp?: string } }, gone = false): void => {
+    const name = obj.metadata.name;
+    enqueue.profile(name);
+    const key = gone || obj.metadata.deletionTimestamp ? 'gone' : `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
+    if (indexedProfile.get(name) === key) return;
+    if (key === 'gone') { indexedProfile.delete(name); t.profiles.forget(name); } else indexedProfile.set(name, key);
+    for (const tenant of t.profiles.tenantsOf(name)) {
+      const tobj = caches.tenants.get(tenant);
+      if (tobj && !tobj.metadata.deletionTimestamp) index(tobj, true);
+    }
+  };
+  caches.profiles.on({ add: (p) => onProfile(p), update: (p) => onProfile(p), delete: (p) => onProfile(p, true) });
+
+  // The baseline's spec decides every unclaimed namespace's policies: all namespaces are planned again
+  // (rare: a platform team's edit). Status writes only queue the baseline.
+  let indexedBaseline: string | undefined;
+  const onBaseline = (obj: { metadata: { uid: string; generation?: number; deletionTimestamp?: string } }, gone = false): void => {
+    enqueue.baseline();
+    const key = gone || obj.metadata.deletionTimestamp ? undefined : `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
+    if (key === indexedBaseline) return;
+    indexedBaseline = key;
+    for (const ns of caches.namespaces.list()) enqueue.namespace(ns.metadata.name);
+  };
+  caches.baselines.on({ add: (b) => onBaseline(b), update: (b) => onBaseline(b), delete: (b) => onBaseline(b, true) });
 
   const onManaged = (p: CachedPolicy): void => {
     enqueue.namespace(p.metadata.namespace);
@@ -194,6 +246,18 @@ export function wireHandlers(t: HandlerTargets): void {
   caches.admissionPolicies.on({ add: gateChanged, delete: gateChanged });
 
   if (proof && caches.pods) {
-    caches.pods.on({ add: (p) => proof.setPod(p), update: (p) => proof.setPod(p), delete: (p) => proof.deletePod(p) });
+    // The baseline's status (Audit) lists pods no policy selects.
+    caches.pods.on({
+      add: (p) => { proof.setPod(p); enqueue.baseline(); },
+      update: (p) => { proof.setPod(p); enqueue.baseline(); },
+      delete: (p) => { proof.deletePod(p); enqueue.baseline(); },
+    });
   }
+}
+
+/** Whether a re-parse leaves a tenant's indexed state as it is: the same effective spec and profile, or the same failure. */
+function sameEffective(prev: ValidTenant | undefined, next: ReturnType<typeof parseTenant>): boolean {
+  if (!prev) return !next.ok && next.claims === undefined;
+  if (!next.ok) return prev.invalid === next.error;
+  return prev.invalid === undefined && prev.profile === next.tenant.profile && JSON.stringify(prev.spec) === JSON.stringify(next.tenant.spec);
 }

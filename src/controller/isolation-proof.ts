@@ -85,6 +85,9 @@ export class IsolationProof {
   start(): void { this.active = true; this.sweep(); }
   stop(): void { this.active = false; if (this.timer) clearTimeout(this.timer); }
 
+  /** Pods no policy selects for ingress ("ns/name", sorted), as the caches show them now. */
+  podsSelectedByNoPolicy(): string[] { return this.analyzer.podsSelectedByNoPolicy(); }
+
   /** The tenant's current breaches (incremental: only what changes invalidated is recomputed). */
   breaches(tenant: string): Breach[] {
     this.syncTenants();

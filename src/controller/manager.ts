@@ -1,13 +1,18 @@
-// The manager wires one cache set to two controllers, as controller-runtime's manager does:
+// The manager wires one cache set to the controllers, as controller-runtime's manager does:
 //   informers (caches.ts) -> handlers.ts (indexes, proof, keys) -> namespace controller / tenant controller
-// The namespace controller writes policies; the tenant controller keeps finalizers and status. Each has
-// its own queue, workers, backoff and metric labels (controller="namespace" / "tenantisolation"). The
-// one signal between them: a namespace reconcile that ends (settled or failed) queues the tenants that
-// claim it, whose status reports that namespace.
+//                                                                  (/ profile and baseline status)
+// The namespace controller writes policies (tenants' and the baseline's); the tenant controller keeps
+// finalizers and status; the profile and baseline controllers only write their status. Each has its own
+// queue, workers, backoff and metric labels (controller="namespace" / "tenantisolation" /
+// "isolationprofile" / "isolationbaseline"). The one signal between them: a namespace reconcile that ends
+// (settled or failed) queues the tenants that claim it, whose status reports that namespace, and the
+// baseline.
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { GATE_CONTROLLER, NAMESPACE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
+import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { MEMBER_LABEL_GUARD } from '../admission/policies.ts';
 import { Controller } from '../queue/controller.ts';
@@ -20,6 +25,10 @@ import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
 import { GateBindings } from './gate-bindings.ts';
 import { claimsOf } from '../admission/policies.ts';
+import { BaselineState } from './baseline-state.ts';
+import { BaselineReconciler } from './baseline-reconciler.ts';
+import { ProfileIndex } from './profile-index.ts';
+import { ProfileReconciler } from './profile-reconciler.ts';
 
 export interface ManagerOptions {
   /** Workers of the namespace controller (the one writing policies). */
@@ -41,6 +50,8 @@ export class Manager {
   readonly tenantController: Controller;
   /** Keeps the pod-gate bindings (one key: they are shared between tenants). */
   readonly gateController: Controller;
+  readonly profileController: Controller;
+  readonly baselineController: Controller;
   readonly events: EventRecorder;
   readonly proof: IsolationProof | undefined;
   private readonly membership: MembershipIndex;
@@ -56,15 +67,19 @@ export class Manager {
     this.log = log; this.metrics = metrics; this.opts = opts;
     this.membership = new MembershipIndex(opts.reservedNamespaces);
     const tenantUids = new Map<string, string>();
-    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) });
+    // The baseline's policies are the operator's too: their owner's uid answers BASELINE_OWNER (called on
+    // cache events only, after `baseline` exists).
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline.ownsUid(uid) ? BASELINE_OWNER : undefined) });
     this.events = new EventRecorder(rest, log, opts.identity);
+    const baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
+    const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
     // The member label may be relied on only while the admission gate makes it the operator's alone.
     const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
     const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
-      namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired,
+      namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
     });
     this.labelGuarded = labelGuarded;
     this.namespaceController = new Controller({
@@ -72,6 +87,7 @@ export class Manager {
       reconcile: async (ns, l) => {
         try { return await namespaceReconciler.reconcile(ns, l); } finally {
           for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
+          this.baselineController.enqueue(BASELINE_NAME);
         }
       },
     });
@@ -89,21 +105,31 @@ export class Manager {
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
       gate, labelGuarded,
+      parse: (obj) => parseTenant(obj, profiles.lookup),
     });
     this.tenantController = new Controller({
       name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,
       reconcile: (t, l) => tenantReconciler.reconcile(t, l),
     });
+    const profileReconciler = new ProfileReconciler({ rest, events: this.events, profiles: this.caches.profiles, index: profiles });
+    this.profileController = new Controller({ name: PROFILE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (p, l) => profileReconciler.reconcile(p, l) });
+    const baselineReconciler = new BaselineReconciler({
+      rest, events: this.events, state: baseline, namespaces: this.caches.namespaces, membership: this.membership, managed: this.caches.managed, proof: this.proof,
+    });
+    this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     wireHandlers({
-      caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, proof: this.proof,
+      caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
       namespaceReconciler, tenantReconciler, labelGuarded,
-      enqueue: { namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster') },
+      enqueue: {
+        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
+        profile: (p) => this.profileController.enqueue(p), baseline: () => this.baselineController.enqueue(BASELINE_NAME),
+      },
     });
     for (const { resource, informer } of this.caches.all) informer.onRestart = (reason) => metrics.watchRestarts.inc({ resource, reason });
     metrics.observeWatches(() => this.caches.all.map(({ resource, informer }) => ({ resource, ageSeconds: informer.lastEventAgeSeconds })));
   }
 
-  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.gateController]; }
+  private get controllers(): Controller[] { return [this.namespaceController, this.tenantController, this.gateController, this.profileController, this.baselineController]; }
 
   get synced(): boolean { return this.caches.all.every(({ informer }) => informer.hasSynced); }
 
@@ -138,6 +164,8 @@ export class Manager {
     this.gateController.enqueue('cluster');
     for (const t of this.caches.tenants.list()) this.tenantController.enqueue(t.metadata.name);
     for (const ns of this.caches.namespaces.list()) this.namespaceController.enqueue(ns.metadata.name);
+    for (const p of this.caches.profiles.list()) this.profileController.enqueue(p.metadata.name);
+    this.baselineController.enqueue(BASELINE_NAME);
   }
 
   /** Resolves once both controllers are idle at the same time (each can queue work for the other). */

@@ -15,6 +15,7 @@ import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT } from '..
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
+import type { BaselineState } from './baseline-state.ts';
 import type { ManagedPolicies } from './caches.ts';
 import type { DesiredPolicies } from './desired-policies.ts';
 
@@ -29,6 +30,8 @@ export interface NamespaceReconcilerDeps {
   tenants: ResilientInformer<TenantIsolationObject>;
   managed: ManagedPolicies;
   desired: DesiredPolicies;
+  /** The cluster baseline: its policies in namespaces no enforcing tenant claims (absent: no baseline). */
+  baseline?: BaselineState;
 }
 
 export const isTerminating = (ns: NamespaceObject): boolean =>
@@ -88,7 +91,9 @@ export class NamespaceReconciler {
     if (frozenBy) return;
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
     const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
-    const wanted = policiesToApply(plan);
+    // The baseline's policies where no enforcing tenant isolates the namespace (src/policy/baseline.ts).
+    const baseline = d.baseline?.plan(name, ns.metadata.labels ?? {}, claimants);
+    const wanted = [...policiesToApply(plan), ...(baseline?.policies ?? [])];
     const hadPolicies = existing.size > 0;
     // The operator's labels say what is in place: isolated=true (every policy it wants here is stored; the
     // pod gate admits pods only then) and member-of=<tenant> (others' intra-tenant policies may admit it).
@@ -105,7 +110,7 @@ export class NamespaceReconciler {
     // One digest per wanted policy: it decides drift and is what we remember as applied.
     const digests = plan.kind === 'member' ? d.desired.forTenant(plan.tenant).digests : undefined;
     const checked = wanted.map((p) => {
-      const digest = digests?.get(p.metadata.name) ?? strings.intern(ownedDigest(p));
+      const digest = digests?.get(p.metadata.name) ?? baseline?.digests.get(p.metadata.name) ?? strings.intern(ownedDigest(p));
       return { p, digest, drift: policyDrift(p, existing.get(p.metadata.name), digest) };
     });
     // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
@@ -128,7 +133,9 @@ export class NamespaceReconciler {
     }
     this.reportClashes(name, plan, [...clashes].sort(), log);
     const wantedNames = new Set(wanted.map((p) => p.metadata.name));
-    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name));
+    // Written first, deleted after: a namespace swapping baseline and tenant policies always holds a deny
+    // (and keeps the baseline's while a policy it should hold instead cannot be written).
+    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0) ?? false));
     await Promise.all(stale.map((p) => this.delete(p)));
     const late: Record<string, string> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
@@ -160,6 +167,7 @@ export class NamespaceReconciler {
         ? `Isolated namespace ${items[0]}: applied ${names}`
         : `Isolated ${items.length} namespaces: ${items.join(', ')}`));
     }
+    if (baseline && writes.length > 0 && !baseline.policies.some((p) => existing.has(p.metadata.name))) d.baseline?.noteIsolated(name);
     if (stale.length > 0) this.reportRemoved(name, plan, stale, log);
     this.observeIsolation(name, plan);
   }

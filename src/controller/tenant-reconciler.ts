@@ -3,7 +3,7 @@
 // recorded after the write. Namespaces are the namespace controller's job: events reach it through the
 // manager's handlers, never through this reconciler.
 import type { Logger } from 'pino';
-import { FINALIZER, PLURAL, API_VERSION, parseTenant, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
+import { FINALIZER, PLURAL, API_VERSION, parseTenant, type ParsedTenant, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
@@ -18,6 +18,7 @@ import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import { isTerminating } from './namespace-reconciler.ts';
 import type { GateBindings } from './gate-bindings.ts';
+import { statusPatch } from './fleet-status.ts';
 import { invalidTenantStatus, statusDiffers, tenantStatus, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
 
 /** What the namespace controller reports of its work on a namespace. */
@@ -44,6 +45,8 @@ export interface TenantReconcilerDeps {
   gate: GateBindings;
   /** Whether the admission gate guards the member label right now. */
   labelGuarded: () => boolean;
+  /** Parses a tenant into its effective spec (default: without profiles). */
+  parse?: (obj: TenantIsolationObject) => ParsedTenant;
 }
 
 const tenantPath = (name: string): string => `/apis/${API_VERSION}/${PLURAL}/${name}`;
@@ -80,7 +83,7 @@ export class TenantReconciler {
     const tenant = this.parsed(obj);
     if (tenant.invalid !== undefined) {
       // Fail closed: the namespaces it still names stay gated (the gate controller binds them).
-      const result = invalidTenantStatus(obj, tenant.invalid, now);
+      const result = invalidTenantStatus(obj, tenant.invalid, now, tenant.claims?.invalidReason);
       if (!await this.writeStatus(obj, result.status)) return;
       if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.invalid }, 'invalid TenantIsolation spec; its namespaces fail closed');
       this.recordEvents(obj, result, log);
@@ -116,7 +119,7 @@ export class TenantReconciler {
     if (known && known.uid === obj.metadata.uid && known.generation === (obj.metadata.generation ?? 0)) {
       return known.invalid === undefined ? { valid: known } : { invalid: known.invalid, claims: known };
     }
-    const parsed = parseTenant(obj);
+    const parsed = (this.d.parse ?? parseTenant)(obj);
     return parsed.ok ? { valid: parsed.tenant } : { invalid: parsed.error, claims: parsed.claims };
   }
 
@@ -162,7 +165,8 @@ export class TenantReconciler {
   private async writeStatus(obj: TenantIsolationObject, next: TenantIsolationStatus): Promise<boolean> {
     if (!statusDiffers(obj.status ?? {}, next)) return false;
     try {
-      await this.d.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: next }, FIELD_MANAGER);
+      // statusPatch: a field the status no longer has (status.profile) is removed.
+      await this.d.rest.mergePatch(`${tenantPath(obj.metadata.name)}/status`, { status: statusPatch(obj.status, next) }, FIELD_MANAGER);
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

@@ -3,7 +3,7 @@
 // around it. It also returns the Events its transitions call for; the reconciler records them only once
 // the status is written, so a failed write cannot repeat them.
 import type { Breach } from '../analysis/analyzer.ts';
-import type { Condition, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
+import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { canonical } from '../policy/diff.ts';
 import { POD_GATE } from '../admission/policies.ts';
@@ -110,7 +110,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
     set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${othersOf(first.name)}; they fail closed`);
   } else if (pending.length > 0) {
     set('Ready', 'False', 'Pending', `${pending.length} of ${namespaces.length} namespace(s) not yet isolated: ${pending.slice(0, 5).map((n) => `${n.name} (${n.message ?? ''})`).join(', ')}`);
-  } else if (audit > 0) {
+  } else if (tenant.spec.mode === 'Audit') {
+    // An Audit tenant never reports Isolated, even with no members yet: nothing it selects is isolated.
     set('Ready', 'True', 'AuditMode', `Audit mode: ${audit} namespace(s) would be isolated; no policies written`);
   } else {
     set('Ready', 'True', 'Isolated', `${count('Isolated')} namespace(s) isolated`);
@@ -145,7 +146,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
     }
   }
   const intraTenantPeers = peerMode(input, namespaces, settling);
-  return { status: { observedGeneration: gen, summary: summarize(namespaces), conditions, namespaces, intraTenantPeers }, events, settling };
+  const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
+  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, namespaces, intraTenantPeers }, events, settling };
 }
 
 /**
@@ -162,29 +164,33 @@ function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus
   return ready ? 'MembershipLabel' : 'NamespaceNames';
 }
 
-/** The status of a tenant whose spec is invalid: its existing isolation is left as it was. */
-export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date): TenantStatusResult {
+/**
+ * The status of a tenant whose spec is invalid, or whose profile is missing or invalid (`reason`): its
+ * existing isolation is left as it was.
+ */
+export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date, reason: InvalidReason = 'InvalidSpec'): TenantStatusResult {
   const gen = object.metadata.generation ?? 0;
   const prev = object.status;
   let c = prev?.conditions ?? [];
-  const message = `${error}. Existing isolation is left as it was until the spec is fixed.`;
-  c = setCondition(c, { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a valid spec', observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: gen }, now);
-  // Announced once per generation: a requeue of the same invalid spec says nothing new.
-  const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === 'InvalidSpec');
+  const message = `${error}. Existing isolation is left as it was until ${reason === 'InvalidSpec' ? 'the spec' : 'the profile'} is fixed.`;
+  c = setCondition(c, { type: 'Ready', status: 'False', reason, message, observedGeneration: gen }, now);
+  c = setCondition(c, { type: 'Reconciling', status: 'False', reason, message: reason === 'InvalidSpec' ? 'waiting for a valid spec' : 'waiting for a valid profile', observedGeneration: gen }, now);
+  c = setCondition(c, { type: 'Stalled', status: 'True', reason, message, observedGeneration: gen }, now);
+  // Announced once per generation and reason: a requeue of the same failure says nothing new.
+  const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === reason);
+  const inherited = { ...(prev?.mode !== undefined ? { mode: prev.mode } : {}), ...(prev?.profile !== undefined ? { profile: prev.profile } : {}) };
   return {
     // Its namespaces are left as they are, and so is how their policies name the members.
-    status: { observedGeneration: gen, summary: 'invalid spec', conditions: c, namespaces: prev?.namespaces ?? [], ...(prev?.intraTenantPeers ? { intraTenantPeers: prev.intraTenantPeers } : {}) },
-    events: wasReported ? [] : [{ type: 'Warning', reason: 'InvalidSpec', message: error }],
+    status: { observedGeneration: gen, ...inherited, summary: reason === 'InvalidSpec' ? 'invalid spec' : 'invalid profile', conditions: c, namespaces: prev?.namespaces ?? [], ...(prev?.intraTenantPeers ? { intraTenantPeers: prev.intraTenantPeers } : {}) },
+    events: wasReported ? [] : [{ type: 'Warning', reason, message: error }],
     settling: false,
   };
 }
 
 /** Equal status (ignoring lastTransitionTime) costs no write. */
 export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
-  return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && sameConditions(cur.conditions, next.conditions)
-    && cur.intraTenantPeers === next.intraTenantPeers
+  return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && cur.mode === next.mode && cur.profile === next.profile
+    && sameConditions(cur.conditions, next.conditions) && cur.intraTenantPeers === next.intraTenantPeers
     && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
 }
 

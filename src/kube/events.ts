@@ -8,7 +8,8 @@ import { isNotFound, type RestClient } from './rest.ts';
 import { API_VERSION, KIND } from '../api/schema.ts';
 import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
 
-export interface EventTarget { name: string; uid: string }
+/** The object an Event is about: a TenantIsolation unless `kind` says otherwise (another kind of this API group). */
+export interface EventTarget { name: string; uid: string; kind?: string }
 export type EventType = 'Normal' | 'Warning';
 
 /** An Event already created: its name, how often it happened, when last (ms). */
@@ -90,7 +91,7 @@ export class EventRecorder {
       await this.rest.create(base, {
         apiVersion: 'v1', kind: 'Event',
         metadata: { name, namespace: this.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: KIND, name: target.name, uid: target.uid },
+        involvedObject: { apiVersion: API_VERSION, kind: target.kind ?? KIND, name: target.name, uid: target.uid },
         type, reason, message: message.slice(0, 1024),
         source: { component: OPERATOR_NAME, host: this.host },
         reportingComponent: OPERATOR_NAME, reportingInstance: this.host,

@@ -2,8 +2,8 @@
 // Compares only what we own: our labels and annotation, the owner references, and the whole spec in a
 // canonical form that erases the apiserver's equivalent spellings (omitted empty lists and maps).
 import { createHash } from 'node:crypto';
-import { GROUP, KIND } from '../api/schema.ts';
-import { ANNOTATION_CONFLICT, LABEL_MANAGED_BY, LABEL_TENANT, RESERVED_POLICY_PREFIX } from './labels.ts';
+import { BASELINE_KIND, GROUP, KIND } from '../api/schema.ts';
+import { ANNOTATION_CONFLICT, LABEL_BASELINE, LABEL_MANAGED_BY, LABEL_TENANT, RESERVED_POLICY_PREFIX } from './labels.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from './types.ts';
 
 /** Drops empty lists and empty matchLabels maps, which the apiserver omits and which mean the same. */
@@ -29,7 +29,7 @@ export function canonical(value: unknown): unknown {
  */
 export interface CachedPolicy {
   metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Readonly<Record<string, string>> };
-  /** The uid of its controller owner when that is a TenantIsolation: whose policy it is (see isOperatorPolicy). */
+  /** The uid of its controller owner when that is a TenantIsolation or the IsolationBaseline: whose policy it is (see isOperatorPolicy). */
   owner?: string;
   ownedDigest: string;
   /** The spec, only where something reads it (the isolation proof); then shared between equal policies. */
@@ -58,7 +58,7 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   let labels: Record<string, string> = {};
   for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = str(m.labels[k]);
   if (share.labels) labels = share.labels(labels);
-  const owner = m.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`))?.uid;
+  const owner = m.ownerReferences?.find((r) => r.controller === true && (r.kind === KIND || r.kind === BASELINE_KIND) && r.apiVersion.startsWith(`${GROUP}/`))?.uid;
   const out: CachedPolicy = {
     metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
     ...(owner !== undefined ? { owner: str(owner) } : {}),
@@ -70,7 +70,8 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
 
 /**
  * Whether a policy is the operator's, owned by the tenant of uid `owner`: only a reserved name with a
- * controller reference to a TenantIsolation the operator knows. A label alone proves nothing (anyone could
+ * controller reference to a TenantIsolation the operator knows (or to the IsolationBaseline: `tenantOfUid`
+ * names it BASELINE_OWNER). A label alone proves nothing (anyone could
  * set it before the admission gate existed); anything else is a user's policy, never changed or deleted.
  */
 export function isOperatorPolicy(p: CachedPolicy, tenantOfUid: (uid: string) => string | undefined): boolean {
@@ -95,6 +96,8 @@ export function ownedDigest(p: NetworkPolicy): string {
   const l = p.metadata.labels ?? {};
   const owned = {
     labels: [l[LABEL_MANAGED_BY], l[LABEL_TENANT]],
+    // Only the baseline's policies carry it (tenants' digests stay as they were).
+    ...(l[LABEL_BASELINE] !== undefined ? { baseline: l[LABEL_BASELINE] } : {}),
     conflict: p.metadata.annotations?.[ANNOTATION_CONFLICT],
     ownerReferences: p.metadata.ownerReferences ?? [],
     spec: p.spec,

@@ -25,7 +25,13 @@ export const POLICY_DEFAULT_DENY = 'tenant-isolation-default-deny';
 export const POLICY_ALLOW_DNS = 'tenant-isolation-allow-dns';
 export const POLICY_ALLOW_INTRA_TENANT = 'tenant-isolation-allow-intra-tenant';
 export const POLICY_ALLOW_EXTRA = 'tenant-isolation-allow-extra';
-export const MANAGED_POLICY_NAMES = [POLICY_DEFAULT_DENY, POLICY_ALLOW_DNS, POLICY_ALLOW_INTRA_TENANT, POLICY_ALLOW_EXTRA] as const;
+/** Set on the cluster baseline's policies (src/policy/baseline.ts), with the IsolationBaseline's name. */
+export const LABEL_BASELINE = 'isolation.tenancy.dev/baseline';
+export const POLICY_BASELINE_DENY = 'tenant-isolation-baseline-deny';
+export const POLICY_BASELINE_ALLOW_DNS = 'tenant-isolation-baseline-allow-dns';
+export const POLICY_BASELINE_ALLOW_SAME_NAMESPACE = 'tenant-isolation-baseline-allow-same-namespace';
+export const BASELINE_POLICY_NAMES = [POLICY_BASELINE_DENY, POLICY_BASELINE_ALLOW_DNS, POLICY_BASELINE_ALLOW_SAME_NAMESPACE] as const;
+export const MANAGED_POLICY_NAMES = [POLICY_DEFAULT_DENY, POLICY_ALLOW_DNS, POLICY_ALLOW_INTRA_TENANT, POLICY_ALLOW_EXTRA, ...BASELINE_POLICY_NAMES] as const;
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 /** Every policy name with this prefix is reserved for the operator in every namespace (the admission gate enforces it). */
 export const RESERVED_POLICY_PREFIX = 'tenant-isolation-';

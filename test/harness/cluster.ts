@@ -11,7 +11,7 @@ import { startOperator, type RunningOperator, type StartOptions } from '../../sr
 import { runFlags } from '../../src/cli/flags.ts';
 import type { NetworkPolicy, NamespaceObject } from '../../src/policy/types.ts';
 import type { TenantIsolationObject } from '../../src/api/schema.ts';
-import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../../src/policy/labels.ts';
+import { LABEL_ISOLATED, LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../../src/policy/labels.ts';
 
 export const kubeconfig = (): string => inject('kubeconfig');
 
@@ -83,6 +83,10 @@ export const isolatedWith = (ns: string, names: readonly string[], timeoutMs = 1
   const got = await policyNames(ns);
   return JSON.stringify(got) === JSON.stringify(names) ? got : undefined;
 }, `${ns} to hold ${names.join(', ')}`, timeoutMs);
+
+/** Waits until the operator has labelled the namespace isolated: from then on the pod gate admits Pods there. */
+export const podsAdmitted = (ns: string, timeoutMs = 15_000): Promise<true> => eventually(async () =>
+  (await getNamespace(ns))?.metadata.labels?.[LABEL_ISOLATED] === 'true' || undefined, `${ns} labelled ${LABEL_ISOLATED}=true`, timeoutMs);
 
 export async function condition(tenant: string, type: string): Promise<{ status: string; reason: string; message: string; observedGeneration?: number } | undefined> {
   return (await getTenant(tenant))?.status?.conditions?.find((c) => c.type === type);

@@ -21,7 +21,7 @@ export default function setup(project: TestProject): () => void {
   }
   const kubectl = kubectlPath();
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
   // The admission gate is part of the default install (config/default), so every test runs with it.
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: ['ignore', 'ignore', 'inherit'] });
   project.provide('kubeconfig', kubeconfig);

@@ -6,7 +6,7 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { join } from 'node:path';
 import {
   applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
-  kubectl, kubectlRun, labelNamespace, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+  kubectl, kubectlRun, labelNamespace, podsAdmitted, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
 import type { RestClient } from '../../src/kube/rest.ts';
@@ -21,11 +21,6 @@ const DENY = 'tenant-isolation-default-deny';
 /** The ServiceAccount admission plugin refuses pods until the controller-manager made `default`. */
 async function podsAllowedBySA(ns: string): Promise<void> {
   await eventually(async () => (await rest()).get(`/api/v1/namespaces/${ns}/serviceaccounts/default`).then(() => true), `default ServiceAccount in ${ns}`, 20_000);
-}
-
-/** The operator has stored the namespace's policies and says so with its label: the gate admits pods. */
-async function labelledIsolated(ns: string): Promise<void> {
-  await eventually(async () => (await getNamespace(ns))?.metadata.labels?.['isolation.tenancy.dev/isolated'] === 'true', `${ns} labelled isolated`);
 }
 
 async function gated(t: string): Promise<void> {
@@ -57,7 +52,13 @@ describe('the pod gate', () => {
       expect(await refusal(createPod(ns, 'early'))).toBeDefined();
     });
     await isolatedWith(ns, MANAGED_POLICIES);
-    await eventually(async () => (await refusal(createPod(ns, 'later'))) === undefined, 'a pod admitted once the namespace is isolated');
+    await podsAdmitted(ns);
+    // A refusal is thrown so that a timeout says what refused the pod.
+    await eventually(async () => {
+      const why = await refusal(createPod(ns, 'later'));
+      if (why !== undefined) throw new Error(why);
+      return true;
+    }, 'a pod admitted once the namespace is isolated');
   });
 
   it('a Deployment created together with its labelled namespace ends with its pods, created once the namespace is isolated', async () => {
@@ -123,7 +124,7 @@ describe('a namespace admin', () => {
     await createNamespace(ns, { tenant: t, team: 'blue' });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await isolatedWith(ns, MANAGED_POLICIES);
-    await labelledIsolated(ns);
+    await podsAdmitted(ns);
     // The built-in admin role in the namespace, and (as many platforms grant) the right to label it.
     alice = await clientAs(ns, 'alice');
     await kubectl('create', 'rolebinding', 'alice-admin', '-n', ns, '--clusterrole=admin', `--serviceaccount=${ns}:alice`);
@@ -201,7 +202,7 @@ describe('what the operator treats as its own', () => {
     // Once its owner removes it, the tenant's own default-deny takes the name.
     await (await rest()).delete(NP(ns, DENY));
     await eventually(async () => (await policies(ns)).find((p) => p.metadata.name === DENY)?.metadata.ownerReferences?.[0]?.name === t, 'the operator\'s default-deny');
-    await eventually(async () => (await getNamespace(ns))?.metadata.labels?.['isolation.tenancy.dev/isolated'] === 'true', 'the namespace labelled isolated');
+    await podsAdmitted(ns);
     expect(await refusal(createPod(ns, 'now'))).toBeUndefined();
   });
 
@@ -271,7 +272,7 @@ describe('membership that cannot be hijacked', () => {
     expect(deny.metadata.ownerReferences?.[0]?.name).toBe(t);
     expect((await policies(old)).map((p) => p.metadata.resourceVersion)).toEqual(before);
     // Pods wait there as anywhere in the tenant, and start once the deny is stored.
-    await labelledIsolated(joiner);
+    await podsAdmitted(joiner);
     await podsAllowedBySA(joiner);
     expect(await refusal(createPod(joiner, 'p'))).toBeUndefined();
     // Fixed: the new namespace gets the tenant's full set.
@@ -306,7 +307,7 @@ describe('deletion', () => {
     await createNamespace(ns, { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await isolatedWith(ns, MANAGED_POLICIES);
-    await labelledIsolated(ns);
+    await podsAdmitted(ns);
     await podsAllowedBySA(ns);
     await createPod(ns, 'held', { finalizers: ['tests.isolation.tenancy.dev/hold'] });
     await (await rest()).delete(`/api/v1/namespaces/${ns}`);

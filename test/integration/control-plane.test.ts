@@ -66,9 +66,14 @@ describe('the local control plane', () => {
     const celErr = await r.apply(path, { ...base, spec: { namespaces: ['a'], allow: { ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/8' }, ports: [{ port: 8080, endPort: 80 }] }] } } }, 'tests').catch((e: unknown) => e);
     expect((celErr as ApiError).status).toBe(422);
     expect((celErr as ApiError).message).toMatch(/endPort/);
-    const ok = await r.apply<{ spec: { mode: string; dns: { namespace: string } } }>(path, { ...base, spec: { namespaces: ['a'] } }, 'tests');
-    expect(ok.spec.mode).toBe('Enforce'); // structural defaults applied by the apiserver
-    expect(ok.spec.dns.namespace).toBe('kube-system');
+    const ok = await r.apply<{ spec: { mode?: string; dns?: unknown; namespaces: string[]; allow: { egressTo: { ports: { protocol: string }[] }[] } } }>(path,
+      { ...base, spec: { namespaceSelector: { matchLabels: { t: 'a' } }, allow: { egressTo: [{ ipBlock: { cidr: '10.0.0.0/8' }, ports: [{ port: 443 }] }] } } }, 'tests');
+    // Structural defaults applied by the apiserver, except on the settings a tenant inherits from its
+    // profile (absent means inherited: the operator fills the built-in defaults, src/policy/effective-spec.ts).
+    expect(ok.spec.namespaces).toEqual([]);
+    expect(ok.spec.allow.egressTo[0]!.ports[0]!.protocol).toBe('TCP');
+    expect(ok.spec.mode).toBeUndefined();
+    expect(ok.spec.dns).toBeUndefined();
     await r.delete(path);
   });
 });

@@ -8,7 +8,7 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { loadManifests } from '../../src/manifests/load.ts';
 import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, getNamespace, isolatedWith, kubeconfig, labelNamespace,
-  policies, rest, startTestOperator, unique, MANAGED_POLICIES,
+  podsAdmitted, policies, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { Dataplane, dataplaneMissing, pair, titled, type ContainerPortSpec, type PortSpec } from '../harness/dataplane.ts';
 import { repo } from '../harness/run.ts';
@@ -155,6 +155,8 @@ describe.skipIf(missing)(titled('the operator on a real NetworkPolicy dataplane'
     const t = unique('dp-claim');
     const ns = unique('dp-conflict');
     await createNamespace(ns, { tenant: 'acme', claim: t });
+    // acme claims it at once, so the pod gate admits its pod only after acme has isolated it.
+    await podsAdmitted(ns);
     const pod = `${ns}/c`;
     await dp.addPod({ namespace: ns, name: 'c', labels: { app: 'c' }, listen: LISTEN });
     await applyTenant(t, { namespaceSelector: { matchLabels: { claim: t } } });

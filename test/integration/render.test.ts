@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
 import { cli as run, repo } from '../harness/run.ts';
-import { applyTenant, createNamespace, eventually, getTenant, kubectl, policyNames, startTestOperator, unique, withoutMemberLabelGuard } from '../harness/cluster.ts';
+import { applyTenant, createNamespace, eventually, getTenant, kubectl, policies, policyNames, rest, startTestOperator, unique, withoutMemberLabelGuard } from '../harness/cluster.ts';
 
 const tmp = tempDirs();
 
@@ -49,6 +49,44 @@ describe('tenant-isolation render', () => {
       await op.manager.idle();
       expect(await versions()).toEqual(before);
     } finally { await op.stop(); }
+  });
+
+  it('with a profile and the baseline too: the effective specs and the baseline\'s policies, applied first, leave the operator nothing to write', async () => {
+    const [t, p, run] = [unique('t-rprof'), unique('p-render'), unique('run')];
+    const [a, loose] = [unique('rprof-a'), unique('rprof-loose')];
+    const API = '/apis/isolation.tenancy.dev/v1alpha1';
+    const r = await rest();
+    await createNamespace(a, { tenant: t, 'render-test': run });
+    await createNamespace(loose, { 'render-test': run });
+    await r.apply(`${API}/isolationprofiles/${p}`, { apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'IsolationProfile', metadata: { name: p },
+      spec: { allow: { egressTo: [{ name: 'api', ipBlock: { cidr: '203.0.113.0/24' }, ports: [{ protocol: 'TCP', port: 443 }] }] } } }, 'tests', true);
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, profile: p });
+    // Only this test's namespaces are the baseline's (every other one is exempt by the selector).
+    await r.apply(`${API}/isolationbaselines/cluster`, { apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'IsolationBaseline', metadata: { name: 'cluster' },
+      spec: { mode: 'Enforce', exempt: { namespaceSelector: { matchExpressions: [{ key: 'render-test', operator: 'NotIn', values: [run] }] } } } }, 'tests', true);
+    try {
+      const dir = tmp.make('tio-render-prof-');
+      writeFileSync(join(dir, 'objects.yaml'), await kubectl('get', `tenantisolation/${t}`, `isolationprofile/${p}`, 'isolationbaseline/cluster', `namespace/${a}`, `namespace/${loose}`, '-o', 'yaml'));
+      const rendered = await cli('render', join(dir, 'objects.yaml'));
+      expect(rendered.code, rendered.stderr).toBe(0);
+      writeFileSync(join(dir, 'policies.yaml'), rendered.stdout);
+      await kubectl('apply', '--server-side', '--field-manager=tenant-isolation-operator', '-f', join(dir, 'policies.yaml'));
+      expect(await policyNames(a)).toEqual(['tenant-isolation-allow-dns', 'tenant-isolation-allow-extra', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-default-deny']);
+      expect(await policyNames(loose)).toEqual(['tenant-isolation-baseline-allow-dns', 'tenant-isolation-baseline-allow-same-namespace', 'tenant-isolation-baseline-deny']);
+      // The check is on this test's objects: once settled, the operator has changed none of them.
+      const versions = async () => (await Promise.all([a, loose].map(policies))).flat().map((x) => `${x.metadata.namespace}/${x.metadata.name}@${x.metadata.resourceVersion}`);
+      const before = await versions();
+      expect(before).toHaveLength(7);
+      const op = await startTestOperator();
+      try {
+        await eventually(async () => (await getTenant(t))?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 'Ready');
+        await eventually(async () => (await r.get<{ status?: { conditions?: { reason: string }[] } }>(`${API}/isolationbaselines/cluster`)).status?.conditions?.[0]?.reason === 'Isolated', 'the baseline Ready');
+        await op.manager.idle();
+        expect(await versions()).toEqual(before);
+      } finally { await op.stop(); }
+    } finally {
+      await r.delete(`${API}/isolationbaselines/cluster`);
+    }
   });
 
   it('names the file and line of malformed YAML and of kinds it does not read, and exits non-zero', async () => {

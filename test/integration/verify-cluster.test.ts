@@ -30,7 +30,7 @@ describe('verify with the cluster as a source', () => {
   it('diff of the cluster against its own export plus a permissive policy: that policy\'s connections and breaches, exit 1', async () => {
     const dir = tmp.make('tio-vc-');
     const exported = join(dir, 'cluster.yaml');
-    writeFileSync(exported, await kubectl('get', 'namespaces,pods,networkpolicies,tenantisolations', '-A', '-o', 'yaml'));
+    writeFileSync(exported, await kubectl('get', 'namespaces,pods,networkpolicies,tenantisolations,isolationprofiles,isolationbaselines', '-A', '-o', 'yaml'));
     const open = join(dir, 'open.yaml');
     writeFileSync(open, `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: open, namespace: ${member}}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{ports: [{port: 8080}]}]\n`);
 

@@ -36,6 +36,8 @@ describe('the Helm chart against config/', () => {
   it('shares the CRD, the alert rules and the dashboard byte for byte (hack/sync-chart.sh copies them)', () => {
     for (const [src, copy] of [
       ['crds/isolation.tenancy.dev_tenantisolations.yaml', 'crds/isolation.tenancy.dev_tenantisolations.yaml'],
+      ['crds/isolation.tenancy.dev_isolationprofiles.yaml', 'crds/isolation.tenancy.dev_isolationprofiles.yaml'],
+      ['crds/isolation.tenancy.dev_isolationbaselines.yaml', 'crds/isolation.tenancy.dev_isolationbaselines.yaml'],
       ['config/prometheus/alerts.yaml', 'files/alerts.yaml'],
       ['config/prometheus/grafana-dashboard.json', 'files/grafana-dashboard.json'],
     ]) expect(readFileSync(join(CHART, copy!), 'utf8'), `${copy} differs from ${src}: run hack/sync-chart.sh`).toBe(readFileSync(join(repo, src!), 'utf8'));

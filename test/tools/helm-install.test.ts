@@ -62,7 +62,7 @@ describe('helm and the real apiserver', () => {
     expect((await json<Deployment>('deployment', 'tenant-isolation-operator', '-n', NAMESPACE)).spec.replicas).toBe(2);
     expect(await exists('crd', 'tenantisolations.isolation.tenancy.dev')).toBe(true);
     expect(await exists('networkpolicy', 'tenant-isolation-operator', '-n', NAMESPACE)).toBe(true);
-    await kubectl('wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev', '--timeout=60s');
+    await kubectl('wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev', '--timeout=60s');
 
     // No kubelet runs the Deployment here: run the operator in this process as the chart's ServiceAccount.
     const token = (await kubectl('create', 'token', 'tenant-isolation-operator', '-n', NAMESPACE, '--duration=1h')).trim();

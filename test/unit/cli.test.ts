@@ -1,5 +1,5 @@
 // The command-line tools on manifests only (no cluster): render feeds verify, a CI gate without a cluster.
-import { writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
@@ -68,5 +68,58 @@ describe('render | verify on the samples', { timeout: 60_000 }, () => {
     const ry = await cli('verify', '-f', y);
     expect(ry.code).toBe(2);
     expect(ry.stderr).toMatch(/y\.yaml:\d+: malformed YAML/);
+  });
+});
+
+// The GitOps path of docs/fleet.md: profiles, the baseline and tenants in Git; CI runs render and
+// verify -f on them and the exit status gates the merge.
+describe('a fleet kept in Git (config/samples/fleet): render and verify -f gate the merge', { timeout: 60_000 }, () => {
+  const fleet = join(repo, 'config/samples/fleet');
+  const dir = tmp.make('tio-fleet-');
+  const gate = async (src: string): Promise<{ code: number; out: { breaches: { tenant: string; policy: string | null }[]; baseline?: { mode: string; namespaces: string[]; missing: string[]; unselectedPods: string[] } } }> => {
+    const rendered = await cli('render', src);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    writeFileSync(join(dir, 'rendered.yaml'), rendered.stdout);
+    const r = await cli('verify', '-f', src, '-f', join(dir, 'rendered.yaml'), '-o', 'json');
+    return { code: r.code, out: JSON.parse(r.stdout) as never };
+  };
+  const copy = (name: string, edit: (file: string, text: string) => string): string => {
+    const to = join(dir, name);
+    cpSync(fleet, to, { recursive: true });
+    for (const f of readdirSync(to)) writeFileSync(join(to, f), edit(f, readFileSync(join(to, f), 'utf8')));
+    return to;
+  };
+
+  it('passes as shipped: profiles applied, no breach, the Audit baseline naming what it would isolate', async () => {
+    const { code, out } = await gate(fleet);
+    expect(code).toBe(0);
+    expect(out.breaches).toEqual([]);
+    expect(out.baseline).toEqual({ mode: 'Audit', namespaces: ['fleet-sandbox'], missing: [], unselectedPods: ['fleet-sandbox/notebook'] });
+    // The inherited monitoring allow reaches shop and payments; analytics excluded it.
+    const policies = (await cli('render', fleet)).stdout;
+    expect(policies).toMatch(/name: tenant-isolation-allow-extra\n\s+namespace: fleet-shop-web/);
+    expect(policies).not.toMatch(/name: tenant-isolation-allow-extra\n\s+namespace: fleet-analytics/);
+    expect(policies).toContain('cidr: 169.254.20.10/32');
+  });
+
+  it('with the baseline in Enforce, render writes its policies and verify finds none missing', async () => {
+    const src = copy('enforce', (f, t) => (f === 'baseline.yaml' ? t.replace('mode: Audit', 'mode: Enforce') : t));
+    const { code, out } = await gate(src);
+    expect(code).toBe(0);
+    expect(out.baseline).toEqual({ mode: 'Enforce', namespaces: ['fleet-sandbox'], missing: [], unselectedPods: [] });
+  });
+
+  it('fails (exit 1) when a change opens an undeclared path, and names the policy', async () => {
+    const src = copy('breach', (f, t) => (f === 'pods.yaml' ? `${t}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: fleet-payments}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{}]\n` : t));
+    const { code, out } = await gate(src);
+    expect(code).toBe(1);
+    expect(out.breaches.every((b) => b.tenant === 'payments' && b.policy === 'fleet-payments/allow-all')).toBe(true);
+  });
+
+  it('fails (exit 1, naming the profile) when a tenant names a profile that is not in Git', async () => {
+    const src = copy('missing', (f, t) => (f === 'tenants.yaml' ? t.replace('profile: pci', 'profile: pci-v2') : t));
+    const r = await cli('render', src);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('TenantIsolation payments is invalid: spec.profile: IsolationProfile pci-v2 does not exist');
   });
 });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { GROUP, KIND, PLURAL, VERSION, tenantIsolationSpec } from '../../src/api/schema.ts';
+import { GROUP, KIND, PLURAL, VERSION, parseTenant, tenantIsolationSpecInput } from '../../src/api/schema.ts';
 import { TENANT_ISOLATION, crdYaml } from '../../src/api/crd.ts';
 
 const FILE = 'isolation.tenancy.dev_tenantisolations.yaml';
@@ -41,7 +41,7 @@ interface Crd {
 const crd = load(readFileSync(crdPath, 'utf8')) as Crd;
 const version = crd.spec.versions.find((v) => v.name === VERSION);
 const crdSpec = version?.schema.openAPIV3Schema.properties?.spec;
-const zodSpec = z.toJSONSchema(tenantIsolationSpec, { io: 'input', unrepresentable: 'any' }) as Schema;
+const zodSpec = z.toJSONSchema(tenantIsolationSpecInput, { io: 'input', unrepresentable: 'any' }) as Schema;
 
 /** Every property path in a JSON schema: `a.b` for properties, `a[]` for items, `a.*` for map values. */
 function paths(s: Schema | undefined, prefix = ''): string[] {
@@ -112,20 +112,19 @@ describe('the TenantIsolation CRD', () => {
     expect(paths({ properties: { a: { properties: { b: {} } }, l: { items: { properties: { c: {} } } } } })).toEqual(['a', 'a.b', 'l', 'l[]', 'l[].c']);
   });
 
-  describe('defaults the apiserver applies equal the zod defaults', () => {
+  describe('defaults: the apiserver fills none of the inheritable settings, so profiles can', () => {
     const minimal = { namespaces: ['a'] };
     const fromCrd = applyDefaults(crdSpec!, structuredClone(minimal)) as Record<string, unknown>;
-    const fromZod = tenantIsolationSpec.parse(structuredClone(minimal)) as Record<string, unknown>;
 
-    for (const field of ['mode', 'defaultDeny', 'dns', 'intraTenant', 'allow', 'namespaces']) {
-      it(`for ${field}`, () => {
-        expect(fromCrd[field]).toBeDefined();
-        expect(fromCrd[field]).toEqual(fromZod[field]);
+    for (const field of ['mode', 'defaultDeny', 'dns', 'intraTenant', 'allow', 'profile']) {
+      it(`leaves ${field} absent when not given`, () => {
+        expect(fromCrd[field]).toBeUndefined();
       });
     }
 
-    it('for the whole spec, and inside partly given objects', () => {
-      expect(fromCrd).toEqual(fromZod);
+    it('applies the same defaults as zod\'s stored-spec schema, for the whole spec and inside partly given objects', () => {
+      expect(fromCrd).toEqual(tenantIsolationSpecInput.parse(structuredClone(minimal)));
+      expect(applyDefaults(crdSpec!, { namespaceSelector: { matchLabels: { t: 'a' } } })).toEqual({ namespaceSelector: { matchLabels: { t: 'a' } }, namespaces: [] });
       const partial = {
         namespaceSelector: { matchLabels: { t: 'a' } },
         defaultDeny: { egress: false },
@@ -133,17 +132,21 @@ describe('the TenantIsolation CRD', () => {
         intraTenant: {},
         allow: { egressTo: [{ ipBlock: { cidr: '10.0.0.0/8' } }] },
       };
-      expect(applyDefaults(crdSpec!, structuredClone(partial))).toEqual(tenantIsolationSpec.parse(structuredClone(partial)));
+      expect(applyDefaults(crdSpec!, structuredClone(partial))).toEqual(tenantIsolationSpecInput.parse(structuredClone(partial)));
     });
 
-    it('the documented values: Enforce, deny both ways, DNS to kube-dns in kube-system on UDP and TCP 53, intra-tenant on', () => {
-      expect(fromCrd.mode).toBe('Enforce');
-      expect(fromCrd.defaultDeny).toEqual({ ingress: true, egress: true });
-      expect(fromCrd.dns).toEqual({
+    it('the effective spec of what the apiserver stores has the documented values: Enforce, deny both ways, DNS to kube-dns in kube-system on UDP and TCP 53, intra-tenant on', () => {
+      const r = parseTenant({ metadata: { name: 't', uid: 'u' }, spec: fromCrd });
+      expect(r.ok).toBe(true);
+      const spec = r.ok ? r.tenant.spec : undefined;
+      expect(spec?.mode).toBe('Enforce');
+      expect(spec?.defaultDeny).toEqual({ ingress: true, egress: true });
+      expect(spec?.dns).toEqual({
         enabled: true, namespace: 'kube-system', podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
         ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }], ipBlocks: [],
       });
-      expect(fromCrd.intraTenant).toEqual({ enabled: true });
+      expect(spec?.intraTenant).toEqual({ enabled: true });
+      expect(spec?.allow).toEqual({ ingressFrom: [], egressTo: [] });
     });
   });
 

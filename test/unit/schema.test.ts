@@ -91,7 +91,7 @@ describe('tenantIsolationSpec accepts', () => {
 describe('tenantIsolationSpec rejects, naming the field', () => {
   it('a missing spec', () => {
     const r = parseTenant({ metadata: { name: 'acme', uid: 'u1', generation: 2 } });
-    expect(r).toEqual({ ok: false, name: 'acme', uid: 'u1', generation: 2, error: 'spec: is required' });
+    expect(r).toEqual({ ok: false, name: 'acme', uid: 'u1', generation: 2, error: 'spec: is required', reason: 'InvalidSpec' });
   });
 
   it('a spec with neither namespaceSelector nor namespaces', () => {

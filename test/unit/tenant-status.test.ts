@@ -47,6 +47,13 @@ describe('tenantStatus', () => {
     expect(cond(tenantStatus(input({ gate: { policy: 'tenant-isolation-audit-notice', installed: true, bound: true } })), 'Gated')).toMatchObject({ status: 'True', reason: 'AuditNotice' });
   });
 
+  it('an Audit tenant reports AuditMode, never Isolated, even before it has a member', () => {
+    const audit = tenant('acme', { mode: 'Audit', namespaceSelector: { matchLabels: { tenant: 'acme' } } });
+    expect(cond(tenantStatus(input({ tenant: audit, namespaces: [] })), 'Ready')).toMatchObject({ status: 'True', reason: 'AuditMode' });
+    expect(cond(tenantStatus(input({ tenant: audit })), 'Ready')).toMatchObject({ status: 'True', reason: 'AuditMode' });
+    expect(cond(tenantStatus(input({ namespaces: [] })), 'Ready')).toMatchObject({ status: 'True', reason: 'Isolated' });
+  });
+
   it('a namespace still being reconciled keeps its last reported state, or holds the write back when it has none', () => {
     const busy = facts('b', { stored: new Map(), busy: true });
     expect(tenantStatus(input({ namespaces: [facts('a'), busy] })).settling).toBe(true);

@@ -31,7 +31,8 @@ interface Diff {
   breaches: { added: { tenant: string; policy: string | null; peer: string }[]; removed: { tenant: string }[] };
 }
 
-describe('verify diff', () => {
+// Each test spawns the CLI (a Node.js process start and a compile): seconds on a loaded 2-core machine.
+describe('verify diff', { timeout: 60_000 }, () => {
   it('a tenant-written allow-all adds connections per tenant and pod pair, adds breaches, and exits 1', async () => {
     const r = await cli('verify', 'diff', '-f', `${samples},${base}`, '-f', `${samples},${base},${allowAll}`, '-o', 'json');
     expect(r.code).toBe(1);
@@ -87,7 +88,7 @@ interface Explanation {
 }
 const ACME_WEB_POLICIES = ['acme-web/tenant-isolation-allow-extra', 'acme-web/tenant-isolation-allow-intra-tenant', 'acme-web/tenant-isolation-default-deny'];
 
-describe('verify explain', () => {
+describe('verify explain', { timeout: 60_000 }, () => {
   it('an allowed connection: every policy isolating each side and the rule that admits it, exit 0', async () => {
     const r = await cli('verify', 'explain', 'shared-services/ingress', 'acme-web/web', '--port', '8080', '-f', samples, '-f', base, '-o', 'json');
     expect(r.code).toBe(0);

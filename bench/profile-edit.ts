@@ -1,0 +1,202 @@
+// Benchmark (not a test): one IsolationProfile edit that changes the policies of every namespace of every
+// tenant using it, against a plain client making the same policy writes in the same run (the floor).
+// Prints one JSON document.
+//   node bench/profile-edit.ts [--tenants 200] [--per-tenant 5] [--rounds 5] [--concurrency 8] [--floor-concurrency 32] [--operator-args=...]
+// Setup: a profile with one allow entry, --tenants tenants inheriting from it, --per-tenant namespaces
+// each (1 000 by default); the floor's namespaces hold the very same policies (same names, so the
+// apiserver's admission policies cost them the same), owned by real TenantIsolations that select no
+// namespace, but for another managed-by value and a non-controller ownerReference (a reserved name with a
+// controller reference to a known tenant would be the operator's, and it would remove them). Each round
+// edits the entry's port:
+//   operator  apply the profile; done when a watch here has seen every namespace's allow-extra policy
+//             carry the new port
+//   floor     a plain client applies the same updated allow-extra policy in each floor namespace
+//             (--floor-concurrency at a time: 32 as bench/scale.ts, or the operator's --concurrency for
+//             the same requests in flight); done when the same watch has seen them all
+// Rounds alternate which side goes first; the median ratio is reported. A last phase makes an edit that
+// changes no tenant's effective spec (mode: Enforce, already the default) and counts its writes (0).
+// Every phase starts and ends at quiescence: the operator's queues empty and no policy write for 2 s,
+// read from its metrics. Writes are the operator's own counter and the apiserver's.
+import { parseArgs } from 'node:util';
+import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
+import { profileLookupOf } from '../src/api/profile.ts';
+import { LABEL_MANAGED_BY, OPERATOR_NAME, POLICY_ALLOW_EXTRA } from '../src/policy/labels.ts';
+import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
+import type { NetworkPolicy } from '../src/policy/types.ts';
+import { ResilientInformer } from '../src/kube/informer.ts';
+import { pino } from 'pino';
+import { apiserverPolicyWrites, cluster, counter, percentile, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
+
+const { values } = parseArgs({ options: {
+  tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
+  concurrency: { type: 'string', default: '8' }, 'floor-concurrency': { type: 'string', default: '32' }, 'operator-args': { type: 'string', default: '' },
+} });
+const TENANTS = Number(values.tenants);
+const PER_TENANT = Number(values['per-tenant']);
+const NAMESPACES = TENANTS * PER_TENANT;
+const ROUNDS = Number(values.rounds);
+const CONCURRENCY = Number(values.concurrency);
+const FLOOR_CONCURRENCY = Number(values['floor-concurrency']);
+const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
+const run = Date.now().toString(36);
+const API = '/apis/isolation.tenancy.dev/v1alpha1';
+const FLOOR_MANAGER = 'bench-floor';
+const PROFILE = `pe-${run}`;
+
+const c = await cluster();
+
+async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: n }, async () => { while (i < items.length) await fn(items[i++]!); }));
+}
+/** The profile's spec for a round: one named allow entry, on a port that changes with every edit. */
+const profileSpec = (port: number, extra: Record<string, unknown> = {}) => ({
+  ...extra, allow: { ingressFrom: [{ name: 'monitoring', namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, ports: [{ protocol: 'TCP', port }] }] },
+});
+const applyProfile = (spec: Record<string, unknown>) => c.rest.apply<{ metadata: { generation: number } }>(`${API}/isolationprofiles/${PROFILE}`,
+  { apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'IsolationProfile', metadata: { name: PROFILE }, spec }, 'bench');
+const applyTenant = (name: string, spec: Record<string, unknown>) => c.rest.apply<TenantIsolationObject>(`${API}/tenantisolations/${name}`,
+  { apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name }, spec }, 'bench');
+const createNs = (name: string, labels: Record<string, string>) => c.rest.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }, 'bench');
+
+const tenantName = (k: number): string => `pe-${run}-t${k}`;
+const nsName = (k: number, j: number): string => `pe-${run}-t${k}-${j}`;
+const floorTenantName = (k: number): string => `pf-${run}-t${k}`;
+const floorNsName = (k: number, j: number): string => `pf-${run}-t${k}-${j}`;
+
+// One watch sees both sides' allow-extra policies: the port each namespace's policy carries now.
+const portOf = new Map<string, number>();
+const watch = new ResilientInformer<NetworkPolicy>(c.rest, '/apis/networking.k8s.io/v1/networkpolicies', {
+  add: (p) => note(p), update: (p) => note(p),
+}, pino({ level: 'silent' }), { labelSelector: `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})` });
+function note(p: NetworkPolicy): void {
+  if (p.metadata.name !== POLICY_ALLOW_EXTRA) return;
+  const port = p.spec.ingress?.[0]?.ports?.[0]?.port;
+  if (typeof port === 'number') portOf.set(p.metadata.namespace, port);
+}
+await watch.start();
+await watch.waitForSync();
+const allCarry = (names: string[], port: number): boolean => names.every((n) => portOf.get(n) === port);
+/** Waits until every namespace carries the port; returns when the first one did (ms after `since`), or undefined on timeout. */
+const waitCarry = async (names: string[], port: number, since = performance.now(), timeoutMs = 600_000): Promise<number | undefined> => {
+  const deadline = Date.now() + timeoutMs;
+  let first: number | undefined;
+  while (!allCarry(names, port)) {
+    if (Date.now() > deadline) return undefined;
+    if (first === undefined && names.some((n) => portOf.get(n) === port)) first = performance.now() - since;
+    await sleep(5);
+  }
+  return first ?? performance.now() - since;
+};
+
+/** The operator's queues are empty and it wrote no policy for 2 s (bench/pod-gate.ts). */
+async function quiescent(op: OperatorProcess): Promise<number> {
+  const t0 = performance.now();
+  let last = -1;
+  let stableSince = performance.now();
+  for (;;) {
+    const m = await op.metrics();
+    const depth = counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers');
+    const w = counter(m, 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
+    if (w !== last || depth > 0) { last = w; stableSince = performance.now(); }
+    if (performance.now() - stableSince >= 2000) return round(performance.now() - t0, 0);
+    await sleep(100);
+  }
+}
+const opWrites = async (op: OperatorProcess): Promise<number> => counter(await op.metrics(), 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
+
+const op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS]);
+const out: Record<string, unknown> = { benchmark: 'profile-edit', tenants: TENANTS, namespacesPerTenant: PER_TENANT, namespaces: NAMESPACES, operatorConcurrency: CONCURRENCY, floorConcurrency: FLOOR_CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' ') };
+try {
+  // Setup: the profile, the operator's tenants and namespaces; the floor's tenants (selecting nothing),
+  // namespaces and their policies as the operator would write them.
+  let port = 9000;
+  await applyProfile(profileSpec(port));
+  const ks = Array.from({ length: TENANTS }, (_, k) => k);
+  const t0 = performance.now();
+  await pool(ks, 16, (k) => applyTenant(tenantName(k), { profile: PROFILE, namespaceSelector: { matchLabels: { 'bench-profile-tenant': tenantName(k) } } }));
+  const floorTenants = new Map<number, TenantIsolationObject>();
+  await pool(ks, 16, async (k) => { floorTenants.set(k, await applyTenant(floorTenantName(k), { namespaceSelector: { matchLabels: { 'bench-profile-floor': floorTenantName(k) } } })); });
+  const pairs = ks.flatMap((k) => Array.from({ length: PER_TENANT }, (_, j) => [k, j] as const));
+  await pool(pairs, 32, ([k, j]) => createNs(nsName(k, j), { 'bench-profile-tenant': tenantName(k) }));
+  /** The floor's policies for namespace j of tenant k, with the profile's entry on `p`: what the operator writes, but for the managed-by value and the controller flag. */
+  const floorPolicies = (k: number, j: number, p: number): NetworkPolicy[] => {
+    const obj = floorTenants.get(k)!;
+    const parsed = parseTenant({ ...obj, spec: { ...(obj.spec as object), profile: PROFILE } }, profileLookupOf([{ metadata: { name: PROFILE, uid: '' }, spec: profileSpec(p) }]));
+    if (!parsed.ok) throw new Error(parsed.error);
+    const members = Array.from({ length: PER_TENANT }, (_, i) => floorNsName(k, i));
+    return policiesToApply(planNamespace(floorNsName(k, j), [parsed.tenant], () => members))
+      .map((pol) => ({ ...pol, metadata: { ...pol.metadata, labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
+  };
+  const floorApply = (pol: NetworkPolicy) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`, pol, 'floor');
+  await pool(pairs, 32, async ([k, j]) => {
+    await createNs(floorNsName(k, j), {});
+    await Promise.all(floorPolicies(k, j, port).map(floorApply));
+  });
+  const opNs = pairs.map(([k, j]) => nsName(k, j));
+  const floorNs = pairs.map(([k, j]) => floorNsName(k, j));
+  if (await waitCarry([...opNs, ...floorNs], port) === undefined) throw new Error('setup did not converge');
+  out.setupSeconds = round((performance.now() - t0) / 1000);
+  out.setupQuiescenceMs = await quiescent(op);
+
+  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number }[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const operatorPhase = async () => {
+      port++;
+      const w0 = await opWrites(op);
+      const a0 = await apiserverPolicyWrites(c.rest);
+      const s = performance.now();
+      await applyProfile(profileSpec(port));
+      const firstMs = await waitCarry(opNs, port, s);
+      if (firstMs === undefined) throw new Error(`round ${r}: the operator did not update every namespace`);
+      const seconds = (performance.now() - s) / 1000;
+      const quiescenceMs = await quiescent(op);
+      return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs };
+    };
+    const floorPhase = async () => {
+      const p = port + 1000; // its own sequence: never equal to the operator's
+      const a0 = await apiserverPolicyWrites(c.rest);
+      const s = performance.now();
+      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === POLICY_ALLOW_EXTRA)!));
+      if (await waitCarry(floorNs, p) === undefined) throw new Error(`round ${r}: the floor's writes were not all seen`);
+      const seconds = (performance.now() - s) / 1000;
+      const writes = await apiserverPolicyWrites(c.rest) - a0;
+      await quiescent(op);
+      return { seconds, writes };
+    };
+    let o: Awaited<ReturnType<typeof operatorPhase>>;
+    let f: Awaited<ReturnType<typeof floorPhase>>;
+    if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
+    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs });
+  }
+  const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
+  const median = byRatio[Math.floor(byRatio.length / 2)]!;
+  out.edit = {
+    namespacesChanged: NAMESPACES, neededWrites: NAMESPACES,
+    operatorSeconds: median.operatorSeconds, plainClientFloorSeconds: median.floorSeconds, ratioToFloor: median.ratio,
+    ratioRange: [byRatio[0]!.ratio, byRatio[byRatio.length - 1]!.ratio],
+    ratioOfTotals: round(rounds.reduce((a, x) => a + x.operatorSeconds, 0) / rounds.reduce((a, x) => a + x.floorSeconds, 0)),
+    operatorSecondsP50: round(percentile(rounds.map((x) => x.operatorSeconds), 50)),
+    operatorPolicyWrites: median.operatorPolicyWrites, floorPolicyWrites: median.floorPolicyWrites,
+    eachRound: rounds,
+  };
+
+  // An edit no tenant's effective spec reflects: the same entry, and the mode every tenant already has.
+  const w0 = await opWrites(op);
+  const a0 = await apiserverPolicyWrites(c.rest);
+  const edited = await applyProfile(profileSpec(port, { mode: 'Enforce' }));
+  // Barrier: the operator has seen it (the profile's status observes the generation).
+  for (;;) {
+    const s = await c.rest.get<{ status?: { observedGeneration?: number } }>(`${API}/isolationprofiles/${PROFILE}`);
+    if (s.status?.observedGeneration === edited.metadata.generation) break;
+    await sleep(20);
+  }
+  await quiescent(op);
+  out.noOpEdit = { operatorPolicyWrites: await opWrites(op) - w0, apiserverPolicyWrites: await apiserverPolicyWrites(c.rest) - a0 };
+  out.targets = { ratioToFloor: 1.3, operatorPolicyWrites: NAMESPACES, noOpEditWrites: 0 };
+} finally {
+  await watch.stop();
+  await op.stop();
+  c.stop();
+}
+process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
