@@ -314,3 +314,20 @@ export function checkTargets(checks: readonly TargetCheck[]): { met: boolean; mi
   if (missed.length > 0) process.exitCode = 1;
   return { met: missed.length === 0, missed, checked: [...checks] };
 }
+
+/**
+ * Where an operator's time went, per controller, between two metrics readings: mean seconds an item waited
+ * in the queue and mean seconds its processing took (workqueue_queue_duration_seconds,
+ * workqueue_work_duration_seconds), and how many items.
+ */
+export function queueTimes(before: string, after: string): Record<string, { items: number; meanQueueMs: number; meanWorkMs: number }> {
+  const out: Record<string, { items: number; meanQueueMs: number; meanWorkMs: number }> = {};
+  const names = new Set([...after.matchAll(/^workqueue_work_duration_seconds_count\{[^}]*name="([^"]+)"/gm)].map((m) => m[1]!));
+  for (const name of names) {
+    const d = (metric: string): number => counter(after, metric, { name: new RegExp(`^${name}$`) }) - counter(before, metric, { name: new RegExp(`^${name}$`) });
+    const items = d('workqueue_work_duration_seconds_count');
+    if (items <= 0) continue;
+    out[name] = { items, meanQueueMs: round((d('workqueue_queue_duration_seconds_sum') / Math.max(1, d('workqueue_queue_duration_seconds_count'))) * 1000, 1), meanWorkMs: round((d('workqueue_work_duration_seconds_sum') / items) * 1000, 1) };
+  }
+  return out;
+}

@@ -12,7 +12,7 @@
 // NODE_OPTIONS unless --node-options says otherwise.
 import { parseArgs } from 'node:util';
 import {
-  apiserverWrites, applyTenant, checkTargets, cluster, counter, createFloorTenants, peerModeOf, deployedNodeOptions, quiescent, round, sleep, startFloorClient, startOperatorProcess, stats, sumWrites,
+  apiserverWrites, apiserverLoad, applyTenant, checkTargets, loadSince, queueTimes, cluster, counter, createFloorTenants, peerModeOf, deployedNodeOptions, quiescent, round, sleep, startFloorClient, startOperatorProcess, stats, sumWrites,
   watchIsolations, writesSince,
 } from './lib.ts';
 
@@ -51,7 +51,7 @@ try {
   type Side = 'operator' | 'floor';
   const latencies: Record<Side, number[]> = { operator: [], floor: [] };
   const writes: Record<Side, Record<string, number>> = { operator: {}, floor: {} };
-  const phases: { side: Side; round: number; namespaces: number; sendSeconds: number; isolated: number; p50: number; p99: number; quiescenceMs: number; cpuSeconds: { apiserver: number; operator: number } }[] = [];
+  const phases: { side: Side; round: number; namespaces: number; sendSeconds: number; isolated: number; p50: number; p99: number; quiescenceMs: number; cpuSeconds: { apiserver: number; operator: number }; operatorQueues: ReturnType<typeof queueTimes>; apiserverMeanWriteMs: Record<string, number> }[] = [];
   const cpuSeconds = async (): Promise<{ apiserver: number; operator: number }> => ({
     apiserver: counter(await c.rest.get<string>('/metrics'), 'process_cpu_seconds_total'), operator: counter(await op.metrics(), 'process_cpu_seconds_total'),
   });
@@ -64,6 +64,8 @@ try {
   const phase = async (side: Side, r: number, first: number, n: number): Promise<void> => {
     const w0 = await apiserverWrites(c.rest);
     const cpu0 = await cpuSeconds();
+    const m0 = await op.metrics();
+    const load0 = await apiserverLoad(c.rest);
     const started = new Map<string, number>();
     const creates: Promise<unknown>[] = [];
     const t0 = performance.now();
@@ -85,6 +87,8 @@ try {
     const sendSeconds = (performance.now() - t0) / 1000;
     await Promise.all(creates);
     await isolations.waitFor([...started.keys()], 120_000);
+    // The apiserver's time per write, up to the end of the phase (the quiescence wait reads its metrics often).
+    const apiserverMeanWriteMs = loadSince(load0, await apiserverLoad(c.rest)).meanWriteMs;
     const quiescenceMs = await quiescent(c.rest, op);
     const w = writesSince(w0, await apiserverWrites(c.rest));
     const cpu = await cpuSeconds();
@@ -93,7 +97,7 @@ try {
     latencies[side].push(...lat);
     const s = stats(lat);
     phases.push({ side, round: r, namespaces: n, sendSeconds: round(sendSeconds), isolated: lat.length, p50: s.p50, p99: s.p99, quiescenceMs,
-      cpuSeconds: { apiserver: round(cpu.apiserver - cpu0.apiserver), operator: round(cpu.operator - cpu0.operator) } });
+      cpuSeconds: { apiserver: round(cpu.apiserver - cpu0.apiserver), operator: round(cpu.operator - cpu0.operator) }, operatorQueues: queueTimes(m0, await op.metrics()), apiserverMeanWriteMs });
   };
 
   for (let r = 0; r < ROUNDS; r++) {
