@@ -1,9 +1,14 @@
 // Random churn of what users do: tenants created, edited, made invalid, switched to Audit, deleted;
 // namespaces created, labelled, relabelled, deleted; user policies added (allow-alls among them);
-// managed policies tampered with. Every object carries the run's prefix, so the checker and the
-// cleanup find exactly these. Requests that fail (a fault is on) are counted, not retried: the next
-// quiet point checks whatever state they left.
+// managed policies tampered with, operator labels forged (both as a cluster-admin's break-glass, marked so
+// the checkers can tell them from the operator's writes); pods created at random moments, right after
+// their labelled namespace (racing the operator) and right after a relabel, each attempt recorded for the
+// admission checker. Every object carries the run's prefix, so the checker and the cleanup find exactly
+// these. Requests that fail (a fault is on) are counted, not retried: the next quiet point checks
+// whatever state they left.
+import { ApiError } from '../../src/kube/api-errors.ts';
 import type { RestClient } from '../../src/kube/rest.ts';
+import type { PodAttempt } from './admission.ts';
 import type { Random } from './random.ts';
 
 export const TENANT_LABEL = 'chaos.tenancy.dev/tenant';
@@ -14,6 +19,9 @@ const TI = '/apis/isolation.tenancy.dev/v1alpha1/tenantisolations';
 const NP = (ns: string, name = '') => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies${name ? `/${name}` : ''}`;
 const MANAGED = ['tenant-isolation-default-deny', 'tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant'];
 const FM = 'chaos';
+/** Set by the churn's break-glass writes to managed policies and operator labels. */
+export const BREAK_GLASS_ANNOTATION = 'chaos.tenancy.dev/break-glass';
+const POD_GATE = 'tenant-isolation-pod-gate';
 
 interface TenantModel { name: string; mode: 'Enforce' | 'Audit'; intra: boolean; allow: boolean; invalid: boolean; names: string[] }
 
@@ -27,7 +35,13 @@ export class Churn {
   private seq = 0;
   private readonly tenants = new Map<string, TenantModel>();
   private readonly namespaces = new Set<string>();
+  /** The tenant label each namespace was last given (pods go mostly where a tenant may be). */
+  private readonly labelled = new Map<string, string>();
   readonly stats: ChurnStats = { actions: {}, failed: 0, policyWrites: 0 };
+  /** Every pod the churn tried to create, in order. */
+  readonly pods: PodAttempt[] = [];
+  /** Revisions of the churn's break-glass writes (a managed policy opened or marked for deletion, a forged label). */
+  readonly breakGlass = new Set<bigint>();
 
   constructor(rest: RestClient, rnd: Random, prefix: string, limits = { tenants: 8, namespaces: 30 }) {
     this.rest = rest; this.rnd = rnd; this.prefix = prefix; this.limits = limits;
@@ -51,6 +65,8 @@ export class Churn {
       deleteNamespace: nN > 5 ? 1 : 0,
       userPolicy: nN > 0 ? 2 : 0,
       tamper: nN > 0 ? 3 : 0,
+      forgeLabel: nN > 0 ? 1 : 0,
+      createPod: nN > 0 ? 10 : 0,
     });
     this.stats.actions[action] = (this.stats.actions[action] ?? 0) + 1;
     try { await this[action](); } catch { this.stats.failed++; }
@@ -74,6 +90,14 @@ export class Churn {
       },
     }, FM, true, { signal: this.signal() });
     this.tenants.set(t.name, t);
+  }
+
+  /** The run starts with enforcing tenants, so that namespaces and pods have somewhere to go from the first cycle. */
+  async prepare(tenants: number): Promise<void> {
+    for (let i = 0; i < tenants; i++) {
+      this.stats.actions.createTenant = (this.stats.actions.createTenant ?? 0) + 1;
+      await this.applyTenant({ name: this.name('t'), mode: 'Enforce', intra: true, allow: false, invalid: false, names: [] });
+    }
   }
 
   private async createTenant(): Promise<void> {
@@ -107,29 +131,62 @@ export class Churn {
     const t = this.rnd.chance(0.75) ? this.someTenant() : undefined;
     const labels: Record<string, string> = { ...(t ? { [TENANT_LABEL]: t.name } : {}), ...(this.rnd.chance(0.2) ? { [SHARED_LABEL]: 'true' } : {}) };
     this.namespaces.add(ns);
+    if (t) this.labelled.set(ns, t.name);
     await this.rest.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }, FM, { signal: this.signal() });
-    // A pod (stored, never run) gives the reachability proof something to protect. Its create waits for
-    // the namespace's default ServiceAccount, which the controller-manager makes moments later.
+    // A pod at once, racing the operator, then again as a ReplicaSet would until admitted. It gives the
+    // reachability proof something to protect. The namespace's default ServiceAccount, which pod
+    // admission wants, appears moments after the namespace.
     for (const deadline = Date.now() + 10_000; ;) {
-      try {
-        await this.rest.create(`/api/v1/namespaces/${ns}/pods`, {
-          apiVersion: 'v1', kind: 'Pod', metadata: { name: 'api', labels: { app: 'api' } },
-          spec: { containers: [{ name: 'api', image: 'registry.invalid/api:1', ports: [{ name: 'http', containerPort: 8080 }] }] },
-        }, FM, { signal: this.signal() });
-        return;
-      } catch (e) { if (Date.now() > deadline) throw e; await new Promise((r) => setTimeout(r, 200)); }
+      if (await this.tryPod(ns, 'after-create') === 'admitted' || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  private async createPod(): Promise<void> {
+    const tenantish = [...this.namespaces].filter((n) => this.labelled.has(n));
+    await this.tryPod((this.rnd.chance(0.8) ? this.rnd.pick(tenantish) : undefined) ?? this.someNamespace()!, 'random');
+  }
+
+  /** One pod create (stored, never run: no kubelet), recorded with its outcome and creation revision. */
+  private async tryPod(ns: string, moment: PodAttempt['moment']): Promise<PodAttempt['outcome']> {
+    const a: PodAttempt = { namespace: ns, name: `p${this.seq++}`, sentAt: performance.now(), moment, outcome: 'failed' };
+    this.pods.push(a);
+    try {
+      const pod = await this.rest.create<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${ns}/pods`, {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: a.name, labels: { app: 'api' } },
+        spec: { containers: [{ name: 'api', image: 'registry.invalid/api:1', ports: [{ name: 'http', containerPort: 8080 }] }] },
+      }, FM, { signal: this.signal() });
+      a.outcome = 'admitted';
+      a.rv = BigInt(pod.metadata.resourceVersion);
+    } catch (e) {
+      // Refused: the gate, or another admission check (the ServiceAccount not there yet, the namespace
+      // terminating). Anything else may have been stored all the same: the History tells.
+      if (e instanceof ApiError && e.status >= 400 && e.status < 500) a.outcome = e.message.includes(POD_GATE) ? 'refused-by-gate' : 'refused';
+    }
+    return a.outcome;
   }
 
   private async relabel(): Promise<void> {
     const ns = this.someNamespace()!;
     const t = this.rnd.chance(0.8) ? this.someTenant() : undefined;
+    if (t) this.labelled.set(ns, t.name); else this.labelled.delete(ns);
     await this.rest.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { [TENANT_LABEL]: t ? t.name : null } } }, FM, { signal: this.signal() });
+    if (this.rnd.chance(0.5)) await this.tryPod(ns, 'after-relabel');
+  }
+
+  /** A cluster-admin sets an operator label (isolated=true, or member-of some tenant) on a namespace. */
+  private async forgeLabel(): Promise<void> {
+    const ns = this.someNamespace()!;
+    const t = this.someTenant();
+    const label = t && this.rnd.chance(0.5) ? { 'isolation.tenancy.dev/member-of': t.name } : { 'isolation.tenancy.dev/isolated': 'true' };
+    const stored = await this.rest.mergePatch<{ metadata: { resourceVersion: string } }>(`/api/v1/namespaces/${ns}`, { metadata: { labels: label, annotations: { [BREAK_GLASS_ANNOTATION]: String(this.seq++) } } }, FM, { signal: this.signal() });
+    this.breakGlass.add(BigInt(stored.metadata.resourceVersion));
   }
 
   private async deleteNamespace(): Promise<void> {
     const ns = this.someNamespace()!;
     this.namespaces.delete(ns);
+    this.labelled.delete(ns);
     for (const t of this.tenants.values()) t.names = t.names.filter((n) => n !== ns);
     await this.rest.delete(`/api/v1/namespaces/${ns}`, undefined, { signal: this.signal() });
   }
@@ -147,13 +204,22 @@ export class Churn {
     }, FM, { signal: this.signal() });
   }
 
-  /** Someone deletes a managed policy, or opens it to everything. */
+  /**
+   * A cluster-admin deletes a managed policy, or opens it to everything. The write is marked and its
+   * revision kept; a deletion deletes exactly the marked version (a precondition), so the record shows
+   * which deletion was the churn's.
+   */
   private async tamper(): Promise<void> {
     const ns = this.someNamespace()!;
     const name = this.rnd.pick(MANAGED)!;
+    const remove = this.rnd.chance(0.5);
+    const mark = { metadata: { annotations: { [BREAK_GLASS_ANNOTATION]: String(this.seq++) } } };
     this.stats.policyWrites++;
-    if (this.rnd.chance(0.5)) await this.rest.delete(NP(ns, name), undefined, { signal: this.signal() });
-    else await this.rest.mergePatch(NP(ns, name), { spec: { ingress: [{}] } }, FM, { signal: this.signal() });
+    const stored = await this.rest.mergePatch<{ metadata: { resourceVersion: string } }>(NP(ns, name), remove ? mark : { ...mark, spec: { ingress: [{}] } }, FM, { signal: this.signal() });
+    this.breakGlass.add(BigInt(stored.metadata.resourceVersion));
+    if (!remove) return;
+    this.stats.policyWrites++;
+    await this.rest.delete(NP(ns, name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: stored.metadata.resourceVersion } }, { signal: this.signal() });
   }
 
   /** Deletes what the run created, as the apiserver lists it: tenants first (their finalizers need a running operator), then namespaces. */

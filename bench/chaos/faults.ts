@@ -23,6 +23,7 @@ export class Replicas {
   private readonly target: URL;
   private readonly logDir: string;
   private readonly repo: string;
+  private readonly logLevel: string;
   private readonly lease: Lease;
   private readonly leaseId: string;
   private readonly leaseNamespace: string;
@@ -30,8 +31,8 @@ export class Replicas {
   private seq = 0;
   readonly all: Replica[] = [];
 
-  constructor(o: { kubeconfig: string; logDir: string; repo: string; lease: Lease; leaseId: string; leaseNamespace: string; extraArgs?: string[] }) {
-    this.kubeconfig = o.kubeconfig; this.logDir = o.logDir; this.repo = o.repo; this.lease = o.lease; this.leaseId = o.leaseId; this.leaseNamespace = o.leaseNamespace; this.extra = o.extraArgs ?? [];
+  constructor(o: { kubeconfig: string; logDir: string; repo: string; lease: Lease; leaseId: string; leaseNamespace: string; extraArgs?: string[]; logLevel?: string }) {
+    this.kubeconfig = o.kubeconfig; this.logDir = o.logDir; this.repo = o.repo; this.lease = o.lease; this.leaseId = o.leaseId; this.leaseNamespace = o.leaseNamespace; this.extra = o.extraArgs ?? []; this.logLevel = o.logLevel ?? 'warn';
     const cfg = loadYaml(readFileSync(o.kubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
     this.target = new URL(cfg.clusters[0]!.cluster.server);
   }
@@ -56,7 +57,7 @@ export class Replicas {
       '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${metricsPort + 1}`,
       '--leader-elect', '--leader-election-namespace', this.leaseNamespace, '--leader-election-id', this.leaseId,
       '--leader-elect-lease-duration', String(this.lease.durationS), '--leader-elect-renew-deadline', String(this.lease.renewS),
-      '--leader-elect-retry-period', String(this.lease.retryS), '--log-level', 'warn', ...this.extra], { stdio: ['ignore', out, out] });
+      '--leader-elect-retry-period', String(this.lease.retryS), '--log-level', this.logLevel, ...this.extra], { stdio: ['ignore', out, out] });
     const r: Replica = { id, proc, proxy, healthPort: metricsPort + 1, metricsPort };
     proc.once('exit', () => { r.exitedAt = performance.now(); void proxy.close(); });
     this.all.push(r);

@@ -1,19 +1,17 @@
 // The invariant checker of the chaos suite. It shares no code path with the operator: it reads the
 // cluster through plain lists and derives what must hold from the documented API (docs/api.md) for the
-// only specs the churn writes (a matchLabels selector on one label, optional names, mode, intraTenant,
-// one allow entry, and one kind of invalid spec). The reachability part runs the `verify` command, a
-// separate entry point, on a dump of the tenants' own policies.
+// only specs the churn writes (claims.ts). The reachability part runs the `verify` command, a separate
+// entry point, on a dump of the tenants' own policies. The operator's namespace labels are checked too:
+// isolated=true where it stores policies, member-of=<tenant> on a sole enforcing tenant's members (the
+// intra-tenant policies of tenants in MembershipLabel mode select it), and neither anywhere else.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RestClient } from '../../src/kube/rest.ts';
-import { INVALID_PORT, TENANT_LABEL } from './churn.ts';
+import { claims, ISOLATED, isInvalid, MANAGED_BY, MEMBER_OF, modeOf, OPERATOR, OWNER_TENANT } from './claims.ts';
 
-const MANAGED_BY = 'app.kubernetes.io/managed-by';
-const OPERATOR = 'tenant-isolation-operator';
-const OWNER_TENANT = 'isolation.tenancy.dev/tenant';
 const CONFLICT_ANNOTATION = 'isolation.tenancy.dev/conflicting-tenants';
 const [DENY, DNS, INTRA, EXTRA] = ['tenant-isolation-default-deny', 'tenant-isolation-allow-dns', 'tenant-isolation-allow-intra-tenant', 'tenant-isolation-allow-extra'];
 
@@ -22,12 +20,17 @@ interface Condition { type: string; status: string; reason: string; message: str
 interface Tenant {
   metadata: Meta;
   spec: { namespaceSelector?: { matchLabels?: Record<string, string> }; namespaces?: string[]; mode?: string; intraTenant?: { enabled?: boolean }; allow?: { ingressFrom?: { ports?: { port?: unknown }[] }[] } };
-  status?: { observedGeneration?: number; conditions?: Condition[]; namespaces?: { name: string; state: string }[] };
+  status?: { observedGeneration?: number; conditions?: Condition[]; namespaces?: { name: string; state: string }[]; intraTenantPeers?: string };
 }
 interface Namespace { metadata: Meta; status?: { phase?: string } }
 interface Policy { metadata: Meta; spec: { podSelector?: object; policyTypes?: string[]; ingress?: { from?: { namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { values?: string[] }[] } }[] }[]; egress?: unknown[] } }
 
-export interface CheckResult { checks: number; violations: string[] }
+export interface CheckResult {
+  checks: number;
+  violations: string[];
+  /** Enforcing tenants whose intra-tenant policies select the member-of label (MembershipLabel mode). */
+  membershipLabelTenants: number;
+}
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
 const same = (a: Iterable<string>, b: Iterable<string>): boolean => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
@@ -47,9 +50,7 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
   for (const t of tenants) expect(!t.metadata.deletionTimestamp, `tenant ${t.metadata.name} still deleting (finalizer not removed)`);
   const live = namespaces.filter((n) => !n.metadata.deletionTimestamp);
   const liveNames = new Set(live.map((n) => n.metadata.name));
-  const isInvalid = (t: Tenant) => (t.spec.allow?.ingressFrom ?? []).some((e) => (e.ports ?? []).some((p) => p.port === INVALID_PORT));
-  const wouldClaim = (t: Tenant, ns: Namespace) => ns.metadata.labels?.[TENANT_LABEL] === t.spec.namespaceSelector?.matchLabels?.[TENANT_LABEL]
-    || (t.spec.namespaces ?? []).includes(ns.metadata.name);
+  const wouldClaim = (t: Tenant, ns: Namespace) => claims(t, ns.metadata.name, ns.metadata.labels);
   const active = tenants.filter((t) => !t.metadata.deletionTimestamp);
   const valid = active.filter((t) => !isInvalid(t));
   const invalid = active.filter(isInvalid);
@@ -59,7 +60,6 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
   const frozen = new Set(live.filter((ns) => invalid.some((t) => wouldClaim(t, ns))
     || managedIn(ns.metadata.name).some((p) => invalid.some((t) => p.metadata.labels?.[OWNER_TENANT] === t.metadata.name))).map((ns) => ns.metadata.name));
   const membersOf = (t: Tenant) => live.map((n) => n.metadata.name).filter((n) => claimants.get(n)?.length === 1 && claimants.get(n)![0] === t);
-  const modeOf = (t: Tenant) => t.spec.mode ?? 'Enforce';
 
   for (const ns of live) {
     const name = ns.metadata.name;
@@ -68,6 +68,12 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
     const managed = managedIn(name);
     const names = managed.map((p) => p.metadata.name);
     const enforcing = claim.filter((t) => modeOf(t) === 'Enforce');
+    // The operator's labels say what it has done here, and nothing more.
+    const labels = ns.metadata.labels ?? {};
+    const member = claim.length === 1 && enforcing.length === 1 ? enforcing[0]!.metadata.name : undefined;
+    const isolated = member !== undefined || (claim.length >= 2 && enforcing.length > 0) ? 'true' : undefined;
+    expect(labels[MEMBER_OF] === member, `${name}: labelled ${MEMBER_OF}=${labels[MEMBER_OF]}, ${member ? `a member of ${member}` : 'no enforcing tenant\'s sole member'}`);
+    expect(labels[ISOLATED] === isolated, `${name}: labelled ${ISOLATED}=${labels[ISOLATED]}, should ${isolated ? '' : 'not '}be (${claim.length === 0 ? 'no tenant claims it' : claim.length > 1 ? 'a conflict' : `tenant ${claim[0]!.metadata.name}, ${modeOf(claim[0]!)}`})`);
     if (claim.length === 0 || (claim.length === 1 && enforcing.length === 0)) {
       expect(managed.length === 0, `${name}: ${claim.length === 0 ? 'no tenant claims it' : 'its tenant is in Audit'}, yet it holds ${names.join(', ')}`);
       continue;
@@ -153,5 +159,5 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
       .then(() => ({ code: 0, stdout: '' }), (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '' }));
     expect(r.code === 0, `verify on the operator's own policies: exit ${r.code} ${r.stdout.slice(0, 300)}`);
   } finally { rmSync(dir, { recursive: true, force: true }); }
-  return { checks, violations };
+  return { checks, violations, membershipLabelTenants: valid.filter((t) => modeOf(t) === 'Enforce' && t.status?.intraTenantPeers === 'MembershipLabel').length };
 }

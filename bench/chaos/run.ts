@@ -1,13 +1,19 @@
 // A bounded chaos run: cycles of random churn with one fault injected in the middle, then a quiet point
 // where the invariant checker runs until the cluster is right again (or a time limit says it is not).
+// A record of every stored version (history.ts) runs from before the first replica; at the end, every pod
+// the churn got admitted is judged against it (admission.ts), and so is every namespace label the operator
+// wrote (labels.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { RestClient } from '../../src/kube/rest.ts';
 import { apiserverPolicyWrites, percentile } from '../lib.ts';
-import { Churn } from './churn.ts';
+import { judgeAdmissions, type AdmissionCounts } from './admission.ts';
+import { BREAK_GLASS_ANNOTATION, Churn } from './churn.ts';
 import { FAULT_KINDS, Faults, Replicas, type FaultKind, type Lease } from './faults.ts';
+import { History, markedWrites } from './history.ts';
+import { judgeLabels, noLabelCounts, type LabelCounts } from './labels.ts';
 import { checkInvariants } from './invariants.ts';
 import { Random } from './random.ts';
 
@@ -31,6 +37,8 @@ export interface ChaosOptions {
   /** Fault kinds to use (default all). */
   kinds?: readonly FaultKind[];
   progress?: (line: string) => void;
+  /** The replicas' --log-level (default warn: their logs are kept only when a violation needs explaining). */
+  replicaLogLevel?: string;
 }
 
 export interface ChaosReport {
@@ -39,6 +47,12 @@ export interface ChaosReport {
   cycles: number;
   faults: { total: number; byKind: Record<string, number>; skippedNoLeader: number };
   invariantChecks: number;
+  /** The most enforcing tenants seen in MembershipLabel mode at one quiet point. */
+  membershipLabelTenants: number;
+  /** Every admitted pod judged against the record (admission.ts); `gate`: whether the pod gate is installed. */
+  admission: { gate: boolean; checks: number; violations: number; watchRestarts: number; gaps: number } & AdmissionCounts;
+  /** The operator's namespace labels judged against the record (labels.ts). */
+  labels: { checks: number; violations: number } & LabelCounts;
   violations: number;
   violationSamples: string[];
   convergenceMs: { p50: number; max: number; slowestAfter: string };
@@ -59,18 +73,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const rest = await RestClient.create(loadKubeConfig(o.kubeconfig));
   const prefix = `chaos-${(o.seed >>> 0).toString(36)}-${Date.now().toString(36).slice(-4)}`;
   const churn = new Churn(rest, rnd, prefix);
-  const replicas = new Replicas({ kubeconfig: o.operatorKubeconfig ?? o.kubeconfig, logDir, repo, lease: o.lease, leaseId: prefix, leaseNamespace: o.leaseNamespace ?? 'default', extraArgs: ['--resync-period', '0', '--metrics-secure=false'] });
+  // The record has its own client: its watches never wait behind the churn's requests.
+  const recorderRest = await RestClient.create(loadKubeConfig(o.kubeconfig));
+  const history = new History(recorderRest, prefix);
+  const replicas = new Replicas({ kubeconfig: o.operatorKubeconfig ?? o.kubeconfig, logDir, repo, lease: o.lease, leaseId: prefix, leaseNamespace: o.leaseNamespace ?? 'default', extraArgs: ['--resync-period', '0', '--metrics-secure=false'], logLevel: o.replicaLogLevel });
   const faults = new Faults({ clusterDir: o.clusterDir, repo, replicas, rnd, lease: o.lease });
   const converged: { ms: number; after: string }[] = [];
   const violations: string[] = [];
   let checks = 0;
+  let membershipLabelTenants = 0;
   let cycles = 0;
   let leftoverTenants = 0;
   const converge = async (after: string): Promise<void> => {
     const t0 = performance.now();
     for (;;) {
-      const r = await checkInvariants(rest, prefix, repo).catch((e: unknown) => ({ checks: 0, violations: [`checker failed: ${String(e)}`] }));
-      if (r.violations.length === 0) { checks += r.checks; converged.push({ ms: performance.now() - t0, after }); return; }
+      const r = await checkInvariants(rest, prefix, repo).catch((e: unknown) => ({ checks: 0, violations: [`checker failed: ${String(e)}`], membershipLabelTenants: 0 }));
+      if (r.violations.length === 0) {
+        checks += r.checks;
+        membershipLabelTenants = Math.max(membershipLabelTenants, r.membershipLabelTenants);
+        converged.push({ ms: performance.now() - t0, after });
+        return;
+      }
       if (performance.now() - t0 > (o.convergeTimeoutMs ?? 120_000)) {
         checks += r.checks;
         violations.push(...r.violations.map((v) => `after ${after}: ${v}`));
@@ -82,9 +105,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   };
 
   const writesBefore = await apiserverPolicyWrites(rest);
+  const gate = await rest.get('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/tenant-isolation-pod-gate').then(() => true, () => false);
+  let judged: ReturnType<typeof judgeAdmissions> | undefined;
+  let labelled: ReturnType<typeof judgeLabels> | undefined;
   try {
+    await history.start();
     await replicas.ensure(2);
     if (!await replicas.waitLeader(60_000)) throw new Error('no replica became leader within 60 s');
+    await churn.prepare(2);
     const started = performance.now();
     let order: FaultKind[] = [];
     while (performance.now() - started < o.durationMs) {
@@ -100,7 +128,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await converge(kind);
       say(`cycle ${cycles}: ${kind} (${faults.log.at(-1)?.kind === kind ? faults.log.at(-1)!.detail : 'skipped'}), converged in ${Math.round(converged.at(-1)!.ms)} ms, ${violations.length} violations so far`);
     }
+    // Everything stored so far is in the record; a create that timed out may have been stored all the same.
+    await history.sync();
+    for (const a of churn.pods) {
+      const first = history.pods.versions(`${a.namespace}/${a.name}`)[0];
+      if (a.outcome === 'failed' && first?.obj) { a.outcome = 'admitted'; a.rv = first.rv; }
+    }
+    // A break-glass write whose response was lost (a timeout during a fault) is stored all the same: the
+    // record knows it by its mark.
+    for (const rv of markedWrites(history, BREAK_GLASS_ANNOTATION)) churn.breakGlass.add(rv);
+    judged = judgeAdmissions(history, churn.pods, churn.breakGlass);
+    violations.push(...judged.violations.map((v) => `admission: ${v}`));
+    labelled = judgeLabels(history, churn.breakGlass);
+    violations.push(...labelled.violations.map((v) => `labels: ${v}`));
   } finally {
+    await history.stop();
+    recorderRest.close();
     await churn.cleanup().catch(() => undefined);
     // Tenants go once the operator has removed their finalizers; then the replicas may stop.
     for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
@@ -113,7 +156,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     await replicas.stop();
   }
-  const writes = await apiserverPolicyWrites(rest) - writesBefore - churn.stats.policyWrites;
+  const writes = await apiserverPolicyWrites(rest) - writesBefore - churn.stats.policyWrites - history.policyWrites;
   rest.close();
   const byKind: Record<string, number> = {};
   for (const f of faults.log) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
@@ -127,6 +170,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     cycles,
     faults: { total: faults.log.length, byKind, skippedNoLeader: faults.skipped },
     invariantChecks: checks,
+    membershipLabelTenants,
+    admission: {
+      gate, checks: judged?.checks ?? 0, violations: judged?.violations.length ?? 0,
+      watchRestarts: Object.values(history.restarts).reduce((a, b) => a + b, 0), gaps: history.gaps.length,
+      ...(judged?.counts ?? judgeAdmissions(history, [], new Set()).counts),
+    },
+    labels: { checks: labelled?.checks ?? 0, violations: labelled?.violations.length ?? 0, ...(labelled?.counts ?? noLabelCounts()) },
     violations: violations.length + faults.partitionedLeadersStillRunning,
     violationSamples: violations.slice(0, 10),
     convergenceMs: { p50: Math.round(percentile(converged.map((c) => c.ms), 50)), max: Math.round(slowest.ms), slowestAfter: slowest.after },

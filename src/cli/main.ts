@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 // tenant-isolation: the operator and its command-line tools.
+// Each command loads its own modules only: the running operator does not carry verify's reports.
 import { parseRunFlags, RUN_HELP } from './flags.ts';
-import { runCommand } from './run.ts';
-import { renderCommand } from './render.ts';
-import { verifyCommand } from './verify.ts';
 
 const USAGE = `Usage: tenant-isolation <command> [flags]
 
@@ -20,11 +18,12 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const flags = parseRunFlags(rest);
       if (flags === 'help') { process.stdout.write(`${RUN_HELP}\n`); return 0; }
+      const { runCommand } = await import('./run.ts');
       await runCommand(flags);
       return -1; // keeps running until a signal
     }
-    case 'render': return renderCommand(rest);
-    case 'verify': return verifyCommand(rest);
+    case 'render': return (await import('./render.ts')).renderCommand(rest);
+    case 'verify': return (await import('./verify.ts')).verifyCommand(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE); return command === undefined ? 2 : 0;
     default:

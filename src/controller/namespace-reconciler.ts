@@ -11,7 +11,7 @@ import { apiErrorOf, isAlreadyExists, isConflict, isInvalid, isNamespaceTerminat
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
 import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
-import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT } from '../policy/labels.ts';
+import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -87,8 +87,16 @@ export class NamespaceReconciler {
     // The operator's policies there: the cache, corrected by our own writes it has not seen yet.
     const existing = d.managed.in(name);
     // What an invalid tenant left is left as it is until its spec is fixed (it fails closed: at least a deny).
-    const frozenBy = [...existing.values()].map((p) => d.managed.tenantOfUid(p.owner!)).find((t) => t !== undefined && d.invalidTenants.has(t));
-    if (frozenBy) return;
+    const invalidOwner = (p: CachedPolicy): boolean => { const t = d.managed.tenantOfUid(p.owner!); return t !== undefined && d.invalidTenants.has(t); };
+    if ([...existing.values()].some(invalidOwner)) {
+      // Another tenant's allow policies do not belong here (a reconcile moving the namespace to the invalid
+      // tenant was cut before deleting them): they go, which only narrows what the namespace admits, and a
+      // deleting tenant's finalizer waits on them. Every default-deny stays.
+      const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && p.metadata.name !== POLICY_DEFAULT_DENY);
+      await Promise.all(foreign.map((p) => this.delete(p)));
+      for (const p of foreign) this.lastApplied.get(name)?.delete(p.metadata.name);
+      return;
+    }
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
     const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
     // The baseline's policies where no enforcing tenant isolates the namespace (src/policy/baseline.ts).

@@ -4,10 +4,11 @@
 //
 // Our own loader instead of @kubernetes/client-node's KubeConfig: importing that class loads the
 // client's generated API models, ~90 MB of resident memory for an operator that needs a URL, TLS
-// material and a bearer token (README, memory). What it covers: in-cluster tokens (re-read, as they
-// rotate), tokens and token files, client certificates, CA bundles, insecure-skip-tls-verify,
-// tls-server-name and basic auth. Users with `exec` or `auth-provider` credentials (cloud CLIs) get
-// client-node's implementation, imported lazily on the first request, so nobody else pays for it.
+// material and a bearer token (docs/operations.md, Credentials). What it covers: in-cluster tokens
+// (re-read, as they rotate), tokens and token files, client certificates, CA bundles,
+// insecure-skip-tls-verify, tls-server-name and basic auth. Users with `exec` or `auth-provider`
+// credentials (cloud CLIs) get client-node's implementation, imported lazily on the first request, so
+// nobody else pays for it.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';

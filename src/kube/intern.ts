@@ -1,6 +1,6 @@
 // Deduplication for what the caches keep. JSON.parse makes a fresh copy of every string and object in
 // every event, so at 10 000 namespaces the same namespace name sits in a dozen places and 10 000 policies
-// carry 10 000 identical specs. Interning keeps one copy of each (README, memory).
+// carry 10 000 identical specs. Interning keeps one copy of each (docs/operations.md, Memory and sizing).
 
 /**
  * Strings: one copy per distinct value. Two generations, so values nobody uses any more (deleted

@@ -1,8 +1,8 @@
 // A small REST client over node:https with the kubeconfig's credentials. We use it for every write so
 // each one is explicit (server-side apply content type, field manager, force) and counted; reads come
 // from informer caches.
-import https from 'node:https';
-import http from 'node:http';
+import type { Agent, ClientRequest } from 'node:http';
+import { http, https } from '../runtime/node-http.ts';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterAccess } from './config.ts';
@@ -86,17 +86,17 @@ export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED
 
 export class RestClient {
   private readonly server: URL;
-  private readonly agent: https.Agent | http.Agent;
+  private readonly agent: Agent;
   /** Watches hold a connection each for minutes: their own pool, so they never starve requests. */
-  private readonly watchAgent: https.Agent | http.Agent;
+  private readonly watchAgent: Agent;
   private readonly writeListeners: WriteListener[] = [];
   private readonly access: ClusterAccess;
   /** The TCP socket under each TLS socket: only a TCP socket can be reset (RST), see fenceWrites. */
   private readonly tcpOf = new WeakMap<net.Socket, net.Socket>();
   /** Writes whose request exists, until their response ends. */
-  private readonly inFlightWrites = new Set<http.ClientRequest>();
+  private readonly inFlightWrites = new Set<ClientRequest>();
   /** Writes fenceWrites reset: they fail with WritesFencedError, whatever the socket reports. */
-  private readonly resetWrites = new WeakSet<http.ClientRequest>();
+  private readonly resetWrites = new WeakSet<ClientRequest>();
   /** performance.now() after which writes are refused; undefined: no gate (no leader election). */
   private writesAllowedUntil: number | undefined;
   private fenced: string | undefined;
@@ -111,7 +111,7 @@ export class RestClient {
     this.watchSilenceLimitMs = o.watchSilenceLimitMs;
     this.access = access;
     this.server = access.server;
-    const agent = (maxSockets: number, tcpKeepAliveMs?: number): https.Agent | http.Agent => {
+    const agent = (maxSockets: number, tcpKeepAliveMs?: number): Agent => {
       const a = this.server.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
         : new http.Agent({ keepAlive: true, maxSockets });

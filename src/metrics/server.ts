@@ -2,13 +2,14 @@
 // controller-runtime (--metrics-bind-address, --health-probe-bind-address). Metrics are served over
 // HTTPS to authenticated and authorized clients by default (kubebuilder v4's scaffold); plain HTTP only
 // when asked (--metrics-secure=false, for development).
-import http from 'node:http';
-import https from 'node:https';
+import type { Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import { http, https } from '../runtime/node-http.ts';
 import type { Registry } from 'prom-client';
 import type { DelegatedAccess } from './auth.ts';
 import type { ServingCertificate } from './certificate.ts';
 
-export type Server = http.Server | https.Server;
+export type Server = HttpServer | HttpsServer;
 
 export function parseBindAddress(addr: string): { host: string; port: number } | undefined {
   if (addr === '0') return undefined; // "0" disables, as in controller-runtime
@@ -35,7 +36,7 @@ export interface SecureMetrics {
   onError?: (message: string, cause: unknown) => void;
 }
 
-function serveMetrics(registry: Registry, res: http.ServerResponse, url: string | undefined): void {
+function serveMetrics(registry: Registry, res: ServerResponse, url: string | undefined): void {
   if (url?.split('?')[0] !== '/metrics') { res.writeHead(404).end(); return; }
   registry.metrics().then((body) => {
     res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
@@ -59,7 +60,7 @@ export function metricsServer(registry: Registry, secure?: SecureMetrics): Serve
   return server;
 }
 
-export function healthServer(checks: { healthz: () => string | undefined; readyz: () => string | undefined }): http.Server {
+export function healthServer(checks: { healthz: () => string | undefined; readyz: () => string | undefined }): HttpServer {
   return http.createServer((req, res) => {
     const check = req.url === '/healthz' ? checks.healthz : req.url === '/readyz' ? checks.readyz : undefined;
     if (!check) { res.writeHead(404).end(); return; }

@@ -25,7 +25,7 @@ export function canonical(value: unknown): unknown {
 
 /**
  * A policy as the controller caches it: identity, our labels, and the digest of what we own. Keeping the
- * digest instead of the spec is what keeps 30 000 policies small (see README, memory).
+ * digest instead of the spec is what keeps 30 000 policies small (docs/operations.md, Memory and sizing).
  */
 export interface CachedPolicy {
   metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Readonly<Record<string, string>> };

@@ -138,3 +138,21 @@ describe('verify explain', { timeout: 60_000 }, () => {
     expect(await cli('verify', 'explain', 'acme-web/web', '--port', '80', '-f', samples)).toMatchObject({ code: 2, stderr: expect.stringContaining('needs SRC and DST') as unknown });
   });
 });
+
+// The README's example is a contract with its reader: it is run here exactly as written there.
+describe('the README\'s verify diff example', { timeout: 60_000 }, () => {
+  it('prints exactly the output and exit status the README shows', async () => {
+    const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+    const policy = /```yaml\n# globex-ingress\.yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    const session = /```console\n\$ tenant-isolation (verify diff [^\n]*)\n([\s\S]*?)\$ echo \$\?\n(\d+)\n```/.exec(readme);
+    expect(policy, 'README: the globex-ingress.yaml block').toBeDefined();
+    expect(session, 'README: the verify diff console block').not.toBeNull();
+    const cwd = tmp.make('tio-readme-');
+    cpSync(samples, join(cwd, 'config/samples'), { recursive: true });
+    writeFileSync(join(cwd, 'policies.yaml'), (await cli('render', samples)).stdout);
+    writeFileSync(join(cwd, 'globex-ingress.yaml'), policy!);
+    const r = await run(session![1]!.split(' '), { cwd });
+    expect(r.stdout).toBe(session![2]);
+    expect(String(r.code)).toBe(session![3]);
+  });
+});
