@@ -1,15 +1,16 @@
 // Shared benchmark plumbing: a control plane (reused via TIO_KUBECONFIG or started fresh), the operator
 // as a child process, and the apiserver's own request counters.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../src/kube/config.ts';
 import { RestClient } from '../src/kube/rest.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { MANAGED_SELECTOR } from '../src/policy/labels.ts';
+import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { load as loadYaml } from 'js-yaml';
+import type { TenantIsolationObject } from '../src/api/schema.ts';
 
 export const repo = resolve(import.meta.dirname, '..');
 
@@ -41,14 +42,14 @@ export async function cluster(): Promise<Cluster> {
 
 export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number; peakRssBytes(): number }
 
-export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[] } = {}): Promise<OperatorProcess> {
+export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[]; logFile?: string } = {}): Promise<OperatorProcess> {
   const metricsPort = 20000 + Math.floor(Math.random() * 10000);
   const healthPort = metricsPort + 1;
   const entry = o.dist ? join(repo, 'dist/cli/main.js') : join(repo, 'src/cli/main.ts');
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), entry, 'run', '--kubeconfig', kubeconfig,
     // Plain HTTP on loopback: the benchmark reads the metrics itself, without a token.
     '--metrics-secure=false', '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
+  { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.ok, () => false);
@@ -63,6 +64,60 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
     peakRssBytes: () => statusKb(proc.pid, 'VmHWM') * 1024,
     stop: () => new Promise((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); }),
   };
+}
+
+const TENANTS_PATH = '/apis/isolation.tenancy.dev/v1alpha1/tenantisolations';
+
+/** Creates or updates a TenantIsolation selecting the namespaces labelled `key: <its name>`. */
+export function applyTenant(rest: RestClient, name: string, key: string): Promise<TenantIsolationObject> {
+  return rest.apply<TenantIsolationObject>(`${TENANTS_PATH}/${name}`, {
+    apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', metadata: { name }, spec: { namespaceSelector: { matchLabels: { [key]: name } } },
+  }, 'bench');
+}
+
+/** How the tenants name their intra-tenant peers, as their status says (one mode for all, or an error). */
+export async function peerModeOf(rest: RestClient, tenants: readonly string[]): Promise<'MembershipLabel' | 'NamespaceNames'> {
+  const modes = new Set(await Promise.all(tenants.map(async (t) => (await rest.get<TenantIsolationObject>(`${TENANTS_PATH}/${t}`)).status?.intraTenantPeers ?? 'unset')));
+  if (modes.size !== 1) throw new Error(`the tenants name their peers in several ways: ${[...modes].join(', ')}`);
+  return [...modes][0] === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames';
+}
+
+/** Runs `fn` over the items, `n` at a time. */
+export async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: n }, async () => { while (i < items.length) await fn(items[i++]!); }));
+}
+
+/** The managed-by value of the floor's policies (bench/floor-client.ts): the operator leaves them alone. */
+export const FLOOR_MANAGER = 'bench-floor';
+/** The label of the ClusterRoles that stand for the floor's tenants (bench/floor-client.ts). */
+export const FLOOR_OWNER_LABEL = 'bench-floor-owner';
+
+/** Creates the floor's tenants: ClusterRoles without rules, each owning its tenant's policies. */
+export async function createFloorTenants(rest: RestClient, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    await rest.create('/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name, labels: { [FLOOR_OWNER_LABEL]: 'true' } }, rules: [],
+    }, 'bench');
+  }
+}
+
+export interface FloorClient { stop(): Promise<void> }
+
+/**
+ * Starts the plain client the operator is compared with (bench/floor-client.ts) as a process of its own:
+ * it isolates every namespace labelled `labelKey=<tenant>` (a tenant made by createFloorTenants, its name
+ * starting with `tenantPrefix`) the moment it sees it. Resolves once it is ready.
+ */
+export async function startFloorClient(kubeconfig: string, labelKey: string, tenantPrefix: string, peers: 'MembershipLabel' | 'NamespaceNames'): Promise<FloorClient> {
+  const proc = spawn(process.execPath, [join(repo, 'bench/floor-client.ts'), '--kubeconfig', kubeconfig, '--label-key', labelKey, '--tenant-prefix', tenantPrefix, '--peers', peers],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ok, fail) => {
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready\n')) ok(); });
+    proc.once('exit', (code) => fail(new Error(`floor client exited (${code}) before it was ready`)));
+  });
+  return { stop: () => new Promise((r) => { if (proc.exitCode !== null) { r(); return; } proc.once('exit', () => r()); proc.kill('SIGTERM'); }) };
 }
 
 /** A field of /proc/<pid>/status in kB (VmRSS: resident now; VmHWM: the peak resident size). */
@@ -100,10 +155,98 @@ export function counter(text: string, name: string, labels: Record<string, RegEx
   return sum;
 }
 
+const WRITE_VERBS = /^(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)$/;
+
 /** NetworkPolicy writes as the apiserver counted them (all clients). */
 export async function apiserverPolicyWrites(rest: RestClient): Promise<number> {
   const text = await rest.get<string>('/metrics');
-  return counter(String(text), 'apiserver_request_total', { resource: /^networkpolicies$/, verb: /^(POST|PUT|PATCH|APPLY|DELETE)$/ });
+  return counter(String(text), 'apiserver_request_total', { resource: /^networkpolicies$/, verb: WRITE_VERBS });
+}
+
+/** Every write the apiserver has counted (all clients, every response code), by "VERB resource[/subresource]". */
+export async function apiserverWrites(rest: RestClient): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of String(await rest.get<string>('/metrics')).split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const l = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (!WRITE_VERBS.test(l.verb ?? '')) continue;
+    const key = `${l.verb} ${l.resource}${l.subresource ? `/${l.subresource}` : ''}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
+/** The apiserver's CPU seconds and its time spent on writes, by "VERB resource[/subresource]" (sum of seconds, count). */
+export async function apiserverLoad(rest: RestClient): Promise<{ cpuSeconds: number; writeSeconds: Record<string, { sum: number; count: number }> }> {
+  const text = String(await rest.get<string>('/metrics'));
+  const writeSeconds: Record<string, { sum: number; count: number }> = {};
+  for (const line of text.split('\n')) {
+    const m = /^apiserver_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const l = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (!WRITE_VERBS.test(l.verb ?? '')) continue;
+    const key = `${l.verb} ${l.resource}${l.subresource ? `/${l.subresource}` : ''}`;
+    const e = writeSeconds[key] ?? { sum: 0, count: 0 };
+    e[m[1] as 'sum' | 'count'] += Number(m[3]);
+    writeSeconds[key] = e;
+  }
+  return { cpuSeconds: counter(text, 'process_cpu_seconds_total'), writeSeconds };
+}
+
+/** Between two apiserverLoad() readings: CPU seconds, and the mean time of each kind of write (ms) that happened. */
+export function loadSince(a: Awaited<ReturnType<typeof apiserverLoad>>, b: Awaited<ReturnType<typeof apiserverLoad>>): { cpuSeconds: number; meanWriteMs: Record<string, number> } {
+  const meanWriteMs: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b.writeSeconds)) {
+    const n = v.count - (a.writeSeconds[k]?.count ?? 0);
+    if (n > 0) meanWriteMs[k] = round(((v.sum - (a.writeSeconds[k]?.sum ?? 0)) / n) * 1000, 1);
+  }
+  return { cpuSeconds: round(b.cpuSeconds - a.cpuSeconds), meanWriteMs };
+}
+
+/** What was written between two apiserverWrites() readings: only the keys that moved. */
+export function writesSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const).filter(([, d]) => d !== 0).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** The sum of a writesSince() result, over the keys whose resource matches. */
+export const sumWrites = (w: Record<string, number>, resource: RegExp = /./): number =>
+  Object.entries(w).filter(([k]) => resource.test(k.slice(k.indexOf(' ') + 1))).reduce((a, [, v]) => a + v, 0);
+
+/**
+ * Lease renewals are heartbeats, not work (the apiserver's own identity lease every 10 s; the operator's
+ * and the controller-manager's leader election when on): quiescence ignores them.
+ */
+const HEARTBEAT = /^\S+ leases$/;
+
+/**
+ * Waits for quiescence: every operator's work queues empty and no reconcile running (its metrics:
+ * workqueue_depth, controller_runtime_active_workers), and no write to the apiserver from anyone for
+ * `quietMs` (its apiserver_request_total, lease heartbeats aside). Every phase of a benchmark starts and
+ * ends here, so a phase's counts hold all the work it caused and none of the next one's. Returns how long
+ * reaching quiescence took, in ms (the quiet period included).
+ */
+const isOperatorList = (o: OperatorProcess | readonly OperatorProcess[]): o is readonly OperatorProcess[] => Array.isArray(o);
+
+export async function quiescent(rest: RestClient, ops: OperatorProcess | readonly OperatorProcess[] = [], o: { quietMs?: number; timeoutMs?: number } = {}): Promise<number> {
+  const quietMs = o.quietMs ?? 3000;
+  const timeoutMs = o.timeoutMs ?? 600_000;
+  const operators: readonly OperatorProcess[] = isOperatorList(ops) ? ops : [ops];
+  const t0 = performance.now();
+  let last = -1;
+  let quietSince = t0;
+  for (;;) {
+    const busy = (await Promise.all(operators.map(async (op) => {
+      const m = await op.metrics();
+      return counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers');
+    }))).reduce((a, b) => a + b, 0);
+    const w = await apiserverWrites(rest);
+    const writes = Object.entries(w).filter(([k]) => !HEARTBEAT.test(k)).reduce((a, [, v]) => a + v, 0);
+    const now = performance.now();
+    if (busy > 0 || writes !== last) { last = writes; quietSince = now; }
+    if (now - quietSince >= quietMs) return round(now - t0, 0);
+    if (now - t0 > timeoutMs) throw new Error(`no quiescence within ${timeoutMs} ms (operator work: ${busy}, writes still moving)`);
+    await sleep(250);
+  }
 }
 
 export const round = (n: number, d = 2): number => Number(n.toFixed(d));
@@ -116,4 +259,75 @@ export async function watchManagedPolicies(rest: RestClient, onAdded: (p: { meta
   await inf.start();
   await inf.waitForSync();
   return inf;
+}
+
+export interface IsolationWatch {
+  /** When each namespace was seen holding all its policies (performance.now()). */
+  readonly at: ReadonlyMap<string, number>;
+  /** Resolves true once every one of the namespaces is isolated, false at the deadline. */
+  waitFor(names: readonly string[], timeoutMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One watch here that times both the operator and the floor: a namespace whose name starts with `prefix`
+ * is isolated when `expected` distinct policies, the operator's or the floor's, are stored in it.
+ */
+export async function watchIsolations(rest: RestClient, prefix: string, expected = 3): Promise<IsolationWatch> {
+  const names = new Map<string, Set<string>>();
+  const at = new Map<string, number>();
+  const w = await watchManagedPolicies(rest, (p) => {
+    const ns = p.metadata.namespace;
+    if (!ns.startsWith(prefix) || at.has(ns)) return;
+    const s = names.get(ns) ?? new Set();
+    s.add(p.metadata.name);
+    names.set(ns, s);
+    if (s.size === expected) { at.set(ns, performance.now()); names.delete(ns); }
+  }, `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})`);
+  return {
+    at,
+    waitFor: async (list, timeoutMs) => {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        if (list.every((n) => at.has(n))) return true;
+        if (performance.now() > deadline) return false;
+        await sleep(20);
+      }
+    },
+    stop: () => w.stop(),
+  };
+}
+
+export const stats = (xs: readonly number[]): { n: number; p50: number; p90: number; p99: number; max: number } =>
+  ({ n: xs.length, p50: round(percentile([...xs], 50)), p90: round(percentile([...xs], 90)), p99: round(percentile([...xs], 99)), max: round(xs.length ? Math.max(...xs) : NaN) });
+
+
+export interface TargetCheck { target: string; measured: number; limit: number }
+
+/**
+ * Checks measured figures against their upper limits: returns the verdict the JSON document carries, and
+ * sets a non-zero exit code when one is missed (the stderr line names each).
+ */
+export function checkTargets(checks: readonly TargetCheck[]): { met: boolean; missed: TargetCheck[]; checked: TargetCheck[] } {
+  const missed = checks.filter((c) => !(c.measured <= c.limit));
+  for (const m of missed) process.stderr.write(`target missed: ${m.target}: measured ${m.measured}, limit ${m.limit}\n`);
+  if (missed.length > 0) process.exitCode = 1;
+  return { met: missed.length === 0, missed, checked: [...checks] };
+}
+
+/**
+ * Where an operator's time went, per controller, between two metrics readings: mean seconds an item waited
+ * in the queue and mean seconds its processing took (workqueue_queue_duration_seconds,
+ * workqueue_work_duration_seconds), and how many items.
+ */
+export function queueTimes(before: string, after: string): Record<string, { items: number; meanQueueMs: number; meanWorkMs: number }> {
+  const out: Record<string, { items: number; meanQueueMs: number; meanWorkMs: number }> = {};
+  const names = new Set([...after.matchAll(/^workqueue_work_duration_seconds_count\{[^}]*name="([^"]+)"/gm)].map((m) => m[1]!));
+  for (const name of names) {
+    const d = (metric: string): number => counter(after, metric, { name: new RegExp(`^${name}$`) }) - counter(before, metric, { name: new RegExp(`^${name}$`) });
+    const items = d('workqueue_work_duration_seconds_count');
+    if (items <= 0) continue;
+    out[name] = { items, meanQueueMs: round((d('workqueue_queue_duration_seconds_sum') / Math.max(1, d('workqueue_queue_duration_seconds_count'))) * 1000, 1), meanWorkMs: round((d('workqueue_work_duration_seconds_sum') / items) * 1000, 1) };
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
-import { apiserverPolicyWrites, cluster, deployedNodeOptions, watchManagedPolicies, counter, repo, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, deployedNodeOptions, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -82,7 +82,7 @@ try {
       if (!p.ok) throw new Error(p.error);
       return p.tenant;
     }));
-    await sleep(2000);
+    await quiescent(c.rest, op);
     // Alternate which goes first, so neither side always meets the cluster a little larger or busier.
     const operatorPhase = async () => {
       const w0 = await apiserverPolicyWrites(c.rest);
@@ -92,7 +92,7 @@ try {
       await pool(ids, 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
       const ok = await waitIsolated(before + BURST, 300_000);
       const opSeconds = (performance.now() - t0) / 1000;
-      await sleep(2000); // trailing intra-tenant updates
+      await quiescent(c.rest, op); // trailing intra-tenant updates and status writes
       const opWrites = (await apiserverPolicyWrites(c.rest)) - w0;
       const reconciles = counter(await op.metrics(), 'controller_runtime_reconcile_total') - counter(m0, 'controller_runtime_reconcile_total');
       return { opSeconds, ok, opWrites, reconciles };
@@ -116,7 +116,7 @@ try {
       while (floorStoredCount < floorBefore + BURST) await sleep(20);
       const floorSeconds = (performance.now() - f0) / 1000;
       const floorWrites = (await apiserverPolicyWrites(c.rest)) - fw0;
-      await sleep(2000); // the same pause the operator phase ends with (the controller-manager's follow-up writes)
+      await quiescent(c.rest, op); // as the operator phase ends (the controller-manager's follow-up writes)
       return { floorSeconds, floorClientSeconds, floorWrites };
     };
     let o: Awaited<ReturnType<typeof operatorPhase>>;
@@ -133,7 +133,12 @@ try {
   await op.stop();
   op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '4', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
   const r0 = await apiserverPolicyWrites(c.rest);
-  await sleep(10_000);
+  // Everything reconciled twice (the start and a resync), then quiet.
+  const keys = (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces')).items.length + (await c.rest.get<{ items: unknown[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations')).items.length;
+  for (const deadline = performance.now() + 300_000; counter(await op.metrics(), 'controller_runtime_reconcile_total') < 2 * keys; await sleep(250)) {
+    if (performance.now() > deadline) throw new Error('the operator did not reconcile everything twice within 300 s');
+  }
+  await quiescent(c.rest, op);
   const resyncWrites = (await apiserverPolicyWrites(c.rest)) - r0;
   const resyncReconciles = counter(await op.metrics(), 'controller_runtime_reconcile_total');
 
@@ -190,7 +195,7 @@ try {
     await c.rest.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, { status: { podIP: ip, podIPs: [{ ip }] } }, 'bench');
     pods++;
   });
-  await sleep(20_000); // let status writes and GC settle
+  await quiescent(c.rest, op); // status writes and GC settled
   const mem = await op.metrics();
   await watch.stop();
   console.log(JSON.stringify({

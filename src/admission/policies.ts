@@ -138,7 +138,7 @@ export function staticAdmissionObjects(): Obj[] {
 export interface AdmissionBinding {
   apiVersion: typeof API;
   kind: 'ValidatingAdmissionPolicyBinding';
-  metadata: { name: string; labels: Record<string, string>; ownerReferences?: OwnerReference[]; resourceVersion?: string };
+  metadata: { name: string; labels: Record<string, string>; ownerReferences?: OwnerReference[]; resourceVersion?: string; managedFields?: readonly { time?: string }[] };
   spec: {
     policyName: string;
     matchResources: { namespaceSelector: LabelSelector };
@@ -226,6 +226,11 @@ export interface CachedBinding {
   digest: string;
   /** The namespace selector (bindings are few): which tenants it covers. */
   selector: LabelSelector | undefined;
+  /**
+   * When the apiserver last stored a write to it (ms since the epoch, from its managedFields: whole
+   * seconds, so up to a second early); undefined when it does not say.
+   */
+  writtenAt?: number;
 }
 
 /**
@@ -249,7 +254,11 @@ export function compactBinding(b: AdmissionBinding | CachedBinding): CachedBindi
   const labels: Record<string, string> = {};
   const m = (b.metadata.labels as Readonly<Record<string, string>> | undefined)?.[LABEL_MANAGED_BY];
   if (m !== undefined) labels[LABEL_MANAGED_BY] = m;
-  return { metadata: { name: b.metadata.name, resourceVersion: b.metadata.resourceVersion, labels }, digest: bindingDigest(b), selector: b.spec.matchResources?.namespaceSelector };
+  const times = (b.metadata.managedFields ?? []).map((f) => Date.parse(f.time ?? '')).filter((t) => Number.isFinite(t));
+  return {
+    metadata: { name: b.metadata.name, resourceVersion: b.metadata.resourceVersion, labels }, digest: bindingDigest(b), selector: b.spec.matchResources?.namespaceSelector,
+    ...(times.length > 0 ? { writtenAt: Math.max(...times) } : {}),
+  };
 }
 
 /**

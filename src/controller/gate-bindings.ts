@@ -91,8 +91,12 @@ export class GateBindings {
     let youngest = 0;
     for (const name of bindingsCovering(t)) {
       const key = `${t.name} ${name}`;
-      if (!covers(name, this.bindings.get(name)?.selector, t)) { covered = false; this.coveredSince.delete(key); continue; }
-      const at = this.coveredSince.get(key) ?? now;
+      const b = this.bindings.get(name);
+      if (!covers(name, b?.selector, t)) { covered = false; this.coveredSince.delete(key); continue; }
+      // A binding covering the tenant has done so since its last write at the latest: one stored before
+      // the operator started is in force already (a restart must not report the gate as just written).
+      // managedFields times are whole seconds, hence the second added.
+      const at = this.coveredSince.get(key) ?? Math.min(now, b?.writtenAt !== undefined ? b.writtenAt + 1000 : now);
       this.coveredSince.set(key, at);
       youngest = Math.max(youngest, at);
     }

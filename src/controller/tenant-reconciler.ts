@@ -47,6 +47,8 @@ export interface TenantReconcilerDeps {
   labelGuarded: () => boolean;
   /** Parses a tenant into its effective spec (default: without profiles). */
   parse?: (obj: TenantIsolationObject) => ParsedTenant;
+  /** A monotonic clock in ms (default performance.now): paces the status computation. */
+  clock?: () => number;
 }
 
 const tenantPath = (name: string): string => `/apis/${API_VERSION}/${PLURAL}/${name}`;
@@ -55,11 +57,20 @@ export class TenantReconciler {
   /** When each tenant's status was last written: a burst of joins makes one status write per window. */
   private readonly lastStatusWrite = new Map<string, number>();
   static readonly STATUS_WINDOW_MS = 250;
+  /**
+   * When each tenant's status may be computed again. It costs O(namespaces), and every namespace
+   * reconcile, policy event and label write queues the tenant: without a pause, a burst of N joins into
+   * one tenant cost O(N^2) and starved the namespace workers. The pause is COMPUTE_PAUSE times what the
+   * last computation took, at most STATUS_WINDOW_MS: a few tenths of a millisecond for a small tenant,
+   * a few computations a second for a tenant of thousands.
+   */
+  private readonly nextCompute = new Map<string, number>();
+  static readonly COMPUTE_PAUSE = 20;
   private readonly d: TenantReconcilerDeps;
 
   constructor(deps: TenantReconcilerDeps) { this.d = deps; }
 
-  forget(name: string): void { this.lastStatusWrite.delete(name); this.d.desired.forget(name); this.d.gate.forget(name); }
+  forget(name: string): void { this.lastStatusWrite.delete(name); this.nextCompute.delete(name); this.d.desired.forget(name); this.d.gate.forget(name); }
 
   async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
     const d = this.d;
@@ -89,6 +100,11 @@ export class TenantReconciler {
       this.recordEvents(obj, result, log);
       return;
     }
+    // A new spec is reported at once; otherwise at most one computation per pause (come back after it).
+    const clock = d.clock ?? performance.now.bind(performance);
+    const wait = (this.nextCompute.get(name) ?? 0) - clock();
+    if (wait > 0 && obj.status?.observedGeneration === obj.metadata.generation) return { requeueAfterMs: Math.ceil(wait) };
+    const t0 = clock();
     const gate = d.gate.factsFor(claimsOf(tenant.valid));
     const result = tenantStatus({
       object: obj, tenant: tenant.valid, now, gate,
@@ -98,6 +114,8 @@ export class TenantReconciler {
       memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid) },
       breaches: d.proof?.breaches(name),
     });
+    const took = clock() - t0;
+    this.nextCompute.set(name, t0 + took + Math.min(TenantReconciler.STATUS_WINDOW_MS, TenantReconciler.COMPUTE_PAUSE * took));
     // A binding too recent to be in force: Gated is re-checked once it is.
     const again = gate.retryAfterMs !== undefined ? { requeueAfterMs: gate.retryAfterMs } : undefined;
     // A namespace still being reconciled will settle and bring us back.
@@ -125,7 +143,11 @@ export class TenantReconciler {
 
   /** Namespaces carrying this tenant's member label that are not its members (set while the label was unguarded). */
   private strays(tenant: ValidTenant): string[] {
-    return this.d.membership.namespacesLabelled(LABEL_MEMBER_OF, tenant.name).filter((ns) => !this.d.membership.membersOf(tenant.name).includes(ns));
+    const labelled = this.d.membership.namespacesLabelled(LABEL_MEMBER_OF, tenant.name);
+    if (labelled.length === 0) return [];
+    // A set: every member carries the label, so a list lookup per namespace was O(members^2).
+    const members = new Set(this.d.membership.membersOf(tenant.name));
+    return labelled.filter((ns) => !members.has(ns));
   }
 
   /** What the caches show of every namespace the tenant claims, and of the ones it names that do not exist. */

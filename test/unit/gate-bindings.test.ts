@@ -1,0 +1,42 @@
+// When a tenant's Gated condition may say its pods wait for isolation: a binding the operator just saw
+// written is in force only after the apiserver's policy refresh; one stored long before (found at a
+// restart) is in force already, so a restart reports nothing new.
+import { describe, expect, it } from 'vitest';
+import { POD_GATE, compactBinding, gateBindings, type AdmissionBinding, type CachedBinding, type TenantClaims } from '../../src/admission/policies.ts';
+import type { CachedAdmissionPolicy } from '../../src/controller/caches.ts';
+import { GATE_EFFECTIVE_AFTER_MS, GateBindings } from '../../src/controller/gate-bindings.ts';
+import type { ResilientInformer } from '../../src/kube/informer.ts';
+import type { RestClient } from '../../src/kube/rest.ts';
+
+const acme: TenantClaims = { name: 'acme', mode: 'Enforce', defaultDeny: true, namespaceSelector: { matchLabels: { tenant: 'acme' } }, namespaces: [] };
+
+/** The gate over the bindings the operator would write for acme, each last written at `writtenAt` (managedFields time). */
+function gateWith(writtenAt: Date | undefined): GateBindings {
+  const stored = new Map<string, CachedBinding>(gateBindings([acme], [], new Map([[POD_GATE, 'uid-gate']])).map((b): [string, CachedBinding] => {
+    const raw: AdmissionBinding = { ...b, metadata: { ...b.metadata, ...(writtenAt ? { managedFields: [{ time: writtenAt.toISOString().replace(/\.\d+Z$/, 'Z') }] } : {}) } };
+    return [b.metadata.name, compactBinding(raw)];
+  }));
+  expect(stored.size).toBeGreaterThan(0);
+  const bindings = { get: (n: string) => stored.get(n), list: () => [...stored.values()] } as unknown as ResilientInformer<AdmissionBinding, CachedBinding>;
+  const policies = { get: (n: string) => (n === POD_GATE ? { metadata: { name: n, uid: 'uid-gate' } } : undefined) } as unknown as ResilientInformer<CachedAdmissionPolicy>;
+  return new GateBindings({} as RestClient, bindings, policies, () => [acme], []);
+}
+
+describe('GateBindings.factsFor', () => {
+  it('a binding stored long before the operator saw it gates the tenant at once', () => {
+    expect(gateWith(new Date(Date.now() - 60_000)).factsFor(acme)).toEqual({ policy: POD_GATE, installed: true, bound: true });
+  });
+
+  it('a binding just written gates the tenant only once the apiserver can have loaded it', () => {
+    const facts = gateWith(new Date()).factsFor(acme);
+    expect(facts.bound).toBe(false);
+    expect(facts.retryAfterMs).toBeGreaterThan(GATE_EFFECTIVE_AFTER_MS - 100);
+    expect(facts.retryAfterMs).toBeLessThanOrEqual(GATE_EFFECTIVE_AFTER_MS);
+  });
+
+  it('a binding that does not say when it was written counts from when the operator saw it', () => {
+    const gate = gateWith(undefined);
+    expect(gate.factsFor(acme)).toMatchObject({ bound: false });
+    expect(gate.factsFor(acme).retryAfterMs).toBeGreaterThan(0);
+  });
+});
