@@ -111,7 +111,8 @@ describe('switching between naming members and the member label', () => {
       await restoreGuard();
     }
     expect(violations).toEqual([]);
-    expect(states).toBeGreaterThan(10);
+    // Not vacuous: each member's intra-tenant policy changed twice (names -> label -> names), each change an event.
+    expect(states).toBeGreaterThanOrEqual(1 + 2 * members.length);
     // And the members still reach each other (the switch cost no intra-tenant path).
     const final = IsolationAnalyzer.fromSnapshot({
       namespaces: await Promise.all([...involved].map(async (n) => ({ name: n, labels: (await getNamespace(n))!.metadata.labels ?? {} }))),

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError, RestClient } from '../../src/kube/rest.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import {
-  OPERATOR_NAMESPACE, applyTenant, createNamespace, eventually, kubeconfig, kubectl, operatorKubeconfig, policyNames, rest, startTestOperator, unique, writes,
+  OPERATOR_NAMESPACE, admissionPoliciesReady, applyTenant, createNamespace, eventually, kubeconfig, kubectl, operatorKubeconfig, policyNames, rest, startTestOperator, unique, writes,
   MANAGED_POLICIES, isolatedWith,
 } from '../harness/cluster.ts';
 import { cli, repo, script } from '../harness/run.ts';
@@ -92,6 +92,9 @@ describe('watches', () => {
       const after = unique('heal-after');
       await eventually(async () => { await createNamespace(after, { tenant: t }); return true; }, 'the apiserver to accept writes again', 30_000);
       await isolated(after, 60_000);
+      // Namespace updates (the operator's labels among them) are refused until the apiserver resolves the
+      // membership guard's CRD paramKind again: the next test file must not start before that.
+      await admissionPoliciesReady();
       // and drift on the pre-restart namespace is still seen: the policy watch healed too
       await (await rest()).delete(`/apis/networking.k8s.io/v1/namespaces/${before}/networkpolicies/tenant-isolation-default-deny`);
       await isolated(before, 30_000);
