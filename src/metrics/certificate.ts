@@ -27,16 +27,24 @@ export class ServingCertificate {
   static fromDir(dir: string, certName: string, keyName: string, onError: (e: Error) => void = () => undefined): ServingCertificate {
     const read = (): KeyPair => readPair(dir, certName, keyName);
     const sc = new ServingCertificate(read(), join(dir, certName));
-    const reload = (): void => {
+    let retry: NodeJS.Timeout | undefined;
+    const reload = (again = false): void => {
       let next: KeyPair;
-      try { next = read(); } catch (e) { onError(e as Error); return; } // keep serving the last good pair
+      try { next = read(); } catch (e) {
+        // Keep serving the last good pair. A rotation replaces two files one after the other, so a read
+        // between them sees a key and a certificate that do not match: read again soon rather than at
+        // the next poll, should the second change's event not come (once: a lasting error waits for the poll).
+        onError(e as Error);
+        if (!again) retry ??= setTimeout(() => { retry = undefined; reload(true); }, 1_000).unref();
+        return;
+      }
       if (next.cert === sc.pair.cert && next.key === sc.pair.key) return;
       sc.pair = next;
       for (const l of sc.listeners) l(next);
     };
     // Mounted Secrets change by swapping a symlink in the directory: watch the directory, and poll as a net.
     try { sc.watcher = watch(dir, () => reload()); sc.watcher.unref(); } catch { /* polling only */ }
-    sc.timer = setInterval(reload, 10_000);
+    sc.timer = setInterval(() => reload(), 10_000);
     sc.timer.unref();
     return sc;
   }
