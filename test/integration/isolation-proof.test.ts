@@ -2,7 +2,7 @@
 // the tenant's Isolated condition to False naming that policy, and removing it flips it back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningOperator } from '../../src/cli/run.ts';
-import { applyTenant, condition, createNamespace, eventually, events, kubeconfig, policyNames, rest, startTestOperator, unique } from '../harness/cluster.ts';
+import { applyTenant, condition, createNamespace, eventually, events, kubeconfig, policyNames, rest, settled, startTestOperator, unique } from '../harness/cluster.ts';
 import { cli } from '../harness/run.ts';
 
 const verify = (...args: string[]) => cli(['verify', '--kubeconfig', kubeconfig(), ...args]);
@@ -52,7 +52,14 @@ describe('the Isolated condition', () => {
     expect(breached.message).toMatch(new RegExp(`${outside}|external`));
     // Events are recorded after the status write that reports the transition.
     await eventually(async () => (await events(t)).some((e) => e.reason === 'IsolationBreached' && e.message.includes('allow-all-ingress')), 'an IsolationBreached event naming the policy');
-    const breachedTenants = async (): Promise<number> => { op.manager.updateGauges(); return (await op.metrics.breachedTenants.get()).values[0]!.value; };
+    // The gauge counts every tenant in the cluster, those earlier test files left too: read it once the
+    // operator has settled on all of them, so that only this tenant's change moves it.
+    const breachedTenants = async (): Promise<number> => {
+      const all = (await r.get<{ items: { metadata: { name: string } }[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations')).items.map((x) => x.metadata.name);
+      await settled(op, { tenants: all }, 30_000);
+      op.manager.updateGauges();
+      return (await op.metrics.breachedTenants.get()).values[0]!.value;
+    };
     const whileBreached = await breachedTenants();
     expect(whileBreached).toBeGreaterThanOrEqual(1); // this tenant, and any an earlier test left breached
 
