@@ -9,12 +9,12 @@
 // retrying as a ReplicaSet would, beside the time until a watch here saw its policies stored and the same
 // first-pod time in a namespace of no tenant (the ServiceAccount admission plugin also waits for the
 // namespace's default ServiceAccount).
-// Every phase starts at quiescence: the operator's queues empty and no policy write for 2 s (its metrics).
+// Every phase starts at quiescence (bench/lib.ts quiescent): the operator's queues empty and no write to the apiserver for 2 s.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiError } from '../src/kube/rest.ts';
-import { cluster, counter, percentile, repo, round, startOperatorProcess, watchManagedPolicies, type OperatorProcess } from './lib.ts';
+import { cluster, percentile, quiescent, repo, round, startOperatorProcess, watchManagedPolicies } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '100' }, pods: { type: 'string', default: '200' }, rounds: { type: 'string', default: '4' }, namespaces: { type: 'string', default: '40' },
@@ -41,20 +41,6 @@ async function firstPod(ns: string, name: string): Promise<void> {
   }
 }
 
-/** The operator's queues are empty and it wrote no policy for 2 s (read from its metrics). */
-async function quiescent(op: OperatorProcess): Promise<number> {
-  const t0 = performance.now();
-  let last = -1;
-  let stableSince = performance.now();
-  for (;;) {
-    const m = await op.metrics();
-    const depth = counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers');
-    const w = counter(m, 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
-    if (w !== last || depth > 0) { last = w; stableSince = performance.now(); }
-    if (performance.now() - stableSince >= 2000) return round(performance.now() - t0, 0);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const stats = (xs: number[]) => ({ n: xs.length, p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)) });
 
@@ -72,7 +58,7 @@ try {
   await createNs(tenantNs, { 'bench-tenant': `b${run}-t0` });
   await createNs(plainNs);
   await firstPod(tenantNs, 'warm'); await firstPod(plainNs, 'warm');
-  out.setupQuiescenceMs = await quiescent(op);
+  out.setupQuiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
   // The gate's bindings: tenants selecting by one label key share one (src/controller/gate-bindings.ts).
   out.podGateBindings = kubectl('get', 'validatingadmissionpolicybindings', '-o', 'name').split('\n').filter((l) => l.includes('/tenant-isolation-pod-gate.')).length;
   // A namespace bound to the pod gate by a binding of the benchmark's own, which no default-deny will
@@ -103,7 +89,7 @@ try {
       // Barrier: the apiserver enforces (or no longer enforces) the gate: the probe namespace, bound to
       // the pod gate and never isolated, refuses a pod exactly while the gate is in force.
       await gateInForce(on);
-      await quiescent(op);
+      await quiescent(c.rest, op, { quietMs: 2000 });
       for (const [ns, key] of [[tenantNs, on ? 'gatedTenantNs' : 'noGateTenantNs'], [plainNs, on ? 'gatedPlainNs' : 'noGatePlainNs']] as const) {
         for (let i = 0; i < PODS; i++) {
           const t0 = performance.now();
@@ -120,7 +106,7 @@ try {
   out.ratioToNoGate = { tenantNsP50: round(s.gatedTenantNs.p50 / s.noGateTenantNs.p50), tenantNsP99: round(s.gatedTenantNs.p99 / s.noGateTenantNs.p99) };
 
   // Phase 2: new namespaces, first pod.
-  out.phase2QuiescenceMs = await quiescent(op);
+  out.phase2QuiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
   const stored = new Map<string, number>();
   const seen = new Map<string, Set<string>>();
   const watch = await watchManagedPolicies(c.rest, (p) => {

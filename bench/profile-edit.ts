@@ -15,8 +15,8 @@
 //             the same requests in flight); done when the same watch has seen them all
 // Rounds alternate which side goes first; the median ratio is reported. A last phase makes an edit that
 // changes no tenant's effective spec (mode: Enforce, already the default) and counts its writes (0).
-// Every phase starts and ends at quiescence: the operator's queues empty and no policy write for 2 s,
-// read from its metrics. Writes are the operator's own counter and the apiserver's.
+// Every phase starts and ends at quiescence (bench/lib.ts quiescent): the operator's queues empty and no
+// write to the apiserver for 2 s. Writes are the operator's own counter and the apiserver's.
 import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { profileLookupOf } from '../src/api/profile.ts';
@@ -25,7 +25,7 @@ import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy } from '../src/policy/types.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { apiserverPolicyWrites, cluster, counter, percentile, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, counter, percentile, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
@@ -89,20 +89,6 @@ const waitCarry = async (names: string[], port: number, since = performance.now(
   return first ?? performance.now() - since;
 };
 
-/** The operator's queues are empty and it wrote no policy for 2 s (bench/pod-gate.ts). */
-async function quiescent(op: OperatorProcess): Promise<number> {
-  const t0 = performance.now();
-  let last = -1;
-  let stableSince = performance.now();
-  for (;;) {
-    const m = await op.metrics();
-    const depth = counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers');
-    const w = counter(m, 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
-    if (w !== last || depth > 0) { last = w; stableSince = performance.now(); }
-    if (performance.now() - stableSince >= 2000) return round(performance.now() - t0, 0);
-    await sleep(100);
-  }
-}
 const opWrites = async (op: OperatorProcess): Promise<number> => counter(await op.metrics(), 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
 
 const op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS]);
@@ -137,7 +123,7 @@ try {
   const floorNs = pairs.map(([k, j]) => floorNsName(k, j));
   if (await waitCarry([...opNs, ...floorNs], port) === undefined) throw new Error('setup did not converge');
   out.setupSeconds = round((performance.now() - t0) / 1000);
-  out.setupQuiescenceMs = await quiescent(op);
+  out.setupQuiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
 
   const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -150,7 +136,7 @@ try {
       const firstMs = await waitCarry(opNs, port, s);
       if (firstMs === undefined) throw new Error(`round ${r}: the operator did not update every namespace`);
       const seconds = (performance.now() - s) / 1000;
-      const quiescenceMs = await quiescent(op);
+      const quiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
       return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs };
     };
     const floorPhase = async () => {
@@ -161,7 +147,7 @@ try {
       if (await waitCarry(floorNs, p) === undefined) throw new Error(`round ${r}: the floor's writes were not all seen`);
       const seconds = (performance.now() - s) / 1000;
       const writes = await apiserverPolicyWrites(c.rest) - a0;
-      await quiescent(op);
+      await quiescent(c.rest, op, { quietMs: 2000 });
       return { seconds, writes };
     };
     let o: Awaited<ReturnType<typeof operatorPhase>>;
@@ -191,7 +177,7 @@ try {
     if (s.status?.observedGeneration === edited.metadata.generation) break;
     await sleep(20);
   }
-  await quiescent(op);
+  await quiescent(c.rest, op, { quietMs: 2000 });
   out.noOpEdit = { operatorPolicyWrites: await opWrites(op) - w0, apiserverPolicyWrites: await apiserverPolicyWrites(c.rest) - a0 };
   out.targets = { ratioToFloor: 1.3, operatorPolicyWrites: NAMESPACES, noOpEditWrites: 0 };
 } finally {
