@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { cel } from './openapi.ts';
 import { BASELINE_NAME, condition, dnsSettings, formatIssues, labelSelector, namespaceName, type LabelSelector } from './schema.ts';
+import type { StoredClusterObject } from './profile.ts';
 
 export const BASELINE_MODES = ['Enforce', 'Audit', 'Off'] as const;
 export type BaselineMode = typeof BASELINE_MODES[number];
@@ -45,13 +46,7 @@ export const isolationBaselineStatus = z.strictObject({
 export type IsolationBaselineSpec = z.infer<typeof isolationBaselineSpec>;
 export type IsolationBaselineStatus = z.infer<typeof isolationBaselineStatus>;
 
-export interface IsolationBaselineObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; uid: string; generation?: number; resourceVersion?: string; deletionTimestamp?: string };
-  spec?: unknown;
-  status?: IsolationBaselineStatus;
-}
+export type IsolationBaselineObject = StoredClusterObject<IsolationBaselineStatus>;
 
 /** A baseline the operator acts on: valid, named `cluster`, not being deleted. */
 export interface ValidBaseline { name: string; uid: string; generation: number; spec: IsolationBaselineSpec }

@@ -21,13 +21,16 @@ export const isolationProfileStatus = z.strictObject({
 
 export type IsolationProfileStatus = z.infer<typeof isolationProfileStatus>;
 
-export interface IsolationProfileObject {
+/** A cluster-scoped object of ours as stored: its spec is parsed where it is used (it may be invalid). */
+export interface StoredClusterObject<Status> {
   apiVersion?: string;
   kind?: string;
   metadata: { name: string; uid: string; generation?: number; resourceVersion?: string; deletionTimestamp?: string };
   spec?: unknown;
-  status?: IsolationProfileStatus;
+  status?: Status;
 }
+
+export type IsolationProfileObject = StoredClusterObject<IsolationProfileStatus>;
 
 /** A profile's settings, or why they are invalid (its tenants then fail closed). */
 export function parseProfile(obj: Pick<IsolationProfileObject, 'metadata' | 'spec'>): ResolvedProfile {
