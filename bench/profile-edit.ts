@@ -13,7 +13,9 @@
 //   floor     a plain client applies the same updated allow-extra policy in each floor namespace
 //             (--floor-concurrency at a time: 32 as bench/scale.ts, or the operator's --concurrency for
 //             the same requests in flight); done when the same watch has seen them all
-// Rounds alternate which side goes first; the median ratio is reported. A last phase makes an edit that
+// Both sides use server-side apply (the operator's field manager with force, as it writes an existing
+// policy; the floor's own). Rounds alternate which side goes first; the median ratio is reported. Each
+// round counts the operator's reconciles (namespace and tenant keys its queues processed). A last phase makes an edit that
 // changes no tenant's effective spec (mode: Enforce, already the default) and counts its writes (0).
 // Every phase starts and ends at quiescence (bench/lib.ts quiescent): the operator's queues empty and no
 // write to the apiserver for 2 s. Writes are the operator's own counter and the apiserver's.
@@ -25,7 +27,7 @@ import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy } from '../src/policy/types.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { apiserverPolicyWrites, cluster, counter, percentile, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, counter, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
@@ -97,6 +99,7 @@ try {
   // Setup: the profile, the operator's tenants and namespaces; the floor's tenants (selecting nothing),
   // namespaces and their policies as the operator would write them.
   let port = 9000;
+  let floorPort = 10000;
   await applyProfile(profileSpec(port));
   const ks = Array.from({ length: TENANTS }, (_, k) => k);
   const t0 = performance.now();
@@ -125,22 +128,26 @@ try {
   out.setupSeconds = round((performance.now() - t0) / 1000);
   out.setupQuiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
 
-  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number }[] = [];
+  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number; operatorReconciles: { namespace: number; tenant: number } }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const operatorPhase = async () => {
       port++;
       const w0 = await opWrites(op);
       const a0 = await apiserverPolicyWrites(c.rest);
+      const m0 = await op.metrics();
       const s = performance.now();
       await applyProfile(profileSpec(port));
       const firstMs = await waitCarry(opNs, port, s);
       if (firstMs === undefined) throw new Error(`round ${r}: the operator did not update every namespace`);
       const seconds = (performance.now() - s) / 1000;
       const quiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
-      return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs };
+      const q = queueTimes(m0, await op.metrics());
+      return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs, reconciles: { namespace: q.namespace?.items ?? 0, tenant: q.tenantisolation?.items ?? 0 } };
     };
     const floorPhase = async () => {
-      const p = port + 1000; // its own sequence: never equal to the operator's
+      // Its own sequence, a new port every round: never equal to the operator's, and never the port its
+      // policies already carry (an apply of what is stored writes nothing and no watch event comes).
+      const p = ++floorPort;
       const a0 = await apiserverPolicyWrites(c.rest);
       const s = performance.now();
       await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === POLICY_ALLOW_EXTRA)!));
@@ -153,7 +160,7 @@ try {
     let o: Awaited<ReturnType<typeof operatorPhase>>;
     let f: Awaited<ReturnType<typeof floorPhase>>;
     if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
-    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs });
+    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs, operatorReconciles: o.reconciles });
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;
