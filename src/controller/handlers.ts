@@ -5,7 +5,8 @@
 //                        intra-tenant peers changed)
 //   Tenant event      -> the tenant; on a spec change (generation), its namespaces and those of tenants
 //                        whose claims moved
-//   Managed policy    -> its namespace (drift) and its tenant (status)
+//   Managed policy    -> its namespace (drift) and its tenant (status), unless the event is the operator's
+//                        own write coming back (known once the reconcile that wrote it has ended)
 //   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
 //   Profile           -> the profile (status); on a spec change, the tenants inheriting from it whose
 //                        effective spec changed, and their namespaces
@@ -49,9 +50,16 @@ export interface HandlerTargets {
   enqueue: Enqueue;
   /** Whether the admission gate guards the member label right now. */
   labelGuarded: () => boolean;
+  /** Whether a reconcile of the namespace is running (it calls namespaceReconciled when it ends). */
+  reconciling: (namespace: string) => boolean;
 }
 
-export function wireHandlers(t: HandlerTargets): void {
+export interface Handlers {
+  /** A namespace reconcile ended (called before its key is released): the events held for it are decided. */
+  namespaceReconciled(namespace: string): void;
+}
+
+export function wireHandlers(t: HandlerTargets): Handlers {
   const { caches, membership, invalidTenants, policyIndex, proof, enqueue } = t;
   /** uid/generation of the spec each tenant was last indexed with. */
   const indexedSpec = new Map<string, string>();
@@ -60,8 +68,8 @@ export function wireHandlers(t: HandlerTargets): void {
   const fanOut = (tenants: Iterable<string>): void => {
     for (const tenant of tenants) {
       enqueue.tenant(tenant);
-      for (const ns of membership.claimedBy(tenant)) enqueue.namespace(ns);
-      for (const ns of policyIndex.namespacesOf(tenant)) enqueue.namespace(ns);
+      // Once each: a namespace queued again while a worker already holds it would run a second time.
+      for (const ns of new Set([...membership.claimedBy(tenant), ...policyIndex.namespacesOf(tenant)])) enqueue.namespace(ns);
     }
   };
   /**
@@ -196,20 +204,43 @@ export function wireHandlers(t: HandlerTargets): void {
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined) enqueue.tenant(tenant);
   };
+  const deliver = (p: CachedPolicy, old: CachedPolicy | undefined): void => {
+    if (old && concernsOperator(old)) onManaged(old);
+    if (concernsOperator(p)) onManaged(p);
+  };
+  // The echo of the operator's own create or update: the reconcile that wrote it already counted it (the
+  // assumed writes) and queued the namespace's tenants when it ended. Queuing them again would re-plan
+  // the namespace to find nothing to do: a fleet edit's every write reconciled twice.
+  const echo = (p: CachedPolicy, old: CachedPolicy | undefined): boolean =>
+    caches.managed.assumed.isEcho(p) && (old === undefined || old.metadata.labels?.[LABEL_TENANT] === p.metadata.labels?.[LABEL_TENANT]);
+  /** Events that arrived while their namespace was being reconciled, by namespace: decided when it ends. */
+  const held = new Map<string, [CachedPolicy, CachedPolicy | undefined][]>();
+  const onPolicyEvent = (p: CachedPolicy, old?: CachedPolicy): void => {
+    if (echo(p, old)) return;
+    // The event may be that reconcile's own write, arriving before the write's response: once the
+    // reconcile has ended, its writes are known.
+    const ns = p.metadata.namespace;
+    if (t.reconciling(ns)) {
+      let h = held.get(ns);
+      if (!h) { h = []; held.set(ns, h); }
+      h.push([p, old]);
+      return;
+    }
+    deliver(p, old);
+  };
   // The index counts policies by our label (cheap, and enough to find where a tenant's policies are);
   // reconcile decides what is really the operator's (caches.ts ManagedPolicies).
   caches.policies.on({
     add: (p) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(p)) onManaged(p);
+      if (concernsOperator(p)) onPolicyEvent(p);
     },
     update: (p, old) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(old)) policyIndex.remove(old);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(old)) onManaged(old);
-      if (concernsOperator(p)) onManaged(p);
+      if (concernsOperator(old) || concernsOperator(p)) onPolicyEvent(p, old);
     },
     delete: (p) => {
       proof?.deletePolicy(p);
@@ -253,6 +284,15 @@ export function wireHandlers(t: HandlerTargets): void {
       delete: (p) => { proof.deletePod(p); enqueue.baseline(); },
     });
   }
+
+  return {
+    namespaceReconciled: (ns) => {
+      const h = held.get(ns);
+      if (!h) return;
+      held.delete(ns);
+      for (const [p, old] of h) if (!echo(p, old)) deliver(p, old);
+    },
+  };
 }
 
 /** Whether a re-parse leaves a tenant's indexed state as it is: the same effective spec and profile, or the same failure. */

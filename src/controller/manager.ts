@@ -45,6 +45,8 @@ export interface ManagerOptions {
 }
 
 export class Manager {
+  /** How long after a namespace reconcile ends its tenants are queued (their status reports it). */
+  static readonly NAMESPACE_SETTLE_MS = 50;
   readonly caches: ClusterCaches;
   readonly namespaceController: Controller;
   readonly tenantController: Controller;
@@ -72,11 +74,15 @@ export class Manager {
     this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline.ownsUid(uid) ? BASELINE_OWNER : undefined) });
     this.events = new EventRecorder(rest, log, opts.identity);
     const baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
+    // The baseline's status counts namespaces and pods: queued on their changes only while there is one
+    // (its own events queue it when it appears).
+    const enqueueBaseline = (): void => { if (baseline.object()) this.baselineController.enqueue(BASELINE_NAME); };
     const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
     // The member label may be relied on only while the admission gate makes it the operator's alone.
     const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
     const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
+    const reconciling = new Set<string>();
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
       namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
@@ -85,9 +91,14 @@ export class Manager {
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
       reconcile: async (ns, l) => {
+        reconciling.add(ns);
         try { return await namespaceReconciler.reconcile(ns, l); } finally {
-          for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
-          this.baselineController.enqueue(BASELINE_NAME);
+          reconciling.delete(ns);
+          handlers.namespaceReconciled(ns);
+          // A tenant's status sums up its namespaces: those ending within a settle window make one pass,
+          // not one each (a fleet edit ends all of a tenant's namespaces within milliseconds).
+          for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS);
+          enqueueBaseline();
         }
       },
     });
@@ -117,12 +128,12 @@ export class Manager {
       rest, events: this.events, state: baseline, namespaces: this.caches.namespaces, membership: this.membership, managed: this.caches.managed, proof: this.proof,
     });
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
-    wireHandlers({
+    const handlers = wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler, labelGuarded,
+      namespaceReconciler, tenantReconciler, labelGuarded, reconciling: (ns) => reconciling.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
-        profile: (p) => this.profileController.enqueue(p), baseline: () => this.baselineController.enqueue(BASELINE_NAME),
+        profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,
       },
     });
     for (const { resource, informer } of this.caches.all) informer.onRestart = (reason) => metrics.watchRestarts.inc({ resource, reason });

@@ -72,6 +72,20 @@ describe('AssumedWrites', () => {
     expect(a.size).toBe(0);
   });
 
+  it('an event of the very version we wrote is its echo; another version, a delete of ours or an expired write is not', () => {
+    const a = new AssumedWrites<ReturnType<typeof obj>>(10_000);
+    expect(a.isEcho(obj('p', '10'))).toBe(false); // nothing written
+    a.assume(obj('p', '10'));
+    expect(a.isEcho(obj('p', '10'))).toBe(true);
+    expect(a.isEcho(obj('p', '9'))).toBe(false); // an older version: someone's, before our write
+    expect(a.isEcho(obj('p', '11'))).toBe(false); // written after ours: someone else's change
+    expect(a.isEcho(obj('p', '10', 'other'))).toBe(false);
+    vi.advanceTimersByTime(10_001);
+    expect(a.isEcho(obj('p', '10'))).toBe(false); // too late to rely on: treated as news
+    a.assumeDeleted('ns', 'q', '7');
+    expect(a.isEcho(obj('q', '7'))).toBe(false);
+  });
+
   it('expired entries nobody reads again are swept every 1000 writes', () => {
     const a = new AssumedWrites<ReturnType<typeof obj>>(1_000);
     for (let i = 0; i < 500; i++) a.assume(obj(`old-${i}`, '1'));
