@@ -5,8 +5,9 @@
 //                        intra-tenant peers changed)
 //   Tenant event      -> the tenant; on a spec change (generation), its namespaces and those of tenants
 //                        whose claims moved
-//   Managed policy    -> its namespace (drift) and its tenant (status), unless the event is the operator's
-//                        own write coming back (known once the reconcile that wrote it has ended)
+//   Managed policy    -> its namespace (drift) and its tenant (status); not the echo of our own write
+//                        (one arriving while its namespace's reconcile runs is decided when it ends)
+//   Namespace label   -> not the echo of the operator's own label write (no claim changed)
 //   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
 //   Profile           -> the profile (status); on a spec change, the tenants inheriting from it whose
 //                        effective spec changed, and their namespaces
@@ -50,12 +51,12 @@ export interface HandlerTargets {
   enqueue: Enqueue;
   /** Whether the admission gate guards the member label right now. */
   labelGuarded: () => boolean;
-  /** Whether a reconcile of the namespace is running (it calls namespaceReconciled when it ends). */
+  /** Whether a reconcile of the namespace is running (namespaceReconciled is called once it has ended). */
   reconciling: (namespace: string) => boolean;
 }
 
 export interface Handlers {
-  /** A namespace reconcile ended (called before its key is released): the events held for it are decided. */
+  /** A namespace reconcile has ended (the work queue's settled hook): the events held for it are decided. */
   namespaceReconciled(namespace: string): void;
 }
 
@@ -90,6 +91,13 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     if (changed.size > 0) {
       proof?.tenantsChanged(changed);
       if (membership.claimantsOf(name).length > 0) t.namespaceReconciler.noteJoined(name);
+    }
+    // The echo of the operator's own label write changes no claim and nothing the reconcile did not
+    // know: only the status of its tenants (they report the member label) and the baseline's read it.
+    if (changed.size === 0 && t.namespaceReconciler.isOwnLabelEcho(ns)) {
+      for (const tenant of membership.claimantsOf(name)) enqueue.tenant(tenant);
+      enqueue.baseline();
+      return;
     }
     // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out.
     enqueue.namespace(name, t.namespaceReconciler.isJoining(name));
@@ -204,29 +212,29 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined) enqueue.tenant(tenant);
   };
-  const deliver = (p: CachedPolicy, old: CachedPolicy | undefined): void => {
-    if (old && concernsOperator(old)) onManaged(old);
-    if (concernsOperator(p)) onManaged(p);
-  };
-  // The echo of the operator's own create or update: the reconcile that wrote it already counted it (the
-  // assumed writes) and queued the namespace's tenants when it ended. Queuing them again would re-plan
-  // the namespace to find nothing to do: a fleet edit's every write reconciled twice.
-  const echo = (p: CachedPolicy, old: CachedPolicy | undefined): boolean =>
-    caches.managed.assumed.isEcho(p) && (old === undefined || old.metadata.labels?.[LABEL_TENANT] === p.metadata.labels?.[LABEL_TENANT]);
-  /** Events that arrived while their namespace was being reconciled, by namespace: decided when it ends. */
+  // The echo of our own write (the version the write returned) tells the reconcilers nothing: the
+  // namespace reconcile that wrote it already read it through the assumed writes, and queued its tenants
+  // when it ended. Without this, each policy written queued its namespace and tenant once more.
+  const echo = (p: CachedPolicy): boolean => caches.managed.assumed.isEcho(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
+  /** Events that arrived while their namespace was being reconciled, by namespace. */
   const held = new Map<string, [CachedPolicy, CachedPolicy | undefined][]>();
-  const onPolicyEvent = (p: CachedPolicy, old?: CachedPolicy): void => {
-    if (echo(p, old)) return;
-    // The event may be that reconcile's own write, arriving before the write's response: once the
-    // reconcile has ended, its writes are known.
+  const onPolicyEvent = (p: CachedPolicy, old: CachedPolicy | undefined, mayHold: boolean): void => {
+    if (echo(p)) {
+      // Our write moved it from one tenant to another: the one it left re-reads its status.
+      if (old && concernsOperator(old) && old.metadata.labels?.[LABEL_TENANT] !== p.metadata.labels?.[LABEL_TENANT]) onManaged(old);
+      return;
+    }
+    // It may be the running reconcile's own write, arriving before the write's response (a third of a
+    // fleet edit's echoes): decided once that reconcile has ended and its writes are known.
     const ns = p.metadata.namespace;
-    if (t.reconciling(ns)) {
+    if (mayHold && t.reconciling(ns)) {
       let h = held.get(ns);
       if (!h) { h = []; held.set(ns, h); }
       h.push([p, old]);
       return;
     }
-    deliver(p, old);
+    if (old && concernsOperator(old)) onManaged(old);
+    if (concernsOperator(p)) onManaged(p);
   };
   // The index counts policies by our label (cheap, and enough to find where a tenant's policies are);
   // reconcile decides what is really the operator's (caches.ts ManagedPolicies).
@@ -234,13 +242,13 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     add: (p) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(p)) onPolicyEvent(p);
+      if (concernsOperator(p)) onPolicyEvent(p, undefined, true);
     },
     update: (p, old) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(old)) policyIndex.remove(old);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(old) || concernsOperator(p)) onPolicyEvent(p, old);
+      if (concernsOperator(old) || concernsOperator(p)) onPolicyEvent(p, old, true);
     },
     delete: (p) => {
       proof?.deletePolicy(p);
@@ -290,7 +298,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       const h = held.get(ns);
       if (!h) return;
       held.delete(ns);
-      for (const [p, old] of h) if (!echo(p, old)) deliver(p, old);
+      for (const [p, old] of h) onPolicyEvent(p, old, false);
     },
   };
 }

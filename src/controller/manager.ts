@@ -82,7 +82,6 @@ export class Manager {
     // The member label may be relied on only while the admission gate makes it the operator's alone.
     const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
     const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
-    const reconciling = new Set<string>();
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
       namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
@@ -90,16 +89,15 @@ export class Manager {
     this.labelGuarded = labelGuarded;
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
-      reconcile: async (ns, l) => {
-        reconciling.add(ns);
-        try { return await namespaceReconciler.reconcile(ns, l); } finally {
-          reconciling.delete(ns);
-          handlers.namespaceReconciled(ns);
-          // A tenant's status sums up its namespaces: those ending within a settle window make one pass,
-          // not one each (a fleet edit ends all of a tenant's namespaces within milliseconds).
-          for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS);
-          enqueueBaseline();
-        }
+      reconcile: (ns, l) => namespaceReconciler.reconcile(ns, l),
+      // Its tenants' status reads what the reconcile left, and whether the namespace is still busy: they
+      // are queued once it is done, not from inside it (they would see it busy, and wait for an event
+      // that our own writes' echoes no longer send: handlers.ts). Those ending within a settle window
+      // make one status pass, not one each (a fleet edit ends all of a tenant's namespaces together).
+      settled: (ns) => {
+        handlers.namespaceReconciled(ns);
+        for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS);
+        enqueueBaseline();
       },
     });
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
@@ -130,7 +128,7 @@ export class Manager {
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     const handlers = wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler, labelGuarded, reconciling: (ns) => reconciling.has(ns),
+      namespaceReconciler, tenantReconciler, labelGuarded, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,

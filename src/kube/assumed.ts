@@ -43,18 +43,18 @@ export class AssumedWrites<T extends Versioned> {
     return e.obj;
   }
 
-  /**
-   * Whether a watch event delivers our own write, still remembered: the very version we stored, so a
-   * reconcile that ran after the write already saw it (through resolve) and nothing it decided on changed.
-   */
-  isEcho(obj: T): boolean {
-    const e = this.entries.get(AssumedWrites.key(obj.metadata.namespace ?? '', obj.metadata.name));
-    return e !== undefined && e.obj !== null && Date.now() - e.at <= this.ttlMs && e.rv === revision(obj);
-  }
-
   /** Our last write of the object, if still remembered (no bookkeeping: for reuse of derived values). */
   peek(namespace: string, name: string): T | undefined {
     return this.entries.get(AssumedWrites.key(namespace, name))?.obj ?? undefined;
+  }
+
+  /**
+   * Whether a cache event delivers exactly our last write of the object (its resourceVersion): the
+   * reconciler already counted it, so it carries nothing new (kube-controller-manager's expectations).
+   */
+  isEcho(namespace: string, name: string, resourceVersion: string | undefined): boolean {
+    const e = this.entries.get(AssumedWrites.key(namespace, name));
+    return e !== undefined && e.obj !== null && resourceVersion !== undefined && e.obj.metadata.resourceVersion === resourceVersion;
   }
 
   get size(): number { return this.entries.size; }

@@ -72,18 +72,17 @@ describe('AssumedWrites', () => {
     expect(a.size).toBe(0);
   });
 
-  it('an event of the very version we wrote is its echo; another version, a delete of ours or an expired write is not', () => {
-    const a = new AssumedWrites<ReturnType<typeof obj>>(10_000);
-    expect(a.isEcho(obj('p', '10'))).toBe(false); // nothing written
+  it('tells the echo of our write (its very resourceVersion) from any other version or a deletion', () => {
+    const a = new AssumedWrites<ReturnType<typeof obj>>();
+    expect(a.isEcho('ns', 'p', '10')).toBe(false);
     a.assume(obj('p', '10'));
-    expect(a.isEcho(obj('p', '10'))).toBe(true);
-    expect(a.isEcho(obj('p', '9'))).toBe(false); // an older version: someone's, before our write
-    expect(a.isEcho(obj('p', '11'))).toBe(false); // written after ours: someone else's change
-    expect(a.isEcho(obj('p', '10', 'other'))).toBe(false);
-    vi.advanceTimersByTime(10_001);
-    expect(a.isEcho(obj('p', '10'))).toBe(false); // too late to rely on: treated as news
-    a.assumeDeleted('ns', 'q', '7');
-    expect(a.isEcho(obj('q', '7'))).toBe(false);
+    expect(a.isEcho('ns', 'p', '10')).toBe(true);
+    expect(a.isEcho('ns', 'p', '11')).toBe(false); // someone else's write after ours
+    expect(a.isEcho('ns', 'p', '9')).toBe(false);
+    expect(a.isEcho('ns', 'p', undefined)).toBe(false);
+    expect(a.isEcho('other', 'p', '10')).toBe(false);
+    a.assumeDeleted('ns', 'p', '10');
+    expect(a.isEcho('ns', 'p', '10')).toBe(false);
   });
 
   it('expired entries nobody reads again are swept every 1000 writes', () => {
