@@ -114,6 +114,9 @@ describe('IsolationProfile', () => {
     await applyProfile(p, { dns: { ipBlocks: [{ cidr: '169.254.20.10/32' }] } });
     await ready(t, 'True', 'Isolated');
     await isolatedWith(a, MANAGED_POLICIES);
+    // Ready may be reported before the member label is seen on the namespace; the switch to peers by
+    // label then rewrites the intra-tenant policy: what is held is what follows it.
+    await eventually(async () => (await getTenant(t))?.status?.intraTenantPeers === 'MembershipLabel', 'peers by label');
     const held = await versions(a);
 
     // Valid for the CRD, not for NetworkPolicy validation (a double hyphen): the operator refuses it.
