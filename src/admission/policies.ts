@@ -146,9 +146,13 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
     gate, audit, guard, membership, memberLabel, keysGuard,
     binding(MANAGED_POLICIES_GUARD, { policyName: MANAGED_POLICIES_GUARD, validationActions: ['Deny'] }),
     binding(MEMBER_LABEL_GUARD, { policyName: MEMBER_LABEL_GUARD, validationActions: ['Deny'] }),
-    // One param, the operator's list of the keys tenants select by. Missing (deleted behind the guard's
-    // back): namespace updates are refused until the operator has written it again (fail closed).
-    binding(MEMBERSHIP_GUARD, { policyName: MEMBERSHIP_GUARD, validationActions: ['Deny'], paramRef: { name: MEMBERSHIP_KEYS, namespace, parameterNotFoundAction: 'Deny' } }),
+    // One param, the operator's list of the keys tenants select by. Allow, not Deny, when it is missing:
+    // kube-apiserver <= 1.37 stops its informer for a built-in paramKind for good once no binding names
+    // that kind (kubernetes#130887), so after the gate is removed and installed again without an apiserver
+    // restart the ConfigMap can stay "missing" forever, and Deny would then refuse every namespace update
+    // in the cluster, cluster-admins' included (docs/security.md). Only a cluster-admin can delete it
+    // otherwise (tenant-isolation-membership-keys guard), and the operator re-creates it at once.
+    binding(MEMBERSHIP_GUARD, { policyName: MEMBERSHIP_GUARD, validationActions: ['Deny'], paramRef: { name: MEMBERSHIP_KEYS, namespace, parameterNotFoundAction: 'Allow' } }),
     // Only in the operator's namespace: a ConfigMap of that name elsewhere is nobody's business.
     binding(MEMBERSHIP_KEYS_GUARD, { policyName: MEMBERSHIP_KEYS_GUARD, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [LABEL_NAMESPACE_NAME]: namespace } } } }),
     membershipKeysConfigMap(namespace),

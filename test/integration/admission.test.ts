@@ -6,10 +6,11 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { join } from 'node:path';
 import {
   applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
-  kubectl, kubectlRun, labelNamespace, podsAdmitted, OPERATOR_NAMESPACE, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+  kubectl, kubectlRun, labelNamespace, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
-import type { RestClient } from '../../src/kube/rest.ts';
+import { RestClient } from '../../src/kube/rest.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
 
 let op: RunningOperator | undefined;
 beforeAll(async () => { op = await startTestOperator(); });
@@ -396,10 +397,20 @@ describe('uninstall', () => {
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await gated(t);
     const ns = unique('uninst');
+    let keeper = '';
     await operatorDown(async () => {
       await createNamespace(ns, { tenant: t });
       await podsAllowedBySA(ns);
       expect(await refusal(createPod(ns, 'refused'))).toBeDefined();
+      // Another ConfigMap-param binding stays throughout: with none left, this kube-apiserver would stop its
+      // ConfigMap param informer for good (kubernetes#130887) and the membership guard, installed again
+      // below, would read a stale param in every later test file of this control plane.
+      keeper = unique('tests-keeper');
+      const VAP = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+      await (await rest()).create(VAP, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: keeper },
+        spec: { paramKind: { apiVersion: 'v1', kind: 'ConfigMap' }, matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'] }] }, validations: [{ expression: 'true' }] } }, 'tests');
+      await (await rest()).create(`${VAP.replace('policies', 'policybindings')}`, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: keeper },
+        spec: { policyName: keeper, validationActions: ['Deny'], paramRef: { name: keeper, namespace: 'default', parameterNotFoundAction: 'Allow' }, matchResources: { objectSelector: { matchLabels: { [keeper]: 'never' } } } } }, 'tests');
       // Uninstall as documented: the admission policies go with config/default (here config/admission).
       await kubectl('delete', '-k', join(repo, 'config/admission'));
       try {
@@ -408,5 +419,15 @@ describe('uninstall', () => {
         await kubectl('apply', '--server-side', '-k', join(repo, 'config/admission'));
       }
     });
+    // Barrier: the operator (back) has listed the keys again and the reinstalled membership guard is in
+    // force (the apiserver reloads bindings once a second), before the keeper goes.
+    const probe = unique('uninst-probe');
+    await createNamespace(probe);
+    const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
+    try {
+      await eventually(async () => /tenant-isolation-membership/.test(await refusal(asOperator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: unique('x') } } }, 'tests')) ?? ''), 'the membership guard in force again');
+    } finally { asOperator.close(); }
+    await kubectl('delete', 'validatingadmissionpolicybinding', keeper);
+    await kubectl('delete', 'validatingadmissionpolicy', keeper);
   });
 });

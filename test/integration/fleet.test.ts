@@ -114,6 +114,10 @@ describe('IsolationProfile', () => {
     await applyProfile(p, { dns: { ipBlocks: [{ cidr: '169.254.20.10/32' }] } });
     await ready(t, 'True', 'Isolated');
     await isolatedWith(a, MANAGED_POLICIES);
+    // Settled: the tenant has switched to naming members by label, and its intra-tenant policy with it.
+    await eventually(async () => (await getTenant(t))?.status?.intraTenantPeers === 'MembershipLabel', 'peers by label');
+    await eventually(async () => JSON.stringify((await policies(a)).find((x) => x.metadata.name.endsWith('intra-tenant'))?.spec).includes('member-of'), 'the intra-tenant policy by label');
+    await op.manager.idle();
     const held = await versions(a);
 
     // Valid for the CRD, not for NetworkPolicy validation (a double hyphen): the operator refuses it.

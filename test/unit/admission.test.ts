@@ -81,7 +81,7 @@ describe('membershipKeys (the membership guard\'s one param)', () => {
     const shipped = staticAdmissionObjects('ops').find((o) => o.kind === 'ConfigMap')!;
     expect(shipped).not.toHaveProperty('data');
     const binding = staticAdmissionObjects('ops').find((o) => (o.metadata as { name: string }).name === MEMBERSHIP_GUARD && o.kind === 'ValidatingAdmissionPolicyBinding');
-    expect(binding).toMatchObject({ spec: { paramRef: { name: 'tenant-isolation-membership-keys', namespace: 'ops', parameterNotFoundAction: 'Deny' } } });
+    expect(binding).toMatchObject({ spec: { paramRef: { name: 'tenant-isolation-membership-keys', namespace: 'ops', parameterNotFoundAction: 'Allow' } } });
   });
 });
 
