@@ -13,6 +13,12 @@ import { load as loadYaml } from 'js-yaml';
 import type { TenantIsolationObject } from '../src/api/schema.ts';
 
 export const repo = resolve(import.meta.dirname, '..');
+/**
+ * The checkout whose operator the benchmarks run: this one, or another revision's (TIO_BENCH_OPERATOR_ROOT,
+ * its `npm ci` done, and `npm run build` for benchmarks that run dist/) for a same-run comparison of two
+ * revisions under one benchmark script. The cluster, CRDs and admission policies stay this checkout's.
+ */
+export const operatorRoot = resolve(process.env.TIO_BENCH_OPERATOR_ROOT ?? repo);
 
 export interface Cluster { kubeconfig: string; rest: RestClient; kubectl: string; stop(): void }
 
@@ -47,10 +53,12 @@ export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop
 export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[]; logFile?: string } = {}): Promise<OperatorProcess> {
   const metricsPort = 20000 + Math.floor(Math.random() * 10000);
   const healthPort = metricsPort + 1;
-  const entry = o.dist ? join(repo, 'dist/cli/main.js') : join(repo, 'src/cli/main.ts');
+  const entry = o.dist ? join(operatorRoot, 'dist/cli/main.js') : join(operatorRoot, 'src/cli/main.ts');
+  // Plain HTTP on loopback: the benchmark reads the metrics itself, without a token (a revision older than
+  // the flag serves them so anyway).
+  const plain = readFileSync(join(operatorRoot, 'src/cli/flags.ts'), 'utf8').includes("'metrics-secure'") ? ['--metrics-secure=false'] : [];
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), entry, 'run', '--kubeconfig', kubeconfig,
-    // Plain HTTP on loopback: the benchmark reads the metrics itself, without a token.
-    '--metrics-secure=false', '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra],
+    ...plain, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra.filter((a) => !plain.length ? a !== '--metrics-secure=false' : true)],
   { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -130,7 +138,7 @@ function statusKb(pid: number | undefined, field: string): number {
 
 /** The NODE_OPTIONS the shipped Deployment gives the operator (the benchmarks run it the same way). */
 export function deployedNodeOptions(): string {
-  const d = loadYaml(readFileSync(join(repo, 'config/manager/deployment.yaml'), 'utf8')) as {
+  const d = loadYaml(readFileSync(join(operatorRoot, 'config/manager/deployment.yaml'), 'utf8')) as {
     spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } };
   };
   const env = d.spec.template.spec.containers.find((c) => c.name === 'operator')?.env ?? [];

@@ -5,7 +5,8 @@
 //                        intra-tenant peers changed)
 //   Tenant event      -> the tenant; on a spec change (generation), its namespaces and those of tenants
 //                        whose claims moved
-//   Managed policy    -> its namespace (drift) and its tenant (status)
+//   Managed policy    -> its namespace (drift) and its tenant (status); not the echo of our own write
+//   Namespace label   -> not the echo of the operator's own label write (no claim changed)
 //   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
 //   Membership keys   -> the gate controller (repairs them), and the tenants whose keys became guarded
 //                        or stopped being guarded (MembershipGuarded)
@@ -86,6 +87,13 @@ export function wireHandlers(t: HandlerTargets): void {
     if (changed.size > 0) {
       proof?.tenantsChanged(changed);
       if (membership.claimantsOf(name).length > 0) t.namespaceReconciler.noteJoined(name);
+    }
+    // The echo of the operator's own label write changes no claim and nothing the reconcile did not
+    // know: only the status of its tenants (they report the member label) and the baseline's read it.
+    if (changed.size === 0 && t.namespaceReconciler.isOwnLabelEcho(ns)) {
+      for (const tenant of membership.claimantsOf(name)) enqueue.tenant(tenant);
+      enqueue.baseline();
+      return;
     }
     // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out.
     enqueue.namespace(name, t.namespaceReconciler.isJoining(name));
@@ -200,20 +208,26 @@ export function wireHandlers(t: HandlerTargets): void {
     const tenant = p.metadata.labels?.[LABEL_TENANT];
     if (tenant !== undefined) enqueue.tenant(tenant);
   };
+  // The echo of our own write (the version the write returned) tells the reconcilers nothing: the
+  // namespace reconcile that wrote it already read it through the assumed writes, and queued its tenants
+  // when it ended. Without this, each policy written queued its namespace and tenant once more.
+  const echo = (p: CachedPolicy): boolean => caches.managed.assumed.isEcho(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
   // The index counts policies by our label (cheap, and enough to find where a tenant's policies are);
   // reconcile decides what is really the operator's (caches.ts ManagedPolicies).
   caches.policies.on({
     add: (p) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(p)) onManaged(p);
+      if (concernsOperator(p) && !echo(p)) onManaged(p);
     },
     update: (p, old) => {
       proof?.setPolicy(p);
       if (carriesOurLabel(old)) policyIndex.remove(old);
       if (carriesOurLabel(p)) policyIndex.add(p);
-      if (concernsOperator(old)) onManaged(old);
-      if (concernsOperator(p)) onManaged(p);
+      // Our write moved it from one tenant to another: the one it left re-reads its status.
+      const mine = echo(p);
+      if (concernsOperator(old) && (!mine || old.metadata.labels?.[LABEL_TENANT] !== p.metadata.labels?.[LABEL_TENANT])) onManaged(old);
+      if (concernsOperator(p) && !mine) onManaged(p);
     },
     delete: (p) => {
       proof?.deletePolicy(p);

@@ -88,11 +88,13 @@ export class Manager {
     this.labelGuarded = labelGuarded;
     this.namespaceController = new Controller({
       name: NAMESPACE_CONTROLLER, concurrency: opts.concurrency, log, metrics,
-      reconcile: async (ns, l) => {
-        try { return await namespaceReconciler.reconcile(ns, l); } finally {
-          for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
-          this.baselineController.enqueue(BASELINE_NAME);
-        }
+      reconcile: (ns, l) => namespaceReconciler.reconcile(ns, l),
+      // Its tenants' status reads what the reconcile left, and whether the namespace is still busy: they
+      // are queued once it is done, not from inside it (they would see it busy, and wait for an event
+      // that our own writes' echoes no longer send: handlers.ts).
+      settled: (ns) => {
+        for (const t of this.membership.claimantsOf(ns)) this.tenantController.enqueue(t);
+        this.baselineController.enqueue(BASELINE_NAME);
       },
     });
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;

@@ -62,6 +62,11 @@ export class NamespaceReconciler {
   isJoining(name: string): boolean { return this.joinedAt.has(name); }
   /** The namespace is gone: forget what was kept about it. */
   forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); this.labelWrites.delete(name); }
+  /** The cached namespace is the echo of our own last label write (its resourceVersion). */
+  isOwnLabelEcho(ns: NamespaceObject): boolean {
+    const mine = this.labelWrites.get(ns.metadata.name);
+    return mine !== undefined && ns.metadata.resourceVersion !== undefined && mine.rv === BigInt(ns.metadata.resourceVersion);
+  }
   /** Why the last reconcile of the namespace failed, until one succeeds. */
   lastError(name: string): string | undefined { return this.failures.get(name); }
   /** Policy names the operator could not write there because someone else's policy holds them. */

@@ -48,6 +48,15 @@ export class AssumedWrites<T extends Versioned> {
     return this.entries.get(AssumedWrites.key(namespace, name))?.obj ?? undefined;
   }
 
+  /**
+   * Whether a cache event delivers exactly our last write of the object (its resourceVersion): the
+   * reconciler already counted it, so it carries nothing new (kube-controller-manager's expectations).
+   */
+  isEcho(namespace: string, name: string, resourceVersion: string | undefined): boolean {
+    const e = this.entries.get(AssumedWrites.key(namespace, name));
+    return e !== undefined && e.obj !== null && resourceVersion !== undefined && e.obj.metadata.resourceVersion === resourceVersion;
+  }
+
   get size(): number { return this.entries.size; }
 
   /** Entries are dropped when read after expiry; this drops those never read again (deleted namespaces). */

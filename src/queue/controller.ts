@@ -16,6 +16,8 @@ export interface ControllerOptions {
   reconcile: Reconcile;
   log: Logger;
   metrics: OperatorMetrics;
+  /** After each run of a key, once it is no longer processing (WorkQueueOptions.settled). */
+  settled?: (key: string) => void;
 }
 
 export class Controller {
@@ -29,7 +31,7 @@ export class Controller {
     this.reconcileKey = o.reconcile;
     this.log = o.log.child({ controller: o.name });
     const observer = o.metrics.controller(o.name, o.concurrency, () => this.queue.inFlight);
-    this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: o.concurrency, observer });
+    this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: o.concurrency, observer, settled: o.settled });
   }
 
   /** Queues a key; `priority` keys go before the others. */

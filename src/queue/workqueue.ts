@@ -27,6 +27,11 @@ export interface WorkQueueOptions {
   concurrency?: number;
   rateLimiter?: RateLimiter;
   observer?: QueueObserver;
+  /**
+   * Called once a run of the key has ended and it is no longer processing (isPending is false unless it
+   * was queued again meanwhile): where work that depends on the key being done is queued.
+   */
+  settled?: (key: string) => void;
 }
 
 export class WorkQueue {
@@ -43,6 +48,7 @@ export class WorkQueue {
   private readonly limiter: RateLimiter;
   private readonly observer: QueueObserver;
   private readonly handler: Handler;
+  private readonly settled: ((key: string) => void) | undefined;
   private shuttingDown = false;
   private paused = true;
 
@@ -51,6 +57,7 @@ export class WorkQueue {
     this.maxWorkers = o.concurrency ?? 1;
     this.limiter = o.rateLimiter ?? defaultControllerRateLimiter();
     this.observer = o.observer ?? {};
+    this.settled = o.settled;
   }
 
   get concurrency(): number { return this.maxWorkers; }
@@ -157,6 +164,7 @@ export class WorkQueue {
       this.startedAt.delete(key);
       this.processing.delete(key);
       if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.depth); }
+      this.settled?.(key);
       this.pump();
       this.notifyIfIdle();
     }

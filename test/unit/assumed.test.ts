@@ -72,6 +72,19 @@ describe('AssumedWrites', () => {
     expect(a.size).toBe(0);
   });
 
+  it('tells the echo of our write (its very resourceVersion) from any other version or a deletion', () => {
+    const a = new AssumedWrites<ReturnType<typeof obj>>();
+    expect(a.isEcho('ns', 'p', '10')).toBe(false);
+    a.assume(obj('p', '10'));
+    expect(a.isEcho('ns', 'p', '10')).toBe(true);
+    expect(a.isEcho('ns', 'p', '11')).toBe(false); // someone else's write after ours
+    expect(a.isEcho('ns', 'p', '9')).toBe(false);
+    expect(a.isEcho('ns', 'p', undefined)).toBe(false);
+    expect(a.isEcho('other', 'p', '10')).toBe(false);
+    a.assumeDeleted('ns', 'p', '10');
+    expect(a.isEcho('ns', 'p', '10')).toBe(false);
+  });
+
   it('expired entries nobody reads again are swept every 1000 writes', () => {
     const a = new AssumedWrites<ReturnType<typeof obj>>(1_000);
     for (let i = 0; i < 500; i++) a.assume(obj(`old-${i}`, '1'));

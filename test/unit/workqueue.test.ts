@@ -115,6 +115,38 @@ describe('WorkQueue deduplication', () => {
   });
 });
 
+describe('WorkQueue settled', () => {
+  it('is called after each run, once the key is no longer pending, also after a failure', async () => {
+    const rec = new Recorder();
+    const seen: { key: string; pending: boolean }[] = [];
+    let fail = true;
+    rec.hold = () => { if (fail) { fail = false; throw new Error('boom'); } return undefined; };
+    const q: WorkQueue = queue(rec, { settled: (key) => seen.push({ key, pending: q.isPending(key) }) });
+    q.start();
+    q.add('k');
+    await waitFor(() => seen.length === 1, 'first run settled');
+    expect(seen[0]).toEqual({ key: 'k', pending: false });
+    await waitFor(() => rec.count('k') === 2, 'retry after the failure');
+    await q.idle();
+    expect(seen).toEqual([{ key: 'k', pending: false }, { key: 'k', pending: false }]);
+  });
+
+  it('a key queued again during its run is still pending when settled is called', async () => {
+    const rec = new Recorder();
+    const first = gate();
+    rec.hold = (_k, n) => (n === 0 ? first.promise : undefined);
+    const pending: boolean[] = [];
+    const q: WorkQueue = queue(rec, { concurrency: 2, settled: (key) => pending.push(q.isPending(key)) });
+    q.start();
+    q.add('k');
+    await waitFor(() => rec.count('k') === 1, 'first run');
+    q.add('k');
+    first.open();
+    await waitFor(() => pending.length === 2, 'both runs settled');
+    expect(pending).toEqual([true, false]);
+  });
+});
+
 describe('WorkQueue concurrency', () => {
   it('runs different keys in parallel up to the concurrency, then the rest as workers free up', async () => {
     const rec = new Recorder();
