@@ -32,7 +32,9 @@ export async function cluster(): Promise<Cluster> {
   const bin = execFileSync('bash', [join(repo, 'hack/build-control-plane.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const kubectl = join(bin, 'kubectl');
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: 'ignore' });
-  // The admission gate is part of the default install: benchmarks measure the operator as shipped.
+  // The admission gate is part of the default install: benchmarks measure the operator as shipped (its
+  // membership keys ConfigMap lives in the operator's namespace).
+  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '-f', join(repo, 'config/manager/namespace.yaml')], { stdio: 'ignore' });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: 'ignore' });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: 'ignore' });
   const rest = await RestClient.create(loadKubeConfig(kubeconfig));

@@ -2,11 +2,13 @@
 // and test/unit/generated-files.test.ts fails when a committed one is stale.
 import { dump } from 'js-yaml';
 import { CRDS, crdFileName, crdYaml } from './api/crd.ts';
-import { staticAdmissionObjects } from './admission/policies.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, staticAdmissionObjects } from './admission/policies.ts';
 
 export interface GeneratedFile { path: string; text: string }
 
 const CHART = 'charts/tenant-isolation-operator';
+/** A valid namespace name that appears nowhere else, replaced by the chart's template expression. */
+const NAMESPACE_PLACEHOLDER = 'chart-release-namespace';
 
 export function generatedFiles(): GeneratedFile[] {
   const out: GeneratedFile[] = [];
@@ -16,9 +18,11 @@ export function generatedFiles(): GeneratedFile[] {
     for (const dir of ['crds', 'config/crd/bases', `${CHART}/crds`]) out.push({ path: `${dir}/${crdFileName(d)}`, text });
   }
   const header = '# The admission gate, generated from src/admission/policies.ts by hack/generate.ts: do not edit by hand.\n';
-  const policies = staticAdmissionObjects().map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
-  out.push({ path: 'config/admission/policies.yaml', text: header + policies });
-  // The chart renders the same objects (they name no namespace), unless the gate is turned off.
-  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${policies}{{- end }}\n` });
+  const yaml = (namespace: string): string => staticAdmissionObjects(namespace).map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
+  out.push({ path: 'config/admission/policies.yaml', text: header + yaml(DEFAULT_OPERATOR_NAMESPACE) });
+  // The chart renders the same objects in its release namespace (the membership guard's param lives
+  // there), unless the gate is turned off.
+  const chart = yaml(NAMESPACE_PLACEHOLDER).replaceAll(NAMESPACE_PLACEHOLDER, '{{ .Release.Namespace }}');
+  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${chart}{{- end }}\n` });
   return out;
 }

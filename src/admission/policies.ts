@@ -10,7 +10,9 @@
 //                      change or delete a tenant-isolation-* policy or one with the operator's label
 //   membership         changing a namespace label that a tenant's selector reads needs
 //                      isolation.tenancy.dev/namespacememberships update (ClusterRole
-//                      tenant-isolation-membership-editor)
+//                      tenant-isolation-membership-editor); the keys come from one ConfigMap the operator
+//                      keeps (tenant-isolation-membership-keys), so the cost does not grow with tenants
+//   membership keys    only the operator writes that ConfigMap
 //   operator labels    only holders of namespacememberships/label (the operator) may set, change or remove
 //                      a namespace label under isolation.tenancy.dev/ (isolated, member-of)
 // The pod-gate bindings are few whatever the number of tenants: the apiserver matches every binding's
@@ -18,7 +20,7 @@
 // is one label pair share one binding per label key, explicit names share one, and only tenants with other
 // selectors get one of their own.
 import { createHash } from 'node:crypto';
-import { API_VERSION, GROUP, KIND } from '../api/schema.ts';
+import { GROUP } from '../api/schema.ts';
 import type { LabelSelector, ValidTenant } from '../api/schema.ts';
 import { canonical } from '../policy/diff.ts';
 import { LABEL_ISOLATED, LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, OPERATOR_LABEL_PREFIX, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
@@ -28,6 +30,13 @@ export const AUDIT_NOTICE = 'tenant-isolation-audit-notice';
 export const MANAGED_POLICIES_GUARD = 'tenant-isolation-managed-policies';
 export const MEMBERSHIP_GUARD = 'tenant-isolation-membership';
 export const MEMBER_LABEL_GUARD = 'tenant-isolation-member-label';
+export const MEMBERSHIP_KEYS_GUARD = 'tenant-isolation-membership-keys';
+/** The membership guard's one param: a ConfigMap in the operator's namespace, kept by the operator. */
+export const MEMBERSHIP_KEYS = 'tenant-isolation-membership-keys';
+/** Its data field: the guarded label keys, sorted, comma-joined. */
+export const MEMBERSHIP_KEYS_FIELD = 'labelKeys';
+/** Where config/ installs the operator (the chart: its release namespace). */
+export const DEFAULT_OPERATOR_NAMESPACE = 'tenant-isolation-system';
 /** Virtual resources (RBAC only, no API): who may write managed policies, who may change membership labels. */
 export const MANAGED_POLICIES_RESOURCE = 'managednetworkpolicies';
 export const MEMBERSHIP_RESOURCE = 'namespacememberships';
@@ -43,7 +52,7 @@ const hasLabel = (o: string, key: string, value: string): string =>
   `has(${o}.metadata.labels) && '${key}' in ${o}.metadata.labels && ${o}.metadata.labels['${key}'] == '${value}'`;
 
 /** The policies, and the bindings that do not depend on tenants. */
-export function staticAdmissionObjects(): Obj[] {
+export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAMESPACE): Obj[] {
   const managed = (o: string): string => `${o} != null && (${o}.metadata.name.startsWith('${RESERVED_POLICY_PREFIX}') || (${hasLabel(o, LABEL_MANAGED_BY, OPERATOR_NAME)}))`;
   const isolated = `has(namespaceObject.metadata.labels) && '${LABEL_ISOLATED}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['${LABEL_ISOLATED}'] == 'true'`;
   // What claims the namespace, as far as CEL can tell: its own labels (a shared binding names no tenant).
@@ -79,32 +88,39 @@ export function staticAdmissionObjects(): Obj[] {
       reason: 'Forbidden',
     }],
   });
-  // The keys a tenant's selector reads; kubernetes.io/metadata.name is immutable anyway.
-  const keys = 'variables.keys';
+  // The keys tenants' selectors read, as the operator keeps them in its ConfigMap (membershipKeysConfigMap).
+  const keys = `(has(params.data) && '${MEMBERSHIP_KEYS_FIELD}' in params.data && params.data['${MEMBERSHIP_KEYS_FIELD}'] != '' ? params.data['${MEMBERSHIP_KEYS_FIELD}'].split(',') : [])`;
   const membership = policy(MEMBERSHIP_GUARD, {
     failurePolicy: 'Fail',
-    paramKind: { apiVersion: API_VERSION, kind: KIND },
+    paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
     matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'] }] },
     matchConditions: [
       { name: 'not-a-membership-editor', expression: `!authorizer.group('${GROUP}').resource('${MEMBERSHIP_RESOURCE}').check('update').allowed()` },
     ],
     variables: [
       {
-        name: 'keys',
-        expression: '!has(params.spec.namespaceSelector) ? [] : '
-          + '(has(params.spec.namespaceSelector.matchLabels) ? params.spec.namespaceSelector.matchLabels.map(k, k) : []) + '
-          + `(has(params.spec.namespaceSelector.matchExpressions) ? params.spec.namespaceSelector.matchExpressions.map(e, e.key) : [])`,
-      },
-      {
         name: 'changed',
-        expression: `${keys}.filter(k, k != '${LABEL_NAMESPACE_NAME}' && `
-          + '((has(oldObject.metadata.labels) && k in oldObject.metadata.labels) != (has(object.metadata.labels) && k in object.metadata.labels) '
-          + '|| (has(oldObject.metadata.labels) && k in oldObject.metadata.labels && has(object.metadata.labels) && k in object.metadata.labels && oldObject.metadata.labels[k] != object.metadata.labels[k])))',
+        expression: `${keys}.filter(k, `
+          + '(has(oldObject.metadata.labels) && k in oldObject.metadata.labels) != (has(object.metadata.labels) && k in object.metadata.labels) '
+          + '|| (has(oldObject.metadata.labels) && k in oldObject.metadata.labels && has(object.metadata.labels) && k in object.metadata.labels && oldObject.metadata.labels[k] != object.metadata.labels[k]))',
       },
     ],
     validations: [{
       expression: 'size(variables.changed) == 0',
-      messageExpression: `'label ' + variables.changed.join(', ') + ' decides which namespaces TenantIsolation ' + params.metadata.name + ' claims: changing it needs update on ${MEMBERSHIP_RESOURCE}.${GROUP} (ClusterRole tenant-isolation-membership-editor)'`,
+      messageExpression: `'label ' + variables.changed.join(', ') + ' decides which namespaces a TenantIsolation claims: changing it needs update on ${MEMBERSHIP_RESOURCE}.${GROUP} (ClusterRole tenant-isolation-membership-editor)'`,
+      reason: 'Forbidden',
+    }],
+  });
+  // The keys ConfigMap is the operator's: a smaller list would unguard a key.
+  const keysGuard = policy(MEMBERSHIP_KEYS_GUARD, {
+    failurePolicy: 'Fail',
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['configmaps'], resourceNames: [MEMBERSHIP_KEYS] }] },
+    matchConditions: [
+      { name: 'not-the-operator', expression: `!authorizer.group('${GROUP}').resource('${MEMBERSHIP_RESOURCE}').subresource('label').check(request.operation == 'DELETE' ? 'delete' : 'update').allowed()` },
+    ],
+    validations: [{
+      expression: 'false',
+      messageExpression: `'ConfigMap ${MEMBERSHIP_KEYS} lists the namespace label keys that decide tenant membership (tenant-isolation-membership guards them): only ${OPERATOR_NAME} writes it'`,
       reason: 'Forbidden',
     }],
   });
@@ -127,12 +143,55 @@ export function staticAdmissionObjects(): Obj[] {
   });
   const binding = (name: string, spec: Obj): Obj => ({ apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels: PART_OF }, spec });
   return [
-    gate, audit, guard, membership, memberLabel,
+    gate, audit, guard, membership, memberLabel, keysGuard,
     binding(MANAGED_POLICIES_GUARD, { policyName: MANAGED_POLICIES_GUARD, validationActions: ['Deny'] }),
     binding(MEMBER_LABEL_GUARD, { policyName: MEMBER_LABEL_GUARD, validationActions: ['Deny'] }),
-    // Every TenantIsolation is a param: each one's selector keys are guarded.
-    binding(MEMBERSHIP_GUARD, { policyName: MEMBERSHIP_GUARD, validationActions: ['Deny'], paramRef: { selector: {}, parameterNotFoundAction: 'Allow' } }),
+    // One param, the operator's list of the keys tenants select by. Allow, not Deny, when it is missing:
+    // kube-apiserver <= 1.37 stops its informer for a built-in paramKind for good once no binding names
+    // that kind (kubernetes#130887), so after the gate is removed and installed again without an apiserver
+    // restart the ConfigMap can stay "missing" forever, and Deny would then refuse every namespace update
+    // in the cluster, cluster-admins' included (docs/security.md). Only a cluster-admin can delete it
+    // otherwise (tenant-isolation-membership-keys guard), and the operator re-creates it at once.
+    binding(MEMBERSHIP_GUARD, { policyName: MEMBERSHIP_GUARD, validationActions: ['Deny'], paramRef: { name: MEMBERSHIP_KEYS, namespace, parameterNotFoundAction: 'Allow' } }),
+    // Only in the operator's namespace: a ConfigMap of that name elsewhere is nobody's business.
+    binding(MEMBERSHIP_KEYS_GUARD, { policyName: MEMBERSHIP_KEYS_GUARD, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { [LABEL_NAMESPACE_NAME]: namespace } } } }),
+    membershipKeysConfigMap(namespace),
   ];
+}
+
+/**
+ * The label keys that decide membership: every key any TenantIsolation's namespaceSelector reads, from the
+ * objects as stored (an invalid or terminating tenant's keys too: its claims still fail closed), without
+ * kubernetes.io/metadata.name (immutable anyway). Sorted, unique.
+ */
+export function membershipKeys(tenants: Iterable<{ spec?: unknown }>): string[] {
+  const out = new Set<string>();
+  for (const t of tenants) {
+    const sel = (t.spec as { namespaceSelector?: { matchLabels?: unknown; matchExpressions?: unknown } } | undefined)?.namespaceSelector;
+    if (!sel || typeof sel !== 'object') continue;
+    if (sel.matchLabels && typeof sel.matchLabels === 'object') for (const k of Object.keys(sel.matchLabels)) out.add(k);
+    if (Array.isArray(sel.matchExpressions)) for (const e of sel.matchExpressions as unknown[]) {
+      const k = (e as { key?: unknown } | null)?.key;
+      if (typeof k === 'string') out.add(k);
+    }
+  }
+  out.delete(LABEL_NAMESPACE_NAME);
+  out.delete('');
+  return [...out].sort();
+}
+
+/** The labelKeys value of the ConfigMap: comma-joined (label keys hold '/', so they cannot be data keys, and never ','). */
+export const membershipKeysValue = (keys: readonly string[]): string => keys.join(',');
+
+/**
+ * The membership guard's param. Shipped without data (kubectl apply and helm upgrade then never take the
+ * keys back: the operator's server-side apply owns data); the operator writes data.labelKeys.
+ */
+export function membershipKeysConfigMap(namespace: string, keys?: readonly string[]): Obj {
+  return {
+    apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: MEMBERSHIP_KEYS, namespace, labels: PART_OF },
+    ...(keys ? { data: { [MEMBERSHIP_KEYS_FIELD]: membershipKeysValue(keys) } } : {}),
+  };
 }
 
 export interface AdmissionBinding {
@@ -282,8 +341,8 @@ export function covers(binding: string, selector: LabelSelector | undefined, t: 
  */
 export function missingGate(tenants: readonly TenantClaims[], policies: ReadonlySet<string>, bindings: ReadonlySet<string>): string[] {
   const out: string[] = [];
-  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
-  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
+  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
+  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
   for (const t of tenants) {
     for (const b of bindingsCovering(t)) if (!bindings.has(b)) out.push(`TenantIsolation ${t.name}: binding ${b} is missing (the operator writes it)`);
   }

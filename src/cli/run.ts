@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { Manager } from '../controller/manager.ts';
 import { RESERVED_NAMESPACES } from '../api/schema.ts';
+import { DEFAULT_OPERATOR_NAMESPACE } from '../admission/policies.ts';
 import { DEFAULT_LEASE, LeaderElector, restLeaseStore } from '../kube/leader-election.ts';
 import { leaseTimings, type RunFlags } from './flags.ts';
 import { HeapRelief } from '../runtime/heap-relief.ts';
@@ -77,6 +78,8 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     concurrency: flags.concurrency, tenantConcurrency: flags['tenant-concurrency'], identity,
     resyncPeriodMs: flags['resync-period'] * 1000, isolationProof: flags['isolation-proof'],
     reservedNamespaces: [...new Set([...RESERVED_NAMESPACES, ...(own ? [own] : []), ...flags['reserved-namespaces']])],
+    // Outside a cluster without --leader-election-namespace: where config/ installs it.
+    operatorNamespace: own ?? DEFAULT_OPERATOR_NAMESPACE,
   });
   const leaseName = flags['leader-election-id'];
   // Its own connection: lease renewals must never wait behind reconcile traffic.

@@ -14,7 +14,8 @@ import { compactPolicy, isOperatorPolicy, type CachedPolicy } from '../policy/di
 import { LABEL_MANAGED_BY, MANAGED_POLICY_NAMES, MANAGED_SELECTOR, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
 import type { NamespaceObject, NetworkPolicy, NetworkPolicySpec } from '../policy/types.ts';
 import { compactPod, type CachedPod, type PodObject } from './isolation-proof.ts';
-import { compactBinding, type AdmissionBinding, type CachedBinding } from '../admission/policies.ts';
+import { MEMBERSHIP_KEYS, compactBinding, type AdmissionBinding, type CachedBinding } from '../admission/policies.ts';
+import { compactKeysConfigMap, type CachedKeysConfigMap } from './membership-keys.ts';
 
 /** What the manager needs of any informer: lifecycle and health. */
 export interface CacheLifecycle {
@@ -91,11 +92,13 @@ export interface ClusterCaches {
   bindings: ResilientInformer<AdmissionBinding, CachedBinding>;
   /** ValidatingAdmissionPolicies, to know whether the gate is installed. */
   admissionPolicies: ResilientInformer<CachedAdmissionPolicy>;
+  /** The membership guard's param: one ConfigMap in the operator's namespace (field-selected by name). */
+  membershipKeys: ResilientInformer<CachedKeysConfigMap & { data?: Record<string, string> }, CachedKeysConfigMap>;
   /** All of them, with the resource name metrics use. */
   all: { resource: string; informer: CacheLifecycle }[];
 }
 
-export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean; tenantOfUid: (uid: string) => string | undefined }): ClusterCaches {
+export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean; tenantOfUid: (uid: string) => string | undefined; operatorNamespace: string }): ClusterCaches {
   const namespaces = new ResilientInformer<NamespaceObject>(rest, '/api/v1/namespaces', {}, log);
   namespaces.transform = cachedNamespace;
   // TenantIsolations stay whole (their status is compared).
@@ -122,6 +125,9 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
   bindings.transform = compactBinding;
   const admissionPolicies = new ResilientInformer<CachedAdmissionPolicy>(rest, `${admission}/validatingadmissionpolicies`, {}, log);
   admissionPolicies.transform = (p) => ({ metadata: { name: p.metadata.name, uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion } });
+  const membershipKeys = new ResilientInformer<CachedKeysConfigMap & { data?: Record<string, string> }, CachedKeysConfigMap>(rest,
+    `/api/v1/namespaces/${o.operatorNamespace}/configmaps`, {}, log, { fieldSelector: `metadata.name=${MEMBERSHIP_KEYS}` });
+  membershipKeys.transform = compactKeysConfigMap;
   const all: ClusterCaches['all'] = [
     { resource: 'namespaces', informer: namespaces },
     { resource: 'tenantisolations', informer: tenants },
@@ -130,6 +136,7 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
     { resource: 'networkpolicies', informer: policies },
     { resource: 'validatingadmissionpolicybindings', informer: bindings },
     { resource: 'validatingadmissionpolicies', informer: admissionPolicies },
+    { resource: 'configmaps', informer: membershipKeys },
   ];
   let pods: ResilientInformer<PodObject, CachedPod> | undefined;
   if (o.withProof) {
@@ -138,7 +145,7 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
     pods.transform = compactPod;
     all.push({ resource: 'pods', informer: pods });
   }
-  return { namespaces, tenants, profiles, baselines, policies, pods, managed, bindings, admissionPolicies, all };
+  return { namespaces, tenants, profiles, baselines, policies, pods, managed, bindings, admissionPolicies, membershipKeys, all };
 }
 
 const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();

@@ -57,8 +57,10 @@ export class GateBindings {
     const changed: string[] = [];
     for (const b of wanted) {
       const digest = this.wanted.get(b.metadata.name)!;
-      // Stored as wanted, or written by us and not yet seen back.
-      if (this.bindings.get(b.metadata.name)?.digest === digest || this.written.get(b.metadata.name) === digest) continue;
+      // Stored as wanted (our write seen back: forget it, so a later delete or edit is repaired), or
+      // written by us and not yet seen back.
+      if (this.bindings.get(b.metadata.name)?.digest === digest) { this.written.delete(b.metadata.name); continue; }
+      if (this.written.get(b.metadata.name) === digest) continue;
       await this.rest.apply(`${BINDINGS}/${b.metadata.name}`, b, FIELD_MANAGER, true);
       this.written.set(b.metadata.name, digest);
       changed.push(b.metadata.name);

@@ -9,6 +9,8 @@
 //                        (one arriving while its namespace's reconcile runs is decided when it ends)
 //   Namespace label   -> not the echo of the operator's own label write (no claim changed)
 //   Gate binding      -> its tenant;  an admission policy appearing or going -> every tenant
+//   Membership keys   -> the gate controller (repairs them), and the tenants whose keys became guarded
+//                        or stopped being guarded (MembershipGuarded)
 //   Profile           -> the profile (status); on a spec change, the tenants inheriting from it whose
 //                        effective spec changed, and their namespaces
 //   Baseline          -> the baseline (status), and on a spec change every namespace
@@ -16,7 +18,8 @@
 import { parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import type { CachedPolicy } from '../policy/diff.ts';
 import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_NAME } from '../policy/labels.ts';
-import { MEMBER_LABEL_GUARD, claimsOf, covers, type CachedBinding } from '../admission/policies.ts';
+import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, claimsOf, covers, membershipKeys, type CachedBinding } from '../admission/policies.ts';
+import { keysOf, type CachedKeysConfigMap, type MembershipKeys } from './membership-keys.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.ts';
@@ -53,6 +56,7 @@ export interface HandlerTargets {
   labelGuarded: () => boolean;
   /** Whether a reconcile of the namespace is running (namespaceReconciled is called once it has ended). */
   reconciling: (namespace: string) => boolean;
+  membershipKeys: MembershipKeys;
 }
 
 export interface Handlers {
@@ -269,7 +273,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose
   // coverage by it changed re-read whether they are gated (a shared binding covers many: only those).
   const onBinding = (b: CachedBinding, old?: CachedBinding, gone = false): void => {
-    if (b.metadata.name === MEMBER_LABEL_GUARD) { gateChanged(); return; }
+    if (b.metadata.name === MEMBER_LABEL_GUARD || b.metadata.name === MEMBERSHIP_GUARD) { gateChanged(); return; }
     if (b.metadata.labels?.[LABEL_MANAGED_BY] !== OPERATOR_NAME) return;
     enqueue.gate();
     for (const name of membership.tenantNames()) {
@@ -283,6 +287,23 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   };
   caches.bindings.on({ add: (b) => onBinding(b), update: (b, old) => onBinding(b, old), delete: (b) => onBinding(b, undefined, true) });
   caches.admissionPolicies.on({ add: gateChanged, delete: gateChanged });
+
+  // The membership keys changed (our write coming back, or someone else's edit or delete): the gate
+  // controller writes them again if they are not what the tenants need, and the tenants whose keys moved
+  // in or out of the list report it.
+  const onKeys = (c: CachedKeysConfigMap, old: CachedKeysConfigMap | undefined, gone = false): void => {
+    t.membershipKeys.observed(c, gone);
+    enqueue.gate();
+    const before = keysOf(old?.labelKeys);
+    const now = gone ? new Set<string>() : keysOf(c.labelKeys);
+    const moved = new Set([...before].filter((k) => !now.has(k)).concat([...now].filter((k) => !before.has(k))));
+    if (moved.size === 0) return;
+    for (const name of membership.tenantNames()) {
+      const tenant = membership.tenant(name);
+      if (tenant && membershipKeys([tenant]).some((k) => moved.has(k))) enqueue.tenant(name);
+    }
+  };
+  caches.membershipKeys.on({ add: (c) => onKeys(c, undefined), update: (c, old) => onKeys(c, old), delete: (c) => onKeys(c, c, true) });
 
   if (proof && caches.pods) {
     // The baseline's status (Audit) lists pods no policy selects.

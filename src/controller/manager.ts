@@ -14,7 +14,9 @@ import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CON
 import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
 import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { MembershipIndex } from '../policy/membership.ts';
-import { MEMBER_LABEL_GUARD } from '../admission/policies.ts';
+import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD } from '../admission/policies.ts';
+import { MembershipKeys } from './membership-keys.ts';
+import type { MembershipGuardState } from './tenant-status.ts';
 import { Controller } from '../queue/controller.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
 import { DesiredPolicies } from './desired-policies.ts';
@@ -42,6 +44,8 @@ export interface ManagerOptions {
   isolationProof: boolean;
   /** Namespaces no tenant may claim (the operator's own among them). */
   reservedNamespaces: readonly string[];
+  /** Where the membership guard's param, the ConfigMap tenant-isolation-membership-keys, lives. */
+  operatorNamespace: string;
 }
 
 export class Manager {
@@ -71,7 +75,7 @@ export class Manager {
     const tenantUids = new Map<string, string>();
     // The baseline's policies are the operator's too: their owner's uid answers BASELINE_OWNER (called on
     // cache events only, after `baseline` exists).
-    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline.ownsUid(uid) ? BASELINE_OWNER : undefined) });
+    this.caches = buildCaches(rest, log, { withProof: opts.isolationProof, tenantOfUid: (uid) => tenantUids.get(uid) ?? (baseline.ownsUid(uid) ? BASELINE_OWNER : undefined), operatorNamespace: opts.operatorNamespace });
     this.events = new EventRecorder(rest, log, opts.identity);
     const baseline = new BaselineState(this.caches.baselines, this.membership.reserved, this.events);
     // The baseline's status counts namespaces and pods: queued on their changes only while there is one
@@ -104,16 +108,22 @@ export class Manager {
     // One gate for the cluster: its bindings are shared by the tenants (one per label key).
     const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()
       .map((t) => this.membership.tenant(t)).filter((t) => t !== undefined).map(claimsOf), opts.reservedNamespaces);
+    // The membership keys first: a new tenant's selector key is guarded before anything else is written for it.
+    const keys = new MembershipKeys(rest, this.caches.membershipKeys, this.caches.tenants, opts.operatorNamespace);
     this.gateController = new Controller({
       name: GATE_CONTROLLER, concurrency: 1, log, metrics,
-      reconcile: async (_key, l) => { await gate.sync(l); },
+      reconcile: async (_key, l) => { await keys.sync(l); await gate.sync(l); },
+    });
+    const membershipGuard = (): MembershipGuardState => ({
+      installed: this.caches.admissionPolicies.get(MEMBERSHIP_GUARD) !== undefined && this.caches.bindings.get(MEMBERSHIP_GUARD) !== undefined,
+      guarded: keys.guarded(),
     });
     const tenantReconciler = new TenantReconciler({
       rest, events: this.events, membership: this.membership, invalidTenants,
       tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
-      gate, labelGuarded,
+      gate, labelGuarded, membershipGuard,
       parse: (obj) => parseTenant(obj, profiles.lookup),
     });
     this.tenantController = new Controller({
@@ -128,7 +138,7 @@ export class Manager {
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     const handlers = wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler, labelGuarded, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
+      namespaceReconciler, tenantReconciler, labelGuarded, membershipKeys: keys, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,

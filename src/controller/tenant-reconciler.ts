@@ -19,7 +19,7 @@ import type { IsolationProof } from './isolation-proof.ts';
 import { isTerminating } from './namespace-reconciler.ts';
 import type { GateBindings } from './gate-bindings.ts';
 import { statusPatch } from './fleet-status.ts';
-import { invalidTenantStatus, statusDiffers, tenantStatus, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
+import { invalidTenantStatus, statusDiffers, tenantStatus, type MembershipGuardState, type NamespaceFacts, type TenantStatusResult } from './tenant-status.ts';
 
 /** What the namespace controller reports of its work on a namespace. */
 export interface NamespaceProgress {
@@ -45,6 +45,8 @@ export interface TenantReconcilerDeps {
   gate: GateBindings;
   /** Whether the admission gate guards the member label right now. */
   labelGuarded: () => boolean;
+  /** The membership guard: installed, and the keys it lists. */
+  membershipGuard: () => MembershipGuardState;
   /** Parses a tenant into its effective spec (default: without profiles). */
   parse?: (obj: TenantIsolationObject) => ParsedTenant;
   /** A monotonic clock in ms (default performance.now): paces the status computation. */
@@ -107,7 +109,7 @@ export class TenantReconciler {
     const t0 = clock();
     const gate = d.gate.factsFor(claimsOf(tenant.valid));
     const result = tenantStatus({
-      object: obj, tenant: tenant.valid, now, gate,
+      object: obj, tenant: tenant.valid, now, gate, membershipGuard: d.membershipGuard(),
       memberDigests: d.desired.forTenant(tenant.valid).digests,
       namespaces: this.facts(tenant.valid),
       excluded: d.membership.excludedFor(name),

@@ -6,7 +6,7 @@ import type { Breach } from '../analysis/analyzer.ts';
 import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { canonical } from '../policy/diff.ts';
-import { POD_GATE } from '../admission/policies.ts';
+import { MEMBERSHIP_KEYS, POD_GATE, membershipKeys } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import { sameConditions, setCondition } from './conditions.ts';
 import type { GateFacts } from './gate-bindings.ts';
@@ -44,10 +44,15 @@ export interface TenantStatusInput {
   /** Reserved namespaces its selector or names match: never members. */
   excluded: readonly string[];
   gate: GateFacts;
+  /** Whether the membership guard is installed, and the keys its param lists (MembershipGuarded). */
+  membershipGuard: MembershipGuardState;
   /** Whether the admission gate guards the member label, and namespaces wrongly carrying this tenant's. */
   memberLabel: { guarded: boolean; strays: readonly string[] };
   now: Date;
 }
+
+/** The membership guard as the operator sees it: installed (policy and binding), and the keys it guards. */
+export interface MembershipGuardState { installed: boolean; guarded: ReadonlySet<string> }
 
 export interface StatusEvent { type: EventType; reason: string; message: string }
 
@@ -124,6 +129,14 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   else if (!g.bound) set('Gated', 'False', 'Binding', `writing the ${g.policy} bindings for the tenant's namespaces`);
   else if (g.policy === POD_GATE) set('Gated', 'True', 'PodsWaitForIsolation', `a pod starts in the tenant's namespaces only once the namespace holds ${POLICY_DEFAULT_DENY}`);
   else set('Gated', 'True', 'AuditNotice', 'Audit mode: pods are admitted with a warning that nothing isolates them');
+  // Whether relabelling can move a namespace into or out of the tenant. Labelling and isolation do not wait
+  // for it: the window is one ConfigMap write, and it is reported here.
+  const keys = membershipKeys([tenant]);
+  const unguarded = keys.filter((k) => !input.membershipGuard.guarded.has(k));
+  if (keys.length === 0) set('MembershipGuarded', 'True', 'NamesOnly', 'the tenant claims namespaces by name only: no label moves a namespace into or out of it');
+  else if (!input.membershipGuard.installed) set('MembershipGuarded', 'False', 'GuardNotInstalled', `ValidatingAdmissionPolicy tenant-isolation-membership or its binding is not installed (config/admission): anyone who may label a namespace can move it into or out of the tenant by changing ${keys.join(', ')}`);
+  else if (unguarded.length > 0) set('MembershipGuarded', 'False', 'KeysNotListed', `label ${unguarded.join(', ')} is not listed yet in ConfigMap ${MEMBERSHIP_KEYS}, which the operator writes: until then changing it needs no membership-editor grant`);
+  else set('MembershipGuarded', 'True', 'KeysGuarded', `changing label ${keys.join(', ')} on a namespace needs update on namespacememberships.isolation.tenancy.dev (ClusterRole tenant-isolation-membership-editor)`);
   for (const name of input.excluded) {
     if (previous.get(name)?.state === 'Excluded') continue;
     events.push({ type: 'Warning', reason: 'ReservedNamespaceExcluded', message: `Namespace ${name} matches the tenant's namespaceSelector but is reserved: it is never a member` });

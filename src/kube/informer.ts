@@ -54,6 +54,8 @@ const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?
 
 export interface InformerOptions {
   labelSelector?: string;
+  /** E.g. metadata.name=X: one object, which RBAC can then grant by resourceName. */
+  fieldSelector?: string;
   /**
    * A watch silent for longer than this (default DEFAULT_WATCH_SILENCE_LIMIT_MS) has hung and is
    * restarted with a relist. Bookmarks (about one a minute) and events count as activity, and so does
@@ -82,6 +84,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   private handlers: InformerHandlers<T>;
   private readonly log: Logger;
   private readonly labelSelector: string | undefined;
+  private readonly fieldSelector: string | undefined;
   private readonly maxSilenceMs: number;
   private readonly pageSize: number;
   /** Applied to every object before it is cached or handed to a handler; by default only managedFields go. */
@@ -97,6 +100,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     this.handlers = handlers;
     this.log = log.child({ informer: path });
     this.labelSelector = o.labelSelector;
+    this.fieldSelector = o.fieldSelector;
     this.maxSilenceMs = o.maxSilenceMs ?? rest.watchSilenceLimitMs ?? DEFAULT_WATCH_SILENCE_LIMIT_MS;
     this.pageSize = o.pageSize ?? 500;
   }
@@ -207,7 +211,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     let cont: string | undefined;
     let rv: string | undefined;
     do {
-      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, limit: this.pageSize, continue: cont }, { signal });
+      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, limit: this.pageSize, continue: cont }, { signal });
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
@@ -263,7 +267,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     // Bookmarks keep the resourceVersion fresh (fewer 410 relists); the server-side timeout guarantees a
     // reconnect, i.e. a heartbeat, every few minutes.
     const query = {
-      labelSelector: this.labelSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true,
+      labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true,
       timeoutSeconds: 240 + Math.floor(Math.random() * 120),
     };
     this.touch();

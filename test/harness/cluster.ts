@@ -137,26 +137,6 @@ export async function clientAs(namespace: string, serviceAccount: string): Promi
   });
 }
 
-/**
- * Waits until the apiserver evaluates every admission policy again. After kube-apiserver starts, a
- * policy whose paramKind is a CRD (the membership guard's TenantIsolation) fails closed until API
- * discovery has caught up, up to about 30 s (kubernetes#124237): a namespace update by anyone but a
- * membership editor is refused with "failed to find resource referenced by paramKind". Probed as the
- * operator, on a namespace of its own, with the operator's own label.
- */
-export async function admissionPoliciesReady(timeoutMs = 60_000): Promise<void> {
-  const probe = unique('admission-probe');
-  await createNamespace(probe);
-  const operator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
-  try {
-    await eventually(async () => (await refusal(operator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { [LABEL_ISOLATED]: 'true' } } }, 'tests'))) === undefined,
-      'the apiserver to evaluate its admission policies again', timeoutMs);
-  } finally {
-    operator.close();
-    await (await rest()).delete(`/api/v1/namespaces/${probe}`);
-  }
-}
-
 /** The message of a refused request (an ApiError), or undefined when it succeeded. */
 export async function refusal(request: Promise<unknown>): Promise<string | undefined> {
   try { await request; return undefined; } catch (e) { return e instanceof Error ? e.message : String(e); }

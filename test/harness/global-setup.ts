@@ -22,7 +22,9 @@ export default function setup(project: TestProject): () => void {
   const kubectl = kubectlPath();
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  // The admission gate is part of the default install (config/default), so every test runs with it.
+  // The admission gate is part of the default install (config/default), so every test runs with it. Its
+  // membership keys ConfigMap lives in the operator's namespace.
+  execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '-f', join(repo, 'config/manager/namespace.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: ['ignore', 'ignore', 'inherit'] });
   project.provide('kubeconfig', kubeconfig);
   project.provide('kubectl', kubectl);

@@ -6,10 +6,11 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { join } from 'node:path';
 import {
   applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
-  kubectl, kubectlRun, labelNamespace, podsAdmitted, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+  kubectl, kubectlRun, labelNamespace, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
-import type { RestClient } from '../../src/kube/rest.ts';
+import { RestClient } from '../../src/kube/rest.ts';
+import { loadKubeConfig } from '../../src/kube/config.ts';
 
 let op: RunningOperator | undefined;
 beforeAll(async () => { op = await startTestOperator(); });
@@ -153,8 +154,7 @@ describe('a namespace admin', () => {
   });
 
   it('cannot relabel the namespace into another tenant or out of its own, but may set other labels', async () => {
-    // Every tenant here selects by the same key: the first whose selector reads it is named.
-    const membership = /label tenant decides which namespaces TenantIsolation \S+ claims: changing it needs update on namespacememberships/;
+    const membership = /tenant-isolation-membership.*label tenant decides which namespaces a TenantIsolation claims: changing it needs update on namespacememberships\.isolation\.tenancy\.dev \(ClusterRole tenant-isolation-membership-editor\)/;
     const ns_ = `/api/v1/namespaces/${ns}`;
     expect(await refusal(alice.mergePatch(ns_, { metadata: { labels: { tenant: 'someone-else' } } }, 'alice'))).toMatch(membership);
     expect(await refusal(alice.mergePatch(ns_, { metadata: { labels: { tenant: null } } }, 'alice'))).toMatch(membership);
@@ -176,6 +176,73 @@ describe('a namespace admin', () => {
   it('creates pods in the isolated namespace as before', async () => {
     await podsAllowedBySA(ns);
     expect(await refusal(createPod(ns, 'by-alice', {}, alice))).toBeUndefined();
+  });
+});
+
+describe('the membership keys (the guard\'s one param, kept by the operator)', () => {
+  const CM = `/api/v1/namespaces/${OPERATOR_NAMESPACE}/configmaps/tenant-isolation-membership-keys`;
+  const listed = async (): Promise<string[]> => ((await (await rest()).get<{ data?: { labelKeys?: string } }>(CM)).data?.labelKeys ?? '').split(',').filter(Boolean);
+  let ns: string;
+  let carol: RestClient;
+  beforeAll(async () => {
+    ns = unique('keys');
+    await createNamespace(ns);
+    // May label this namespace, and (an admin of the operator's namespace) write its ConfigMaps, but holds no membership grant.
+    carol = await clientAs(ns, 'carol');
+    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces', `--resource-name=${ns}`);
+    await kubectl('create', 'clusterrolebinding', `label-${ns}`, `--clusterrole=label-${ns}`, `--serviceaccount=${ns}:carol`);
+    await kubectl('create', 'rolebinding', `carol-${ns}`, '-n', OPERATOR_NAMESPACE, '--clusterrole=admin', `--serviceaccount=${ns}:carol`);
+    await eventually(async () => carol.get(CM).then(() => true), 'carol may read the ConfigMap');
+  });
+  afterAll(async () => {
+    carol.close();
+    await kubectl('delete', 'clusterrolebinding', `label-${ns}`); await kubectl('delete', 'clusterrole', `label-${ns}`);
+    await kubectl('delete', 'rolebinding', `carol-${ns}`, '-n', OPERATOR_NAMESPACE);
+  });
+  const relabel = (key: string, value: string): Promise<unknown> => carol.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { [key]: value } } }, 'carol');
+
+  it('a tenant\'s new selector key is guarded once the operator lists it, and no longer once no tenant reads it', async () => {
+    const key = `${unique('keys')}.example.com/tenant`;
+    expect(await refusal(relabel(key, 'before'))).toBeUndefined();
+    const t = unique('t-keys');
+    await applyTenant(t, { namespaceSelector: { matchExpressions: [{ key, operator: 'In', values: [t] }] } });
+    const guarded = await eventually(async () => { const c = await condition(t, 'MembershipGuarded'); return c?.status === 'True' ? c : undefined; }, 'MembershipGuarded=True');
+    expect(guarded.reason).toBe('KeysGuarded');
+    expect(await listed()).toContain(key);
+    // Its status says so only once the operator has stored the key: from then on the apiserver refuses.
+    expect(await refusal(relabel(key, t))).toMatch(new RegExp(`label ${key.replaceAll('.', '\\.')} decides which namespaces a TenantIsolation claims.*tenant-isolation-membership-editor`));
+    expect(await refusal(relabel('unrelated', 'x'))).toBeUndefined();
+    await deleteTenant(t);
+    await eventually(async () => !(await listed()).includes(key), 'the key dropped from the ConfigMap');
+    await eventually(async () => (await refusal(relabel(key, 'after'))) === undefined, 'the key free to change');
+  });
+
+  it('nobody but the operator writes the ConfigMap; a cluster-admin\'s edit or delete is repaired', async () => {
+    const t = unique('t-keyguard');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { [`${t}.example.com/team`]: 'a' } } });
+    await eventually(async () => (await listed()).includes(`${t}.example.com/team`), 'the key listed');
+    const guard = /tenant-isolation-membership-keys.*only tenant-isolation-operator writes it/;
+    expect(await refusal(carol.mergePatch(CM, { data: { labelKeys: '' } }, 'carol'))).toMatch(guard);
+    expect(await refusal(carol.delete(CM))).toMatch(guard);
+    // Past the guard (cluster-admin): put back at once.
+    const keys = await listed();
+    await (await rest()).mergePatch(CM, { data: { labelKeys: 'tenant' } }, 'someone');
+    await eventually(async () => JSON.stringify(await listed()) === JSON.stringify(keys), 'the keys restored after an edit');
+    await (await rest()).delete(CM);
+    await eventually(async () => JSON.stringify(await listed()) === JSON.stringify(keys), 'the keys restored after a delete');
+    // A ConfigMap of that name elsewhere is nobody's business.
+    expect(await refusal((await rest()).create(`/api/v1/namespaces/${ns}/configmaps`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'tenant-isolation-membership-keys' } }, 'tests'))).toBeUndefined();
+    await deleteTenant(t);
+  });
+
+  it('an operator restarting with the ConfigMap as wanted writes nothing to it', async () => {
+    await op!.manager.idle();
+    await op!.stop(); op = undefined;
+    op = await startTestOperator();
+    await op.leading;
+    await op.manager.idle();
+    const m = await op.metrics.apiWrites.get();
+    expect(m.values.filter((v) => v.labels.resource === 'configmaps').reduce((a, v) => a + v.value, 0)).toBe(0);
   });
 });
 
@@ -330,10 +397,20 @@ describe('uninstall', () => {
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await gated(t);
     const ns = unique('uninst');
+    let keeper = '';
     await operatorDown(async () => {
       await createNamespace(ns, { tenant: t });
       await podsAllowedBySA(ns);
       expect(await refusal(createPod(ns, 'refused'))).toBeDefined();
+      // Another ConfigMap-param binding stays throughout: with none left, this kube-apiserver would stop its
+      // ConfigMap param informer for good (kubernetes#130887) and the membership guard, installed again
+      // below, would read a stale param in every later test file of this control plane.
+      keeper = unique('tests-keeper');
+      const VAP = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
+      await (await rest()).create(VAP, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: keeper },
+        spec: { paramKind: { apiVersion: 'v1', kind: 'ConfigMap' }, matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'] }] }, validations: [{ expression: 'true' }] } }, 'tests');
+      await (await rest()).create(`${VAP.replace('policies', 'policybindings')}`, { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: keeper },
+        spec: { policyName: keeper, validationActions: ['Deny'], paramRef: { name: keeper, namespace: 'default', parameterNotFoundAction: 'Allow' }, matchResources: { objectSelector: { matchLabels: { [keeper]: 'never' } } } } }, 'tests');
       // Uninstall as documented: the admission policies go with config/default (here config/admission).
       await kubectl('delete', '-k', join(repo, 'config/admission'));
       try {
@@ -342,5 +419,15 @@ describe('uninstall', () => {
         await kubectl('apply', '--server-side', '-k', join(repo, 'config/admission'));
       }
     });
+    // Barrier: the operator (back) has listed the keys again and the reinstalled membership guard is in
+    // force (the apiserver reloads bindings once a second), before the keeper goes.
+    const probe = unique('uninst-probe');
+    await createNamespace(probe);
+    const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
+    try {
+      await eventually(async () => /tenant-isolation-membership/.test(await refusal(asOperator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: unique('x') } } }, 'tests')) ?? ''), 'the membership guard in force again');
+    } finally { asOperator.close(); }
+    await kubectl('delete', 'validatingadmissionpolicybinding', keeper);
+    await kubectl('delete', 'validatingadmissionpolicy', keeper);
   });
 });

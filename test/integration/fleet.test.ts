@@ -114,9 +114,10 @@ describe('IsolationProfile', () => {
     await applyProfile(p, { dns: { ipBlocks: [{ cidr: '169.254.20.10/32' }] } });
     await ready(t, 'True', 'Isolated');
     await isolatedWith(a, MANAGED_POLICIES);
-    // Ready may be reported before the member label is seen on the namespace; the switch to peers by
-    // label then rewrites the intra-tenant policy: what is held is what follows it.
+    // Settled: the tenant has switched to naming members by label, and its intra-tenant policy with it.
     await eventually(async () => (await getTenant(t))?.status?.intraTenantPeers === 'MembershipLabel', 'peers by label');
+    await eventually(async () => JSON.stringify((await policies(a)).find((x) => x.metadata.name.endsWith('intra-tenant'))?.spec).includes('member-of'), 'the intra-tenant policy by label');
+    await op.manager.idle();
     const held = await versions(a);
 
     // Valid for the CRD, not for NetworkPolicy validation (a double hyphen): the operator refuses it.

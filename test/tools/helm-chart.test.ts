@@ -75,7 +75,7 @@ describe('the chart\'s values', () => {
     expect(container(helmTemplate(['reservedNamespaces={platform,ci}'])).args).toContain('--reserved-namespaces=platform,ci');
     expect(container(helmTemplate()).args.some((a: string) => a.startsWith('--reserved-namespaces'))).toBe(false);
     const gate = (objs: { kind: string }[]): number => objs.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).length;
-    expect(gate(helmTemplate())).toBe(8);
+    expect(gate(helmTemplate())).toBe(10);
     expect(gate(helmTemplate(['admissionGate.enabled=false']))).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 // The admission gate's pure parts: which bindings a tenant gets, what verify reports missing, how an
 // invalid spec still claims namespaces, reserved namespaces, and what the operator treats as its own.
 import { describe, expect, it } from 'vitest';
-import { AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, POD_GATE, bindingDigest, bindingsCovering, claimsOf, gateBindings, missingGate, staticAdmissionObjects } from '../../src/admission/policies.ts';
+import { AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, POD_GATE, bindingDigest, bindingsCovering, claimsOf, gateBindings, missingGate, membershipKeys, membershipKeysConfigMap, staticAdmissionObjects } from '../../src/admission/policies.ts';
 import { RESERVED_NAMESPACES, parseTenant, selectorNamesItsNamespaces } from '../../src/api/schema.ts';
 import { planNamespace, policiesToApply } from '../../src/policy/desired.ts';
 import { compactPolicy, isOperatorPolicy } from '../../src/policy/diff.ts';
@@ -59,6 +59,29 @@ describe('gateBindings', () => {
     const narrowed = structuredClone(b!);
     narrowed.spec.validationActions = ['Warn'];
     expect(bindingDigest(narrowed)).not.toBe(bindingDigest(b!));
+  });
+});
+
+describe('membershipKeys (the membership guard\'s one param)', () => {
+  it('lists every key any stored selector reads, valid or not, sorted and once, without the immutable name label', () => {
+    const stored = [
+      { spec: { namespaceSelector: { matchLabels: { tenant: 'a', 'example.com/team': 'x' } } } },
+      { spec: { namespaceSelector: { matchExpressions: [{ key: 'tenant', operator: 'In', values: ['b'] }, { key: 'kubernetes.io/metadata.name', operator: 'In', values: ['n'] }] } } },
+      // An invalid spec still claims: its keys stay guarded.
+      { spec: { namespaceSelector: { matchExpressions: [{ key: 'stage', operator: 'Exists' }, { operator: 'Exists' }, null] }, mode: 'Bogus' } },
+      { spec: { namespaces: ['n'] } }, {}, { spec: { namespaceSelector: 'not an object' } },
+    ];
+    expect(membershipKeys(stored)).toEqual(['example.com/team', 'stage', 'tenant']);
+    expect(membershipKeys([])).toEqual([]);
+  });
+
+  it('is written as one comma-joined field; shipped without data, so re-applying config/ never drops keys', () => {
+    expect(membershipKeysConfigMap('ops', ['a', 'example.com/b'])).toMatchObject({ metadata: { name: 'tenant-isolation-membership-keys', namespace: 'ops' }, data: { labelKeys: 'a,example.com/b' } });
+    expect(membershipKeysConfigMap('ops', [])).toMatchObject({ data: { labelKeys: '' } });
+    const shipped = staticAdmissionObjects('ops').find((o) => o.kind === 'ConfigMap')!;
+    expect(shipped).not.toHaveProperty('data');
+    const binding = staticAdmissionObjects('ops').find((o) => (o.metadata as { name: string }).name === MEMBERSHIP_GUARD && o.kind === 'ValidatingAdmissionPolicyBinding');
+    expect(binding).toMatchObject({ spec: { paramRef: { name: 'tenant-isolation-membership-keys', namespace: 'ops', parameterNotFoundAction: 'Allow' } } });
   });
 });
 

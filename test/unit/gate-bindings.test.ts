@@ -40,3 +40,29 @@ describe('GateBindings.factsFor', () => {
     expect(gate.factsFor(acme).retryAfterMs).toBeGreaterThan(0);
   });
 });
+
+describe('GateBindings.sync', () => {
+  it('writes a binding once, waits for it to be seen, and writes it again when someone deletes it afterwards', async () => {
+    const stored = new Map<string, CachedBinding>();
+    const applied: string[] = [];
+    const rest = { apply: (path: string) => { applied.push(path.slice(path.lastIndexOf('/') + 1)); return Promise.resolve({}); }, delete: () => Promise.resolve({}) } as unknown as RestClient;
+    const bindings = { get: (n: string) => stored.get(n), list: () => [...stored.values()] } as unknown as ResilientInformer<AdmissionBinding, CachedBinding>;
+    const policies = { get: (n: string) => (n === POD_GATE ? { metadata: { name: n, uid: 'uid-gate' } } : undefined) } as unknown as ResilientInformer<CachedAdmissionPolicy>;
+    const gate = new GateBindings(rest, bindings, policies, () => [acme], []);
+    const log = { info: () => undefined } as unknown as Parameters<GateBindings['sync']>[0];
+    const wanted = gateBindings([acme], [], new Map([[POD_GATE, 'uid-gate']]));
+    expect(wanted.length).toBeGreaterThan(0);
+
+    await gate.sync(log);
+    expect(applied.sort()).toEqual(wanted.map((b) => b.metadata.name).sort());
+    await gate.sync(log); // not seen back yet: not written twice
+    expect(applied).toHaveLength(wanted.length);
+    for (const b of wanted) stored.set(b.metadata.name, compactBinding(b)); // the informer delivers them
+    await gate.sync(log);
+    expect(applied).toHaveLength(wanted.length);
+    stored.delete(wanted[0]!.metadata.name); // someone deletes one
+    await gate.sync(log);
+    expect(applied).toHaveLength(wanted.length + 1);
+    expect(applied.at(-1)).toBe(wanted[0]!.metadata.name);
+  });
+});

@@ -12,11 +12,22 @@ const facts = (name: string, over: Partial<NamespaceFacts> = {}): NamespaceFacts
 });
 const input = (over: Partial<TenantStatusInput> = {}): TenantStatusInput => ({
   object: object(), tenant: t, memberDigests: want, namespaces: [facts('a')], breaches: [], excluded: [],
-  gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: true }, memberLabel: { guarded: true, strays: [] }, now: new Date('2026-11-30T00:00:00Z'), ...over,
+  gate: { policy: 'tenant-isolation-pod-gate', installed: true, bound: true }, memberLabel: { guarded: true, strays: [] },
+  membershipGuard: { installed: true, guarded: new Set(['tenant']) }, now: new Date('2026-11-30T00:00:00Z'), ...over,
 });
 const cond = (r: ReturnType<typeof tenantStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
 describe('tenantStatus', () => {
+  it('MembershipGuarded says whether relabelling can move a namespace into or out of the tenant', () => {
+    expect(cond(tenantStatus(input()), 'MembershipGuarded')).toMatchObject({ status: 'True', reason: 'KeysGuarded' });
+    const notYet = cond(tenantStatus(input({ membershipGuard: { installed: true, guarded: new Set(['team']) } })), 'MembershipGuarded');
+    expect(notYet).toMatchObject({ status: 'False', reason: 'KeysNotListed' });
+    expect(notYet?.message).toContain('label tenant is not listed yet in ConfigMap tenant-isolation-membership-keys');
+    expect(cond(tenantStatus(input({ membershipGuard: { installed: false, guarded: new Set(['tenant']) } })), 'MembershipGuarded')).toMatchObject({ status: 'False', reason: 'GuardNotInstalled' });
+    const byName = tenant('acme', { namespaces: ['a'] });
+    expect(cond(tenantStatus(input({ tenant: byName, membershipGuard: { installed: false, guarded: new Set() } })), 'MembershipGuarded')).toMatchObject({ status: 'True', reason: 'NamesOnly' });
+  });
+
   it('a namespace holding exactly the declared policies is Isolated; Ready and Gated are True', () => {
     const r = tenantStatus(input());
     expect(r.status.namespaces).toEqual([{ name: 'a', state: 'Isolated', message: '3 policies applied' }]);
