@@ -47,12 +47,22 @@ export interface SelfSigned { key: string; cert: string }
  * An ECDSA P-256 key and a certificate for `hosts` (DNS names and IP addresses), valid from an hour ago
  * (clock skew) for `days`, for server authentication only, not a CA.
  */
+/**
+ * Random bytes as a serial number: a positive INTEGER in DER's minimal form. Top bit clear (positive), and
+ * never a first byte of 0, which before a byte below 0x80 is padding OpenSSL refuses ("illegal padding":
+ * 1 random serial in ~500).
+ */
+export function certificateSerial(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x7f) || 0x01;
+  return serial;
+}
+
 export function selfSignedCertificate(hosts: readonly string[], days = 365, now = new Date()): SelfSigned {
   if (hosts.length === 0) throw new Error('a certificate needs at least one host name');
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // a positive INTEGER
+  const serial = certificateSerial(randomBytes(16));
   const sans = hosts.map((h) => (isIP(h) ? tlv(0x87, ipBytes(h)) : tlv(0x82, Buffer.from(h, 'ascii'))));
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // v3

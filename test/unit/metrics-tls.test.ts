@@ -4,7 +4,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { selfSignedCertificate } from '../../src/metrics/self-signed.ts';
+import { certificateSerial, selfSignedCertificate } from '../../src/metrics/self-signed.ts';
 import { ServingCertificate } from '../../src/metrics/certificate.ts';
 import { parseRunFlags } from '../../src/cli/flags.ts';
 import { tempDirs } from '../harness/tmp.ts';
@@ -27,6 +27,13 @@ describe('selfSignedCertificate', () => {
     expect(x.checkHost('evil.example')).toBeUndefined();
     expect(new Date(x.validFrom).getTime()).toBe(now.getTime() - 3600_000);
     expect(new Date(x.validTo).getTime()).toBe(now.getTime() + 365 * 86_400_000);
+  });
+
+  it('makes a serial number DER-minimal and positive whatever the random bytes', () => {
+    expect([...certificateSerial(Buffer.from([0x00, 0x12, 0x34]))]).toEqual([0x01, 0x12, 0x34]); // no padding zero
+    expect([...certificateSerial(Buffer.from([0x80, 0x12]))]).toEqual([0x01, 0x12]);
+    expect([...certificateSerial(Buffer.from([0xff, 0x00]))]).toEqual([0x7f, 0x00]); // top bit cleared
+    expect([...certificateSerial(Buffer.from([0x35, 0x00]))]).toEqual([0x35, 0x00]);
   });
 
   it('writes GeneralizedTime after 2049 and gives each certificate its own key and serial', () => {
