@@ -7,7 +7,7 @@
 // Its tenants are ClusterRoles labelled `bench-floor-owner` (no rules) whose name starts with the prefix: each owns its tenant's policies as a
 // TenantIsolation owns the operator's (an owner reference of about the same size), while the operator,
 // which counts as its own only policies owned by a TenantIsolation, leaves them alone. Its policies carry
-// app.kubernetes.io/managed-by=bench-floor.
+// app.kubernetes.io/managed-by=bench-floor, and names outside the operator's reserved prefix (lib.ts floorPolicyName).
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { tenantIsolationSpec, type PeerMode, type ValidTenant } from '../src/api/schema.ts';
@@ -16,6 +16,7 @@ import { ResilientInformer } from '../src/kube/informer.ts';
 import { RestClient } from '../src/kube/rest.ts';
 import { inNamespace, memberTemplates } from '../src/policy/desired.ts';
 import { LABEL_MANAGED_BY } from '../src/policy/labels.ts';
+import { floorPolicyName } from './lib.ts';
 import type { NamespaceObject } from '../src/policy/types.ts';
 import { FLOOR_MANAGER, FLOOR_OWNER_LABEL } from './lib.ts';
 
@@ -47,7 +48,7 @@ async function isolate(ns: string, tenant: ValidTenant): Promise<void> {
   const owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: tenant.name, uid: tenant.uid, controller: true, blockOwnerDeletion: true };
   const policies = memberTemplates(tenant, list, peers).map((t) => inNamespace(t, ns));
   await Promise.all(policies.map((p) => rest.create(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
-    { ...p, metadata: { ...p.metadata, labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: [owner] } }, FLOOR_MANAGER)));
+    { ...p, metadata: { ...p.metadata, name: floorPolicyName(p.metadata.name), labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: [owner] } }, FLOOR_MANAGER)));
 }
 
 const seen = new Set<string>();

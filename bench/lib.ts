@@ -8,7 +8,7 @@ import { loadKubeConfig } from '../src/kube/config.ts';
 import { RestClient } from '../src/kube/rest.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
+import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../src/policy/labels.ts';
 import { load as loadYaml } from 'js-yaml';
 import type { TenantIsolationObject } from '../src/api/schema.ts';
 
@@ -19,6 +19,15 @@ export const repo = resolve(import.meta.dirname, '..');
  * revisions under one benchmark script. The cluster, CRDs and admission policies stay this checkout's.
  */
 export const operatorRoot = resolve(process.env.TIO_BENCH_OPERATOR_ROOT ?? repo);
+
+/**
+ * The name a floor gives the policy the operator would name `name`. The operator watches every policy
+ * with a reserved name (a user's or forged one is its concern) and reconciles its namespace on each event,
+ * and deletes one owned by a known tenant where that tenant claims nothing: under the reserved names, the
+ * floor's phases carried the operator's reconciles (and, in bench/scale.ts, its deletes of the floor's
+ * policies). Otherwise the objects are the same.
+ */
+export const floorPolicyName = (name: string): string => (name.startsWith(RESERVED_POLICY_PREFIX) ? `floor-${name.slice(RESERVED_POLICY_PREFIX.length)}` : name);
 
 export interface Cluster { kubeconfig: string; rest: RestClient; kubectl: string; stop(): void }
 

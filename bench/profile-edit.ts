@@ -27,7 +27,7 @@ import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy } from '../src/policy/types.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { apiserverPolicyWrites, cluster, counter, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, counter, floorPolicyName, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
@@ -72,7 +72,7 @@ const watch = new ResilientInformer<NetworkPolicy>(c.rest, '/apis/networking.k8s
   add: (p) => note(p), update: (p) => note(p),
 }, pino({ level: 'silent' }), { labelSelector: `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})` });
 function note(p: NetworkPolicy): void {
-  if (p.metadata.name !== POLICY_ALLOW_EXTRA) return;
+  if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.name !== floorPolicyName(POLICY_ALLOW_EXTRA)) return;
   const port = p.spec.ingress?.[0]?.ports?.[0]?.port;
   if (typeof port === 'number') portOf.set(p.metadata.namespace, port);
 }
@@ -108,14 +108,14 @@ try {
   await pool(ks, 16, async (k) => { floorTenants.set(k, await applyTenant(floorTenantName(k), { namespaceSelector: { matchLabels: { 'bench-profile-floor': floorTenantName(k) } } })); });
   const pairs = ks.flatMap((k) => Array.from({ length: PER_TENANT }, (_, j) => [k, j] as const));
   await pool(pairs, 32, ([k, j]) => createNs(nsName(k, j), { 'bench-profile-tenant': tenantName(k) }));
-  /** The floor's policies for namespace j of tenant k, with the profile's entry on `p`: what the operator writes, but for the managed-by value and the controller flag. */
+  /** The floor's policies for namespace j of tenant k, with the profile's entry on `p`: what the operator writes, but for the managed-by value, the controller flag and the name (lib.ts floorPolicyName). */
   const floorPolicies = (k: number, j: number, p: number): NetworkPolicy[] => {
     const obj = floorTenants.get(k)!;
     const parsed = parseTenant({ ...obj, spec: { ...(obj.spec as object), profile: PROFILE } }, profileLookupOf([{ metadata: { name: PROFILE, uid: '' }, spec: profileSpec(p) }]));
     if (!parsed.ok) throw new Error(parsed.error);
     const members = Array.from({ length: PER_TENANT }, (_, i) => floorNsName(k, i));
     return policiesToApply(planNamespace(floorNsName(k, j), [parsed.tenant], () => members))
-      .map((pol) => ({ ...pol, metadata: { ...pol.metadata, labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
+      .map((pol) => ({ ...pol, metadata: { ...pol.metadata, name: floorPolicyName(pol.metadata.name), labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
   };
   const floorApply = (pol: NetworkPolicy) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`, pol, 'floor');
   await pool(pairs, 32, async ([k, j]) => {
@@ -150,7 +150,7 @@ try {
       const p = ++floorPort;
       const a0 = await apiserverPolicyWrites(c.rest);
       const s = performance.now();
-      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === POLICY_ALLOW_EXTRA)!));
+      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === floorPolicyName(POLICY_ALLOW_EXTRA))!));
       if (await waitCarry(floorNs, p) === undefined) throw new Error(`round ${r}: the floor's writes were not all seen`);
       const seconds = (performance.now() - s) / 1000;
       const writes = await apiserverPolicyWrites(c.rest) - a0;

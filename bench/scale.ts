@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
-import { apiserverPolicyWrites, cluster, deployedNodeOptions, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverPolicyWrites, cluster, deployedNodeOptions, floorPolicyName, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -108,8 +108,8 @@ try {
         const members = Array.from({ length: PER_TENANT }, (_, j) => floorNsName(r, first + j));
         const t = floorTenants[Math.floor(i / PER_TENANT)]!;
         const writes = policiesToApply(planNamespace(ns, [t], () => members));
-        await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${p.metadata.name}`,
-          { ...p, metadata: { ...p.metadata, labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER } } }, 'floor')));
+        await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${floorPolicyName(p.metadata.name)}`,
+          { ...p, metadata: { ...p.metadata, name: floorPolicyName(p.metadata.name), labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER } } }, 'floor')));
       });
       const floorClientSeconds = (performance.now() - f0) / 1000;
       // Done when the observer has seen every floor policy stored, as for the operator.
