@@ -67,7 +67,7 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
   // the flag serves them so anyway).
   const plain = readFileSync(join(operatorRoot, 'src/cli/flags.ts'), 'utf8').includes("'metrics-secure'") ? ['--metrics-secure=false'] : [];
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), entry, 'run', '--kubeconfig', kubeconfig,
-    ...plain, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra.filter((a) => !plain.length ? a !== '--metrics-secure=false' : true)],
+    ...plain, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra.filter((a) => plain.length > 0 || a !== '--metrics-secure=false')],
   { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'] });
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -17,6 +17,24 @@ import { repo } from '../harness/run.ts';
 const BINDINGS = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
 const clusterDir = (): string | undefined => (existsSync(join(dirname(kubeconfig()), 'run', 'ports')) ? dirname(kubeconfig()) : undefined);
 
+/**
+ * Creates pod `early` in `ns` once the namespace admits it, and expects the admission checker to report it
+ * as admitted before its tenant `t` had isolated the namespace.
+ */
+async function expectEarlyPodReported(history: History, ns: string, t: string, sentAt: number, waitingFor: string): Promise<void> {
+  const pod = await eventually(() => createPod(ns, 'early').then((p) => p as { metadata: { resourceVersion: string } }, () => undefined), waitingFor);
+  await history.sync();
+  const judged = judgeAdmissions(history, [{ namespace: ns, name: 'early', sentAt, moment: 'after-create', outcome: 'admitted', rv: BigInt(pod.metadata.resourceVersion) }], new Set());
+  expect(judged.violations).toEqual([`pod ${ns}/early admitted at revision ${pod.metadata.resourceVersion} (after-create; gate claimed by ${t}): it held no tenant-isolation-default-deny; it was not labelled isolation.tenancy.dev/isolated=true in any state the gate may have read`]);
+}
+
+/** Deletes the namespace and what the history's barrier made. */
+async function removeRecord(history: History, ns: string): Promise<void> {
+  const r = await rest();
+  for (const n of [ns, history.barrierName]) await r.delete(`/api/v1/namespaces/${n}`);
+  await r.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${history.barrierName}`);
+}
+
 describe('chaos (smoke)', () => {
   it('the invariant checker reports a tenant namespace without its policies', async () => {
     const prefix = unique('chaos-neg');
@@ -52,15 +70,11 @@ describe('chaos (smoke)', () => {
       } }, 'tests');
       await createNamespace(ns, { [TENANT_LABEL]: t });
       const sentAt = performance.now();
-      const pod = await eventually(() => createPod(ns, 'early').then((p) => p as { metadata: { resourceVersion: string } }, () => undefined), 'the namespace\'s ServiceAccount');
-      await history.sync();
-      const judged = judgeAdmissions(history, [{ namespace: ns, name: 'early', sentAt, moment: 'after-create', outcome: 'admitted', rv: BigInt(pod.metadata.resourceVersion) }], new Set());
-      expect(judged.violations).toEqual([`pod ${ns}/early admitted at revision ${pod.metadata.resourceVersion} (after-create; gate claimed by ${t}): it held no tenant-isolation-default-deny; it was not labelled isolation.tenancy.dev/isolated=true in any state the gate may have read`]);
+      await expectEarlyPodReported(history, ns, t, sentAt, 'the namespace\'s ServiceAccount');
     } finally {
       await history.stop();
       await deleteTenant(t);
-      for (const n of [ns, history.barrierName]) await r.delete(`/api/v1/namespaces/${n}`);
-      await r.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${history.barrierName}`);
+      await removeRecord(history, ns);
     }
   });
 
@@ -86,18 +100,14 @@ describe('chaos (smoke)', () => {
       const sentAt = performance.now();
       // Admitted once the apiserver has dropped the binding (its policies refresh each second) and the
       // namespace has its ServiceAccount.
-      const pod = await eventually(() => createPod(ns, 'early').then((p) => p as { metadata: { resourceVersion: string } }, () => undefined), 'the pod to be admitted without the gate');
-      await history.sync();
-      const judged = judgeAdmissions(history, [{ namespace: ns, name: 'early', sentAt, moment: 'after-create', outcome: 'admitted', rv: BigInt(pod.metadata.resourceVersion) }], new Set());
-      expect(judged.violations).toEqual([`pod ${ns}/early admitted at revision ${pod.metadata.resourceVersion} (after-create; gate claimed by ${t}): it held no tenant-isolation-default-deny; it was not labelled isolation.tenancy.dev/isolated=true in any state the gate may have read`]);
+      await expectEarlyPodReported(history, ns, t, sentAt, 'the pod to be admitted without the gate');
     } finally {
       await history.stop();
       // An operator again puts the bindings back, then removes the tenant's finalizer.
       await op?.stop();
       op = await startTestOperator();
       await deleteTenant(t);
-      for (const n of [ns, history.barrierName]) await r.delete(`/api/v1/namespaces/${n}`);
-      await r.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${history.barrierName}`);
+      await removeRecord(history, ns);
       await eventually(async () => (await getTenant(t) === undefined) || undefined, 'the tenant to be deleted');
       await op.stop();
     }
