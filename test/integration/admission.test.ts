@@ -10,6 +10,7 @@ import {
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
 import { RestClient } from '../../src/kube/rest.ts';
+import { membershipKeys } from '../../src/admission/policies.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 
 let op: RunningOperator | undefined;
@@ -236,6 +237,13 @@ describe('the membership keys (the guard\'s one param, kept by the operator)', (
   });
 
   it('an operator restarting with the ConfigMap as wanted writes nothing to it', async () => {
+    // Settled first: no tenant an earlier test deleted still terminating (its key leaves the ConfigMap
+    // once it is gone), and the ConfigMap listing exactly the stored tenants' keys.
+    const wanted = async (): Promise<string[] | undefined> => {
+      const items = (await (await rest()).get<{ items: { metadata: { deletionTimestamp?: string }; spec?: unknown }[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations')).items;
+      return items.some((t) => t.metadata.deletionTimestamp) ? undefined : membershipKeys(items);
+    };
+    await eventually(async () => { const w = await wanted(); return (w !== undefined && JSON.stringify(await listed()) === JSON.stringify(w)) || undefined; }, 'no tenant terminating and the ConfigMap listing exactly the stored tenants\' keys');
     await op!.manager.idle();
     await op!.stop(); op = undefined;
     op = await startTestOperator();
