@@ -219,7 +219,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   // The echo of our own write (the version the write returned) tells the reconcilers nothing: the
   // namespace reconcile that wrote it already read it through the assumed writes, and queued its tenants
   // when it ended. Without this, each policy written queued its namespace and tenant once more.
-  const echo = (p: CachedPolicy): boolean => caches.managed.assumed.isEcho(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
+  const echo = (p: CachedPolicy): boolean => caches.managed.assumed.observe(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion);
   /** Events that arrived while their namespace was being reconciled, by namespace. */
   const held = new Map<string, [CachedPolicy, CachedPolicy | undefined][]>();
   const onPolicyEvent = (p: CachedPolicy, old: CachedPolicy | undefined, mayHold: boolean): void => {
@@ -257,6 +257,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     delete: (p) => {
       proof?.deletePolicy(p);
       if (carriesOurLabel(p)) policyIndex.remove(p);
+      caches.managed.assumed.observe(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion, true);
       if (concernsOperator(p)) onManaged(p);
     },
   });

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { MEMBERSHIP_KEYS, MEMBERSHIP_KEYS_FIELD, membershipKeys, membershipKeysConfigMap, membershipKeysValue } from '../admission/policies.ts';
 import type { TenantIsolationObject } from '../api/schema.ts';
+import { AssumedWrites } from '../kube/assumed.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import type { RestClient } from '../kube/rest.ts';
 import { FIELD_MANAGER } from '../policy/labels.ts';
@@ -25,8 +26,8 @@ export class MembershipKeys {
   private readonly informer: ResilientInformer<CachedKeysConfigMap & { data?: Record<string, string> }, CachedKeysConfigMap>;
   private readonly tenants: ResilientInformer<TenantIsolationObject>;
   readonly namespace: string;
-  /** Our last write until the informer delivers it (or a delete): its value and resourceVersion. */
-  private written: { value: string; resourceVersion: string | undefined } | undefined;
+  /** Our last write until the informer delivers it or anything newer (or a delete). */
+  private readonly written = new AssumedWrites<CachedKeysConfigMap>();
 
   constructor(rest: RestClient, informer: MembershipKeys['informer'], tenants: ResilientInformer<TenantIsolationObject>, namespace: string) {
     this.rest = rest; this.informer = informer; this.tenants = tenants; this.namespace = namespace;
@@ -38,20 +39,20 @@ export class MembershipKeys {
   /** The keys the apiserver guards now, as far as the cache tells. */
   guarded(): Set<string> { return keysOf(this.stored?.labelKeys); }
 
-  /** An informer event: once our write comes back (or the object goes), the cache is the truth again. */
+  /** An informer event: once our write comes back (or anything newer, or a delete), the cache is the truth again. */
   observed(c: CachedKeysConfigMap, deleted = false): void {
-    if (deleted || c.metadata.resourceVersion === this.written?.resourceVersion) this.written = undefined;
+    this.written.observe(this.namespace, MEMBERSHIP_KEYS, c.metadata.resourceVersion, deleted);
   }
 
   /** Writes the ConfigMap when the keys differ from what is stored; whether it wrote. */
   async sync(log: Logger): Promise<boolean> {
     const keys = membershipKeys(this.tenants.list());
     const value = membershipKeysValue(keys);
-    if (this.stored?.labelKeys === value || this.written?.value === value) return false;
+    if (this.written.resolve(this.namespace, MEMBERSHIP_KEYS, this.stored)?.labelKeys === value) return false;
     const path = `/api/v1/namespaces/${this.namespace}/configmaps/${MEMBERSHIP_KEYS}`;
     // force: take data.labelKeys back from whoever else set it (only a cluster-admin can, past the guard).
-    const out = await this.rest.apply<{ metadata: { resourceVersion?: string } }>(path, membershipKeysConfigMap(this.namespace, keys), FIELD_MANAGER, true);
-    this.written = { value, resourceVersion: out.metadata.resourceVersion };
+    const out = await this.rest.apply<Parameters<typeof compactKeysConfigMap>[0]>(path, membershipKeysConfigMap(this.namespace, keys), FIELD_MANAGER, true);
+    this.written.assume(compactKeysConfigMap(out));
     log.info({ configMap: `${this.namespace}/${MEMBERSHIP_KEYS}`, keys }, 'wrote the membership keys');
     return true;
   }

@@ -49,12 +49,23 @@ export class AssumedWrites<T extends Versioned> {
   }
 
   /**
-   * Whether a cache event delivers exactly our last write of the object (its resourceVersion): the
-   * reconciler already counted it, so it carries nothing new (kube-controller-manager's expectations).
+   * A cache event for the object. Returns whether it delivers exactly our last write (its resourceVersion):
+   * the reconciler already counted it, so it carries nothing new (kube-controller-manager's expectations).
+   * Once the cache holds our write or anything newer, or the object is deleted, the entry is dropped and the
+   * cache is the truth again: otherwise a delete by someone else right after the echo would read as our
+   * write still on its way, and go unrepaired until the entry expired.
    */
-  isEcho(namespace: string, name: string, resourceVersion: string | undefined): boolean {
-    const e = this.entries.get(AssumedWrites.key(namespace, name));
-    return e !== undefined && e.obj !== null && resourceVersion !== undefined && e.obj.metadata.resourceVersion === resourceVersion;
+  observe(namespace: string, name: string, resourceVersion: string | undefined, deleted = false): boolean {
+    const k = AssumedWrites.key(namespace, name);
+    const e = this.entries.get(k);
+    if (!e) return false;
+    const rv = revision({ metadata: { name, resourceVersion } });
+    const echo = !deleted && e.obj !== null && resourceVersion !== undefined && e.obj.metadata.resourceVersion === resourceVersion;
+    // Our write: caught up by its echo, anything newer, or the deletion of it. Our delete: by the
+    // deletion's event, or by a newer object (made again by someone).
+    const caughtUp = e.obj !== null ? rv >= e.rv : deleted || rv > e.rv;
+    if (caughtUp) this.entries.delete(k);
+    return echo;
   }
 
   get size(): number { return this.entries.size; }

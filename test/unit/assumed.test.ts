@@ -74,15 +74,41 @@ describe('AssumedWrites', () => {
 
   it('tells the echo of our write (its very resourceVersion) from any other version or a deletion', () => {
     const a = new AssumedWrites<ReturnType<typeof obj>>();
-    expect(a.isEcho('ns', 'p', '10')).toBe(false);
+    expect(a.observe('ns', 'p', '10')).toBe(false);
     a.assume(obj('p', '10'));
-    expect(a.isEcho('ns', 'p', '10')).toBe(true);
-    expect(a.isEcho('ns', 'p', '11')).toBe(false); // someone else's write after ours
-    expect(a.isEcho('ns', 'p', '9')).toBe(false);
-    expect(a.isEcho('ns', 'p', undefined)).toBe(false);
-    expect(a.isEcho('other', 'p', '10')).toBe(false);
-    a.assumeDeleted('ns', 'p', '10');
-    expect(a.isEcho('ns', 'p', '10')).toBe(false);
+    expect(a.observe('ns', 'p', '9')).toBe(false); // an older event still on its way: kept
+    expect(a.observe('ns', 'p', undefined)).toBe(false);
+    expect(a.observe('other', 'p', '10')).toBe(false);
+    expect(a.size).toBe(1);
+    expect(a.observe('ns', 'p', '10')).toBe(true);
+    a.assume(obj('p', '12'));
+    expect(a.observe('ns', 'p', '13')).toBe(false); // someone else's write after ours
+    a.assumeDeleted('ns', 'p', '13');
+    expect(a.observe('ns', 'p', '13')).toBe(false);
+  });
+
+  it('once the cache holds our write, a delete or edit by someone else reads as what it is', () => {
+    const a = new AssumedWrites<ReturnType<typeof obj>>();
+    const written = obj('p', '10');
+    a.assume(written);
+    expect(a.resolve('ns', 'p', undefined)).toBe(written); // created, not yet delivered: ours stands
+    expect(a.observe('ns', 'p', '10')).toBe(true); // the echo
+    expect(a.size).toBe(0);
+    expect(a.resolve('ns', 'p', undefined)).toBeUndefined(); // deleted since: to be repaired
+    // The echo delivered before the write's response: the late assume is overtaken by the deletion's event.
+    a.assume(obj('p', '20'));
+    expect(a.observe('ns', 'p', '21', true)).toBe(false);
+    expect(a.resolve('ns', 'p', undefined)).toBeUndefined();
+    // Our delete: the deletion's event, or the object made again, ends it.
+    a.assumeDeleted('ns', 'p', '30');
+    expect(a.resolve('ns', 'p', obj('p', '30'))).toBeUndefined();
+    expect(a.observe('ns', 'p', '30', true)).toBe(false);
+    expect(a.size).toBe(0);
+    a.assumeDeleted('ns', 'p', '40');
+    expect(a.observe('ns', 'p', '40')).toBe(false); // an old event of the version we deleted: kept
+    expect(a.size).toBe(1);
+    expect(a.observe('ns', 'p', '41')).toBe(false);
+    expect(a.size).toBe(0);
   });
 
   it('expired entries nobody reads again are swept every 1000 writes', () => {
