@@ -174,6 +174,17 @@ export function counter(text: string, name: string, labels: Record<string, RegEx
   return sum;
 }
 
+/** A counter's values summed by one label's value. */
+export function countersBy(text: string, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const v = new RegExp(`${label}="([^"]*)"`).exec(line)?.[1] ?? '';
+    out[v] = (out[v] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
 const WRITE_VERBS = /^(POST|PUT|PATCH|APPLY|DELETE|DELETECOLLECTION)$/;
 
 /** NetworkPolicy writes as the apiserver counted them (all clients). */
