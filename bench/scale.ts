@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
-import { apiserverPolicyWrites, apiserverWrites, cluster, countersBy, deployedNodeOptions, floorPolicyName, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, countersBy, deployedNodeOptions, floorPolicyName, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -70,7 +70,7 @@ try {
   // another managed-by value so the operator leaves them alone. On a 2-core machine
   // shared with etcd and the apiserver one phase can take twice as long as the next, so the ratio
   // reported is the median of the rounds (and the ratio of the totals beside it).
-  const rounds: { operatorSeconds: number; floorSeconds: number; floorClientSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number; reconcilesByController: Record<string, number>; operatorWrites: Record<string, number> }[] = [];
+  const rounds: { operatorSeconds: number; floorSeconds: number; floorClientSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number; reconcilesByController: Record<string, number>; operatorWrites: Record<string, number>; operatorCpuSeconds: number; apiserverCpuSeconds: number; floorApiserverCpuSeconds: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const ids = Array.from({ length: BURST }, (_, i) => r * BURST + i);
     await pool([...new Set(ids.map(tenantOf))], 16, (t) => applyTenant(t));
@@ -87,12 +87,16 @@ try {
     const operatorPhase = async () => {
       const w0 = await apiserverPolicyWrites(c.rest);
       const all0 = await apiserverWrites(c.rest);
+      const cpu0 = (await apiserverLoad(c.rest)).cpuSeconds;
       const m0 = await op.metrics();
       const before = isolatedCount;
       const t0 = performance.now();
       await pool(ids, 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
       const ok = await waitIsolated(before + BURST, 300_000);
       const opSeconds = (performance.now() - t0) / 1000;
+      // CPU spent until every namespace is isolated (what the time above is made of, on 2 shared cores).
+      const apiserverCpuSeconds = round((await apiserverLoad(c.rest)).cpuSeconds - cpu0);
+      const operatorCpuSeconds = round(counter(await op.metrics(), 'process_cpu_seconds_total') - counter(m0, 'process_cpu_seconds_total'));
       await quiescent(c.rest, op); // trailing intra-tenant updates and status writes
       const opWrites = (await apiserverPolicyWrites(c.rest)) - w0;
       const m1 = await op.metrics();
@@ -102,10 +106,11 @@ try {
       const reconcilesByController = Object.fromEntries(Object.entries(countersBy(m1, 'controller_runtime_reconcile_total', 'controller')).map(([k, v]) => [k, v - (reconciled0[k] ?? 0)]));
       const all1 = await apiserverWrites(c.rest);
       const operatorWrites = Object.fromEntries(Object.entries(all1).map(([k, v]): [string, number] => [k, v - (all0[k] ?? 0) - (k === 'POST namespaces' ? BURST : 0)]).filter(([, v]) => v > 0));
-      return { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites };
+      return { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds };
     };
     const floorPhase = async () => {
       const fw0 = await apiserverPolicyWrites(c.rest);
+      const fcpu0 = (await apiserverLoad(c.rest)).cpuSeconds;
       const floorBefore = floorStoredCount;
       const f0 = performance.now();
       await pool(Array.from({ length: BURST }, (_, i) => i), 32, async (i) => {
@@ -122,16 +127,17 @@ try {
       // Done when the observer has seen every floor policy stored, as for the operator.
       while (floorStoredCount < floorBefore + BURST) await sleep(20);
       const floorSeconds = (performance.now() - f0) / 1000;
+      const floorApiserverCpuSeconds = round((await apiserverLoad(c.rest)).cpuSeconds - fcpu0);
       const floorWrites = (await apiserverPolicyWrites(c.rest)) - fw0;
       await quiescent(c.rest, op); // as the operator phase ends (the controller-manager's follow-up writes)
-      return { floorSeconds, floorClientSeconds, floorWrites };
+      return { floorSeconds, floorClientSeconds, floorWrites, floorApiserverCpuSeconds };
     };
     let o: Awaited<ReturnType<typeof operatorPhase>>;
     let f: Awaited<ReturnType<typeof floorPhase>>;
     if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
-    const { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites } = o;
-    const { floorSeconds, floorClientSeconds, floorWrites } = f;
-    rounds.push({ operatorSeconds: round(opSeconds), floorSeconds: round(floorSeconds), floorClientSeconds: round(floorClientSeconds), ratio: round(opSeconds / floorSeconds), allIsolated: ok, policyWrites: opWrites, floorPolicyWrites: floorWrites, reconciles, reconcilesByController, operatorWrites });
+    const { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds } = o;
+    const { floorSeconds, floorClientSeconds, floorWrites, floorApiserverCpuSeconds } = f;
+    rounds.push({ operatorSeconds: round(opSeconds), floorSeconds: round(floorSeconds), floorClientSeconds: round(floorClientSeconds), ratio: round(opSeconds / floorSeconds), allIsolated: ok, policyWrites: opWrites, floorPolicyWrites: floorWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds, floorApiserverCpuSeconds });
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;
