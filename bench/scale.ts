@@ -1,6 +1,6 @@
 // Benchmark (not a test): a burst of namespaces, beside a plain client making the same writes in the same
 // run (the floor), then the operator's memory at 10 000 namespaces. Prints one JSON document.
-//   node bench/scale.ts [--burst 1000] [--rounds 5] [--total 10000] [--per-tenant 5] [--concurrency 4] [--pods-per-namespace 0]
+//   node bench/scale.ts [--burst 1000] [--rounds 5] [--total 10000] [--per-tenant 5] [--concurrency 4] [--pods-per-namespace 0] [--burst-only]
 // The operator runs from dist/ (built first) as a separate process, as in the container image, with the
 // Deployment's NODE_OPTIONS (--node-options overrides them).
 import { execFileSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, counter
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
   concurrency: { type: 'string', default: '4' }, rounds: { type: 'string', default: '5' }, 'pods-per-namespace': { type: 'string', default: '0' }, 'node-options': { type: 'string', default: deployedNodeOptions() }, 'operator-args': { type: 'string', default: '' },
+  'burst-only': { type: 'boolean', default: false },
 } });
 const BURST = Number(values.burst);
 const TOTAL = Number(values.total);
@@ -141,101 +142,106 @@ try {
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;
-
-  // 3. No-op resync: restart (a full relist and reconcile of everything) with a 4 s resync; count writes.
-  await op.stop();
-  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '4', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
-  const r0 = await apiserverPolicyWrites(c.rest);
-  // Everything reconciled twice (the start and a resync), then quiet.
-  const keys = (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces')).items.length + (await c.rest.get<{ items: unknown[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations')).items.length;
-  for (const deadline = performance.now() + 300_000; counter(await op.metrics(), 'controller_runtime_reconcile_total') < 2 * keys; await sleep(250)) {
-    if (performance.now() > deadline) throw new Error('the operator did not reconcile everything twice within 300 s');
-  }
-  await quiescent(c.rest, op);
-  const resyncWrites = (await apiserverPolicyWrites(c.rest)) - r0;
-  const resyncReconciles = counter(await op.metrics(), 'controller_runtime_reconcile_total');
-
-  // 4. Memory at TOTAL namespaces, with the operator as deployed (no short resync). The floor's
-  // namespaces, policies and tenants go first: the proof caches every policy, so leaving them would
-  // measure the operator at TOTAL + ROUNDS * BURST namespaces, not at TOTAL.
-  await op.stop();
-  const floorNs = Array.from({ length: ROUNDS * BURST }, (_, k) => floorNsName(Math.floor(k / BURST), k % BURST));
-  const floorTenantNames = Array.from({ length: ROUNDS * FLOOR_TENANTS }, (_, k) => floorTenantName(Math.floor(k / FLOOR_TENANTS), k % FLOOR_TENANTS));
-  const c0 = performance.now();
-  await pool(floorTenantNames, 16, (t) => c.rest.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`));
-  await pool(floorNs, 32, (ns) => c.rest.delete(`/api/v1/namespaces/${ns}`));
-  // Namespaces are gone once the controller-manager's namespace controller has emptied them (about
-  // 6 per second here: 10 workers, each listing and deleting every namespaced resource type).
-  const floorLeft = async () => (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces', { labelSelector: 'scale-floor', limit: 1 })).items.length > 0;
-  for (const deadline = Date.now() + 1_800_000; await floorLeft(); await sleep(3000)) {
-    if (Date.now() > deadline) throw new Error('floor namespaces still present after 30 minutes');
-  }
-  const floorCleanupSeconds = (performance.now() - c0) / 1000;
-  op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
-  await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, (t) => applyTenant(t));
-  const g0 = performance.now();
-  await pool(Array.from({ length: Math.max(0, TOTAL - ROUNDS * BURST) }, (_, k) => k + ROUNDS * BURST), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
-  // Converged when the operator's own policies number 3 per namespace (counted by the apiserver, paged).
-  const managedCount = async (): Promise<number> => {
-    let n = 0; let cont: string | undefined;
-    do {
-      const page = await c.rest.get<{ items: unknown[]; metadata: { continue?: string } }>('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: MANAGED_SELECTOR, limit: 5000, continue: cont });
-      n += page.items.length; cont = page.metadata.continue || undefined;
-    } while (cont);
-    return n;
+  const burst = {
+    namespaces: BURST, rounds: ROUNDS, allIsolated: rounds.every((x) => x.allIsolated), namespacesPerTenant: PER_TENANT,
+    operatorSeconds: median.operatorSeconds, plainClientFloorSeconds: median.floorSeconds, ratioToFloor: median.ratio,
+    ratioRange: [byRatio[0]!.ratio, byRatio[byRatio.length - 1]!.ratio],
+    ratioOfTotals: round(rounds.reduce((a, x) => a + x.operatorSeconds, 0) / rounds.reduce((a, x) => a + x.floorSeconds, 0)),
+    policyWrites: median.policyWrites, floorPolicyWrites: median.floorPolicyWrites, writesPerNamespace: round(median.policyWrites / BURST),
+    reconciles: median.reconciles, reconcilesPerSecond: round(median.reconciles / median.operatorSeconds, 1),
+    eachRound: rounds,
   };
-  let all = false;
-  for (const deadline = Date.now() + 900_000; Date.now() < deadline;) { if ((await managedCount()) >= 3 * TOTAL) { all = true; break; } await sleep(3000); }
-  const growSeconds = (performance.now() - g0) / 1000;
-  // Pods, for the isolation proof's share (it analyses every pod): running ones, with an IP each.
-  let pods = 0;
-  await pool(Array.from({ length: TOTAL * PODS }, (_, k) => k), 32, async (k) => {
-    const ns = nsName(Math.floor(k / PODS));
-    const name = `web-${k % PODS}`;
-    const ip = `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
-    // The controller-manager creates each namespace's default ServiceAccount shortly after the namespace;
-    // until then the ServiceAccount admission plugin refuses pods.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await c.rest.create(`/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web', shard: String(k % 3) } },
-          spec: { containers: [{ name: 'web', image: 'registry.example/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } }, 'bench');
-        break;
-      } catch (e) {
-        if (attempt > 50 || !(e instanceof Error && /serviceaccount/i.test(e.message))) throw e;
-        await sleep(200);
-      }
+  // --burst-only: the bursts alone (a minute or two), for repeated same-run comparisons.
+  if (values['burst-only']) {
+    console.log(JSON.stringify({ benchmark: 'scale', operatorConcurrency: CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' '), burst }, null, 2));
+  } else {
+    // 3. No-op resync: restart (a full relist and reconcile of everything) with a 4 s resync; count writes.
+    await op.stop();
+    op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '4', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
+    const r0 = await apiserverPolicyWrites(c.rest);
+    // Everything reconciled twice (the start and a resync), then quiet.
+    const keys = (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces')).items.length + (await c.rest.get<{ items: unknown[] }>('/apis/isolation.tenancy.dev/v1alpha1/tenantisolations')).items.length;
+    for (const deadline = performance.now() + 300_000; counter(await op.metrics(), 'controller_runtime_reconcile_total') < 2 * keys; await sleep(250)) {
+      if (performance.now() > deadline) throw new Error('the operator did not reconcile everything twice within 300 s');
     }
-    await c.rest.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, { status: { podIP: ip, podIPs: [{ ip }] } }, 'bench');
-    pods++;
-  });
-  await quiescent(c.rest, op); // status writes and GC settled
-  const mem = await op.metrics();
-  await watch.stop();
-  console.log(JSON.stringify({
-    benchmark: 'scale',
-    kubernetes: 'v1.37.2 (local control plane, 2 cores shared by etcd, apiserver, operator and the load)',
-    operatorConcurrency: CONCURRENCY,
-    operatorNodeOptions: NODE_OPTIONS.join(' '),
-    operatorArgs: OPERATOR_ARGS.join(' '),
-    burst: {
-      namespaces: BURST, rounds: ROUNDS, allIsolated: rounds.every((x) => x.allIsolated), namespacesPerTenant: PER_TENANT,
-      operatorSeconds: median.operatorSeconds, plainClientFloorSeconds: median.floorSeconds, ratioToFloor: median.ratio,
-      ratioRange: [byRatio[0]!.ratio, byRatio[byRatio.length - 1]!.ratio],
-      ratioOfTotals: round(rounds.reduce((a, x) => a + x.operatorSeconds, 0) / rounds.reduce((a, x) => a + x.floorSeconds, 0)),
-      policyWrites: median.policyWrites, floorPolicyWrites: median.floorPolicyWrites, writesPerNamespace: round(median.policyWrites / BURST),
-      reconciles: median.reconciles, reconcilesPerSecond: round(median.reconciles / median.operatorSeconds, 1),
-      eachRound: rounds,
-    },
-    noOpResync: { policyWrites: resyncWrites, reconciles: resyncReconciles, countedBy: 'apiserver_request_total{resource="networkpolicies",verb=~"POST|PUT|PATCH|APPLY|DELETE"}' },
-    at10k: {
-      namespaces: TOTAL, pods, allIsolated: all, growSeconds: round(growSeconds), floorRemovedFirst: { namespaces: floorNs.length, tenants: floorTenantNames.length, seconds: round(floorCleanupSeconds) },
-      rssMB: round(op.rssBytes() / 2 ** 20, 1),
-      peakRssMB: round(op.peakRssBytes() / 2 ** 20, 1),
-      heapUsedMB: round(counter(mem, 'nodejs_heap_size_used_bytes') / 2 ** 20, 1),
-      managedPolicies: counter(mem, 'tenant_isolation_managed_policies'),
-    },
-    targets: { ratioToFloor: 1.3, noOpResyncWrites: 0, rssMB: 200 },
-  }, null, 2));
+    await quiescent(c.rest, op);
+    const resyncWrites = (await apiserverPolicyWrites(c.rest)) - r0;
+    const resyncReconciles = counter(await op.metrics(), 'controller_runtime_reconcile_total');
+
+    // 4. Memory at TOTAL namespaces, with the operator as deployed (no short resync). The floor's
+    // namespaces, policies and tenants go first: the proof caches every policy, so leaving them would
+    // measure the operator at TOTAL + ROUNDS * BURST namespaces, not at TOTAL.
+    await op.stop();
+    const floorNs = Array.from({ length: ROUNDS * BURST }, (_, k) => floorNsName(Math.floor(k / BURST), k % BURST));
+    const floorTenantNames = Array.from({ length: ROUNDS * FLOOR_TENANTS }, (_, k) => floorTenantName(Math.floor(k / FLOOR_TENANTS), k % FLOOR_TENANTS));
+    const c0 = performance.now();
+    await pool(floorTenantNames, 16, (t) => c.rest.delete(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`));
+    await pool(floorNs, 32, (ns) => c.rest.delete(`/api/v1/namespaces/${ns}`));
+    // Namespaces are gone once the controller-manager's namespace controller has emptied them (about
+    // 6 per second here: 10 workers, each listing and deleting every namespaced resource type).
+    const floorLeft = async () => (await c.rest.get<{ items: unknown[] }>('/api/v1/namespaces', { labelSelector: 'scale-floor', limit: 1 })).items.length > 0;
+    for (const deadline = Date.now() + 1_800_000; await floorLeft(); await sleep(3000)) {
+      if (Date.now() > deadline) throw new Error('floor namespaces still present after 30 minutes');
+    }
+    const floorCleanupSeconds = (performance.now() - c0) / 1000;
+    op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS], { dist: true, nodeOptions: NODE_OPTIONS });
+    await pool(tenants.slice(Math.ceil(ROUNDS * BURST / PER_TENANT)), 16, (t) => applyTenant(t));
+    const g0 = performance.now();
+    await pool(Array.from({ length: Math.max(0, TOTAL - ROUNDS * BURST) }, (_, k) => k + ROUNDS * BURST), 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
+    // Converged when the operator's own policies number 3 per namespace (counted by the apiserver, paged).
+    const managedCount = async (): Promise<number> => {
+      let n = 0; let cont: string | undefined;
+      do {
+        const page = await c.rest.get<{ items: unknown[]; metadata: { continue?: string } }>('/apis/networking.k8s.io/v1/networkpolicies', { labelSelector: MANAGED_SELECTOR, limit: 5000, continue: cont });
+        n += page.items.length; cont = page.metadata.continue || undefined;
+      } while (cont);
+      return n;
+    };
+    let all = false;
+    for (const deadline = Date.now() + 900_000; Date.now() < deadline;) { if ((await managedCount()) >= 3 * TOTAL) { all = true; break; } await sleep(3000); }
+    const growSeconds = (performance.now() - g0) / 1000;
+    // Pods, for the isolation proof's share (it analyses every pod): running ones, with an IP each.
+    let pods = 0;
+    await pool(Array.from({ length: TOTAL * PODS }, (_, k) => k), 32, async (k) => {
+      const ns = nsName(Math.floor(k / PODS));
+      const name = `web-${k % PODS}`;
+      const ip = `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
+      // The controller-manager creates each namespace's default ServiceAccount shortly after the namespace;
+      // until then the ServiceAccount admission plugin refuses pods.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await c.rest.create(`/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web', shard: String(k % 3) } },
+            spec: { containers: [{ name: 'web', image: 'registry.example/web:1', ports: [{ name: 'http', containerPort: 8080 }] }] } }, 'bench');
+          break;
+        } catch (e) {
+          if (attempt > 50 || !(e instanceof Error && /serviceaccount/i.test(e.message))) throw e;
+          await sleep(200);
+        }
+      }
+      await c.rest.mergePatch(`/api/v1/namespaces/${ns}/pods/${name}/status`, { status: { podIP: ip, podIPs: [{ ip }] } }, 'bench');
+      pods++;
+    });
+    await quiescent(c.rest, op); // status writes and GC settled
+    const mem = await op.metrics();
+    await watch.stop();
+    console.log(JSON.stringify({
+      benchmark: 'scale',
+      kubernetes: 'v1.37.2 (local control plane, 2 cores shared by etcd, apiserver, operator and the load)',
+      operatorConcurrency: CONCURRENCY,
+      operatorNodeOptions: NODE_OPTIONS.join(' '),
+      operatorArgs: OPERATOR_ARGS.join(' '),
+      burst,
+      noOpResync: { policyWrites: resyncWrites, reconciles: resyncReconciles, countedBy: 'apiserver_request_total{resource="networkpolicies",verb=~"POST|PUT|PATCH|APPLY|DELETE"}' },
+      at10k: {
+        namespaces: TOTAL, pods, allIsolated: all, growSeconds: round(growSeconds), floorRemovedFirst: { namespaces: floorNs.length, tenants: floorTenantNames.length, seconds: round(floorCleanupSeconds) },
+        rssMB: round(op.rssBytes() / 2 ** 20, 1),
+        peakRssMB: round(op.peakRssBytes() / 2 ** 20, 1),
+        heapUsedMB: round(counter(mem, 'nodejs_heap_size_used_bytes') / 2 ** 20, 1),
+        managedPolicies: counter(mem, 'tenant_isolation_managed_policies'),
+      },
+      targets: { ratioToFloor: 1.3, noOpResyncWrites: 0, rssMB: 200 },
+    }, null, 2));
+  }
 } finally {
   await op.stop();
   c.stop();
