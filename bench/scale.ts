@@ -153,7 +153,8 @@ try {
   };
   // --burst-only: the bursts alone (a minute or two), for repeated same-run comparisons.
   if (values['burst-only']) {
-    console.log(JSON.stringify({ benchmark: 'scale', operatorConcurrency: CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' '), burst }, null, 2));
+    console.log(JSON.stringify({ benchmark: 'scale', operatorConcurrency: CONCURRENCY, operatorNodeOptions: NODE_OPTIONS.join(' '), operatorArgs: OPERATOR_ARGS.join(' '), burst,
+      rssMB: round(op.rssBytes() / 2 ** 20, 1), peakRssMB: round(op.peakRssBytes() / 2 ** 20, 1) }, null, 2));
   } else {
     // 3. No-op resync: restart (a full relist and reconcile of everything) with a 4 s resync; count writes.
     await op.stop();
