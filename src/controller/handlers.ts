@@ -32,6 +32,12 @@ import type { TenantReconciler } from './tenant-reconciler.ts';
 export interface Enqueue {
   namespace(name: string, priority?: boolean): void;
   tenant(name: string): void;
+  /**
+   * The tenant's status only may have changed (a member's label, a member added under the member label,
+   * our own status write seen back): queued after a short settle window, so the events of a burst of joins
+   * make one status computation per tenant, not one each.
+   */
+  tenantStatus(name: string): void;
   profile(name: string): void;
   baseline(): void;
   /** The pod-gate bindings (one key for the cluster). */
@@ -83,7 +89,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
    */
   const membersChanged = (tenants: Iterable<string>): void => {
     for (const tenant of tenants) {
-      if (caches.tenants.get(tenant)?.status?.intraTenantPeers === 'MembershipLabel' && t.labelGuarded()) enqueue.tenant(tenant);
+      if (caches.tenants.get(tenant)?.status?.intraTenantPeers === 'MembershipLabel' && t.labelGuarded()) enqueue.tenantStatus(tenant);
       else fanOut([tenant]);
     }
   };
@@ -99,7 +105,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     // The echo of the operator's own label write changes no claim and nothing the reconcile did not
     // know: only the status of its tenants (they report the member label) and the baseline's read it.
     if (changed.size === 0 && t.namespaceReconciler.isOwnLabelEcho(ns)) {
-      for (const tenant of membership.claimantsOf(name)) enqueue.tenant(tenant);
+      for (const tenant of membership.claimantsOf(name)) enqueue.tenantStatus(tenant);
       enqueue.baseline();
       return;
     }
@@ -132,7 +138,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
     // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
     // O(namespaces) per status write.
-    if (!obj.metadata.deletionTimestamp && indexedSpec.get(name) === spec) { enqueue.tenant(name); return; }
+    if (!obj.metadata.deletionTimestamp && indexedSpec.get(name) === spec) { enqueue.tenantStatus(name); return; }
     indexedSpec.set(name, spec);
     for (const p of t.profiles.setTenant(name, obj.metadata.deletionTimestamp ? undefined : profileNameOf(obj))) enqueue.profile(p);
     index(obj);

@@ -140,7 +140,7 @@ export class Manager {
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
       namespaceReconciler, tenantReconciler, labelGuarded, membershipKeys: keys, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
-        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), gate: () => this.gateController.enqueue('cluster'),
+        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,
       },
     });
