@@ -66,8 +66,10 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
   // Plain HTTP on loopback: the benchmark reads the metrics itself, without a token (a revision older than
   // the flag serves them so anyway).
   const plain = readFileSync(join(operatorRoot, 'src/cli/flags.ts'), 'utf8').includes("'metrics-secure'") ? ['--metrics-secure=false'] : [];
-  // TIO_BENCH_OPERATOR_NODE_OPTIONS adds options to the operator's node (e.g. --cpu-prof to see where its time goes).
+  // TIO_BENCH_OPERATOR_NODE_OPTIONS adds options to the operator's node (e.g. --cpu-prof to see where its time goes);
+  // TIO_BENCH_OPERATOR_HEAP_PROFILE_DIR records what it allocates (bench/heap-sampling.ts).
   const added = (process.env.TIO_BENCH_OPERATOR_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  if (process.env.TIO_BENCH_OPERATOR_HEAP_PROFILE_DIR) added.push('--import', join(repo, 'bench/heap-sampling.ts'));
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), ...added, entry, 'run', '--kubeconfig', kubeconfig,
     ...plain, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra.filter((a) => plain.length > 0 || a !== '--metrics-secure=false')],
   { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'] });
