@@ -3,9 +3,10 @@
 // bindings are shared between tenants (one per label key), so they are reconciled together.
 import type { Logger } from 'pino';
 import {
-  AUDIT_NOTICE, POD_GATE, bindingDigest, bindingsCovering, covers, gateBindings, gatePolicyOf,
+  AUDIT_NOTICE, POD_GATE, bindingDigest, bindingsCovering, compactBinding, covers, gateBindings, gatePolicyOf,
   type AdmissionBinding, type CachedBinding, type TenantClaims,
 } from '../admission/policies.ts';
+import { AssumedWrites } from '../kube/assumed.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isNotFound, type RestClient } from '../kube/rest.ts';
 import { FIELD_MANAGER, LABEL_MANAGED_BY, OPERATOR_NAME } from '../policy/labels.ts';
@@ -36,8 +37,8 @@ export class GateBindings {
   private readonly policies: ResilientInformer<CachedAdmissionPolicy>;
   private readonly tenants: () => TenantClaims[];
   private readonly reserved: readonly string[];
-  /** Our writes the binding informer has not delivered yet, by name (digest of what we wrote). */
-  private readonly written = new Map<string, string>();
+  /** Our writes the binding informer has not delivered yet (bindings are cluster-scoped: namespace ''). */
+  private readonly written = new AssumedWrites<CachedBinding>();
   /** The digest each binding should have, as of the last sync. */
   private wanted = new Map<string, string>();
   /** When each tenant was first seen covered by each binding it needs ("tenant binding" -> time). */
@@ -57,12 +58,9 @@ export class GateBindings {
     const changed: string[] = [];
     for (const b of wanted) {
       const digest = this.wanted.get(b.metadata.name)!;
-      // Stored as wanted (our write seen back: forget it, so a later delete or edit is repaired), or
-      // written by us and not yet seen back.
-      if (this.bindings.get(b.metadata.name)?.digest === digest) { this.written.delete(b.metadata.name); continue; }
-      if (this.written.get(b.metadata.name) === digest) continue;
-      await this.rest.apply(`${BINDINGS}/${b.metadata.name}`, b, FIELD_MANAGER, true);
-      this.written.set(b.metadata.name, digest);
+      // Stored as wanted, or written by us and not yet seen back.
+      if (this.written.resolve('', b.metadata.name, this.bindings.get(b.metadata.name))?.digest === digest) continue;
+      this.written.assume(compactBinding(await this.rest.apply<AdmissionBinding>(`${BINDINGS}/${b.metadata.name}`, b, FIELD_MANAGER, true)));
       changed.push(b.metadata.name);
       log.info({ binding: b.metadata.name }, 'wrote pod-gate binding');
     }
@@ -74,7 +72,7 @@ export class GateBindings {
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      this.written.delete(c.metadata.name);
+      this.written.assumeDeleted('', c.metadata.name, c.metadata.resourceVersion);
       changed.push(c.metadata.name);
     }
     return changed;
@@ -104,6 +102,11 @@ export class GateBindings {
     }
     const wait = covered ? youngest + GATE_EFFECTIVE_AFTER_MS - now : 0;
     return { policy, installed: this.policies.get(policy) !== undefined, bound: covered && wait <= 0, ...(covered && wait > 0 ? { retryAfterMs: wait } : {}) };
+  }
+
+  /** A binding informer event: once our write comes back (or anything newer, or a delete), the cache is the truth again. */
+  observed(b: CachedBinding, deleted = false): void {
+    this.written.observe('', b.metadata.name, b.metadata.resourceVersion, deleted);
   }
 
   /** The tenant is gone: forget when it was covered. */

@@ -20,6 +20,7 @@ import type { CachedPolicy } from '../policy/diff.ts';
 import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_NAME } from '../policy/labels.ts';
 import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, claimsOf, covers, membershipKeys, type CachedBinding } from '../admission/policies.ts';
 import { keysOf, type CachedKeysConfigMap, type MembershipKeys } from './membership-keys.ts';
+import type { GateBindings } from './gate-bindings.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject } from '../policy/types.ts';
 import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.ts';
@@ -63,6 +64,7 @@ export interface HandlerTargets {
   /** Whether a reconcile of the namespace is running (namespaceReconciled is called once it has ended). */
   reconciling: (namespace: string) => boolean;
   membershipKeys: MembershipKeys;
+  gateBindings: GateBindings;
 }
 
 export interface Handlers {
@@ -280,6 +282,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose
   // coverage by it changed re-read whether they are gated (a shared binding covers many: only those).
   const onBinding = (b: CachedBinding, old?: CachedBinding, gone = false): void => {
+    t.gateBindings.observed(b, gone);
     if (b.metadata.name === MEMBER_LABEL_GUARD || b.metadata.name === MEMBERSHIP_GUARD) { gateChanged(); return; }
     if (b.metadata.labels?.[LABEL_MANAGED_BY] !== OPERATOR_NAME) return;
     enqueue.gate();

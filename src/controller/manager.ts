@@ -138,7 +138,7 @@ export class Manager {
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     const handlers = wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler, labelGuarded, membershipKeys: keys, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
+      namespaceReconciler, tenantReconciler, labelGuarded, membershipKeys: keys, gateBindings: gate, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,

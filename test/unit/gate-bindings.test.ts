@@ -45,7 +45,16 @@ describe('GateBindings.sync', () => {
   it('writes a binding once, waits for it to be seen, and writes it again when someone deletes it afterwards', async () => {
     const stored = new Map<string, CachedBinding>();
     const applied: string[] = [];
-    const rest = { apply: (path: string) => { applied.push(path.slice(path.lastIndexOf('/') + 1)); return Promise.resolve({}); }, delete: () => Promise.resolve({}) } as unknown as RestClient;
+    // The apiserver answers a write with the object stored, at a new resourceVersion.
+    const answers = new Map<string, AdmissionBinding>();
+    let rv = 100;
+    const rest = { apply: (path: string, body: AdmissionBinding) => {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      applied.push(name);
+      const out = { ...body, metadata: { ...body.metadata, resourceVersion: String(++rv) } };
+      answers.set(name, out);
+      return Promise.resolve(out);
+    }, delete: () => Promise.resolve({}) } as unknown as RestClient;
     const bindings = { get: (n: string) => stored.get(n), list: () => [...stored.values()] } as unknown as ResilientInformer<AdmissionBinding, CachedBinding>;
     const policies = { get: (n: string) => (n === POD_GATE ? { metadata: { name: n, uid: 'uid-gate' } } : undefined) } as unknown as ResilientInformer<CachedAdmissionPolicy>;
     const gate = new GateBindings(rest, bindings, policies, () => [acme], []);
@@ -57,7 +66,7 @@ describe('GateBindings.sync', () => {
     expect(applied.sort()).toEqual(wanted.map((b) => b.metadata.name).sort());
     await gate.sync(log); // not seen back yet: not written twice
     expect(applied).toHaveLength(wanted.length);
-    for (const b of wanted) stored.set(b.metadata.name, compactBinding(b)); // the informer delivers them
+    for (const b of wanted) stored.set(b.metadata.name, compactBinding(answers.get(b.metadata.name)!)); // the informer delivers them
     await gate.sync(log);
     expect(applied).toHaveLength(wanted.length);
     stored.delete(wanted[0]!.metadata.name); // someone deletes one
