@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isConflict } from '../kube/api-errors.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
+import { lazyChild } from '../runtime/lazy-logger.ts';
 import { WorkQueue, type ReconcileResult } from './workqueue.ts';
 
 export type Reconcile = (key: string, log: Logger) => Promise<ReconcileResult>;
@@ -45,7 +46,7 @@ export class Controller {
   isPending(key: string): boolean { return this.queue.isPending(key); }
 
   private async reconcile(key: string): Promise<ReconcileResult> {
-    const log = this.log.child({ reconcileID: randomUUID(), key });
+    const log = lazyChild(this.log, { reconcileID: randomUUID(), key });
     const t0 = performance.now();
     try {
       return await this.reconcileKey(key, log);
