@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { GROUP } from '../api/schema.ts';
 import type { LabelSelector, ValidTenant } from '../api/schema.ts';
-import { canonical } from '../policy/diff.ts';
+import { canonicalJson } from '../policy/diff.ts';
 import { LABEL_ISOLATED, LABEL_MANAGED_BY, LABEL_NAMESPACE_NAME, OPERATOR_LABEL_PREFIX, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
 import type { OwnerReference } from '../policy/types.ts';
 export const POD_GATE = 'tenant-isolation-pod-gate';
@@ -223,7 +223,14 @@ function singlePair(sel: LabelSelector | undefined): [string, string] | undefine
   return pairs.length === 1 && (sel?.matchExpressions ?? []).length === 0 ? pairs[0] : undefined;
 }
 
-const slug = (key: string): string => `${key.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 60)}-${createHash('sha1').update(key).digest('hex').slice(0, 6)}`;
+const slugOf = (key: string): string => `${key.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 60)}-${createHash('sha1').update(key).digest('hex').slice(0, 6)}`;
+/** Label keys are few and every tenant status asks for its key's slug: computed once per key. */
+const slugs = new Map<string, string>();
+const slug = (key: string): string => {
+  let s = slugs.get(key);
+  if (s === undefined) { if (slugs.size >= 4096) slugs.clear(); s = slugOf(key); slugs.set(key, s); }
+  return s;
+};
 
 /** The names of the bindings that gate a tenant's namespaces. */
 export function bindingsCovering(t: TenantClaims): string[] {
@@ -305,7 +312,7 @@ export function bindingDigest(b: { metadata: { labels?: Readonly<Record<string, 
     namespaceSelector: spec.matchResources?.namespaceSelector,
     validationActions: spec.validationActions,
   };
-  return createHash('sha1').update(JSON.stringify(canonical(owned))).digest('base64');
+  return createHash('sha1').update(canonicalJson(owned)).digest('base64');
 }
 
 export function compactBinding(b: AdmissionBinding | CachedBinding): CachedBinding {
@@ -332,7 +339,7 @@ export function covers(binding: string, selector: LabelSelector | undefined, t: 
   }
   const pair = singlePair(t.namespaceSelector);
   if (pair) return (selector.matchExpressions?.[0]?.values ?? []).includes(pair[1]);
-  return JSON.stringify(canonical(selector.matchLabels ?? {})) === JSON.stringify(canonical(t.namespaceSelector?.matchLabels ?? {}));
+  return canonicalJson(selector.matchLabels ?? {}) === canonicalJson(t.namespaceSelector?.matchLabels ?? {});
 }
 
 /**

@@ -4,7 +4,7 @@
 import { BASELINE_STATUS_LIST_MAX, type IsolationBaselineObject, type IsolationBaselineStatus, type ParsedBaseline } from '../api/baseline.ts';
 import { PROFILE_STATUS_TENANTS_MAX, parseProfile, type IsolationProfileObject, type IsolationProfileStatus } from '../api/profile.ts';
 import type { Condition } from '../api/schema.ts';
-import { canonical } from '../policy/diff.ts';
+import { canonicalJson } from '../policy/diff.ts';
 import { sameConditions, setCondition } from './conditions.ts';
 import type { StatusEvent } from './tenant-status.ts';
 
@@ -93,7 +93,7 @@ export function baselineStatus(f: BaselineFacts): FleetStatusResult<IsolationBas
 export function fleetStatusDiffers<S extends { conditions?: Condition[] }>(cur: S | undefined, next: S): boolean {
   const { conditions: a, ...restA } = cur ?? ({} as S);
   const { conditions: b, ...restB } = next;
-  return !sameConditions(a, b) || JSON.stringify(canonical(restA)) !== JSON.stringify(canonical(restB));
+  return !sameConditions(a, b) || canonicalJson(restA) !== canonicalJson(restB);
 }
 
 /** The merge patch that makes `prev` into `next`: fields `next` no longer has are removed (null). */

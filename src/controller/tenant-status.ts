@@ -5,10 +5,9 @@
 import type { Breach } from '../analysis/analyzer.ts';
 import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
-import { canonical } from '../policy/diff.ts';
 import { MEMBERSHIP_KEYS, POD_GATE, membershipKeys } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
-import { sameConditions, setCondition } from './conditions.ts';
+import { sameConditions, setConditions, type ConditionUpdate } from './conditions.ts';
 import type { GateFacts } from './gate-bindings.ts';
 
 /** What is known of one namespace the tenant claims (or names explicitly). */
@@ -106,9 +105,10 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const pending = namespaces.filter((n) => n.state === 'Pending' && !facts.get(n.name)?.missing);
   const audit = count('WouldIsolate');
   const events: StatusEvent[] = [];
-  let conditions: Condition[] = object.status?.conditions ?? [];
+  const before: readonly Condition[] = object.status?.conditions ?? [];
+  const updates: ConditionUpdate[] = [];
   const set = (type: string, status: Condition['status'], reason: string, message: string): void => {
-    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
+    updates.push({ type, status, reason, message, observedGeneration: gen });
   };
   if (conflicts.length > 0) {
     const first = conflicts[0]!;
@@ -147,7 +147,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   }
   if (input.breaches) {
     const breaches = input.breaches;
-    const prev = conditions.find((c) => c.type === 'Isolated');
+    const prev = before.find((c) => c.type === 'Isolated');
     if (breaches.length === 0) {
       set('Isolated', 'True', 'NoBreach', 'no undeclared path into or out of the tenant\'s pods: only declared allows, DNS and intra-tenant traffic');
       if (prev?.status === 'False') events.push({ type: 'Normal', reason: 'IsolationRestored', message: 'No undeclared path into or out of the tenant remains' });
@@ -158,6 +158,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
       if (prev?.status !== 'False') events.push({ type: 'Warning', reason: 'IsolationBreached', message });
     }
   }
+  const conditions = setConditions(before, updates, now);
   const intraTenantPeers = peerMode(input, namespaces, settling);
   const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
   return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, namespaces, intraTenantPeers }, events, settling };
@@ -184,11 +185,12 @@ function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus
 export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date, reason: InvalidReason = 'InvalidSpec'): TenantStatusResult {
   const gen = object.metadata.generation ?? 0;
   const prev = object.status;
-  let c = prev?.conditions ?? [];
   const message = `${error}. Existing isolation is left as it was until ${reason === 'InvalidSpec' ? 'the spec' : 'the profile'} is fixed.`;
-  c = setCondition(c, { type: 'Ready', status: 'False', reason, message, observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Reconciling', status: 'False', reason, message: reason === 'InvalidSpec' ? 'waiting for a valid spec' : 'waiting for a valid profile', observedGeneration: gen }, now);
-  c = setCondition(c, { type: 'Stalled', status: 'True', reason, message, observedGeneration: gen }, now);
+  const c = setConditions(prev?.conditions ?? [], [
+    { type: 'Ready', status: 'False', reason, message, observedGeneration: gen },
+    { type: 'Reconciling', status: 'False', reason, message: reason === 'InvalidSpec' ? 'waiting for a valid spec' : 'waiting for a valid profile', observedGeneration: gen },
+    { type: 'Stalled', status: 'True', reason, message, observedGeneration: gen },
+  ], now);
   // Announced once per generation and reason: a requeue of the same failure says nothing new.
   const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === reason);
   const inherited = { ...(prev?.mode !== undefined ? { mode: prev.mode } : {}), ...(prev?.profile !== undefined ? { profile: prev.profile } : {}) };
@@ -204,8 +206,11 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
 export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
   return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && cur.mode === next.mode && cur.profile === next.profile
     && sameConditions(cur.conditions, next.conditions) && cur.intraTenantPeers === next.intraTenantPeers
-    && JSON.stringify(canonical(cur.namespaces ?? [])) === JSON.stringify(canonical(next.namespaces ?? [])));
+    && sameNamespaces(cur.namespaces ?? [], next.namespaces ?? []));
 }
+
+const sameNamespaces = (a: readonly NamespaceStatus[], b: readonly NamespaceStatus[]): boolean =>
+  a.length === b.length && a.every((n, i) => n.name === b[i]!.name && n.state === b[i]!.state && n.message === b[i]!.message);
 
 /** "3/3 isolated", "2/3 isolated, 1 conflict", "2 would isolate (Audit)". */
 export function summarize(namespaces: readonly NamespaceStatus[]): string {

@@ -24,6 +24,33 @@ export function canonical(value: unknown): unknown {
 }
 
 /**
+ * JSON.stringify(canonical(value)), written directly: the same text without building the copy (every write
+ * and every cached policy event hashes one, and the copies were a good part of a burst's garbage).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      out += `${i > 0 ? ',' : ''}${v === undefined || v === null || typeof v === 'function' || typeof v === 'symbol' ? 'null' : canonicalJson(v)}`;
+    }
+    return `${out}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    let out = '{';
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v === undefined || v === null || typeof v === 'function' || typeof v === 'symbol') continue;
+      if (Array.isArray(v) && v.length === 0) continue;
+      if (k === 'matchLabels' && typeof v === 'object' && Object.keys(v).length === 0) continue;
+      out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(v)}`;
+    }
+    return `${out}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
  * A policy as the controller caches it: identity, our labels, and the digest of what we own. Keeping the
  * digest instead of the spec is what keeps 30 000 policies small (docs/operations.md, Memory and sizing).
  */
@@ -102,5 +129,5 @@ export function ownedDigest(p: NetworkPolicy): string {
     ownerReferences: p.metadata.ownerReferences ?? [],
     spec: p.spec,
   };
-  return createHash('sha1').update(JSON.stringify(canonical(owned))).digest('base64');
+  return createHash('sha1').update(canonicalJson(owned)).digest('base64');
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../src/api/schema.ts';
-import { sameConditions, setCondition } from '../../src/controller/conditions.ts';
+import { sameConditions, setCondition, setConditions } from '../../src/controller/conditions.ts';
 
 const t0 = new Date('2025-01-01T00:00:00.000Z');
 const t1 = new Date('2025-01-01T01:00:00.000Z');
@@ -42,6 +42,26 @@ describe('setCondition', () => {
     const snapshot = structuredClone(before);
     setCondition(before, ready('False'), t1);
     expect(before).toEqual(snapshot);
+  });
+});
+
+describe('setConditions', () => {
+  it('applies every update as setCondition one after another would, in one new list', () => {
+    const before = setCondition(setCondition([], ready('True'), t0), { type: 'Stalled', status: 'False', reason: 'R', message: '' }, t0);
+    const updates = [ready('False', 'Pending', 'waiting'), { type: 'Stalled', status: 'False' as const, reason: 'R2', message: 'x' }, { type: 'Reconciling', status: 'True' as const, reason: 'P', message: '' }];
+    const oneByOne = updates.reduce((cs, u) => setCondition(cs, u, t1), before);
+    const batched = setConditions(before, updates, t1);
+    expect(batched).toEqual(oneByOne);
+    expect(batched.map((c) => c.type)).toEqual(['Ready', 'Reconciling', 'Stalled']);
+    expect(batched[0]!.lastTransitionTime).toBe(t1.toISOString());
+    expect(batched[2]!.lastTransitionTime).toBe(t0.toISOString());
+  });
+
+  it('keeps the very object of a condition that does not change', () => {
+    const before = setCondition([], ready('True'), t0);
+    const after = setConditions(before, [ready('True')], t1);
+    expect(after).not.toBe(before);
+    expect(after[0]).toBe(before[0]);
   });
 });
 

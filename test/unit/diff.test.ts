@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planNamespace, type NamespacePlan } from '../../src/policy/desired.ts';
-import { canonical, compactPolicy, policyDrift as driftOfCached } from '../../src/policy/diff.ts';
+import { canonical, canonicalJson, compactPolicy, policyDrift as driftOfCached } from '../../src/policy/diff.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
 import { tenant } from './fixtures.ts';
 
@@ -144,6 +144,19 @@ describe('canonical', () => {
 
   it('keeps list order, which is meaningful', () => {
     expect(canonical(['b', 'a'])).toEqual(['b', 'a']);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('is JSON.stringify(canonical(x)), character for character', () => {
+    const samples: unknown[] = [
+      { b: 1, a: [], matchLabels: {}, c: null, d: undefined, e: { y: 1, x: [] } },
+      { podSelector: {}, policyTypes: ['Ingress'], ingress: [{}] },
+      { s: 'quote " and \\ and \u00e9 and \n', n: [1.5, -0, 1e21, true, false, null, undefined, 'x'], nested: [[{ matchLabels: {} }], []] },
+      ['b', 'a'], 'plain', 42, true, null, {},
+      ...desiredAll, ...desiredAll.map(stored),
+    ];
+    for (const x of samples) expect(canonicalJson(x)).toBe(JSON.stringify(canonical(x)));
   });
 });
 
