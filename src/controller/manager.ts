@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { EventRecorder } from '../kube/events.ts';
 import type { RestClient } from '../kube/rest.ts';
-import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type OperatorMetrics } from '../metrics/metrics.ts';
+import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type FleetCounts, type OperatorMetrics } from '../metrics/metrics.ts';
 import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
 import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { MembershipIndex } from '../policy/membership.ts';
@@ -67,7 +67,6 @@ export class Manager {
   private readonly opts: ManagerOptions;
   private readonly labelGuarded: () => boolean;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private gaugeTimer: NodeJS.Timeout | undefined;
 
   constructor(rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ManagerOptions) {
     this.log = log; this.metrics = metrics; this.opts = opts;
@@ -168,9 +167,8 @@ export class Manager {
   startWorkers(): void {
     this.proof?.start();
     for (const c of this.controllers) c.start();
-    // Gauges walk every tenant's status: once a second, not once per reconcile.
-    this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
-    this.gaugeTimer.unref();
+    // The fleet gauges walk every tenant's status when scraped, not per reconcile or on a timer.
+    this.metrics.observeFleet(() => this.fleetCounts());
     if (this.opts.resyncPeriodMs > 0) {
       this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
       this.resyncTimer.unref();
@@ -197,35 +195,29 @@ export class Manager {
   /** Stops taking keys, finishes in-flight reconciles, stops watches. */
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     this.proof?.stop();
     this.events.flush();
     await Promise.all(this.controllers.map((c) => c.shutdown()));
     await Promise.all(this.caches.all.map(({ informer }) => informer.stop()));
   }
 
-  updateGauges(): void {
-    const m = this.metrics;
+  /** What the fleet gauges report: tenants by condition, namespaces by state, peer modes, policies, breaches. */
+  fleetCounts(): FleetCounts {
     // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
     const states = new Map<string, string>();
-    const byCondition: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
-    const peers: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
+    const tenants: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
+    const peerModes: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
     for (const t of this.caches.tenants.list()) {
-      byCondition.all = (byCondition.all ?? 0) + 1;
+      tenants.all = (tenants.all ?? 0) + 1;
       // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
-      for (const c of t.status?.conditions ?? []) if (c.status === 'True') byCondition[c.type] = (byCondition[c.type] ?? 0) + 1;
+      for (const c of t.status?.conditions ?? []) if (c.status === 'True') tenants[c.type] = (tenants[c.type] ?? 0) + 1;
       for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
-      if (t.status?.intraTenantPeers) peers[t.status.intraTenantPeers] = (peers[t.status.intraTenantPeers] ?? 0) + 1;
+      if (t.status?.intraTenantPeers) peerModes[t.status.intraTenantPeers] = (peerModes[t.status.intraTenantPeers] ?? 0) + 1;
     }
-    const counts: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
-    for (const s of states.values()) counts[s] = (counts[s] ?? 0) + 1;
-    for (const [state, n] of Object.entries(counts)) m.namespaces.set({ state }, n);
-    m.conflicts.set(counts.Conflict ?? 0);
-    m.managedPolicies.set(this.policyIndex.count);
-    for (const [condition, n] of Object.entries(byCondition)) m.tenants.set({ condition }, n);
-    for (const [mode, n] of Object.entries(peers)) m.peerModes.set({ mode }, n);
+    const namespaces: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
+    for (const s of states.values()) namespaces[s] = (namespaces[s] ?? 0) + 1;
     const breaches = [...(this.proof?.counts.values() ?? [])];
-    m.breachedTenants.set(breaches.length);
-    m.breaches.set(breaches.reduce((a, b) => a + b, 0));
+    return { tenants, namespaces, peerModes, managedPolicies: this.policyIndex.count, breaches: breaches.reduce((a, b) => a + b, 0), breachedTenants: breaches.length };
   }
+
 }

@@ -15,6 +15,19 @@ const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 
   1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
 const WORKQUEUE_BUCKETS = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000];
 
+/** The fleet as the operator sees it, counted when /metrics is scraped (Manager.fleetCounts). */
+export interface FleetCounts {
+  /** TenantIsolations by condition that is True, and `all`. */
+  tenants: Readonly<Record<string, number>>;
+  /** Tenant namespaces by the state their tenants report. */
+  namespaces: Readonly<Record<string, number>>;
+  /** Enforcing tenants by how their intra-tenant policies name members. */
+  peerModes: Readonly<Record<string, number>>;
+  managedPolicies: number;
+  breaches: number;
+  breachedTenants: number;
+}
+
 export class OperatorMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal: Counter<'controller' | 'result'>;
@@ -45,6 +58,8 @@ export class OperatorMetrics {
   /** Keys in flight per controller, read at scrape time. */
   private readonly inFlight = new Map<string, () => ReadonlyMap<string, number>>();
   private watches: () => { resource: string; ageSeconds: number }[] = () => [];
+  private fleet: (() => FleetCounts) | undefined;
+  private fleetCounted: FleetCounts | undefined;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -59,19 +74,43 @@ export class OperatorMetrics {
     this.workDuration = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long in seconds processing an item from workqueue takes', labelNames: ['name', 'controller'], buckets: WORKQUEUE_BUCKETS, registers: r });
     this.queueRetries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name', 'controller'], registers: r });
     this.leaderStatus = new Gauge({ name: 'leader_election_master_status', help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', labelNames: ['name'], registers: r });
-    this.tenants = new Gauge({ name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Isolated, Reconciling, Stalled) and all', labelNames: ['condition'], registers: r });
+    // Fleet gauges are counted from the caches when scraped (controller-runtime's collectors), not on a
+    // timer: an operator nobody scrapes walks no tenant list, and a scrape sees the counts of that moment.
+    const fleet = (): FleetCounts | undefined => this.fleetCounts();
+    this.tenants = new Gauge({
+      name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Isolated, Reconciling, Stalled) and all', labelNames: ['condition'], registers: r,
+      collect() { const f = fleet(); if (f) for (const [condition, n] of Object.entries(f.tenants)) this.set({ condition }, n); },
+    });
     for (const condition of ['all', 'Ready', 'Isolated', 'Reconciling', 'Stalled']) this.tenants.set({ condition }, 0);
-    this.namespaces = new Gauge({ name: 'tenant_isolation_namespaces', help: 'Tenant namespaces by state', labelNames: ['state'], registers: r });
+    this.namespaces = new Gauge({
+      name: 'tenant_isolation_namespaces', help: 'Tenant namespaces by state', labelNames: ['state'], registers: r,
+      collect() { const f = fleet(); if (f) for (const [state, n] of Object.entries(f.namespaces)) this.set({ state }, n); },
+    });
     for (const state of ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate']) this.namespaces.set({ state }, 0);
-    this.managedPolicies = new Gauge({ name: 'tenant_isolation_managed_policies', help: 'NetworkPolicies the operator manages', registers: r });
+    this.managedPolicies = new Gauge({
+      name: 'tenant_isolation_managed_policies', help: 'NetworkPolicies the operator manages', registers: r,
+      collect() { const f = fleet(); if (f) this.set(f.managedPolicies); },
+    });
     this.driftCorrections = new Counter({ name: 'tenant_isolation_drift_corrections_total', help: 'Managed policies restored after someone edited or deleted them', registers: r });
-    this.conflicts = new Gauge({ name: 'tenant_isolation_conflicts', help: 'Namespaces claimed by more than one tenant (failed closed)', registers: r });
+    this.conflicts = new Gauge({
+      name: 'tenant_isolation_conflicts', help: 'Namespaces claimed by more than one tenant (failed closed)', registers: r,
+      collect() { const f = fleet(); if (f) this.set(f.namespaces.Conflict ?? 0); },
+    });
     this.timeToIsolation = new Histogram({ name: 'tenant_isolation_time_to_isolation_seconds', help: 'From a namespace becoming a tenant member (as seen by the operator) to all its policies stored', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: r });
     this.apiWrites = new Counter({ name: 'tenant_isolation_api_writes_total', help: 'Writes the operator sent to the apiserver, by verb and resource', labelNames: ['verb', 'resource'], registers: r });
-    this.breaches = new Gauge({ name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r });
-    this.breachedTenants = new Gauge({ name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r });
+    this.breaches = new Gauge({
+      name: 'tenant_isolation_breaches', help: 'Undeclared allowed paths into or out of tenants (reachability analysis of the live cluster)', registers: r,
+      collect() { const f = fleet(); if (f) this.set(f.breaches); },
+    });
+    this.breachedTenants = new Gauge({
+      name: 'tenant_isolation_breached_tenants', help: 'Tenants with Isolated=False: at least one undeclared path', registers: r,
+      collect() { const f = fleet(); if (f) this.set(f.breachedTenants); },
+    });
     this.breaches.set(0); this.breachedTenants.set(0); this.managedPolicies.set(0); this.conflicts.set(0);
-    this.peerModes = new Gauge({ name: 'tenant_isolation_intra_tenant_peers', help: 'Enforcing tenants by how their intra-tenant policies name members: MembershipLabel (a join costs the same at any size) or NamespaceNames', labelNames: ['mode'], registers: r });
+    this.peerModes = new Gauge({
+      name: 'tenant_isolation_intra_tenant_peers', help: 'Enforcing tenants by how their intra-tenant policies name members: MembershipLabel (a join costs the same at any size) or NamespaceNames', labelNames: ['mode'], registers: r,
+      collect() { const f = fleet(); if (f) for (const [mode, n] of Object.entries(f.peerModes)) this.set({ mode }, n); },
+    });
     for (const mode of ['MembershipLabel', 'NamespaceNames']) this.peerModes.set({ mode }, 0);
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
@@ -95,6 +134,22 @@ export class OperatorMetrics {
       collect() { for (const w of sources.watches()) this.set({ resource: w.resource }, w.ageSeconds); },
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The fleet's counts, read at scrape time (at most once per scrape). */
+  observeFleet(counts: () => FleetCounts): void { this.fleet = counts; this.fleetCounted = undefined; }
+
+  /**
+   * One count serves every gauge of a scrape: a scrape collects its metrics in one run of microtasks, so the
+   * count is dropped on the next turn of the event loop.
+   */
+  private fleetCounts(): FleetCounts | undefined {
+    if (!this.fleet) return undefined;
+    if (!this.fleetCounted) {
+      this.fleetCounted = this.fleet();
+      setImmediate(() => { this.fleetCounted = undefined; });
+    }
+    return this.fleetCounted;
   }
 
   /** Watch ages, read at scrape time. */
