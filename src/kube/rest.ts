@@ -86,6 +86,7 @@ export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED
 
 export class RestClient {
   private readonly server: URL;
+  private readonly origin: { protocol: string; hostname: string; port: number };
   private readonly agent: Agent;
   /** Watches hold a connection each for minutes: their own pool, so they never starve requests. */
   private readonly watchAgent: Agent;
@@ -111,6 +112,12 @@ export class RestClient {
     this.watchSilenceLimitMs = o.watchSilenceLimitMs;
     this.access = access;
     this.server = access.server;
+    // An IPv6 literal is bracketed in a URL, not in request options.
+    const host = this.server.hostname;
+    this.origin = {
+      protocol: this.server.protocol, hostname: host.startsWith('[') ? host.slice(1, -1) : host,
+      port: Number(this.server.port || (this.server.protocol === 'https:' ? 443 : 80)),
+    };
     const agent = (maxSockets: number, tcpKeepAliveMs?: number): Agent => {
       const a = this.server.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
@@ -150,10 +157,17 @@ export class RestClient {
     return headers;
   }
 
-  private url(path: string, query: RequestOptions['query']): URL {
-    const url = new URL(path, this.server);
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    return url;
+  /**
+   * The request's target: the server's origin, the path and the query. Built as strings (a URL object and
+   * its conversion back to request options cost every request more than the rest of this client's code).
+   * As `new URL(path, server)` did, an absolute path replaces any path in the server's URL.
+   */
+  private target(path: string, query: RequestOptions['query']): { options: { protocol: string; hostname: string; port: number; path: string }; pathname: string; lib: typeof https | typeof http } {
+    const pathname = path.split('?', 1)[0]!;
+    const params = new URLSearchParams(path.includes('?') ? path.slice(pathname.length + 1) : undefined);
+    for (const k in query) { const v = query[k]; if (v !== undefined) params.set(k, String(v)); }
+    const search = params.size > 0 ? `?${params.toString()}` : '';
+    return { options: { ...this.origin, path: `${pathname}${search}` }, pathname, lib: this.origin.protocol === 'https:' ? https : http };
   }
 
   onWrite(listener: WriteListener): void { this.writeListeners.push(listener); }
@@ -211,7 +225,7 @@ export class RestClient {
   }
 
   private async sendOnce<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
-    const url = this.url(path, o.query);
+    const url = this.target(path, o.query);
     const headers = await this.headers();
     let payload: string | undefined;
     if (o.body !== undefined) {
@@ -219,11 +233,10 @@ export class RestClient {
       headers['Content-Type'] = o.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    const lib = url.protocol === 'https:' ? https : http;
     // Synchronously before the request exists: nothing between this check and the socket can yield.
     if (isWrite) this.checkWriteFence(method, url.pathname);
     return await new Promise<T>((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
+      const req = url.lib.request({ ...url.options, method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
         // Decoded as it arrives, into JS strings: a Buffer.concat of a large list page would be one more
         // big malloc'd block per response, and those fragment the C heap for good (RSS that never returns).
         res.setEncoding('utf8');
@@ -262,13 +275,12 @@ export class RestClient {
    * (its timeoutSeconds), rejects on a transport error or a non-2xx answer. Abort with `signal`.
    */
   async watch<T>(path: string, query: RequestOptions['query'], onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
-    const url = this.url(path, { ...query, watch: true });
+    const url = this.target(path, { ...query, watch: true });
     await this.throttle(signal);
     const headers = await this.headers();
-    const lib = url.protocol === 'https:' ? https : http;
     await new Promise<void>((resolve, reject) => {
       let failure: Error | undefined; // what the event handler threw: the watch ends with exactly that error
-      const req = lib.request(url, { method: 'GET', headers, agent: this.watchAgent, signal }, (res) => {
+      const req = url.lib.request({ ...url.options, method: 'GET', headers, agent: this.watchAgent, signal }, (res) => {
         const status = res.statusCode ?? 0;
         res.setEncoding('utf8'); // decodes characters split across chunks
         let buffered = '';

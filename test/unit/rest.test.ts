@@ -162,6 +162,39 @@ describe('RestClient and Retry-After', () => {
 });
 
 describe('RestClient requests', () => {
+  it('send the path with its query encoded as URLSearchParams does, a query in the path kept and overridden by name', async () => {
+    const query = { labelSelector: 'app.kubernetes.io/managed-by in (a,b)', fieldSelector: 'metadata.name=x y', limit: 500, continue: undefined, force: true };
+    await client.get('/apis/g/v1/things', query);
+    await client.get('/api/v1/namespaces?limit=5&watch=false', { limit: 7 });
+    const expected = (path: string, q: Record<string, string | number | boolean | undefined>): string => {
+      const u = new URL(path, 'http://x');
+      for (const [k, v] of Object.entries(q)) if (v !== undefined) u.searchParams.set(k, String(v));
+      return `${u.pathname}${u.search}`;
+    };
+    expect(seen.map((x) => x.url)).toEqual([expected('/apis/g/v1/things', query), expected('/api/v1/namespaces?limit=5&watch=false', { limit: 7 })]);
+    expect(seen[1]!.url).toBe('/api/v1/namespaces?limit=7&watch=false');
+  });
+
+  it('reach a server whose URL is an IPv6 literal', async (ctx) => {
+    const v6 = http.createServer((req, res) => { seen.push({ method: req.method!, url: req.url!, headers: req.headers }); res.end('{"ok":true}'); });
+    try {
+      await new Promise<void>((r, f) => { v6.once('error', f); v6.listen(0, '::1', r); });
+    } catch {
+      v6.close();
+      ctx.skip('this machine has no IPv6 loopback (::1)');
+    }
+    const { port } = v6.address() as net.AddressInfo;
+    const c6 = await RestClient.create({ source: 'test', server: new URL(`http://[::1]:${port}`), tls: { rejectUnauthorized: true }, authorization: () => Promise.resolve(undefined) });
+    try {
+      expect(await c6.get('/healthz', { verbose: true })).toEqual({ ok: true });
+      expect(seen.at(-1)!.url).toBe('/healthz?verbose=true');
+    } finally {
+      c6.close();
+      v6.closeAllConnections();
+      await new Promise<void>((r) => v6.close(() => r()));
+    }
+  });
+
   it('carry a User-Agent naming the operator, its package version, OS and architecture', async () => {
     await client.get('/a');
     await client.apply('/a', {}, 'm');
