@@ -1,7 +1,8 @@
 // The floor the benchmarks compare the operator with: a plain client that watches namespaces and, the
 // moment it sees one labelled `<label-key>=<tenant>`, creates the policies the operator would write there
-// for that tenant (the same objects, from the same pure function), all at once. Nothing else: no queue,
-// no status, no labels, no events. It runs as a process of its own, as the operator does, and prints
+// for that tenant (the same objects, from the same pure function), all at once, then patches the
+// namespace's labels once, as the operator marks a namespace isolated and a member (lib.ts
+// floorNamespaceLabels). Nothing else: no queue, no status, no events. It runs as a process of its own, as the operator does, and prints
 // "ready" once its caches are synced.
 //   node bench/floor-client.ts --kubeconfig PATH --label-key KEY [--tenant-prefix P] [--peers MembershipLabel|NamespaceNames]
 // Its tenants are ClusterRoles labelled `bench-floor-owner` (no rules) whose name starts with the prefix: each owns its tenant's policies as a
@@ -18,7 +19,7 @@ import { inNamespace, memberTemplates } from '../src/policy/desired.ts';
 import { LABEL_MANAGED_BY } from '../src/policy/labels.ts';
 import { floorPolicyName } from './lib.ts';
 import type { NamespaceObject } from '../src/policy/types.ts';
-import { FLOOR_MANAGER, FLOOR_OWNER_LABEL } from './lib.ts';
+import { FLOOR_MANAGER, FLOOR_OWNER_LABEL, floorNamespaceLabels } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   kubeconfig: { type: 'string' }, 'label-key': { type: 'string' }, peers: { type: 'string', default: 'MembershipLabel' }, 'tenant-prefix': { type: 'string', default: '' },
@@ -49,6 +50,7 @@ async function isolate(ns: string, tenant: ValidTenant): Promise<void> {
   const policies = memberTemplates(tenant, list, peers).map((t) => inNamespace(t, ns));
   await Promise.all(policies.map((p) => rest.create(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
     { ...p, metadata: { ...p.metadata, name: floorPolicyName(p.metadata.name), labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: [owner] } }, FLOOR_MANAGER)));
+  await rest.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: floorNamespaceLabels(tenant.name) } }, FLOOR_MANAGER);
 }
 
 const seen = new Set<string>();

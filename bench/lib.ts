@@ -115,6 +115,12 @@ export async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Prom
 export const FLOOR_MANAGER = 'bench-floor';
 /** The label of the ClusterRoles that stand for the floor's tenants (bench/floor-client.ts). */
 export const FLOOR_OWNER_LABEL = 'bench-floor-owner';
+/**
+ * The floor's stand-ins for the operator's isolated and member-of namespace labels: the operator patches
+ * both onto a namespace once its policies are stored, so the floor does too (one merge patch, through the
+ * same admission policies), under keys the operator ignores.
+ */
+export const floorNamespaceLabels = (tenant: string): Record<string, string> => ({ 'bench-floor.tenancy.dev/isolated': 'true', 'bench-floor.tenancy.dev/member-of': tenant });
 
 /** Creates the floor's tenants: ClusterRoles without rules, each owning its tenant's policies. */
 export async function createFloorTenants(rest: RestClient, names: readonly string[]): Promise<void> {

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
-import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, countersBy, deployedNodeOptions, floorPolicyName, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
+import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, countersBy, deployedNodeOptions, floorNamespaceLabels, floorPolicyName, watchManagedPolicies, counter, repo, quiescent, round, sleep, startOperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -49,9 +49,6 @@ const applyTenant = (t: string, key = 'scale-tenant') => c.rest.apply<TenantIsol
 // the floor's policies (the same label key, another value, which the operator ignores): both sides are
 // timed by one observer, and the apiserver serves that observer the same events in both phases.
 const FLOOR_MANAGER = 'bench-floor';
-/** The floor's stand-ins for the operator's isolated and member-of namespace labels. */
-const FLOOR_ISOLATED = 'bench-floor.tenancy.dev/isolated';
-const FLOOR_MEMBER_OF = 'bench-floor.tenancy.dev/member-of';
 const seen = new Map<string, number>();
 let isolatedCount = 0;
 let floorStoredCount = 0;
@@ -128,9 +125,8 @@ try {
         await Promise.all(writes.map((p) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${floorPolicyName(p.metadata.name)}`,
           { ...p, metadata: { ...p.metadata, name: floorPolicyName(p.metadata.name), labels: { ...p.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER } } }, 'floor')));
         // Then the namespace's labels, as the operator marks a namespace isolated and a member once its
-        // policies are stored (the pod gate admits pods only then): one merge patch, the same size, under
-        // keys of the floor's own so the operator leaves them alone.
-        await c.rest.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: { [FLOOR_ISOLATED]: 'true', [FLOOR_MEMBER_OF]: t.name } } }, 'floor');
+        // policies are stored (the pod gate admits pods only then).
+        await c.rest.mergePatch(`/api/v1/namespaces/${ns}`, { metadata: { labels: floorNamespaceLabels(t.name) } }, 'floor');
       });
       const floorClientSeconds = (performance.now() - f0) / 1000;
       // Done when the observer has seen every floor policy stored, as for the operator.
