@@ -6,26 +6,11 @@ import { BASELINE_KIND, GROUP, KIND } from '../api/schema.ts';
 import { ANNOTATION_CONFLICT, LABEL_BASELINE, LABEL_MANAGED_BY, LABEL_TENANT, RESERVED_POLICY_PREFIX } from './labels.ts';
 import type { NetworkPolicy, NetworkPolicySpec } from './types.ts';
 
-/** Drops empty lists and empty matchLabels maps, which the apiserver omits and which mean the same. */
-export function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map((v) => canonical(v));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v === undefined || v === null) continue;
-      if (Array.isArray(v) && v.length === 0) continue;
-      if (k === 'matchLabels' && typeof v === 'object' && Object.keys(v).length === 0) continue;
-      out[k] = canonical(v);
-    }
-    return out;
-  }
-  return value;
-}
-
 /**
- * JSON.stringify(canonical(value)), written directly: the same text without building the copy (every write
- * and every cached policy event hashes one, and the copies were a good part of a burst's garbage).
+ * JSON text of `value` in canonical form: keys sorted; empty lists, empty matchLabels maps, null and
+ * undefined dropped (the apiserver omits them, and they mean the same). Written directly rather than
+ * through a sorted copy and JSON.stringify: every write and every cached policy event hashes one, and the
+ * copies were a good part of a burst's garbage.
  */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) {
