@@ -2,8 +2,8 @@
 // moment it sees one labelled `<label-key>=<tenant>`, creates the policies the operator would write there
 // for that tenant (the same objects, from the same pure function), all at once, then patches the
 // namespace's labels once, as the operator marks a namespace isolated and a member (lib.ts
-// floorNamespaceLabels). Nothing else: no queue, no status, no events. It runs as a process of its own, as the operator does, and prints
-// "ready" once its caches are synced.
+// floorNamespaceLabels). Nothing else: no queue, no status, no events. It runs as a process of its own,
+// as the operator does, and prints "ready" once its caches are synced.
 //   node bench/floor-client.ts --kubeconfig PATH --label-key KEY [--tenant-prefix P] [--peers MembershipLabel|NamespaceNames]
 // Its tenants are ClusterRoles labelled `bench-floor-owner` (no rules) whose name starts with the prefix: each owns its tenant's policies as a
 // TenantIsolation owns the operator's (an owner reference of about the same size), while the operator,

@@ -219,5 +219,4 @@ export class Manager {
     const breaches = [...(this.proof?.counts.values() ?? [])];
     return { tenants, namespaces, peerModes, managedPolicies: this.policyIndex.count, breaches: breaches.reduce((a, b) => a + b, 0), breachedTenants: breaches.length };
   }
-
 }

@@ -87,6 +87,7 @@ export interface WatchEvent<T = unknown> { type: 'ADDED' | 'MODIFIED' | 'DELETED
 export class RestClient {
   private readonly server: URL;
   private readonly origin: { protocol: string; hostname: string; port: number };
+  private readonly lib: typeof https | typeof http;
   private readonly agent: Agent;
   /** Watches hold a connection each for minutes: their own pool, so they never starve requests. */
   private readonly watchAgent: Agent;
@@ -118,6 +119,7 @@ export class RestClient {
       protocol: this.server.protocol, hostname: host.startsWith('[') ? host.slice(1, -1) : host,
       port: Number(this.server.port || (this.server.protocol === 'https:' ? 443 : 80)),
     };
+    this.lib = this.server.protocol === 'https:' ? https : http;
     const agent = (maxSockets: number, tcpKeepAliveMs?: number): Agent => {
       const a = this.server.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, maxSockets, ...access.tls })
@@ -162,12 +164,12 @@ export class RestClient {
    * its conversion back to request options cost every request more than the rest of this client's code).
    * As `new URL(path, server)` did, an absolute path replaces any path in the server's URL.
    */
-  private target(path: string, query: RequestOptions['query']): { options: { protocol: string; hostname: string; port: number; path: string }; pathname: string; lib: typeof https | typeof http } {
+  private target(path: string, query: RequestOptions['query']): { options: { protocol: string; hostname: string; port: number; path: string }; pathname: string } {
     const pathname = path.split('?', 1)[0]!;
     const params = new URLSearchParams(path.includes('?') ? path.slice(pathname.length + 1) : undefined);
     for (const k in query) { const v = query[k]; if (v !== undefined) params.set(k, String(v)); }
     const search = params.size > 0 ? `?${params.toString()}` : '';
-    return { options: { ...this.origin, path: `${pathname}${search}` }, pathname, lib: this.origin.protocol === 'https:' ? https : http };
+    return { options: { ...this.origin, path: `${pathname}${search}` }, pathname };
   }
 
   onWrite(listener: WriteListener): void { this.writeListeners.push(listener); }
@@ -236,7 +238,7 @@ export class RestClient {
     // Synchronously before the request exists: nothing between this check and the socket can yield.
     if (isWrite) this.checkWriteFence(method, url.pathname);
     return await new Promise<T>((resolve, reject) => {
-      const req = url.lib.request({ ...url.options, method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
+      const req = this.lib.request({ ...url.options, method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
         // Decoded as it arrives, into JS strings: a Buffer.concat of a large list page would be one more
         // big malloc'd block per response, and those fragment the C heap for good (RSS that never returns).
         res.setEncoding('utf8');
@@ -280,7 +282,7 @@ export class RestClient {
     const headers = await this.headers();
     await new Promise<void>((resolve, reject) => {
       let failure: Error | undefined; // what the event handler threw: the watch ends with exactly that error
-      const req = url.lib.request({ ...url.options, method: 'GET', headers, agent: this.watchAgent, signal }, (res) => {
+      const req = this.lib.request({ ...url.options, method: 'GET', headers, agent: this.watchAgent, signal }, (res) => {
         const status = res.statusCode ?? 0;
         res.setEncoding('utf8'); // decodes characters split across chunks
         let buffered = '';
