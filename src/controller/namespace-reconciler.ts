@@ -7,10 +7,10 @@ import type { TenantIsolationObject, ValidTenant } from '../api/schema.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
-import { apiErrorOf, isAlreadyExists, isConflict, isInvalid, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
+import { isConflict, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
-import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
+import { isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
 import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
@@ -18,6 +18,7 @@ import type { ReconcileResult } from '../queue/workqueue.ts';
 import type { BaselineState } from './baseline-state.ts';
 import type { ManagedPolicies } from './caches.ts';
 import type { DesiredPolicies } from './desired-policies.ts';
+import { policyPath, writePolicy } from './policy-write.ts';
 
 export interface NamespaceReconcilerDeps {
   rest: RestClient;
@@ -36,9 +37,6 @@ export interface NamespaceReconcilerDeps {
 
 export const isTerminating = (ns: NamespaceObject): boolean =>
   ns.metadata.deletionTimestamp !== undefined || ns.status?.phase === 'Terminating';
-
-export const policyPath = (namespace: string, name?: string): string =>
-  `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies${name ? `/${name}` : ''}`;
 
 export class NamespaceReconciler {
   private readonly d: NamespaceReconcilerDeps;
@@ -137,7 +135,7 @@ export class NamespaceReconciler {
     // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
     // and each only narrows what the others allow, so no write order opens a path.
     try {
-      const outcomes = await Promise.all(writes.map((w) => this.write(w.p, w.digest, existing.get(w.p.metadata.name))));
+      const outcomes = await Promise.all(writes.map((w) => this.write(w.p, existing.get(w.p.metadata.name))));
       writes.forEach((w, i) => { if (outcomes[i] === 'clash') clashes.add(w.p.metadata.name); });
       writes = writes.filter((w) => !clashes.has(w.p.metadata.name));
     } catch (err) {
@@ -238,42 +236,11 @@ export class NamespaceReconciler {
     this.d.events.record(plan.tenant, 'Warning', 'PolicyNameClash', `NetworkPolicy ${fresh.join(', ')} in namespace ${name} is not the operator's (a user's, or made before the admission gate): it is never overwritten; rename or delete it, and until then the namespace is not isolated`);
   }
 
-  /**
-   * Writes one policy: a new one with a create, so that a name someone else's policy already holds fails
-   * (AlreadyExists) instead of being taken over; the operator's own with server-side apply.
-   */
-  private async write(desired: NetworkPolicy, desiredDigest: string, current: CachedPolicy | undefined): Promise<'written' | 'clash'> {
-    const path = policyPath(desired.metadata.namespace, desired.metadata.name);
-    const share = { string: (s: string) => strings.intern(s) };
-    if (!current) {
-      try {
-        this.d.managed.assumed.assume(compactPolicy(await this.d.rest.create<NetworkPolicy>(policyPath(desired.metadata.namespace), desired, FIELD_MANAGER), share));
-        return 'written';
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-        // The name is taken: by the operator's own policy the cache has not shown yet, or by someone else's.
-        const found = compactPolicy(await this.d.rest.get<NetworkPolicy>(path), share);
-        if (!isOperatorPolicy(found, this.d.managed.tenantOfUid)) return 'clash';
-      }
-    }
-    let stored: CachedPolicy;
-    try {
-      stored = compactPolicy(await this.d.rest.apply<NetworkPolicy>(path, desired, FIELD_MANAGER, true), share);
-    } catch (err) {
-      // Fields set by the create belong to its Update-operation manager, which an apply cannot take away:
-      // a policy moving to another tenant would keep the old controller reference next to the new one,
-      // which the apiserver refuses. Replace the object whole, guarded by resourceVersion.
-      if (!isInvalid(err) || !apiErrorOf(err)!.causes.some((c) => c.field === 'metadata.ownerReferences')) throw err;
-      const live = await this.d.rest.get<NetworkPolicy>(path);
-      stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: live.metadata.resourceVersion } }, FIELD_MANAGER), share);
-    }
-    // Server-side apply keeps fields other managers own (e.g. an ingress rule someone added to our
-    // default-deny with kubectl edit). If any remain, replace the object whole, guarded by resourceVersion.
-    if (stored.ownedDigest !== desiredDigest) {
-      stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...desired, metadata: { ...desired.metadata, resourceVersion: stored.metadata.resourceVersion } }, FIELD_MANAGER), share);
-    }
-    this.d.managed.assumed.assume(stored);
-    return 'written';
+  /** Writes one policy (src/controller/policy-write.ts); what it stores is remembered until the watch shows it. */
+  private async write(desired: NetworkPolicy, current: CachedPolicy | undefined): Promise<'written' | 'clash'> {
+    const r = await writePolicy(this.d.rest, (p) => isOperatorPolicy(p, this.d.managed.tenantOfUid), desired, current);
+    if (r.outcome === 'written') this.d.managed.assumed.assume(r.stored);
+    return r.outcome;
   }
 
   private async delete(p: CachedPolicy): Promise<void> {

@@ -167,6 +167,34 @@ describe('drift', () => {
   });
 });
 
+describe('a managed policy is replaced whole', () => {
+  it('an edit by another field manager is undone by one write, and the policy keeps one managedFields entry, the operator\'s', async () => {
+    const t = unique('t-replace');
+    const ns = unique('replace');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolated(ns);
+    const r = await rest();
+    type Stored = NetworkPolicy & { metadata: { generation: number } };
+    const managers = (p: Stored): string[] => ((p.metadata as { managedFields?: { manager: string; operation: string }[] }).managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
+    // Another manager widens our deny: it now owns spec.ingress and spec.policyTypes.
+    const tampered = await r.mergePatch<Stored>(NP(ns, 'tenant-isolation-default-deny'), { spec: { ingress: [{}], policyTypes: ['Ingress'] } }, 'tamperer');
+    expect(managers(tampered).sort()).toEqual(['tamperer/Update', 'tenant-isolation-operator/Update']);
+    await eventually(async () => {
+      const deny = (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
+      return deny.spec.ingress === undefined && JSON.stringify(deny.spec.policyTypes) === '["Ingress","Egress"]';
+    }, 'the edited deny to be restored');
+    await op.manager.idle();
+    const restored = await r.get<Stored>(NP(ns, 'tenant-isolation-default-deny'));
+    // One spec change after the tamperer's: a merge (server-side apply) would have kept the tamperer's
+    // ingress rule and needed a second write to drop it.
+    expect(restored.metadata.generation).toBe(tampered.metadata.generation + 1);
+    // The tamperer owns nothing any more, and the operator holds one entry (no second manager set for the
+    // apiserver to merge on every later write).
+    expect(managers(restored)).toEqual(['tenant-isolation-operator/Update']);
+  });
+});
+
 describe('membership changes', () => {
   it('a namespace that leaves loses the managed policies, one that joins gets them, and the others follow', async () => {
     const t = unique('t-move');
