@@ -1,20 +1,22 @@
 // Benchmark (not a test): one IsolationProfile edit that changes the policies of every namespace of every
 // tenant using it, against a plain client making the same policy writes in the same run (the floor).
 // Prints one JSON document.
-//   node bench/profile-edit.ts [--tenants 200] [--per-tenant 5] [--rounds 5] [--concurrency 8] [--floor-concurrency 32] [--operator-args=...]
+//   node bench/profile-edit.ts [--tenants 200] [--per-tenant 5] [--rounds 5] [--concurrency 8] [--floor-concurrency 32]
+//     [--floor-write replace|apply] [--operator-args=...]
 // Setup: a profile with one allow entry, --tenants tenants inheriting from it, --per-tenant namespaces
-// each (1 000 by default); the floor's namespaces hold the very same policies (same names, so the
-// apiserver's admission policies cost them the same), owned by real TenantIsolations that select no
-// namespace, but for another managed-by value and a non-controller ownerReference (a reserved name with a
-// controller reference to a known tenant would be the operator's, and it would remove them). Each round
-// edits the entry's port:
+// each (1 000 by default); the floor's namespaces hold the same policies, owned by real TenantIsolations
+// that select no namespace, but for a floor-* name (bench/lib.ts floorPolicyName), another managed-by value
+// and a non-controller ownerReference (a reserved name with a controller reference to a known tenant would
+// be the operator's, and it would remove them). Each round edits the entry's port:
 //   operator  apply the profile; done when a watch here has seen every namespace's allow-extra policy
 //             carry the new port
-//   floor     a plain client applies the same updated allow-extra policy in each floor namespace
+//   floor     a plain client writes the same updated allow-extra policy in each floor namespace
 //             (--floor-concurrency at a time: 32 as bench/scale.ts, or the operator's --concurrency for
 //             the same requests in flight); done when the same watch has seen them all
-// Both sides use server-side apply (the operator's field manager with force, as it writes an existing
-// policy; the floor's own). Rounds alternate which side goes first; the median ratio is reported. Each
+// The floor makes the operator's requests: its policies are created with a POST, and each round replaces
+// the allow-extra policy whole with a PUT guarded by the resourceVersion its watch last saw
+// (--floor-write apply: applied from the start and in each round, server-side apply's cost instead).
+// Rounds alternate which side goes first; the median ratio is reported. Each
 // round counts the operator's reconciles (namespace and tenant keys its queues processed). A last phase makes an edit that
 // changes no tenant's effective spec (mode: Enforce, already the default) and counts its writes (0).
 // Every phase starts and ends at quiescence (bench/lib.ts quiescent): the operator's queues empty and no
@@ -27,11 +29,12 @@ import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy } from '../src/policy/types.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
-import { apiserverPolicyWrites, cluster, counter, floorPolicyName, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
+import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, counter, floorPolicyName, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   tenants: { type: 'string', default: '200' }, 'per-tenant': { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' },
   concurrency: { type: 'string', default: '8' }, 'floor-concurrency': { type: 'string', default: '32' }, 'operator-args': { type: 'string', default: '' },
+  'floor-write': { type: 'string', default: 'replace' },
 } });
 const TENANTS = Number(values.tenants);
 const PER_TENANT = Number(values['per-tenant']);
@@ -40,6 +43,8 @@ const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 const FLOOR_CONCURRENCY = Number(values['floor-concurrency']);
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
+const FLOOR_WRITE = values['floor-write'];
+if (FLOOR_WRITE !== 'replace' && FLOOR_WRITE !== 'apply') throw new Error('--floor-write: replace or apply');
 const run = Date.now().toString(36);
 const API = '/apis/isolation.tenancy.dev/v1alpha1';
 const FLOOR_MANAGER = 'bench-floor';
@@ -68,6 +73,8 @@ const floorNsName = (k: number, j: number): string => `pf-${run}-t${k}-${j}`;
 
 // One watch sees both sides' allow-extra policies: the port each namespace's policy carries now.
 const portOf = new Map<string, number>();
+/** The resourceVersion of each floor namespace's allow-extra policy, for the floor's guarded replace. */
+const floorVersionOf = new Map<string, string>();
 const watch = new ResilientInformer<NetworkPolicy>(c.rest, '/apis/networking.k8s.io/v1/networkpolicies', {
   add: (p) => note(p), update: (p) => note(p),
 }, pino({ level: 'silent' }), { labelSelector: `${LABEL_MANAGED_BY} in (${OPERATOR_NAME},${FLOOR_MANAGER})` });
@@ -75,6 +82,7 @@ function note(p: NetworkPolicy): void {
   if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.name !== floorPolicyName(POLICY_ALLOW_EXTRA)) return;
   const port = p.spec.ingress?.[0]?.ports?.[0]?.port;
   if (typeof port === 'number') portOf.set(p.metadata.namespace, port);
+  if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.resourceVersion) floorVersionOf.set(p.metadata.namespace, p.metadata.resourceVersion);
 }
 await watch.start();
 await watch.waitForSync();
@@ -94,7 +102,7 @@ const waitCarry = async (names: string[], port: number, since = performance.now(
 const opWrites = async (op: OperatorProcess): Promise<number> => counter(await op.metrics(), 'tenant_isolation_api_writes_total', { resource: /^networkpolicies$/ });
 
 const op = await startOperatorProcess(c.kubeconfig, ['--resync-period', '0', '--concurrency', String(CONCURRENCY), ...OPERATOR_ARGS]);
-const out: Record<string, unknown> = { benchmark: 'profile-edit', tenants: TENANTS, namespacesPerTenant: PER_TENANT, namespaces: NAMESPACES, operatorConcurrency: CONCURRENCY, floorConcurrency: FLOOR_CONCURRENCY, operatorArgs: OPERATOR_ARGS.join(' ') };
+const out: Record<string, unknown> = { benchmark: 'profile-edit', tenants: TENANTS, namespacesPerTenant: PER_TENANT, namespaces: NAMESPACES, operatorConcurrency: CONCURRENCY, floorConcurrency: FLOOR_CONCURRENCY, floorWrite: FLOOR_WRITE, operatorArgs: OPERATOR_ARGS.join(' ') };
 try {
   // Setup: the profile, the operator's tenants and namespaces; the floor's tenants (selecting nothing),
   // namespaces and their policies as the operator would write them.
@@ -118,9 +126,16 @@ try {
       .map((pol) => ({ ...pol, metadata: { ...pol.metadata, name: floorPolicyName(pol.metadata.name), labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
   };
   const floorApply = (pol: NetworkPolicy) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`, pol, 'floor');
+  // The same request as the operator's: the whole policy, guarded by the resourceVersion last seen.
+  const floorReplace = (pol: NetworkPolicy) => c.rest.update(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`,
+    { ...pol, metadata: { ...pol.metadata, resourceVersion: floorVersionOf.get(pol.metadata.namespace) } }, 'floor');
+  const floorWrite = FLOOR_WRITE === 'replace' ? floorReplace : floorApply;
   await pool(pairs, 32, async ([k, j]) => {
     await createNs(floorNsName(k, j), {});
-    await Promise.all(floorPolicies(k, j, port).map(floorApply));
+    // Created as the operator creates its own (a POST), or applied (--floor-write apply).
+    await Promise.all(floorPolicies(k, j, port).map((pol) => (FLOOR_WRITE === 'replace'
+      ? c.rest.create(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies`, pol, 'floor')
+      : floorApply(pol))));
   });
   const opNs = pairs.map(([k, j]) => nsName(k, j));
   const floorNs = pairs.map(([k, j]) => floorNsName(k, j));
@@ -128,39 +143,52 @@ try {
   out.setupSeconds = round((performance.now() - t0) / 1000);
   out.setupQuiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
 
-  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number; operatorReconciles: { namespace: number; tenant: number } }[] = [];
+  const rounds: { operatorSeconds: number; operatorFirstWriteSeenMs: number; floorSeconds: number; ratio: number; operatorPolicyWrites: number; apiserverWritesOperator: number; floorPolicyWrites: number; quiescenceMs: number; operatorReconciles: { namespace: number; tenant: number };
+    cpuSeconds: { operator: { apiserver: number; operator: number }; floor: { apiserver: number; client: number } }; operatorPhaseWrites: Record<string, number> }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const operatorPhase = async () => {
       port++;
       const w0 = await opWrites(op);
       const a0 = await apiserverPolicyWrites(c.rest);
       const m0 = await op.metrics();
+      const cpu0 = (await apiserverLoad(c.rest)).cpuSeconds;
+      const all0 = await apiserverWrites(c.rest);
       const s = performance.now();
       await applyProfile(profileSpec(port));
       const firstMs = await waitCarry(opNs, port, s);
       if (firstMs === undefined) throw new Error(`round ${r}: the operator did not update every namespace`);
       const seconds = (performance.now() - s) / 1000;
+      // CPU until every policy is seen (what the time above is made of, on 2 shared cores).
+      const cpu = { apiserver: round((await apiserverLoad(c.rest)).cpuSeconds - cpu0), operator: round(counter(await op.metrics(), 'process_cpu_seconds_total') - counter(m0, 'process_cpu_seconds_total')) };
       const quiescenceMs = await quiescent(c.rest, op, { quietMs: 2000 });
       const q = queueTimes(m0, await op.metrics());
-      return { seconds, firstMs, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs, reconciles: { namespace: q.namespace?.items ?? 0, tenant: q.tenantisolation?.items ?? 0 } };
+      // Every write the edit caused, by verb and resource (the benchmark's own profile apply aside).
+      const all1 = await apiserverWrites(c.rest);
+      const allWrites = Object.fromEntries(Object.entries(all1).map(([k, v]): [string, number] => [k, v - (all0[k] ?? 0) - (k === 'APPLY isolationprofiles' ? 1 : 0)]).filter(([k, v]) => v > 0 && !/ leases$/.test(k)));
+      return { seconds, firstMs, cpu, allWrites, writes: await opWrites(op) - w0, apiserver: await apiserverPolicyWrites(c.rest) - a0, quiescenceMs, reconciles: { namespace: q.namespace?.items ?? 0, tenant: q.tenantisolation?.items ?? 0 } };
     };
     const floorPhase = async () => {
       // Its own sequence, a new port every round: never equal to the operator's, and never the port its
       // policies already carry (an apply of what is stored writes nothing and no watch event comes).
       const p = ++floorPort;
       const a0 = await apiserverPolicyWrites(c.rest);
+      const cpu0 = (await apiserverLoad(c.rest)).cpuSeconds;
+      const client0 = process.cpuUsage();
       const s = performance.now();
-      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorApply(floorPolicies(k, j, p).find((x) => x.metadata.name === floorPolicyName(POLICY_ALLOW_EXTRA))!));
+      await pool(pairs, FLOOR_CONCURRENCY, ([k, j]) => floorWrite(floorPolicies(k, j, p).find((x) => x.metadata.name === floorPolicyName(POLICY_ALLOW_EXTRA))!));
       if (await waitCarry(floorNs, p) === undefined) throw new Error(`round ${r}: the floor's writes were not all seen`);
       const seconds = (performance.now() - s) / 1000;
+      const used = process.cpuUsage(client0);
+      // The benchmark process is the floor's client (and the watch both sides are timed by).
+      const cpu = { apiserver: round((await apiserverLoad(c.rest)).cpuSeconds - cpu0), client: round((used.user + used.system) / 1e6) };
       const writes = await apiserverPolicyWrites(c.rest) - a0;
       await quiescent(c.rest, op, { quietMs: 2000 });
-      return { seconds, writes };
+      return { seconds, writes, cpu };
     };
     let o: Awaited<ReturnType<typeof operatorPhase>>;
     let f: Awaited<ReturnType<typeof floorPhase>>;
     if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
-    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs, operatorReconciles: o.reconciles });
+    rounds.push({ operatorSeconds: round(o.seconds), operatorFirstWriteSeenMs: round(o.firstMs, 0), floorSeconds: round(f.seconds), ratio: round(o.seconds / f.seconds), operatorPolicyWrites: o.writes, apiserverWritesOperator: o.apiserver, floorPolicyWrites: f.writes, quiescenceMs: o.quiescenceMs, operatorReconciles: o.reconciles, cpuSeconds: { operator: o.cpu, floor: f.cpu }, operatorPhaseWrites: o.allWrites });
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;
