@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: a control plane (reused via TIO_KUBECONFIG or started fresh), the operator
 // as a child process, and the apiserver's own request counters.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../src/kube/config.ts';
@@ -57,7 +57,11 @@ export async function cluster(): Promise<Cluster> {
   };
 }
 
-export interface OperatorProcess { proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number; peakRssBytes(): number }
+export interface OperatorProcess {
+  proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number; peakRssBytes(): number;
+  /** CPU seconds so far by thread: the JavaScript thread, and V8's workers (parallel and concurrent GC, compilers). */
+  threadCpuSeconds(): { main: number; v8Workers: number; other: number };
+}
 
 export async function startOperatorProcess(kubeconfig: string, extra: string[] = [], o: { dist?: boolean; nodeOptions?: string[]; logFile?: string } = {}): Promise<OperatorProcess> {
   const metricsPort = 20000 + Math.floor(Math.random() * 10000);
@@ -85,6 +89,7 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
     metrics: () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()),
     rssBytes: () => statusKb(proc.pid, 'VmRSS') * 1024,
     peakRssBytes: () => statusKb(proc.pid, 'VmHWM') * 1024,
+    threadCpuSeconds: () => threadCpu(proc.pid),
     stop: () => new Promise((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); }),
   };
 }
@@ -147,6 +152,22 @@ export async function startFloorClient(kubeconfig: string, labelKey: string, ten
     proc.once('exit', (code) => fail(new Error(`floor client exited (${code}) before it was ready`)));
   });
   return { stop: () => new Promise((r) => { if (proc.exitCode !== null) { r(); return; } proc.once('exit', () => r()); proc.kill('SIGTERM'); }) };
+}
+
+let clockTicks: number | undefined;
+/** CPU seconds of each thread of a process, summed by kind (/proc/<pid>/task/<tid>/stat: utime + stime). */
+function threadCpu(pid: number | undefined): { main: number; v8Workers: number; other: number } {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const out = { main: 0, v8Workers: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try { stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'); } catch { continue; } // the thread ended
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(f[11]) + Number(f[12])) / clockTicks;
+    if (tid === String(pid)) out.main += seconds; else if (comm === 'V8Worker') out.v8Workers += seconds; else out.other += seconds;
+  }
+  return out;
 }
 
 /** A field of /proc/<pid>/status in kB (VmRSS: resident now; VmHWM: the peak resident size). */

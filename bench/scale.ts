@@ -72,7 +72,7 @@ try {
   // the operator makes once they are stored. On a 2-core machine
   // shared with etcd and the apiserver one phase can take twice as long as the next, so the ratio
   // reported is the median of the rounds (and the ratio of the totals beside it).
-  const rounds: { operatorSeconds: number; floorSeconds: number; floorClientSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number; reconcilesByController: Record<string, number>; operatorWrites: Record<string, number>; operatorCpuSeconds: number; apiserverCpuSeconds: number; floorApiserverCpuSeconds: number }[] = [];
+  const rounds: { operatorSeconds: number; floorSeconds: number; floorClientSeconds: number; ratio: number; allIsolated: boolean; policyWrites: number; floorPolicyWrites: number; reconciles: number; reconcilesByController: Record<string, number>; operatorWrites: Record<string, number>; operatorCpuSeconds: number; operatorThreadCpuSeconds: { main: number; v8Workers: number; other: number }; operatorPhaseMonotonicUs: [number, number]; apiserverCpuSeconds: number; floorApiserverCpuSeconds: number }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const ids = Array.from({ length: BURST }, (_, i) => r * BURST + i);
     await pool([...new Set(ids.map(tenantOf))], 16, (t) => applyTenant(t));
@@ -91,14 +91,20 @@ try {
       const all0 = await apiserverWrites(c.rest);
       const cpu0 = (await apiserverLoad(c.rest)).cpuSeconds;
       const m0 = await op.metrics();
+      const threads0 = op.threadCpuSeconds();
       const before = isolatedCount;
       const t0 = performance.now();
+      // On the monotonic clock V8's --cpu-prof uses too: a profile's samples inside the phase are these.
+      const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
       await pool(ids, 32, (i) => createNs(nsName(i), { 'scale-tenant': tenantOf(i) }));
       const ok = await waitIsolated(before + BURST, 300_000);
       const opSeconds = (performance.now() - t0) / 1000;
       // CPU spent until every namespace is isolated (what the time above is made of, on 2 shared cores).
       const apiserverCpuSeconds = round((await apiserverLoad(c.rest)).cpuSeconds - cpu0);
+      const monotonicEndUs = Number(process.hrtime.bigint() / 1000n);
       const operatorCpuSeconds = round(counter(await op.metrics(), 'process_cpu_seconds_total') - counter(m0, 'process_cpu_seconds_total'));
+      const threads1 = op.threadCpuSeconds();
+      const operatorThreadCpuSeconds = { main: round(threads1.main - threads0.main), v8Workers: round(threads1.v8Workers - threads0.v8Workers), other: round(threads1.other - threads0.other) };
       await quiescent(c.rest, op); // trailing intra-tenant updates and status writes
       const opWrites = (await apiserverPolicyWrites(c.rest)) - w0;
       const m1 = await op.metrics();
@@ -108,7 +114,7 @@ try {
       const reconcilesByController = Object.fromEntries(Object.entries(countersBy(m1, 'controller_runtime_reconcile_total', 'controller')).map(([k, v]) => [k, v - (reconciled0[k] ?? 0)]));
       const all1 = await apiserverWrites(c.rest);
       const operatorWrites = Object.fromEntries(Object.entries(all1).map(([k, v]): [string, number] => [k, v - (all0[k] ?? 0) - (k === 'POST namespaces' ? BURST : 0)]).filter(([, v]) => v > 0));
-      return { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds };
+      return { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, operatorThreadCpuSeconds, operatorPhaseMonotonicUs: [monotonicStartUs, monotonicEndUs] as [number, number], apiserverCpuSeconds };
     };
     const floorPhase = async () => {
       const fw0 = await apiserverPolicyWrites(c.rest);
@@ -140,9 +146,9 @@ try {
     let o: Awaited<ReturnType<typeof operatorPhase>>;
     let f: Awaited<ReturnType<typeof floorPhase>>;
     if (r % 2 === 0) { o = await operatorPhase(); f = await floorPhase(); } else { f = await floorPhase(); o = await operatorPhase(); }
-    const { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds } = o;
+    const { opSeconds, ok, opWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, operatorThreadCpuSeconds, operatorPhaseMonotonicUs, apiserverCpuSeconds } = o;
     const { floorSeconds, floorClientSeconds, floorWrites, floorApiserverCpuSeconds } = f;
-    rounds.push({ operatorSeconds: round(opSeconds), floorSeconds: round(floorSeconds), floorClientSeconds: round(floorClientSeconds), ratio: round(opSeconds / floorSeconds), allIsolated: ok, policyWrites: opWrites, floorPolicyWrites: floorWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, apiserverCpuSeconds, floorApiserverCpuSeconds });
+    rounds.push({ operatorSeconds: round(opSeconds), floorSeconds: round(floorSeconds), floorClientSeconds: round(floorClientSeconds), ratio: round(opSeconds / floorSeconds), allIsolated: ok, policyWrites: opWrites, floorPolicyWrites: floorWrites, reconciles, reconcilesByController, operatorWrites, operatorCpuSeconds, operatorThreadCpuSeconds, operatorPhaseMonotonicUs, apiserverCpuSeconds, floorApiserverCpuSeconds });
   }
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
   const median = byRatio[Math.floor(byRatio.length / 2)]!;
