@@ -28,6 +28,7 @@ import { LABEL_MANAGED_BY, OPERATOR_NAME, POLICY_ALLOW_EXTRA } from '../src/poli
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
 import type { NetworkPolicy } from '../src/policy/types.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
+import { policyPath } from '../src/controller/policy-write.ts';
 import { pino } from 'pino';
 import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, counter, floorPolicyName, percentile, queueTimes, quiescent, round, sleep, startOperatorProcess, type OperatorProcess } from './lib.ts';
 
@@ -82,7 +83,7 @@ function note(p: NetworkPolicy): void {
   if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.name !== floorPolicyName(POLICY_ALLOW_EXTRA)) return;
   const port = p.spec.ingress?.[0]?.ports?.[0]?.port;
   if (typeof port === 'number') portOf.set(p.metadata.namespace, port);
-  if (p.metadata.name !== POLICY_ALLOW_EXTRA && p.metadata.resourceVersion) floorVersionOf.set(p.metadata.namespace, p.metadata.resourceVersion);
+  if (p.metadata.name === floorPolicyName(POLICY_ALLOW_EXTRA) && p.metadata.resourceVersion) floorVersionOf.set(p.metadata.namespace, p.metadata.resourceVersion);
 }
 await watch.start();
 await watch.waitForSync();
@@ -125,16 +126,16 @@ try {
     return policiesToApply(planNamespace(floorNsName(k, j), [parsed.tenant], () => members))
       .map((pol) => ({ ...pol, metadata: { ...pol.metadata, name: floorPolicyName(pol.metadata.name), labels: { ...pol.metadata.labels, [LABEL_MANAGED_BY]: FLOOR_MANAGER }, ownerReferences: pol.metadata.ownerReferences?.map((r) => ({ ...r, controller: false })) } }));
   };
-  const floorApply = (pol: NetworkPolicy) => c.rest.apply(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`, pol, 'floor');
+  const floorApply = (pol: NetworkPolicy) => c.rest.apply(policyPath(pol.metadata.namespace, pol.metadata.name), pol, 'floor');
   // The same request as the operator's: the whole policy, guarded by the resourceVersion last seen.
-  const floorReplace = (pol: NetworkPolicy) => c.rest.update(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies/${pol.metadata.name}`,
+  const floorReplace = (pol: NetworkPolicy) => c.rest.update(policyPath(pol.metadata.namespace, pol.metadata.name),
     { ...pol, metadata: { ...pol.metadata, resourceVersion: floorVersionOf.get(pol.metadata.namespace) } }, 'floor');
   const floorWrite = FLOOR_WRITE === 'replace' ? floorReplace : floorApply;
   await pool(pairs, 32, async ([k, j]) => {
     await createNs(floorNsName(k, j), {});
     // Created as the operator creates its own (a POST), or applied (--floor-write apply).
     await Promise.all(floorPolicies(k, j, port).map((pol) => (FLOOR_WRITE === 'replace'
-      ? c.rest.create(`/apis/networking.k8s.io/v1/namespaces/${pol.metadata.namespace}/networkpolicies`, pol, 'floor')
+      ? c.rest.create(policyPath(pol.metadata.namespace), pol, 'floor')
       : floorApply(pol))));
   });
   const opNs = pairs.map(([k, j]) => nsName(k, j));

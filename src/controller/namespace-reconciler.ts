@@ -53,7 +53,10 @@ export class NamespaceReconciler {
   /** A clash is retried this often: without the proof, the squatter's removal is not watched. */
   static readonly CLASH_RETRY_MS = 30_000;
 
-  constructor(deps: NamespaceReconcilerDeps) { this.d = deps; }
+  /** Whether a stored policy is the operator's (a reserved name owned by a known tenant). */
+  private readonly isOurs: (p: CachedPolicy) => boolean;
+
+  constructor(deps: NamespaceReconcilerDeps) { this.d = deps; this.isOurs = (p) => isOperatorPolicy(p, deps.managed.tenantOfUid); }
 
   /** The namespace just became a member of a tenant: time-to-isolation runs from now. */
   noteJoined(name: string): void { if (!this.joinedAt.has(name)) this.joinedAt.set(name, performance.now()); }
@@ -238,7 +241,7 @@ export class NamespaceReconciler {
 
   /** Writes one policy (src/controller/policy-write.ts); what it stores is remembered until the watch shows it. */
   private async write(desired: NetworkPolicy, current: CachedPolicy | undefined): Promise<'written' | 'clash'> {
-    const r = await writePolicy(this.d.rest, (p) => isOperatorPolicy(p, this.d.managed.tenantOfUid), desired, current);
+    const r = await writePolicy(this.d.rest, this.isOurs, desired, current);
     if (r.outcome === 'written') this.d.managed.assumed.assume(r.stored);
     return r.outcome;
   }
