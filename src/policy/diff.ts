@@ -71,13 +71,14 @@ export function compactPolicy(p: NetworkPolicy | CachedPolicy, share: CacheShari
   for (const k of [LABEL_MANAGED_BY, LABEL_TENANT]) if (m.labels?.[k] !== undefined) labels[k] = str(m.labels[k]);
   if (share.labels) labels = share.labels(labels);
   const owner = m.ownerReferences?.find((r) => r.controller === true && (r.kind === KIND || r.kind === BASELINE_KIND) && r.apiVersion.startsWith(`${GROUP}/`))?.uid;
-  const out: CachedPolicy = {
+  // One literal with every field (absent ones undefined): a field added later would cost each of the
+  // 30 000 cached policies a separate property array.
+  return {
     metadata: { name: str(m.name), namespace: str(m.namespace), resourceVersion: m.resourceVersion, labels },
-    ...(owner !== undefined ? { owner: str(owner) } : {}),
+    owner: owner !== undefined ? str(owner) : undefined,
     ownedDigest: share.needsDigest?.(p) === false ? '' : str(share.knownDigest?.(p) ?? ownedDigest(p)),
+    spec: share.spec && p.spec ? share.spec(p.spec) : undefined,
   };
-  if (share.spec && p.spec) out.spec = share.spec(p.spec);
-  return out;
 }
 
 /**
@@ -106,6 +107,31 @@ export function policyDrift(desired: NetworkPolicy, existing: CachedPolicy | und
  */
 export function ownedDigest(p: NetworkPolicy): string {
   const l = p.metadata.labels ?? {};
+  // The exact text of what is hashed, in the object's own key order: JSON.stringify is native and several
+  // times cheaper than canonicalJson + SHA-1. Equal text means equal canonical form, so a hit is exact
+  // (a miss may still be an equal policy spelled in another order: it is hashed).
+  const key = JSON.stringify([l[LABEL_MANAGED_BY], l[LABEL_TENANT], l[LABEL_BASELINE], p.metadata.annotations?.[ANNOTATION_CONFLICT], p.metadata.ownerReferences, p.spec]);
+  const known = recentDigests.get(key);
+  if (known !== undefined) { recentDigests.delete(key); recentDigests.set(key, known); return known; }
+  const digest = hashOwned(p, l);
+  if (key.length <= RECENT_DIGEST_MAX_KEY) {
+    recentDigests.set(key, digest);
+    if (recentDigests.size > RECENT_DIGESTS) recentDigests.delete(recentDigests.keys().next().value!);
+  }
+  return digest;
+}
+
+/**
+ * Digests of the policies seen last, by the text they were computed from (least recently used first).
+ * Every write's response and every watch event is digested, and a tenant's namespaces repeat the same
+ * few policies: a burst of 400 namespaces hashed each one once per write and once per event. Bounded
+ * in count and key size (a big tenant's peer list is hashed each time): at most ~1 MB.
+ */
+const recentDigests = new Map<string, string>();
+const RECENT_DIGESTS = 512;
+const RECENT_DIGEST_MAX_KEY = 2048;
+
+function hashOwned(p: NetworkPolicy, l: Readonly<Record<string, string>>): string {
   const owned = {
     labels: [l[LABEL_MANAGED_BY], l[LABEL_TENANT]],
     // Only the baseline's policies carry it (tenants' digests stay as they were).

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planNamespace, type NamespacePlan } from '../../src/policy/desired.ts';
-import { canonicalJson, compactPolicy, policyDrift as driftOfCached } from '../../src/policy/diff.ts';
+import { canonicalJson, compactPolicy, ownedDigest, policyDrift as driftOfCached } from '../../src/policy/diff.ts';
+import { ANNOTATION_CONFLICT, LABEL_BASELINE } from '../../src/policy/labels.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
 import { tenant } from './fixtures.ts';
 
@@ -141,6 +142,32 @@ function canonical(value: unknown): unknown {
   }
   return value;
 }
+
+describe('ownedDigest (remembers the digests of recent content)', () => {
+  it('gives equal content the same digest in any key order, and tells apart every owned field, seen or not', () => {
+    const deny = stored(desired(DENY));
+    const d0 = ownedDigest(deny);
+    expect(ownedDigest(structuredClone(deny))).toBe(d0);
+    // The same content with keys in another order: another text, the same digest.
+    const reordered = { spec: deny.spec, metadata: Object.fromEntries(Object.entries(deny.metadata).reverse()) } as NetworkPolicy;
+    expect(ownedDigest(reordered)).toBe(d0);
+    // Each owned field changes the digest, right after the unchanged policy was digested.
+    const variants: ((p: NetworkPolicy) => void)[] = [
+      (p) => { p.metadata.labels = { ...p.metadata.labels, [LABEL_BASELINE]: 'cluster' }; },
+      (p) => { p.metadata.annotations = { [ANNOTATION_CONFLICT]: 'acme,beta' }; },
+      (p) => { p.metadata.ownerReferences = [...(p.metadata.ownerReferences ?? []), { apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u' }]; },
+      (p) => { p.spec.policyTypes = ['Ingress']; },
+    ];
+    for (const change of variants) {
+      const p = structuredClone(deny);
+      change(p);
+      expect(ownedDigest(deny)).toBe(d0);
+      expect(ownedDigest(p)).not.toBe(d0);
+    }
+    // Server-set metadata is not owned: no new digest.
+    expect(ownedDigest({ ...deny, metadata: { ...deny.metadata, resourceVersion: '43' } })).toBe(d0);
+  });
+});
 
 describe('canonicalJson', () => {
   it('erases empty lists, empty matchLabels, null and undefined, and sorts keys', () => {
