@@ -114,6 +114,32 @@ describe('EventRecorder', () => {
     expect(calls).toHaveLength(2); // the flushed batch's timer is gone
   });
 
+  it('sends the next batch for the same object and reason no sooner than the minimum interval after the last', async () => {
+    const { rest, calls } = fakeClient();
+    const r = new EventRecorder(rest, log(), 'pod-1');
+    const msg = (items: string[]) => `isolated ${items.join(', ')}`;
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'a', msg, 500);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(calls).toHaveLength(1);
+    // A steady stream: items after the first batch wait for the interval, and go out together.
+    await vi.advanceTimersByTimeAsync(100);
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'b', msg, 500);
+    await vi.advanceTimersByTimeAsync(2_000);
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'c', msg, 500);
+    r.recordBatched({ ...T, uid: 'other' }, 'Normal', 'NamespacesIsolated', 'x', msg, 500);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(calls.map((c) => c.body.message)).toEqual(['isolated a', 'isolated x']); // another object is not held back
+    await vi.advanceTimersByTimeAsync(500 + EventRecorder.BATCH_MIN_INTERVAL_MS - 3_100 - 1); // the first batch went out at 500
+    expect(calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.body.message)).toEqual(['isolated a', 'isolated x', 'isolated b, c']);
+    // After a quiet spell, the window alone applies again.
+    await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'd', msg, 500);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(calls.map((c) => c.body.message).at(-1)).toBe('isolated d');
+  });
+
   it('logs a failed write instead of throwing, and a repeat after a failed create creates again', async () => {
     const { rest, calls, state } = fakeClient();
     const r = new EventRecorder(rest, log(), 'pod-1');
