@@ -7,8 +7,8 @@ import { API_VERSION, BASELINE_PLURAL, PLURAL, PROFILE_PLURAL, type TenantIsolat
 import type { IsolationProfileObject } from '../api/profile.ts';
 import type { IsolationBaselineObject } from '../api/baseline.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
-import { ResilientInformer } from '../kube/informer.ts';
-import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.ts';
+import { ResilientInformer, stripManagedFields } from '../kube/informer.ts';
+import { ValueInterner, internLabels, internStrings, labelSets, strings } from '../kube/intern.ts';
 import type { RestClient } from '../kube/rest.ts';
 import { compactPolicy, isOperatorPolicy, type CachedPolicy } from '../policy/diff.ts';
 import { LABEL_MANAGED_BY, MANAGED_POLICY_NAMES, MANAGED_SELECTOR, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../policy/labels.ts';
@@ -101,8 +101,9 @@ export interface ClusterCaches {
 export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean; tenantOfUid: (uid: string) => string | undefined; operatorNamespace: string }): ClusterCaches {
   const namespaces = new ResilientInformer<NamespaceObject>(rest, '/api/v1/namespaces', {}, log);
   namespaces.transform = cachedNamespace;
-  // TenantIsolations stay whole (their status is compared).
+  // TenantIsolations stay whole (their status is compared), with one copy of each string.
   const tenants = new ResilientInformer<TenantIsolationObject>(rest, `/apis/${API_VERSION}/${PLURAL}`, {}, log);
+  tenants.transform = (t) => internStrings(stripManagedFields(t));
   // Profiles and the baseline stay whole too (few objects; their status is compared).
   const profiles = new ResilientInformer<IsolationProfileObject>(rest, `/apis/${API_VERSION}/${PROFILE_PLURAL}`, {}, log);
   const baselines = new ResilientInformer<IsolationBaselineObject>(rest, `/apis/${API_VERSION}/${BASELINE_PLURAL}`, {}, log);
@@ -150,13 +151,15 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
 
 const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();
 
-/** A namespace as reconcile reads it: name, labels, deletion state and resourceVersion. */
+/**
+ * A namespace as reconcile reads it: name, labels, deletion state and resourceVersion. Built as one
+ * literal holding every field (absent ones undefined): a field added to an object after it was made goes
+ * to a separate property array, two of them per namespace.
+ */
 function cachedNamespace(raw: NamespaceObject): NamespaceObject {
   const m = raw.metadata;
-  const out: NamespaceObject = { metadata: { name: strings.intern(m.name) } };
-  if (m.labels) out.metadata.labels = internLabels(m.labels);
-  if (m.deletionTimestamp !== undefined) out.metadata.deletionTimestamp = m.deletionTimestamp;
-  if (m.resourceVersion !== undefined) out.metadata.resourceVersion = m.resourceVersion;
-  if (raw.status) out.status = statuses.intern({ ...(raw.status.phase !== undefined ? { phase: raw.status.phase } : {}) });
-  return out;
+  return {
+    metadata: { name: strings.intern(m.name), labels: internLabels(m.labels), deletionTimestamp: m.deletionTimestamp, resourceVersion: m.resourceVersion },
+    status: raw.status ? statuses.intern({ ...(raw.status.phase !== undefined ? { phase: raw.status.phase } : {}) }) : undefined,
+  };
 }

@@ -63,11 +63,20 @@ export class NamespaceReconciler {
   isJoining(name: string): boolean { return this.joinedAt.has(name); }
   /** The namespace is gone: forget what was kept about it. */
   forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); this.labelWrites.delete(name); }
-  /** The cached namespace is the echo of our own last label write (its resourceVersion). */
+  /**
+   * The cached namespace is the echo of our own last label write (its resourceVersion). Once the cache
+   * holds that write or anything newer, the write is forgotten: the cache is the truth again (kept, each
+   * entry held a copy of the namespace's labels for as long as the operator ran).
+   */
   isOwnLabelEcho(ns: NamespaceObject): boolean {
     const mine = this.labelWrites.get(ns.metadata.name);
-    return mine !== undefined && ns.metadata.resourceVersion !== undefined && mine.rv === BigInt(ns.metadata.resourceVersion);
+    if (mine === undefined || ns.metadata.resourceVersion === undefined) return false;
+    const rv = BigInt(ns.metadata.resourceVersion);
+    if (rv >= mine.rv) this.labelWrites.delete(ns.metadata.name);
+    return rv === mine.rv;
   }
+  /** How many label writes are remembered until the cache shows them. */
+  get rememberedLabelWrites(): number { return this.labelWrites.size; }
   /** Why the last reconcile of the namespace failed, until one succeeds. */
   lastError(name: string): string | undefined { return this.failures.get(name); }
   /** Policy names the operator could not write there because someone else's policy holds them. */

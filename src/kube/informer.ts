@@ -52,6 +52,16 @@ const resourceVersion = (o: RawObject): string | undefined => o.metadata?.resour
 /** Where an object is cached, read from the object as the server sent it (transforms keep these fields). */
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
+/**
+ * The store's key for a cached object: the cached form's own strings when they are the same, so a
+ * transform that interns names keeps one copy of each (the raw object's are fresh from JSON.parse: 3 000
+ * copies of each policy name at 3 000 namespaces).
+ */
+const storeKeyOf = (raw: { ns: string; name: string }, cached: RawObject): { ns: string; name: string } => {
+  const ns = cached.metadata?.namespace, name = cached.metadata?.name;
+  return { ns: ns !== undefined && ns === raw.ns ? ns : raw.ns, name: name === raw.name ? name : raw.name };
+};
+
 export interface InformerOptions {
   labelSelector?: string;
   /** E.g. metadata.name=X: one object, which RBAC can then grant by resourceName. */
@@ -215,11 +225,12 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
-        const { ns, name } = keyOf(item);
+        const raw = keyOf(item);
         // Unchanged since the last list or event: keep the cached object, without transforming again.
-        const prev = this.store.get(ns)?.get(name);
+        const prev = this.store.get(raw.ns)?.get(raw.name);
         const o = prev && resourceVersion(prev) === resourceVersion(item) ? prev : this.cacheForm(item);
         if (!o) continue;
+        const { ns, name } = storeKeyOf(raw, o);
         let byName = fresh.get(ns);
         if (!byName) { byName = new Map(); fresh.set(ns, byName); }
         byName.set(name, o);
@@ -305,9 +316,10 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     }
     const o = this.cacheForm(e.object);
     if (!o) return;
-    if (!byName) { byName = new Map(); this.store.set(ns, byName); }
+    const key = storeKeyOf({ ns, name }, o);
+    if (!byName) { byName = new Map(); this.store.set(key.ns, byName); }
     const old = byName.get(name);
-    byName.set(name, o);
+    byName.set(key.name, o);
     if (old) this.dispatch('update', o, old);
     else { this.count++; this.dispatch('add', o); }
   }

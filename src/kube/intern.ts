@@ -49,6 +49,22 @@ export function internLabels(m: Readonly<Record<string, string>> | undefined): R
   return out;
 }
 
+/**
+ * Replaces, in place, every string in parsed JSON with the string table's copy, and returns it. For
+ * objects kept whole (TenantIsolations with their status): every tenant's status repeats the same
+ * states, messages and reasons, and names its namespaces, whose names the caches already hold.
+ */
+export function internStrings<T>(v: T): T {
+  if (Array.isArray(v)) {
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) { const x = a[i]; a[i] = typeof x === 'string' ? strings.intern(x) : internStrings(x); }
+  } else if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const k in o) { const x = o[k]; o[k] = typeof x === 'string' ? strings.intern(x) : internStrings(x); }
+  }
+  return v;
+}
+
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     for (const x of Object.values(v)) deepFreeze(x);

@@ -54,16 +54,26 @@ export function ownerReference(t: ValidTenant, controller = true): OwnerReferenc
   return { apiVersion: API_VERSION, kind: KIND, name: t.name, uid: t.uid, controller, blockOwnerDeletion: true };
 }
 
+/**
+ * A tenant's labels and owner reference, made once per tenant object and shared (frozen) by all its
+ * policies: the operator keeps every tenant's templates, three each.
+ */
+const tenantMeta = new WeakMap<ValidTenant, { labels: Readonly<Record<string, string>>; ownerReferences: readonly OwnerReference[] }>();
+
 function policy(name: string, namespace: string, tenant: ValidTenant, spec: NetworkPolicySpec): NetworkPolicy {
+  let meta = tenantMeta.get(tenant);
+  if (!meta) {
+    meta = Object.freeze({
+      labels: Object.freeze({ [LABEL_MANAGED_BY]: OPERATOR_NAME, [LABEL_TENANT]: tenant.name }),
+      ownerReferences: Object.freeze([Object.freeze(ownerReference(tenant))]),
+    });
+    tenantMeta.set(tenant, meta);
+  }
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: {
-      name,
-      namespace,
-      labels: { [LABEL_MANAGED_BY]: OPERATOR_NAME, [LABEL_TENANT]: tenant.name },
-      ownerReferences: [ownerReference(tenant)],
-    },
+    // Frozen and shared: a write that changed them would throw rather than change every policy.
+    metadata: { name, namespace, labels: meta.labels, ownerReferences: meta.ownerReferences as OwnerReference[] },
     spec,
   };
 }

@@ -16,6 +16,8 @@ export class MembershipIndex {
   private readonly tenants = new Map<string, ValidTenant>();
   private readonly namespaceLabels = new NamespaceLabelIndex();
   private readonly claimantsByNamespace = new Map<string, readonly string[]>();
+  /** One frozen [tenant] per tenant, shared by the namespaces it alone claims (nearly all of them). */
+  private readonly soleClaimant = new Map<string, readonly string[]>();
   private readonly claimedByTenant = new Map<string, Set<string>>();
   private readonly sortedCache = new Map<string, readonly string[]>();
   private readonly versions = new Map<string, number>();
@@ -77,7 +79,9 @@ export class MembershipIndex {
     if (!prev) return new Set();
     this.unindexTenant(prev);
     this.tenants.delete(name);
-    return this.recomputeTenant(name);
+    const changed = this.recomputeTenant(name);
+    this.soleClaimant.delete(name);
+    return changed;
   }
 
   /** Tenants that may claim the namespace (a superset; `claims` decides). */
@@ -160,6 +164,12 @@ export class MembershipIndex {
     return changed;
   }
 
+  private sole(tenant: string): readonly string[] {
+    let a = this.soleClaimant.get(tenant);
+    if (!a) { a = Object.freeze([tenant]); this.soleClaimant.set(tenant, a); }
+    return a;
+  }
+
   private replaceClaimants(ns: string, next: string[]): Set<string> {
     const before = this.claimantsOf(ns);
     const changed = new Set<string>();
@@ -172,7 +182,8 @@ export class MembershipIndex {
       if (!set) { set = new Set(); this.claimedByTenant.set(t, set); }
       set.add(ns);
     }
-    if (next.length === 0) this.claimantsByNamespace.delete(ns); else this.claimantsByNamespace.set(ns, next);
+    if (next.length === 0) this.claimantsByNamespace.delete(ns);
+    else this.claimantsByNamespace.set(ns, next.length === 1 ? this.sole(next[0]!) : Object.freeze(next));
     for (const t of changed) {
       this.sortedCache.delete(`c/${t}`);
       this.sortedCache.delete(`m/${t}`);

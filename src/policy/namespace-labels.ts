@@ -1,9 +1,17 @@
 // Namespaces by name and by label, so a selector finds the namespaces it matches without scanning them
 // all. The membership index and the reachability analyzer each keep one.
 import type { LabelSelector } from '../api/schema.ts';
+import { LABEL_NAMESPACE_NAME } from './labels.ts';
 import { matchesSelector } from './selector.ts';
 
 type Labels = Readonly<Record<string, string>>;
+
+/**
+ * Every namespace carries its own name as this label (the apiserver sets it): indexed by name already, it
+ * is left out of the label index, which otherwise held one single-name Set per namespace (about 390 bytes
+ * each, in two indexes). Only a value other than the name (an offline input) is indexed.
+ */
+const isOwnName = (name: string, k: string, v: string): boolean => k === LABEL_NAMESPACE_NAME && v === name;
 
 export class NamespaceLabelIndex {
   private readonly byName = new Map<string, Labels>();
@@ -21,6 +29,7 @@ export class NamespaceLabelIndex {
     if (cur) this.unindex(name, cur);
     this.byName.set(name, labels);
     for (const [k, v] of Object.entries(labels)) {
+      if (isOwnName(name, k, v)) continue;
       let byValue = this.byLabel.get(k);
       if (!byValue) { byValue = new Map(); this.byLabel.set(k, byValue); }
       let set = byValue.get(v);
@@ -40,13 +49,10 @@ export class NamespaceLabelIndex {
   select(sel: LabelSelector): string[] {
     let candidates: Iterable<string> | undefined;
     const ml = Object.entries(sel.matchLabels ?? {});
-    if (ml.length > 0) candidates = this.byLabel.get(ml[0]![0])?.get(ml[0]![1]) ?? [];
+    if (ml.length > 0) candidates = this.withLabel(ml[0]![0], ml[0]![1]);
     else {
       const inReq = (sel.matchExpressions ?? []).find((r) => r.operator === 'In');
-      if (inReq) {
-        const byValue = this.byLabel.get(inReq.key);
-        candidates = new Set((inReq.values ?? []).flatMap((v) => [...(byValue?.get(v) ?? [])]));
-      }
+      if (inReq) candidates = new Set((inReq.values ?? []).flatMap((v) => [...this.withLabel(inReq.key, v)]));
     }
     const out: string[] = [];
     for (const n of candidates ?? this.byName.keys()) {
@@ -56,8 +62,16 @@ export class NamespaceLabelIndex {
     return out;
   }
 
+  /** Namespaces that may carry label k=v (a superset: select() checks every term). */
+  private withLabel(k: string, v: string): Iterable<string> {
+    const indexed = this.byLabel.get(k)?.get(v);
+    if (k !== LABEL_NAMESPACE_NAME || !this.byName.has(v)) return indexed ?? [];
+    return indexed ? [...indexed, v] : [v];
+  }
+
   private unindex(name: string, labels: Labels): void {
     for (const [k, v] of Object.entries(labels)) {
+      if (isOwnName(name, k, v)) continue;
       const byValue = this.byLabel.get(k);
       const set = byValue?.get(v);
       set?.delete(name);

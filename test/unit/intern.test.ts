@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StringInterner, ValueInterner } from '../../src/kube/intern.ts';
+import { StringInterner, ValueInterner, internStrings } from '../../src/kube/intern.ts';
 
 describe('StringInterner', () => {
   it('returns one copy of equal strings', () => {
@@ -30,5 +30,14 @@ describe('ValueInterner', () => {
     expect(v.intern({ a: [2, 1] })).not.toBe(x);
     expect(Object.isFrozen(x) && Object.isFrozen(x.a)).toBe(true);
     expect(() => { x.a.push(3); }).toThrow();
+  });
+});
+
+describe('internStrings', () => {
+  it('keeps parsed JSON as it was (strings at every depth, numbers, booleans, null) and returns the same object', () => {
+    const text = '{"a":"x","b":[1,"y",{"c":null,"d":true,"e":["z"]}],"f":{"g":"h"}}';
+    const parsed = JSON.parse(text) as unknown;
+    expect(internStrings(parsed)).toBe(parsed);
+    expect(JSON.stringify(parsed)).toBe(text);
   });
 });

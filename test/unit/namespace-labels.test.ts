@@ -24,6 +24,20 @@ describe('NamespaceLabelIndex.select', () => {
     expect(i.select({ matchExpressions: [{ key: 'team', operator: 'In', values: ['x', 'x'] }] }).sort()).toEqual(['a', 'b']);
   });
 
+  it('selects by the name label without indexing it, and still by a name label that is not the name', () => {
+    const n = 'kubernetes.io/metadata.name';
+    const j = index({ a: { [n]: 'a', team: 'x' }, b: { [n]: 'b' }, c: { [n]: 'a' }, d: { team: 'x' } });
+    expect(j.select({ matchLabels: { [n]: 'a' } }).sort()).toEqual(['a', 'c']);
+    expect(j.select({ matchLabels: { [n]: 'd' } })).toEqual([]); // d has no such label
+    expect(j.select({ matchExpressions: [{ key: n, operator: 'In', values: ['a', 'b', 'zz'] }] }).sort()).toEqual(['a', 'b', 'c']);
+    expect(j.select({ matchLabels: { [n]: 'b', team: 'x' } })).toEqual([]);
+    j.set('c', { [n]: 'c' });
+    expect(j.select({ matchLabels: { [n]: 'a' } })).toEqual(['a']);
+    j.delete('a');
+    expect(j.select({ matchLabels: { [n]: 'a' } })).toEqual([]);
+    expect(j.select({ matchLabels: { [n]: 'c' } })).toEqual(['c']);
+  });
+
   it('follows relabelling and deletion: old labels stop matching', () => {
     const j = index({ a: { team: 'x' } });
     j.set('a', { team: 'y' });
