@@ -83,22 +83,31 @@ export class NamespaceReconciler {
   clashesIn(name: string): readonly string[] { return this.clashes.get(name) ?? []; }
 
   async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
-    try {
-      await this.sync(name, log.child({ namespace: name }));
+    const succeeded = (): ReconcileResult => {
       this.failures.delete(name);
       return this.clashes.has(name) ? { requeueAfterMs: NamespaceReconciler.CLASH_RETRY_MS } : undefined;
-    } catch (err) {
+    };
+    const failed = (err: unknown): never => {
       this.failures.set(name, `reconcile failed, retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500));
       throw err;
+    };
+    let last: Awaited<ReturnType<NamespaceReconciler['sync']>>;
+    try {
+      last = await this.sync(name, log.child({ namespace: name }));
+    } catch (err) {
+      return failed(err);
     }
+    // The label patch, still running, ends the reconcile (its worker goes on meanwhile: workqueue.ts).
+    return last ? { finishing: last.labels.then(succeeded, failed) } : succeeded();
   }
 
-  private async sync(name: string, log: Logger): Promise<void> {
+  /** Returns the label patch it started last, if any: it is part of the reconcile, but nothing after it waits. */
+  private async sync(name: string, log: Logger): Promise<{ labels: Promise<void> } | undefined> {
     const d = this.d;
     const ns = d.namespaces.get(name);
-    if (!ns) { this.joinedAt.delete(name); this.clashes.delete(name); return; } // gone: its policies went with it
+    if (!ns) { this.joinedAt.delete(name); this.clashes.delete(name); return undefined; } // gone: its policies went with it
     // Left alone: writes would be refused, and the namespace's pods are going away with it.
-    if (isTerminating(ns)) return;
+    if (isTerminating(ns)) return undefined;
     // The operator's policies there: the cache, corrected by our own writes it has not seen yet.
     const existing = d.managed.in(name);
     // What an invalid tenant left is left as it is until its spec is fixed (it fails closed: at least a deny).
@@ -110,7 +119,7 @@ export class NamespaceReconciler {
       const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && p.metadata.name !== POLICY_DEFAULT_DENY);
       await Promise.all(foreign.map((p) => this.delete(p)));
       for (const p of foreign) this.lastApplied.get(name)?.delete(p.metadata.name);
-      return;
+      return undefined;
     }
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
     const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
@@ -151,7 +160,7 @@ export class NamespaceReconciler {
       writes.forEach((w, i) => { if (outcomes[i] === 'clash') clashes.add(w.p.metadata.name); });
       writes = writes.filter((w) => !clashes.has(w.p.metadata.name));
     } catch (err) {
-      if (isNamespaceTerminating(err)) { log.debug('namespace began terminating during reconcile'); return; }
+      if (isNamespaceTerminating(err)) { log.debug('namespace began terminating during reconcile'); return undefined; }
       throw err;
     }
     this.reportClashes(name, plan, [...clashes].sort(), log);
@@ -163,7 +172,6 @@ export class NamespaceReconciler {
     const late: Record<string, string> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
     if (clashes.size === 0 && isolated !== undefined && labels.isolated !== isolated) late[LABEL_ISOLATED] = isolated;
-    if (Object.keys(late).length > 0) await this.patchLabels(name, late, log);
 
     for (const w of writes) {
       const last = applied.get(w.p.metadata.name);
@@ -193,6 +201,8 @@ export class NamespaceReconciler {
     if (baseline && writes.length > 0 && !baseline.policies.some((p) => existing.has(p.metadata.name))) d.baseline?.noteIsolated(name);
     if (stale.length > 0) this.reportRemoved(name, plan, stale, log);
     this.observeIsolation(name, plan);
+    // Last, once every policy it wants is stored: the labels that say so (see reconcile).
+    return Object.keys(late).length > 0 ? { labels: this.patchLabels(name, late, log) } : undefined;
   }
 
   private reportRemoved(name: string, plan: NamespacePlan, stale: readonly CachedPolicy[], log: Logger): void {

@@ -48,14 +48,21 @@ export class Controller {
   private async reconcile(key: string): Promise<ReconcileResult> {
     const log = lazyChild(this.log, { reconcileID: randomUUID(), key });
     const t0 = performance.now();
-    try {
-      return await this.reconcileKey(key, log);
-    } catch (err) {
+    const ended = (failure?: { err: unknown }): void => {
       // An optimistic-concurrency conflict is routine (the object changed under us), not an alert.
-      log[isConflict(err) ? 'info' : 'error']({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
-      throw err;
-    } finally {
+      const err = failure?.err;
+      if (failure) log[isConflict(err) ? 'info' : 'error']({ err: err instanceof Error ? err.message : String(err), durationMs: Math.round(performance.now() - t0) }, 'reconcile failed; will retry with backoff');
       log.debug({ durationMs: +(performance.now() - t0).toFixed(2) }, 'reconciled');
+    };
+    let r: ReconcileResult;
+    try {
+      r = await this.reconcileKey(key, log);
+    } catch (err) {
+      ended({ err });
+      throw err;
     }
+    if (!r?.finishing) { ended(); return r; }
+    // Its last step ends the reconcile: logged then.
+    return { ...r, finishing: r.finishing.then((x) => { ended(); return x; }, (err: unknown) => { ended({ err }); throw err; }) };
   }
 }

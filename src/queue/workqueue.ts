@@ -5,13 +5,20 @@
 // - delayed adds keep only the earliest pending timer per key;
 // - shutdown stops taking keys and drains the ones in flight;
 // - keys added with `priority` go before the rest (a namespace that just joined a tenant is isolated
-//   before the fan-out updates of its tenant's other members).
+//   before the fan-out updates of its tenant's other members);
+// - a reconcile may hand back its last step (`finishing`): the key stays held until that ends, but its
+//   worker takes the next key meanwhile (the namespace controller's label patch, a round trip that
+//   otherwise held one of four workers for half of a namespace's work).
 // Workers are promises counted by the queue itself (`processing`): the queue already decides which key
 // may run and when, so a general-purpose pool such as p-queue would only add a second count to keep in
 // step (it was here for that, and for onIdle, which the queue tracks the same way).
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
-export type ReconcileResult = { requeueAfterMs?: number } | void;
+export type ReconcileResult = {
+  requeueAfterMs?: number;
+  /** The reconcile's last step, still running; its outcome is the reconcile's (see the header). */
+  finishing?: Promise<ReconcileResult>;
+} | void;
 export type Handler = (key: string) => Promise<ReconcileResult>;
 
 export interface QueueObserver {
@@ -39,6 +46,8 @@ export class WorkQueue {
   private readonly urgent: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Workers running a reconcile (keys in `processing` whose reconcile has not handed back `finishing`). */
+  private busyWorkers = 0;
   private readonly addedAt = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly startedAt = new Map<string, number>();
@@ -132,10 +141,11 @@ export class WorkQueue {
 
   private pump(): void {
     if (this.paused || this.shuttingDown) return;
-    while (this.depth > 0 && this.processing.size < this.maxWorkers) {
+    while (this.depth > 0 && this.busyWorkers < this.maxWorkers) {
       const key = (this.urgent.length > 0 ? this.urgent : this.order).shift()!;
       this.dirty.delete(key);
       this.processing.add(key);
+      this.busyWorkers++;
       const queued = (Date.now() - (this.addedAt.get(key) ?? Date.now())) / 1000;
       this.addedAt.delete(key);
       this.observer.depth?.(this.depth);
@@ -151,8 +161,16 @@ export class WorkQueue {
   private async run(key: string): Promise<void> {
     const t0 = performance.now();
     this.startedAt.set(key, Date.now());
+    let holdsWorker = true;
     try {
-      const r = await this.handler(key);
+      let r = await this.handler(key);
+      const finishing = r && typeof r === 'object' ? r.finishing : undefined;
+      if (finishing) {
+        holdsWorker = false;
+        this.busyWorkers--;
+        this.pump();
+        r = await finishing;
+      }
       this.limiter.forget(key);
       const after = r && typeof r === 'object' ? r.requeueAfterMs : undefined;
       this.observer.finished?.(key, (performance.now() - t0) / 1000, after !== undefined ? 'requeue_after' : 'success');
@@ -163,6 +181,7 @@ export class WorkQueue {
     } finally {
       this.startedAt.delete(key);
       this.processing.delete(key);
+      if (holdsWorker) this.busyWorkers--;
       if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.depth); }
       this.settled?.(key);
       this.pump();

@@ -182,6 +182,60 @@ describe('WorkQueue concurrency', () => {
   });
 });
 
+describe('WorkQueue: a reconcile that hands back its last step (finishing)', () => {
+  it('frees its worker for the next key, holds its own key until the step ends, and counts its outcome', async () => {
+    const rec = new Recorder();
+    const last = gate();
+    const settled: string[] = [];
+    // a's first run hands back a step that ends when the test says; its second run finishes at once.
+    rec.result = (k, n) => (k === 'a' && n === 0 ? { finishing: last.promise.then(() => ({ requeueAfterMs: 500 })) } : undefined);
+    const q = queue(rec, { concurrency: 1, settled: (k) => settled.push(k) });
+    q.start();
+    q.add('a'); q.add('b');
+    // One worker: b runs while a's step is still running.
+    await waitFor(() => rec.calls.includes('b'), 'b to run on the freed worker');
+    await elapse(1000);
+    expect(q.isPending('a')).toBe(true);
+    expect([...q.inFlight.keys()]).toEqual(['a']);
+    expect(settled).toEqual(['b']);
+    // a, queued again meanwhile, is not run a second time at once: it waits for its step.
+    q.add('a');
+    await elapse(1000);
+    expect(rec.count('a')).toBe(1);
+    let idle = false;
+    void q.idle().then(() => { idle = true; });
+    await elapse(0);
+    expect(idle).toBe(false);
+    last.open();
+    await waitFor(() => rec.count('a') === 2, 'a to run again after its step');
+    expect(settled).toEqual(['b', 'a', 'a']);
+    // The step's requeueAfterMs is the reconcile's.
+    await elapse(499);
+    expect(rec.count('a')).toBe(2);
+    await elapse(1);
+    await waitFor(() => rec.count('a') === 3, 'the requeue after 500 ms');
+    expect(rec.maxActive.get('a')).toBe(1);
+  });
+
+  it('a step that fails is a failed reconcile: retried with backoff', async () => {
+    const rec = new Recorder();
+    const outcomes: string[] = [];
+    rec.result = (k, n) => (n === 0 ? { finishing: Promise.reject(new Error('label patch refused')) } : undefined);
+    const q = queue(rec, { rateLimiter: new ExponentialFailureRateLimiter(100, 10_000), observer: { finished: (_k, _s, o) => outcomes.push(o) } });
+    q.start();
+    q.add('a');
+    await waitFor(() => outcomes.length === 1, 'the first run to end');
+    expect(outcomes).toEqual(['error']);
+    expect(q.failures('a')).toBe(1);
+    await elapse(99);
+    expect(rec.count('a')).toBe(1);
+    await waitFor(() => rec.count('a') === 2, 'the retry after 100 ms');
+    await waitFor(() => outcomes.length === 2, 'the retry to end');
+    expect(outcomes).toEqual(['error', 'success']);
+    expect(q.failures('a')).toBe(0);
+  });
+});
+
 describe('WorkQueue retries', () => {
   it('a failing key is retried with growing delays until it succeeds, then its failures are forgotten', async () => {
     const rec = new Recorder();
