@@ -58,8 +58,8 @@ const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?
  * copies of each policy name at 3 000 namespaces).
  */
 const storeKeyOf = (raw: { ns: string; name: string }, cached: RawObject): { ns: string; name: string } => {
-  const ns = cached.metadata?.namespace, name = cached.metadata?.name;
-  return { ns: ns !== undefined && ns === raw.ns ? ns : raw.ns, name: name === raw.name ? name : raw.name };
+  const m = cached.metadata;
+  return { ns: m?.namespace === raw.ns ? m.namespace : raw.ns, name: m?.name === raw.name ? m.name : raw.name };
 };
 
 export interface InformerOptions {

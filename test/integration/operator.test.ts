@@ -127,6 +127,16 @@ describe('forged membership', () => {
   });
 });
 
+/** Widens the namespace's deny into an allow-all (a merge patch by another field manager); returns what that stored. */
+const widenDeny = async <T = NetworkPolicy>(ns: string): Promise<T> =>
+  (await rest()).mergePatch<T>(NP(ns, 'tenant-isolation-default-deny'), { spec: { ingress: [{}], policyTypes: ['Ingress'] } }, 'tamperer');
+
+/** Waits until the namespace's deny is a deny again (within `ms`). */
+const denyRestored = (ns: string, ms?: number): Promise<unknown> => eventually(async () => {
+  const deny = (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
+  return deny.spec.ingress === undefined && JSON.stringify(deny.spec.policyTypes) === '["Ingress","Egress"]';
+}, 'the edited deny to be restored', ms);
+
 describe('drift', () => {
   it('restores a deleted or edited managed policy within a second and never touches user policies', async () => {
     const t = unique('t-drift');
@@ -146,11 +156,8 @@ describe('drift', () => {
 
     t0 = performance.now();
     // Widen our deny into an allow-all with a plain merge patch (another field manager).
-    await r.mergePatch(NP(ns, 'tenant-isolation-default-deny'), { spec: { ingress: [{}], policyTypes: ['Ingress'] } }, 'tamperer');
-    await eventually(async () => {
-      const deny = (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
-      return deny.spec.ingress === undefined && JSON.stringify(deny.spec.policyTypes) === '["Ingress","Egress"]';
-    }, 'the edited deny to be restored', 1_000);
+    await widenDeny(ns);
+    await denyRestored(ns, 1_000);
     const restoreMs = performance.now() - t0;
 
     // Removing our label does not make it someone else's policy either.
@@ -178,12 +185,9 @@ describe('a managed policy is replaced whole', () => {
     type Stored = NetworkPolicy & { metadata: { generation: number } };
     const managers = (p: Stored): string[] => ((p.metadata as { managedFields?: { manager: string; operation: string }[] }).managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
     // Another manager widens our deny: it now owns spec.ingress and spec.policyTypes.
-    const tampered = await r.mergePatch<Stored>(NP(ns, 'tenant-isolation-default-deny'), { spec: { ingress: [{}], policyTypes: ['Ingress'] } }, 'tamperer');
+    const tampered = await widenDeny<Stored>(ns);
     expect(managers(tampered).sort()).toEqual(['tamperer/Update', 'tenant-isolation-operator/Update']);
-    await eventually(async () => {
-      const deny = (await policies(ns)).find((p) => p.metadata.name === 'tenant-isolation-default-deny')!;
-      return deny.spec.ingress === undefined && JSON.stringify(deny.spec.policyTypes) === '["Ingress","Egress"]';
-    }, 'the edited deny to be restored');
+    await denyRestored(ns);
     await op.manager.idle();
     const restored = await r.get<Stored>(NP(ns, 'tenant-isolation-default-deny'));
     // One spec change after the tamperer's: a merge (server-side apply) would have kept the tamperer's
