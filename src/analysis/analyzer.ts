@@ -95,7 +95,7 @@ export class IsolationAnalyzer {
     return {
       namespaces: [...this.model.namespaces.entries()].filter(([name]) => this.model.explicitNamespaces.has(name)).map(([name, labels]) => ({ name, labels })),
       pods: [...this.model.pods.values()].map((r) => r.info),
-      policies: [...this.model.rawPolicies.values()],
+      policies: [...this.model.policyInputs()],
     };
   }
 
@@ -103,7 +103,7 @@ export class IsolationAnalyzer {
   stats(): { namespaces: number; pods: number; classes: number; policies: number; ipBlocks: number; cachedTenants: number; recomputations: number; partialRecomputations: number } {
     const m = this.model;
     return {
-      namespaces: m.namespaces.size, pods: m.pods.size, classes: m.classes.size, policies: m.rawPolicies.size,
+      namespaces: m.namespaces.size, pods: m.pods.size, classes: m.classes.size, policies: m.policyTotal,
       ipBlocks: m.blocks.all().length, cachedTenants: this.tracker.results.size,
       recomputations: this.engine.recomputations, partialRecomputations: this.engine.partialRecomputations,
     };

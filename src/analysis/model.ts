@@ -64,10 +64,15 @@ export class ClusterModel {
   private readonly classesByBlock = new Map<number, Set<PodClass>>();
   private nextClassId = 0;
 
-  readonly rawPolicies = new Map<string, PolicyInput>();
   /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
-  private readonly compiledSpecs = new WeakMap<object, Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>>();
-  readonly policiesByNs = new Map<string, Map<string, CompiledPolicy>>();
+  private readonly compiledSpecs = new WeakMap<object, CompiledSpec>();
+  /**
+   * Each namespace's policies, sorted by name: the one copy of every policy the model holds (its spec is
+   * kept for `snapshot` and to tell a changed spec). An array, not a map: a namespace holds a handful, and
+   * the operator's proof keeps one list per namespace of the cluster.
+   */
+  private readonly policiesByNs = new Map<string, ModelPolicy[]>();
+  private policyCount = 0;
 
   private readonly peerCache = new Map<string, PeerSet>();
   private readonly listener: ModelListener;
@@ -182,33 +187,44 @@ export class ClusterModel {
   // ---------------------------------------------------------------- policies
 
   setPolicy(p: PolicyInput): void {
-    const key = policyKey(p.metadata.namespace, p.metadata.name);
-    const prev = this.rawPolicies.get(key);
-    if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) { this.rawPolicies.set(key, p); return; }
-    this.rawPolicies.set(key, p);
-    const compiled = this.compile(p);
-    let byNs = this.policiesByNs.get(compiled.namespace);
-    if (!byNs) { byNs = new Map(); this.policiesByNs.set(compiled.namespace, byNs); }
-    byNs.set(key, compiled);
-    this.policyChanged(compiled.namespace);
+    const { namespace, name } = p.metadata;
+    let list = this.policiesByNs.get(namespace);
+    const at = list ? indexByName(list, name) : -1;
+    const prev = at >= 0 ? list![at]! : undefined;
+    if (prev && (prev.spec === p.spec || JSON.stringify(prev.spec) === JSON.stringify(p.spec))) return;
+    const compiled = this.compile(namespace, name, p.spec);
+    if (!list) { list = []; this.policiesByNs.set(namespace, list); }
+    if (prev) list[at] = compiled;
+    else { list.splice(-at - 1, 0, compiled); this.policyCount++; }
+    this.policyChanged(namespace);
     this.flushBlocks();
   }
 
   deletePolicy(namespace: string, name: string): void {
-    const key = policyKey(namespace, name);
-    if (!this.rawPolicies.delete(key)) return;
-    this.policiesByNs.get(namespace)?.delete(key);
+    const list = this.policiesByNs.get(namespace);
+    const at = list ? indexByName(list, name) : -1;
+    if (at < 0) return;
+    if (list!.length === 1) this.policiesByNs.delete(namespace); else list!.splice(at, 1);
+    this.policyCount--;
     this.policyChanged(namespace);
   }
 
-  policiesIn(namespace: string): Iterable<CompiledPolicy> { return this.policiesByNs.get(namespace)?.values() ?? []; }
+  /** The namespace's policies, sorted by name. */
+  policiesIn(namespace: string): readonly ModelPolicy[] { return this.policiesByNs.get(namespace) ?? NO_POLICIES; }
+  get policyTotal(): number { return this.policyCount; }
+  /** Every policy as it was given (for a snapshot). */
+  *policyInputs(): Iterable<PolicyInput> {
+    for (const list of this.policiesByNs.values()) for (const p of list) yield { metadata: { namespace: p.namespace, name: p.name }, spec: p.spec };
+  }
 
-  private compile(p: PolicyInput): CompiledPolicy {
-    const shared = this.compiledSpecs.get(p.spec);
-    if (shared) return { key: policyKey(p.metadata.namespace, p.metadata.name), namespace: p.metadata.namespace, name: p.metadata.name, ...shared };
-    const c = compilePolicy(p, this.blocks);
-    this.compiledSpecs.set(p.spec, { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress });
-    return c;
+  private compile(namespace: string, name: string, spec: PolicyInput['spec']): ModelPolicy {
+    let shared = this.compiledSpecs.get(spec);
+    if (!shared) {
+      const c = compilePolicy({ metadata: { namespace, name }, spec }, this.blocks);
+      shared = { podSelector: c.podSelector, ingressIsolates: c.ingressIsolates, egressIsolates: c.egressIsolates, ingress: c.ingress, egress: c.egress };
+      this.compiledSpecs.set(spec, shared);
+    }
+    return new ModelPolicy(namespace, name, spec, shared);
   }
 
   private policyChanged(ns: string): void {
@@ -221,7 +237,8 @@ export class ClusterModel {
   /** Policies selecting the class, by direction (sorted by key). */
   selected(c: PodClass): { ingress: CompiledPolicy[]; egress: CompiledPolicy[] } {
     if (!c.selected) {
-      const all = [...(this.policiesByNs.get(c.namespace)?.values() ?? [])].filter((p) => selectsPod(p, c.namespace, c.labels)).sort((a, b) => cmp(a.key, b.key));
+      // Sorted by key: one namespace's policies, sorted by name.
+      const all = this.policiesIn(c.namespace).filter((p) => selectsPod(p, c.namespace, c.labels));
       c.selected = { ingress: all.filter((p) => p.ingressIsolates), egress: all.filter((p) => p.egressIsolates) };
     }
     return c.selected;
@@ -304,6 +321,38 @@ export class ClusterModel {
 }
 
 const EMPTY_CLASSES: ReadonlySet<PodClass> = new Set();
+const NO_POLICIES: readonly ModelPolicy[] = [];
+
+type CompiledSpec = Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>;
+
+/** A policy as the model keeps it: its spec and its compiled rules (shared by equal specs); the key is made when asked. */
+export class ModelPolicy implements CompiledPolicy {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: PolicyInput['spec'];
+  readonly podSelector: CompiledPolicy['podSelector'];
+  readonly ingressIsolates: boolean;
+  readonly egressIsolates: boolean;
+  readonly ingress: CompiledPolicy['ingress'];
+  readonly egress: CompiledPolicy['egress'];
+  constructor(namespace: string, name: string, spec: PolicyInput['spec'], c: CompiledSpec) {
+    this.namespace = namespace; this.name = name; this.spec = spec;
+    this.podSelector = c.podSelector; this.ingressIsolates = c.ingressIsolates; this.egressIsolates = c.egressIsolates; this.ingress = c.ingress; this.egress = c.egress;
+  }
+  get key(): string { return policyKey(this.namespace, this.name); }
+}
+
+/** Where `name` is in a list sorted by name, or -(insertion point) - 1. */
+function indexByName(list: readonly ModelPolicy[], name: string): number {
+  let lo = 0; let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const n = list[mid]!.name;
+    if (n === name) return mid;
+    if (n < name) lo = mid + 1; else hi = mid - 1;
+  }
+  return -lo - 1;
+}
 
 function classKey(info: PodInfo, sig: readonly number[]): string {
   const ports = [...info.containerPorts].map((p) => `${p.name ?? ''}:${p.containerPort}/${p.protocol ?? 'TCP'}`).sort().join(',');

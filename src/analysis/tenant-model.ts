@@ -9,11 +9,16 @@ import type { ClusterModel } from './model.ts';
 /** A path the tenant declares: DNS, or an `allow` entry (peer and ports). */
 export interface DeclaredRule { namespaceSelector: LabelSelector | undefined; podSelector: LabelSelector | undefined; block: CompiledIpBlock | undefined; ports: readonly NetworkPort[] }
 
-export interface TenantModel { tenant: ValidTenant; members: ReadonlySet<string>; ingress: DeclaredRule[]; egress: DeclaredRule[]; fingerprint: string }
+export interface TenantModel {
+  tenant: ValidTenant; members: ReadonlySet<string>; ingress: DeclaredRule[]; egress: DeclaredRule[];
+  /** [tenant name]: what ownersOf gives for a namespace only this tenant owns (one array shared by its members). */
+  soleOwner: readonly string[];
+}
 
 export class TenantModels {
   private readonly models = new Map<string, TenantModel>();
-  private readonly ownersOfNs = new Map<string, Set<string>>();
+  /** Owners by namespace: nearly always one tenant, so a shared one-element array rather than a Set each. */
+  private readonly ownersOfNs = new Map<string, readonly string[]>();
   private readonly model: ClusterModel;
   private readonly tracker: DependencyTracker;
 
@@ -38,16 +43,15 @@ export class TenantModels {
   /** Adds or replaces one tenant; a no-op when spec and members are unchanged. */
   set(t: ValidTenant, members: readonly string[]): void {
     const sorted = [...new Set(members)].sort();
-    const fingerprint = JSON.stringify([t.spec, sorted]);
     const prev = this.models.get(t.name);
-    if (prev && prev.fingerprint === fingerprint) return;
+    if (prev && sameSpec(prev.tenant, t) && sorted.length === prev.members.size && sorted.every((n) => prev.members.has(n))) return;
     if (prev) this.disown(t.name, prev);
-    const m = this.build(t, sorted, fingerprint);
+    const m = this.build(t, sorted);
     this.models.set(t.name, m);
     for (const ns of m.members) {
-      let s = this.ownersOfNs.get(ns);
-      if (!s) { s = new Set(); this.ownersOfNs.set(ns, s); }
-      s.add(t.name);
+      const cur = this.ownersOfNs.get(ns);
+      if (!cur) this.ownersOfNs.set(ns, m.soleOwner);
+      else if (!cur.includes(t.name)) this.ownersOfNs.set(ns, [...cur, t.name]);
     }
     this.tracker.dropResult(t.name);
     this.model.flushBlocks();
@@ -63,13 +67,13 @@ export class TenantModels {
 
   private disown(name: string, m: TenantModel): void {
     for (const ns of m.members) {
-      const s = this.ownersOfNs.get(ns);
-      s?.delete(name);
-      if (s?.size === 0) this.ownersOfNs.delete(ns);
+      const cur = this.ownersOfNs.get(ns);
+      if (!cur?.includes(name)) continue;
+      if (cur.length === 1) this.ownersOfNs.delete(ns); else this.ownersOfNs.set(ns, cur.filter((o) => o !== name));
     }
   }
 
-  private build(t: ValidTenant, members: string[], fingerprint: string): TenantModel {
+  private build(t: ValidTenant, members: string[]): TenantModel {
     const rule = (r: { namespaceSelector?: LabelSelector | undefined; podSelector?: LabelSelector | undefined; ipBlock?: IPBlock | undefined }, ports: readonly NetworkPort[]): DeclaredRule => ({
       namespaceSelector: r.ipBlock ? undefined : r.namespaceSelector,
       podSelector: r.ipBlock ? undefined : r.podSelector,
@@ -83,6 +87,9 @@ export class TenantModels {
       for (const ipBlock of dns.ipBlocks) egress.push(rule({ ipBlock }, dns.ports));
     }
     for (const r of allow.egressTo) egress.push(rule(r, r.ports));
-    return { tenant: t, members: new Set(members), ingress: allow.ingressFrom.map((r) => rule(r, r.ports)), egress, fingerprint };
+    return { tenant: t, members: new Set(members), ingress: allow.ingressFrom.map((r) => rule(r, r.ports)), egress, soleOwner: Object.freeze([t.name]) };
   }
 }
+
+/** The same declared spec: the very same object (the membership index keeps one per spec version), else equal JSON. */
+const sameSpec = (a: ValidTenant, b: ValidTenant): boolean => a.spec === b.spec || JSON.stringify(a.spec) === JSON.stringify(b.spec);

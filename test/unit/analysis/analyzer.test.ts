@@ -239,6 +239,43 @@ describe('incremental updates', () => {
     expect(a.breaches('globex')).toEqual([]);
   });
 
+  it('keeps one copy of each policy: set in any order, replaced, deleted, and given back by snapshot', () => {
+    const a = IsolationAnalyzer.fromSnapshot(snapshot([ns('n1'), ns('n2')], [], []), [], new Map());
+    const spec = (port: number) => ({ policyTypes: ['Ingress' as const], ingress: [{ ports: [{ protocol: 'TCP' as const, port }] }] });
+    for (const [n, name, port] of [['n1', 'c', 1], ['n1', 'a', 2], ['n2', 'x', 3], ['n1', 'b', 4], ['n1', 'a', 5]] as const) a.setPolicy(np(n, name, spec(port)));
+    const listed = () => a.snapshot().policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}:${JSON.stringify(p.spec.ingress)}`);
+    expect(listed()).toEqual([
+      'n1/a:[{"ports":[{"protocol":"TCP","port":5}]}]', 'n1/b:[{"ports":[{"protocol":"TCP","port":4}]}]', 'n1/c:[{"ports":[{"protocol":"TCP","port":1}]}]', 'n2/x:[{"ports":[{"protocol":"TCP","port":3}]}]',
+    ]);
+    expect(a.stats().policies).toBe(4);
+    a.deletePolicy('n1', 'b');
+    a.deletePolicy('n1', 'nope');
+    a.deletePolicy('n2', 'x');
+    expect(listed()).toEqual(['n1/a:[{"ports":[{"protocol":"TCP","port":5}]}]', 'n1/c:[{"ports":[{"protocol":"TCP","port":1}]}]']);
+    expect(a.stats().policies).toBe(2);
+  });
+
+  it('a tenant set again with an equal spec and the same members (any order) is not recomputed; owners follow overlapping member lists', () => {
+    const a = world({ tenants: [acme(), globex()], membership: membership() });
+    a.allBreaches();
+    const base = a.stats().recomputations;
+    a.setTenant(acme(), ['acme-2', 'acme-1', 'acme-1']); // a new spec object, equal; members reordered
+    a.allBreaches();
+    expect(a.stats().recomputations - base).toBe(0);
+    a.setTenant(acme(), ['acme-1']);
+    a.allBreaches();
+    expect(a.stats().recomputations - base).toBe(1);
+    expect(a.tenantsOf('acme-2')).toEqual([]);
+    // Two tenants given the same namespace (callers may pass overlapping lists): both own it, until one goes.
+    a.setTenant(globex(), ['globex-1', 'acme-1']);
+    expect(a.tenantsOf('acme-1')).toEqual(['acme', 'globex']);
+    a.deleteTenant('acme');
+    expect(a.tenantsOf('acme-1')).toEqual(['globex']);
+    a.setTenant(globex(), ['globex-1']);
+    expect(a.tenantsOf('acme-1')).toEqual([]);
+    expect(a.tenantsOf('globex-1')).toEqual(['globex']);
+  });
+
   it('a peer namespace\'s policy change reaches the tenants that consulted it', () => {
     const allowAll = np('acme-1', 'allow-all', { policyTypes: ['Ingress'], ingress: [{}] });
     const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [allowAll] });
