@@ -16,9 +16,18 @@ export interface MemberPolicies {
 }
 
 export class DesiredPolicies {
-  private readonly memo = new Map<string, { key: string; spec: ValidTenant['spec']; value: MemberPolicies }>();
+  /**
+   * Per tenant, the digests (what hashing cost is worth keeping) and, for the tenants used most recently,
+   * the templates: rebuilding them is cheap, and at 10 000 tenants keeping every tenant's would hold
+   * tens of megabytes for nothing (a tenant's templates are needed only while its namespaces reconcile).
+   */
+  private readonly memo = new Map<string, { key: string; spec: ValidTenant['spec']; value: MemberPolicies | undefined; digests: ReadonlyMap<string, string> }>();
+  /** Tenants whose templates are kept, least recently used first. */
+  private readonly withTemplates = new Set<string>();
   private readonly membership: MembershipIndex;
   private readonly peersOf: (tenant: string) => PeerMode;
+  /** How many tenants' templates are kept. */
+  static readonly TEMPLATES_KEPT = 256;
 
   constructor(membership: MembershipIndex, peersOf: (tenant: string) => PeerMode) { this.membership = membership; this.peersOf = peersOf; }
 
@@ -34,17 +43,50 @@ export class DesiredPolicies {
   /** The tenant's member policies for its current members (`membership.membersOf`) and peer mode. */
   forTenant(tenant: ValidTenant): MemberPolicies {
     const peers = this.peersOf(tenant.name);
-    // By name, the policies follow the members (the index bumps a tenant's version whenever its claimed or
-    // member set changes); by label they do not. A profile edit replaces the tenant's effective spec
-    // without a new generation (hence the spec's identity).
-    const key = `${tenant.uid}/${tenant.generation}/${peers}/${peers === 'NamespaceNames' ? this.membership.version(tenant.name) : ''}`;
-    const hit = this.memo.get(tenant.name);
-    if (hit?.key === key && hit.spec === tenant.spec) return hit.value;
+    const key = this.keyOf(tenant);
+    let hit = this.memo.get(tenant.name);
+    if (hit?.key !== key || hit.spec !== tenant.spec) hit = undefined;
+    if (hit?.value) { this.touch(tenant.name); return hit.value; }
     const templates = memberTemplates(tenant, this.membership.membersOf(tenant.name), peers);
-    const value = { templates, digests: new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))])) };
-    this.memo.set(tenant.name, { key, spec: tenant.spec, value });
+    // The same templates hash the same: a tenant whose templates were let go keeps its digests (and the
+    // maps namespace reconcilers share with it).
+    const digests = hit?.digests ?? new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))]));
+    const value = { templates, digests };
+    this.memo.set(tenant.name, { key, spec: tenant.spec, value, digests });
+    this.touch(tenant.name);
     return value;
   }
 
-  forget(tenant: string): void { this.memo.delete(tenant); }
+  /** Policy name -> ownedDigest of the tenant's member policies (as forTenant's, without keeping its templates). */
+  digestsOf(tenant: ValidTenant): ReadonlyMap<string, string> {
+    const hit = this.memo.get(tenant.name);
+    if (hit && hit.key === this.keyOf(tenant) && hit.spec === tenant.spec) return hit.digests;
+    return this.forTenant(tenant).digests;
+  }
+
+  /** How many tenants' templates are kept now (at most TEMPLATES_KEPT). */
+  get templatesKept(): number { return this.withTemplates.size; }
+
+  /**
+   * What the tenant's policies depend on besides its spec: by name they follow the members (the index bumps
+   * a tenant's version whenever its claimed or member set changes); by label they do not. A profile edit
+   * replaces the tenant's effective spec without a new generation (hence the spec's identity, compared too).
+   */
+  private keyOf(tenant: ValidTenant): string {
+    const peers = this.peersOf(tenant.name);
+    return `${tenant.uid}/${tenant.generation}/${peers}/${peers === 'NamespaceNames' ? this.membership.version(tenant.name) : ''}`;
+  }
+
+  forget(tenant: string): void { this.memo.delete(tenant); this.withTemplates.delete(tenant); }
+
+  /** Marks the tenant's templates most recently used; lets go of the least recently used beyond the bound. */
+  private touch(tenant: string): void {
+    this.withTemplates.delete(tenant);
+    this.withTemplates.add(tenant);
+    if (this.withTemplates.size <= DesiredPolicies.TEMPLATES_KEPT) return;
+    const oldest = this.withTemplates.values().next().value!;
+    this.withTemplates.delete(oldest);
+    const m = this.memo.get(oldest);
+    if (m) m.value = undefined;
+  }
 }

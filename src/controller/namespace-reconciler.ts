@@ -40,8 +40,12 @@ export const isTerminating = (ns: NamespaceObject): boolean =>
 
 export class NamespaceReconciler {
   private readonly d: NamespaceReconcilerDeps;
-  /** Digest of what we last applied, by namespace then policy name: tells someone's tampering from a declared change. */
-  private readonly lastApplied = new Map<string, Map<string, string>>();
+  /**
+   * Digest of what we last applied, by namespace then policy name: tells someone's tampering from a declared
+   * change. A member holding exactly its tenant's policies shares the tenant's digest map (one per tenant,
+   * not one per namespace); it is never changed in place, only replaced.
+   */
+  private readonly lastApplied = new Map<string, ReadonlyMap<string, string>>();
   /** When each namespace became a member, until it is isolated (time-to-isolation). */
   private readonly joinedAt = new Map<string, number>();
   /** The last reconcile failure per namespace, until a reconcile succeeds. */
@@ -118,7 +122,9 @@ export class NamespaceReconciler {
       // deleting tenant's finalizer waits on them. Every default-deny stays.
       const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && p.metadata.name !== POLICY_DEFAULT_DENY);
       await Promise.all(foreign.map((p) => this.delete(p)));
-      for (const p of foreign) this.lastApplied.get(name)?.delete(p.metadata.name);
+      const applied = new Map(this.lastApplied.get(name));
+      for (const p of foreign) applied.delete(p.metadata.name);
+      this.remember(name, applied, undefined);
       return undefined;
     }
     const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
@@ -140,14 +146,13 @@ export class NamespaceReconciler {
     if (Object.keys(early).length > 0) await this.patchLabels(name, early, log);
 
     // One digest per wanted policy: it decides drift and is what we remember as applied.
-    const digests = plan.kind === 'member' ? d.desired.forTenant(plan.tenant).digests : undefined;
+    const digests = plan.kind === 'member' ? d.desired.digestsOf(plan.tenant) : undefined;
     const checked = wanted.map((p) => {
       const digest = digests?.get(p.metadata.name) ?? baseline?.digests.get(p.metadata.name) ?? strings.intern(ownedDigest(p));
       return { p, digest, drift: policyDrift(p, existing.get(p.metadata.name), digest) };
     });
     // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
-    let applied = this.lastApplied.get(name);
-    if (!applied) { applied = new Map(); this.lastApplied.set(name, applied); }
+    const applied = new Map(this.lastApplied.get(name));
     for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, c.digest);
     const clashes = new Set<string>();
     // A name someone else's policy holds is never overwritten: reported, and retried.
@@ -190,7 +195,7 @@ export class NamespaceReconciler {
       }
     }
     for (const p of stale) applied.delete(p.metadata.name);
-    if (applied.size === 0) this.lastApplied.delete(name);
+    this.remember(name, applied, digests);
     if (writes.length > 0 && !hadPolicies && plan.kind === 'member') {
       log.info({ tenant: plan.tenant.name, policies: writes.map((w) => w.p.metadata.name) }, 'isolated namespace');
       const names = writes.map((w) => w.p.metadata.name).join(', ');
@@ -203,6 +208,13 @@ export class NamespaceReconciler {
     this.observeIsolation(name, plan);
     // Last, once every policy it wants is stored: the labels that say so (see reconcile).
     return Object.keys(late).length > 0 ? { labels: this.patchLabels(name, late, log) } : undefined;
+  }
+
+  /** Keeps what a reconcile applied: the tenant's digest map itself when they are equal. */
+  private remember(name: string, applied: Map<string, string>, tenantDigests: ReadonlyMap<string, string> | undefined): void {
+    if (applied.size === 0) this.lastApplied.delete(name);
+    else if (tenantDigests !== undefined && sameEntries(applied, tenantDigests)) this.lastApplied.set(name, tenantDigests);
+    else this.lastApplied.set(name, applied);
   }
 
   private reportRemoved(name: string, plan: NamespacePlan, stale: readonly CachedPolicy[], log: Logger): void {
@@ -273,6 +285,12 @@ export class NamespaceReconciler {
       if (!isNotFound(err) && !isConflict(err)) throw err; // a failed precondition is a Conflict
     }
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 function reasonForRemoval(plan: NamespacePlan, tenant: string): string {

@@ -114,7 +114,7 @@ export class TenantReconciler {
     const gate = d.gate.factsFor(claimsOf(tenant.valid));
     const result = tenantStatus({
       object: obj, tenant: tenant.valid, now, gate, membershipGuard: d.membershipGuard(),
-      memberDigests: d.desired.forTenant(tenant.valid).digests,
+      memberDigests: d.desired.digestsOf(tenant.valid),
       namespaces: this.facts(tenant.valid),
       excluded: d.membership.excludedFor(name),
       memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid) },

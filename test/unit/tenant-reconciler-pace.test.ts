@@ -28,7 +28,7 @@ function setup(members: number, costMs: number) {
     namespaces: { get: (n: string) => ({ metadata: { name: n, labels: { tenant: 'big' } } }) },
     managed: { in: () => new Map(), tenantOfUid: () => undefined },
     policyIndex: { namespacesOf: () => [] },
-    desired: { forTenant: () => ({ templates: [], digests: new Map() }), forget: () => undefined },
+    desired: { forTenant: () => ({ templates: [], digests: new Map() }), digestsOf: () => new Map(), forget: () => undefined },
     proof: undefined,
     progress: { busy: () => false, lastError: () => undefined, clashes: () => [] },
     // The computation starts here: count it, and let it take costMs.
