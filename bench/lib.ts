@@ -76,7 +76,7 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
   if (process.env.TIO_BENCH_OPERATOR_HEAP_PROFILE_DIR) added.push('--import', join(repo, 'bench/heap-sampling.ts'));
   const proc = spawn(process.execPath, [...(o.nodeOptions ?? deployedNodeOptions().split(' ').filter(Boolean)), ...added, entry, 'run', '--kubeconfig', kubeconfig,
     ...plain, '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--health-probe-bind-address', `127.0.0.1:${healthPort}`, '--log-level', 'warn', ...extra.filter((a) => plain.length > 0 || a !== '--metrics-secure=false')],
-  { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'] });
+  { stdio: ['ignore', o.logFile ? openSync(o.logFile, 'a') : 'ignore', 'inherit'], env: { ...process.env, ...deployedEnv() } });
   const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.ok, () => false);
@@ -176,13 +176,22 @@ function statusKb(pid: number | undefined, field: string): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
 }
 
-/** The NODE_OPTIONS the shipped Deployment gives the operator (the benchmarks run it the same way). */
-export function deployedNodeOptions(): string {
+/** The operator container's literal env values in config/manager/deployment.yaml (valueFrom ones left out). */
+function deploymentEnv(): Record<string, string> {
   const d = loadYaml(readFileSync(join(operatorRoot, 'config/manager/deployment.yaml'), 'utf8')) as {
     spec: { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } };
   };
   const env = d.spec.template.spec.containers.find((c) => c.name === 'operator')?.env ?? [];
-  return env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  return Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+}
+
+/** The NODE_OPTIONS the shipped Deployment gives the operator (the benchmarks run it the same way). */
+export function deployedNodeOptions(): string { return deploymentEnv().NODE_OPTIONS ?? ''; }
+
+/** The rest of the Deployment's environment (MALLOC_ARENA_MAX): the operator process runs with it, as in the cluster. */
+export function deployedEnv(): Record<string, string> {
+  const { NODE_OPTIONS: _, ...rest } = deploymentEnv();
+  return rest;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

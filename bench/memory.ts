@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cluster, counter, deployedNodeOptions, repo, round, sleep, startOperatorProcess, type Cluster, type OperatorProcess } from './lib.ts';
+import { cluster, counter, deployedEnv, deployedNodeOptions, repo, round, sleep, startOperatorProcess, type Cluster, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   namespaces: { type: 'string', default: '700,10000,50000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -189,7 +189,7 @@ for (const r of results as { namespaces: number; steady: { rssMB: number }; peak
 console.log(JSON.stringify({
   benchmark: 'memory',
   kubernetes: 'v1.37.2 (local control plane, 2 cores shared by etcd, apiserver, operator and the load)',
-  operatorNodeOptions: NODE_OPTIONS.join(' '), operatorArgs: OPERATOR_ARGS.join(' '), namespacesPerTenant: PER_TENANT, policiesPerNamespace: 3,
+  operatorNodeOptions: NODE_OPTIONS.join(' '), operatorEnv: deployedEnv(), operatorArgs: OPERATOR_ARGS.join(' '), namespacesPerTenant: PER_TENANT, policiesPerNamespace: 3,
   sizes: results,
   targets: TARGETS, missed,
 }, null, 2));
