@@ -13,6 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { apiErrorOf, isGone, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
+import { ObjectStore } from './store.ts';
 
 export interface InformerHandlers<T> {
   add?: (obj: T) => void;
@@ -53,14 +54,11 @@ const resourceVersion = (o: RawObject): string | undefined => o.metadata?.resour
 const keyOf = (o: RawObject): { ns: string; name: string } => ({ ns: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' });
 
 /**
- * The store's key for a cached object: the cached form's own strings when they are the same, so a
+ * The store's namespace key for a cached object: the cached form's own string when it is the same, so a
  * transform that interns names keeps one copy of each (the raw object's are fresh from JSON.parse: 3 000
- * copies of each policy name at 3 000 namespaces).
+ * copies of each namespace's name). The store reads the name from the cached object itself.
  */
-const storeKeyOf = (raw: { ns: string; name: string }, cached: RawObject): { ns: string; name: string } => {
-  const m = cached.metadata;
-  return { ns: m?.namespace === raw.ns ? m.namespace : raw.ns, name: m?.name === raw.name ? m.name : raw.name };
-};
+const storeNamespaceOf = (rawNs: string, cached: RawObject): string => (cached.metadata?.namespace === rawNs ? cached.metadata.namespace : rawNs);
 
 export interface InformerOptions {
   labelSelector?: string;
@@ -78,8 +76,7 @@ export interface InformerOptions {
 
 export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw> {
   /** namespace ('' for cluster-scoped) -> name -> object. */
-  private store = new Map<string, Map<string, T>>();
-  private count = 0;
+  private store = new ObjectStore<T>();
   private resourceVersion: string | undefined;
   private stopped = true;
   private restarts = 0;
@@ -121,18 +118,15 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   get hasSynced(): boolean { return this.synced; }
   get restartCount(): number { return this.restarts; }
   /** Objects in the cache. */
-  get size(): number { return this.count; }
+  get size(): number { return this.store.size; }
   /** Seconds since the last event or (re)list: a watchdog signal for silent watches. */
   get lastEventAgeSeconds(): number { return (Date.now() - this.lastEvent) / 1000; }
 
   list(namespace?: string): readonly T[] {
-    if (namespace !== undefined) return [...(this.store.get(namespace)?.values() ?? [])];
-    const out: T[] = [];
-    for (const byName of this.store.values()) for (const o of byName.values()) out.push(o);
-    return out;
+    return namespace !== undefined ? this.store.inNamespace(namespace) : [...this.store.values()];
   }
 
-  get(name: string, namespace?: string): T | undefined { return this.store.get(namespace ?? '')?.get(name); }
+  get(name: string, namespace?: string): T | undefined { return this.store.get(namespace ?? '', name); }
 
   waitForSync(): Promise<void> {
     if (this.synced) return Promise.resolve();
@@ -216,8 +210,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   /** Lists every page, then replaces the cache and reports what changed since the last one. */
   private async relist(signal: AbortSignal): Promise<void> {
     this.touch();
-    const fresh = new Map<string, Map<string, T>>();
-    let count = 0;
+    const fresh = new ObjectStore<T>();
     let cont: string | undefined;
     let rv: string | undefined;
     do {
@@ -227,14 +220,10 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
       for (const item of page.items) {
         const raw = keyOf(item);
         // Unchanged since the last list or event: keep the cached object, without transforming again.
-        const prev = this.store.get(raw.ns)?.get(raw.name);
+        const prev = this.store.get(raw.ns, raw.name);
         const o = prev && resourceVersion(prev) === resourceVersion(item) ? prev : this.cacheForm(item);
         if (!o) continue;
-        const { ns, name } = storeKeyOf(raw, o);
-        let byName = fresh.get(ns);
-        if (!byName) { byName = new Map(); fresh.set(ns, byName); }
-        byName.set(name, o);
-        count++;
+        fresh.set(storeNamespaceOf(raw.ns, o), o);
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
@@ -243,18 +232,14 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     const old = this.store;
     const added: T[] = [];
     const updated: [T, T][] = [];
-    for (const [ns, byName] of fresh) {
-      const prev = old.get(ns);
-      for (const [name, o] of byName) {
-        const p = prev?.get(name);
-        if (!p) added.push(o);
-        else if (p !== o) updated.push([o, p]); // the same object: unchanged, handlers already saw it
-      }
+    for (const [ns, o] of fresh.entries()) {
+      const p = old.get(ns, o.metadata!.name!);
+      if (!p) added.push(o);
+      else if (p !== o) updated.push([o, p]); // the same object: unchanged, handlers already saw it
     }
     const deleted: T[] = [];
-    for (const [ns, byName] of old) for (const [name, o] of byName) if (!fresh.get(ns)?.has(name)) deleted.push(o);
+    for (const [ns, o] of old.entries()) if (!fresh.has(ns, o.metadata!.name!)) deleted.push(o);
     this.store = fresh;
-    this.count = count;
     this.resourceVersion = rv;
     this.failures = 0;
     this.touch();
@@ -266,7 +251,12 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
 
   /** The transformed object, or undefined (logged) if the transform fails on it: one bad object must not stop the informer. */
   private cacheForm(raw: Raw): T | undefined {
-    try { return this.transform(raw); } catch (err) {
+    try {
+      const o = this.transform(raw);
+      // The store finds objects by the cached form's name: a transform must keep it.
+      if (o.metadata?.name !== raw.metadata?.name) throw new Error('the cache transform changed metadata.name');
+      return o;
+    } catch (err) {
       const m = raw.metadata;
       this.log.error({ err: err instanceof Error ? err.message : String(err), object: `${m?.namespace ?? ''}/${m?.name ?? ''}` }, 'cannot cache object; skipped');
       return undefined;
@@ -303,25 +293,17 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
 
   private apply(e: WatchEvent<Raw>): void {
     const { ns, name } = keyOf(e.object);
-    let byName = this.store.get(ns);
     if (e.type === 'DELETED') {
       // Handlers see the object as they last saw it, and a delete only for what they were told exists.
-      const cached = byName?.get(name);
-      if (!cached) return;
-      byName!.delete(name);
-      this.count--;
-      if (byName!.size === 0) this.store.delete(ns);
-      this.dispatch('delete', cached);
+      const cached = this.store.delete(ns, name);
+      if (cached) this.dispatch('delete', cached);
       return;
     }
     const o = this.cacheForm(e.object);
     if (!o) return;
-    const key = storeKeyOf({ ns, name }, o);
-    if (!byName) { byName = new Map(); this.store.set(key.ns, byName); }
-    const old = byName.get(name);
-    byName.set(key.name, o);
+    const old = this.store.set(storeNamespaceOf(ns, o), o);
     if (old) this.dispatch('update', o, old);
-    else { this.count++; this.dispatch('add', o); }
+    else this.dispatch('add', o);
   }
 
   private dispatch(kind: 'add' | 'update' | 'delete', o: T, old?: T): void {
