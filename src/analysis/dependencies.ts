@@ -6,45 +6,62 @@ import { matchesSelector } from '../policy/selector.ts';
 import type { Labels } from './compile.ts';
 import type { ModelListener, PodClass } from './model.ts';
 
-/** What one computation read: which model changes must invalidate it. */
+/**
+ * What one computation read: which model changes must invalidate it. Each set is made on first use: a
+ * tenant result is kept for every tenant, and most read little (no pods: nothing at all).
+ */
 export class Deps {
   /** The candidates were every class: any topology change anywhere matters. */
   topoAll = false;
   /** Namespaces whose classes were enumerated as candidate peers. */
-  readonly topoNs = new Set<string>();
+  private topoNs: Set<string> | undefined;
   /** ipBlocks whose matching classes were enumerated. */
-  readonly blocks = new Set<number>();
+  private blocks: Set<number> | undefined;
   /** Namespace selectors used to enumerate candidates (a namespace that starts matching joins topoNs). */
-  readonly nsSelectors = new Map<string, LabelSelector>();
+  private nsSelectors: Map<string, LabelSelector> | undefined;
   /** Namespaces whose policies were consulted for the peer side. */
-  readonly policyNs = new Set<string>();
+  private policyNs: Set<string> | undefined;
   /** Whose result these are; '' (and no tracker) for scratch enumerations that no result keeps. */
   readonly tenant: string;
   private readonly tracker: DependencyTracker | undefined;
 
   constructor(tenant = '', tracker?: DependencyTracker) { this.tenant = tenant; this.tracker = tracker; }
 
+  enumeratedNamespace(ns: string): void { (this.topoNs ??= new Set()).add(ns); }
+  enumeratedBlock(id: number): void { (this.blocks ??= new Set()).add(id); }
+
   usesSelector(key: string, sel: LabelSelector): void {
-    if (this.nsSelectors.has(key)) return;
-    this.nsSelectors.set(key, sel);
+    if (this.nsSelectors?.has(key)) return;
+    (this.nsSelectors ??= new Map()).set(key, sel);
     this.tracker?.indexSelectorUser(key, sel, this.tenant);
   }
 
   usesPoliciesOf(ns: string): void {
-    if (this.policyNs.has(ns)) return;
-    this.policyNs.add(ns);
+    if (this.policyNs?.has(ns)) return;
+    (this.policyNs ??= new Set()).add(ns);
     this.tracker?.indexPolicyDependent(this.tenant, ns);
   }
+
+  /** Whether the classes of `ns` were enumerated (or every class was). */
+  readsTopologyOf(ns: string): boolean { return this.topoAll || (this.topoNs?.has(ns) ?? false); }
+  readsBlock(id: number): boolean { return this.blocks?.has(id) ?? false; }
+  hasSelector(key: string): boolean { return this.nsSelectors?.has(key) ?? false; }
+  /** Whether a namespace with these labels is matched by a selector this computation enumerated. */
+  selectorMatches(labels: Labels): boolean {
+    for (const sel of this.nsSelectors?.values() ?? []) if (matchesSelector(labels, sel)) return true;
+    return false;
+  }
+  readsPoliciesOf(ns: string): boolean { return this.policyNs?.has(ns) ?? false; }
 }
 
 /** The part of a cached tenant result that invalidation reads and writes. */
 export interface CachedResult {
   tenant: string;
   deps: Deps;
-  /** Peer namespaces whose piece is stale. */
-  dirty: Set<string>;
+  /** Peer namespaces whose piece is stale (made when one is). */
+  dirty: Set<string> | undefined;
   /** The tenant's own namespaces whose policies changed: their work items (and the external piece) are stale. */
-  staleMembers: Set<string>;
+  staleMembers: Set<string> | undefined;
   /** Assembled breaches; undefined while something is stale. */
   breaches: unknown[] | undefined;
 }
@@ -68,7 +85,7 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
       this.invalidateOwners(name);
       for (const r of this.results.values()) {
         const d = r.deps;
-        if (d.topoAll || d.topoNs.has(name) || [...d.nsSelectors.values()].some((sel) => matchesSelector(labels, sel))) this.markDirty(r, name);
+        if (d.readsTopologyOf(name) || d.selectorMatches(labels)) this.markDirty(r, name);
       }
       return;
     }
@@ -77,8 +94,8 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
       if (!matchesSelector(labels, u.sel)) continue;
       for (const t of u.tenants) {
         const r = this.results.get(t);
-        if (!r?.deps.nsSelectors.has(key)) u.tenants.delete(t);
-        else if (!r.deps.topoAll) r.deps.topoNs.add(name);
+        if (!r?.deps.hasSelector(key)) u.tenants.delete(t);
+        else if (!r.deps.topoAll) r.deps.enumeratedNamespace(name);
       }
       if (u.tenants.size === 0) this.selectorUsers.delete(key);
     }
@@ -89,7 +106,7 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
     this.invalidateOwners(cls.namespace);
     for (const r of this.results.values()) {
       const d = r.deps;
-      if (d.topoAll || d.topoNs.has(cls.namespace) || [...cls.blocks].some((b) => d.blocks.has(b))) this.markDirty(r, cls.namespace);
+      if (d.readsTopologyOf(cls.namespace) || [...cls.blocks].some((b) => d.readsBlock(b))) this.markDirty(r, cls.namespace);
     }
   }
 
@@ -98,12 +115,12 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
     // Only the work items of the tenant's classes in `ns` (and its external samples) depend on these policies.
     for (const t of this.ownersOf(ns)) {
       const r = this.results.get(t);
-      if (r) { r.staleMembers.add(ns); r.breaches = undefined; this.touched.add(t); }
+      if (r) { (r.staleMembers ??= new Set()).add(ns); r.breaches = undefined; this.touched.add(t); }
     }
     const dependents = this.policyDependents.get(ns);
     for (const t of dependents ?? []) {
       const r = this.results.get(t);
-      if (r?.deps.policyNs.has(ns)) this.markDirty(r, ns); else dependents!.delete(t);
+      if (r?.deps.readsPoliciesOf(ns)) this.markDirty(r, ns); else dependents!.delete(t);
     }
     if (dependents?.size === 0) this.policyDependents.delete(ns);
   }
@@ -139,7 +156,7 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
 
   /** Only the pairs with pods of `ns` changed for this tenant: recompute that piece on the next read. */
   private markDirty(r: R, ns: string): void {
-    r.dirty.add(ns);
+    (r.dirty ??= new Set()).add(ns);
     r.breaches = undefined;
     this.touched.add(r.tenant);
   }

@@ -90,14 +90,14 @@ export class BreachEngine {
       r = this.computeTenant(m);
       this.tracker.results.set(tenant, r);
     } else {
-      if (r.staleMembers.size > 0) {
+      if (r.staleMembers) {
         this.recomputations++;
         this.recomputeMembers(m, r, r.staleMembers);
-        r.staleMembers.clear();
+        r.staleMembers = undefined;
       }
-      if (r.dirty.size > 0) {
+      if (r.dirty) {
         for (const ns of r.dirty) { this.partialRecomputations++; this.computePiece(m, r, ns); }
-        r.dirty.clear();
+        r.dirty = undefined;
       }
     }
     r.breaches ??= this.assemble(m, r);
@@ -110,7 +110,7 @@ export class BreachEngine {
     for (const ns of m.members) {
       for (const c of this.model.classesIn(ns)) for (const dir of ['ingress', 'egress'] as const) work.push({ c, dir, entries: this.entries(c, dir) });
     }
-    const r: TenantResult = { tenant: m.tenant.name, deps, work, pieces: new Map(), dirty: new Set(), staleMembers: new Set(), breaches: undefined };
+    const r: TenantResult = { tenant: m.tenant.name, deps, work, pieces: new Map(), dirty: undefined, staleMembers: undefined, breaches: undefined };
     this.computeExternal(m, r);
     for (const [ns, perWork] of this.relevantNamespaces(m, work, deps)) this.computePiece(m, r, ns, perWork);
     return r;
@@ -120,7 +120,7 @@ export class BreachEngine {
     const external = new Map<string, Pending>();
     const samples = this.externalSamplesFor(m);
     for (const w of r.work) this.externalBreaches(m, w, samples, external);
-    r.pieces.set('', external);
+    if (external.size > 0) r.pieces.set('', external); else r.pieces.delete('');
   }
 
   /**
@@ -245,7 +245,7 @@ export class BreachEngine {
       for (const i of admitting) tenantSide = union(tenantSide, portsOf(entries[i]!));
       // What the tenant declares depends on the peer namespace's labels (its selectors), even when the peer
       // was found through an ipBlock: a label change there must recompute this piece.
-      deps.topoNs.add(peer.namespace);
+      deps.enumeratedNamespace(peer.namespace);
       const rest = subtract(tenantSide, declaredPorts(declaredRules, c.namespace, peer, destination));
       if (isEmpty(rest)) continue;
       deps.usesPoliciesOf(peer.namespace);
@@ -288,7 +288,7 @@ export class BreachEngine {
         };
         if (p.peerLabel !== undefined) { breaches.push({ ...base, pods, peer: p.peerLabel, message: msg(p.peerLabel) }); continue; }
         const ns = p.peerNs!;
-        r.deps.topoNs.add(ns); // whether the label is "namespace X" depends on X's other classes
+        r.deps.enumeratedNamespace(ns); // whether the label is "namespace X" depends on X's other classes
         if (p.classes.size === this.model.classesIn(ns).size) {
           const label = `namespace ${ns}`;
           breaches.push({ ...base, pods, peer: label, message: msg(label) });

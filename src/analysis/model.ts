@@ -288,11 +288,11 @@ export class ClusterModel {
     for (const p of peers) {
       if (p.kind === 'selector') {
         const s = this.peerSet(p, policyNamespace);
-        for (const n of s.namespaces) deps.topoNs.add(n);
+        for (const n of s.namespaces) deps.enumeratedNamespace(n);
         if (p.namespaceSelector) deps.usesSelector(p.key, p.namespaceSelector);
         for (const c of s.classes) out.add(c);
       } else if (p.kind === 'ipBlock') {
-        deps.blocks.add(p.block.id);
+        deps.enumeratedBlock(p.block.id);
         for (const c of this.classesByBlock.get(p.block.id) ?? []) out.add(c);
       }
     }
@@ -309,10 +309,10 @@ export class ClusterModel {
       if (p.kind === 'selector') {
         if (p.namespaceSelector) deps.usesSelector(p.key, p.namespaceSelector);
         if (p.namespaceSelector ? !matchesSelector(labels, p.namespaceSelector) : ns !== policyNamespace) continue;
-        deps.topoNs.add(ns);
+        deps.enumeratedNamespace(ns);
         for (const c of classes) if (!p.podSelector || matchesSelector(c.labels, p.podSelector)) out.add(c);
       } else if (p.kind === 'ipBlock') {
-        deps.blocks.add(p.block.id);
+        deps.enumeratedBlock(p.block.id);
         for (const c of classes) if (c.blocks.has(p.block.id)) out.add(c);
       }
     }

@@ -19,7 +19,9 @@ export class MembershipIndex {
   /** One frozen [tenant] per tenant, shared by the namespaces it alone claims (nearly all of them). */
   private readonly soleClaimant = new Map<string, readonly string[]>();
   private readonly claimedByTenant = new Map<string, Set<string>>();
-  private readonly sortedCache = new Map<string, readonly string[]>();
+  /** Sorted claimed and member lists, until they change (the members list is the claimed one when equal). */
+  private readonly claimedSorted = new Map<string, readonly string[]>();
+  private readonly membersSorted = new Map<string, readonly string[]>();
   private readonly versions = new Map<string, number>();
   /** Candidate tenants by namespace name (spec.namespaces), by "key=value" of a matchLabels pair, or always. */
   private readonly byName = new Map<string, Set<string>>();
@@ -127,17 +129,20 @@ export class MembershipIndex {
 
   /** Every existing namespace the tenant claims, conflicted ones included, sorted. */
   claimedBy(tenant: string): readonly string[] {
-    const key = `c/${tenant}`;
-    let v = this.sortedCache.get(key);
-    if (!v) { v = [...(this.claimedByTenant.get(tenant) ?? [])].sort(); this.sortedCache.set(key, v); }
+    let v = this.claimedSorted.get(tenant);
+    if (!v) { v = [...(this.claimedByTenant.get(tenant) ?? [])].sort(); this.claimedSorted.set(tenant, v); }
     return v;
   }
 
   /** Namespaces only this tenant claims, sorted: the peers of its intra-tenant policies. */
   membersOf(tenant: string): readonly string[] {
-    const key = `m/${tenant}`;
-    let v = this.sortedCache.get(key);
-    if (!v) { v = this.claimedBy(tenant).filter((ns) => this.claimantsOf(ns).length === 1); this.sortedCache.set(key, v); }
+    let v = this.membersSorted.get(tenant);
+    if (!v) {
+      const claimed = this.claimedBy(tenant);
+      const only = claimed.filter((ns) => this.claimantsOf(ns).length === 1);
+      v = only.length === claimed.length ? claimed : only;
+      this.membersSorted.set(tenant, v);
+    }
     return v;
   }
 
@@ -185,8 +190,8 @@ export class MembershipIndex {
     if (next.length === 0) this.claimantsByNamespace.delete(ns);
     else this.claimantsByNamespace.set(ns, next.length === 1 ? this.sole(next[0]!) : Object.freeze(next));
     for (const t of changed) {
-      this.sortedCache.delete(`c/${t}`);
-      this.sortedCache.delete(`m/${t}`);
+      this.claimedSorted.delete(t);
+      this.membersSorted.delete(t);
       this.versions.set(t, this.version(t) + 1);
     }
     return changed;
