@@ -7,7 +7,7 @@ import { API_VERSION, BASELINE_PLURAL, PLURAL, PROFILE_PLURAL, type TenantIsolat
 import type { IsolationProfileObject } from '../api/profile.ts';
 import type { IsolationBaselineObject } from '../api/baseline.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
-import { ResilientInformer, stripManagedFields } from '../kube/informer.ts';
+import { ResilientInformer } from '../kube/informer.ts';
 import { ValueInterner, internLabels, internStrings, labelSets, strings } from '../kube/intern.ts';
 import type { RestClient } from '../kube/rest.ts';
 import { compactPolicy, isOperatorPolicy, type CachedPolicy } from '../policy/diff.ts';
@@ -101,9 +101,9 @@ export interface ClusterCaches {
 export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boolean; tenantOfUid: (uid: string) => string | undefined; operatorNamespace: string }): ClusterCaches {
   const namespaces = new ResilientInformer<NamespaceObject>(rest, '/api/v1/namespaces', {}, log);
   namespaces.transform = cachedNamespace;
-  // TenantIsolations stay whole (their status is compared), with one copy of each string.
+  // TenantIsolations keep spec and status whole (the status is compared), with one copy of each string.
   const tenants = new ResilientInformer<TenantIsolationObject>(rest, `/apis/${API_VERSION}/${PLURAL}`, {}, log);
-  tenants.transform = (t) => internStrings(stripManagedFields(t));
+  tenants.transform = cachedTenant;
   // Profiles and the baseline stay whole too (few objects; their status is compared).
   const profiles = new ResilientInformer<IsolationProfileObject>(rest, `/apis/${API_VERSION}/${PROFILE_PLURAL}`, {}, log);
   const baselines = new ResilientInformer<IsolationBaselineObject>(rest, `/apis/${API_VERSION}/${BASELINE_PLURAL}`, {}, log);
@@ -156,6 +156,19 @@ const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();
  * literal holding every field (absent ones undefined): a field added to an object after it was made goes
  * to a separate property array, two of them per namespace.
  */
+/**
+ * A TenantIsolation as cached: the metadata the operator reads (annotations go: `kubectl apply` keeps the
+ * whole object in one there, a copy per tenant that nothing reads), spec and status with one copy of each string.
+ */
+function cachedTenant(raw: TenantIsolationObject): TenantIsolationObject {
+  const m = raw.metadata;
+  return internStrings({
+    apiVersion: raw.apiVersion, kind: raw.kind,
+    metadata: { name: m.name, uid: m.uid, generation: m.generation, resourceVersion: m.resourceVersion, deletionTimestamp: m.deletionTimestamp, finalizers: m.finalizers, labels: m.labels },
+    spec: raw.spec, status: raw.status,
+  });
+}
+
 function cachedNamespace(raw: NamespaceObject): NamespaceObject {
   const m = raw.metadata;
   return {
