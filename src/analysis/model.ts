@@ -325,7 +325,7 @@ const NO_POLICIES: readonly ModelPolicy[] = [];
 
 type CompiledSpec = Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>;
 
-/** A policy as the model keeps it: its spec and its compiled rules (shared by equal specs); the key is made when asked. */
+/** A policy as the model keeps it: its spec and its compiled rules (shared by equal specs); the key is made when first asked. */
 export class ModelPolicy implements CompiledPolicy {
   readonly namespace: string;
   readonly name: string;
@@ -335,11 +335,14 @@ export class ModelPolicy implements CompiledPolicy {
   readonly egressIsolates: boolean;
   readonly ingress: CompiledPolicy['ingress'];
   readonly egress: CompiledPolicy['egress'];
+  /** Made on first ask and kept: results that name the policy (with pods) share one string. */
+  private madeKey: string | undefined;
   constructor(namespace: string, name: string, spec: PolicyInput['spec'], c: CompiledSpec) {
     this.namespace = namespace; this.name = name; this.spec = spec;
     this.podSelector = c.podSelector; this.ingressIsolates = c.ingressIsolates; this.egressIsolates = c.egressIsolates; this.ingress = c.ingress; this.egress = c.egress;
+    this.madeKey = undefined;
   }
-  get key(): string { return policyKey(this.namespace, this.name); }
+  get key(): string { return (this.madeKey ??= policyKey(this.namespace, this.name)); }
 }
 
 /** Where `name` is in a list sorted by name, or -(insertion point) - 1. */

@@ -152,11 +152,6 @@ export function buildCaches(rest: RestClient, log: Logger, o: { withProof: boole
 const statuses = new ValueInterner<NonNullable<NamespaceObject['status']>>();
 
 /**
- * A namespace as reconcile reads it: name, labels, deletion state and resourceVersion. Built as one
- * literal holding every field (absent ones undefined): a field added to an object after it was made goes
- * to a separate property array, two of them per namespace.
- */
-/**
  * A TenantIsolation as cached: the metadata the operator reads (annotations go: `kubectl apply` keeps the
  * whole object in one there, a copy per tenant that nothing reads), spec and status with one copy of each string.
  */
@@ -169,6 +164,11 @@ function cachedTenant(raw: TenantIsolationObject): TenantIsolationObject {
   });
 }
 
+/**
+ * A namespace as reconcile reads it: name, labels, deletion state and resourceVersion. Built as one
+ * literal holding every field (absent ones undefined): a field added to an object after it was made goes
+ * to a separate property array, two of them per namespace.
+ */
 function cachedNamespace(raw: NamespaceObject): NamespaceObject {
   const m = raw.metadata;
   return {

@@ -43,14 +43,14 @@ export class DesiredPolicies {
   /** The tenant's member policies for its current members (`membership.membersOf`) and peer mode. */
   forTenant(tenant: ValidTenant): MemberPolicies {
     const peers = this.peersOf(tenant.name);
-    const key = this.keyOf(tenant);
+    const key = this.keyOf(tenant, peers);
     let hit = this.memo.get(tenant.name);
     if (hit?.key !== key || hit.spec !== tenant.spec) hit = undefined;
     if (hit?.value) { this.touch(tenant.name); return hit.value; }
     const templates = memberTemplates(tenant, this.membership.membersOf(tenant.name), peers);
     // The same templates hash the same: a tenant whose templates were let go keeps its digests (and the
     // maps namespace reconcilers share with it).
-    const digests = hit?.digests ?? new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))]));
+    const digests = hit?.digests ?? digestsOfTemplates(templates);
     const value = { templates, digests };
     this.memo.set(tenant.name, { key, spec: tenant.spec, value, digests });
     this.touch(tenant.name);
@@ -60,8 +60,14 @@ export class DesiredPolicies {
   /** Policy name -> ownedDigest of the tenant's member policies (as forTenant's, without keeping its templates). */
   digestsOf(tenant: ValidTenant): ReadonlyMap<string, string> {
     const hit = this.memo.get(tenant.name);
-    if (hit && hit.key === this.keyOf(tenant) && hit.spec === tenant.spec) return hit.digests;
-    return this.forTenant(tenant).digests;
+    const peers = this.peersOf(tenant.name);
+    const key = this.keyOf(tenant, peers);
+    if (hit && hit.key === key && hit.spec === tenant.spec) return hit.digests;
+    // Hashed from templates that are not kept (the tenant status asks for every tenant; only reconciles keep templates).
+    const digests = digestsOfTemplates(memberTemplates(tenant, this.membership.membersOf(tenant.name), peers));
+    this.withTemplates.delete(tenant.name);
+    this.memo.set(tenant.name, { key, spec: tenant.spec, value: undefined, digests });
+    return digests;
   }
 
   /** How many tenants' templates are kept now (at most TEMPLATES_KEPT). */
@@ -72,8 +78,7 @@ export class DesiredPolicies {
    * a tenant's version whenever its claimed or member set changes); by label they do not. A profile edit
    * replaces the tenant's effective spec without a new generation (hence the spec's identity, compared too).
    */
-  private keyOf(tenant: ValidTenant): string {
-    const peers = this.peersOf(tenant.name);
+  private keyOf(tenant: ValidTenant, peers: PeerMode): string {
     return `${tenant.uid}/${tenant.generation}/${peers}/${peers === 'NamespaceNames' ? this.membership.version(tenant.name) : ''}`;
   }
 
@@ -90,3 +95,6 @@ export class DesiredPolicies {
     if (m) m.value = undefined;
   }
 }
+
+const digestsOfTemplates = (templates: readonly NetworkPolicy[]): ReadonlyMap<string, string> =>
+  new Map(templates.map((t) => [t.metadata.name, strings.intern(ownedDigest(t))]));

@@ -10,7 +10,7 @@ import { strings } from '../kube/intern.ts';
 import { isConflict, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
-import { isOperatorPolicy, ownedDigest, policyDrift, type CachedPolicy } from '../policy/diff.ts';
+import { isOperatorPolicy, ownedDigest, policyDrift, sameDigests, type CachedPolicy } from '../policy/diff.ts';
 import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
@@ -151,9 +151,9 @@ export class NamespaceReconciler {
       const digest = digests?.get(p.metadata.name) ?? baseline?.digests.get(p.metadata.name) ?? strings.intern(ownedDigest(p));
       return { p, digest, drift: policyDrift(p, existing.get(p.metadata.name), digest) };
     });
-    // Already as wanted: remember it as ours, so a later edit by someone else is recognised as tampering.
-    const applied = new Map(this.lastApplied.get(name));
-    for (const c of checked) if (c.drift === undefined && !applied.has(c.p.metadata.name)) applied.set(c.p.metadata.name, c.digest);
+    // Already as wanted: remembered as ours below, so a later edit by someone else is recognised as tampering.
+    const before = this.lastApplied.get(name);
+    const adopted = checked.filter((c) => c.drift === undefined && !before?.has(c.p.metadata.name));
     const clashes = new Set<string>();
     // A name someone else's policy holds is never overwritten: reported, and retried.
     for (const c of checked) if (c.drift === 'missing' && d.managed.squatter(name, c.p.metadata.name)) clashes.add(c.p.metadata.name);
@@ -179,9 +179,8 @@ export class NamespaceReconciler {
     if (clashes.size === 0 && isolated !== undefined && labels.isolated !== isolated) late[LABEL_ISOLATED] = isolated;
 
     for (const w of writes) {
-      const last = applied.get(w.p.metadata.name);
+      const last = before?.get(w.p.metadata.name);
       const current = existing.get(w.p.metadata.name);
-      applied.set(w.p.metadata.name, w.digest);
       // Tampering: what is stored is no longer what we last wrote (edited, or deleted by someone else).
       const tampered = last !== undefined && (current === undefined || current.ownedDigest !== last);
       const tenant = w.p.metadata.labels?.[LABEL_TENANT] ?? '';
@@ -194,8 +193,13 @@ export class NamespaceReconciler {
         log.info({ tenant, policy: w.p.metadata.name, changed: w.drift }, 'updated managed policy');
       }
     }
-    for (const p of stale) applied.delete(p.metadata.name);
-    this.remember(name, applied, digests);
+    // A reconcile that changed nothing (every resync) keeps the record as it is, without copying it.
+    if (adopted.length > 0 || writes.length > 0 || stale.length > 0) {
+      const applied = new Map(before);
+      for (const c of [...adopted, ...writes]) applied.set(c.p.metadata.name, c.digest);
+      for (const p of stale) applied.delete(p.metadata.name);
+      this.remember(name, applied, digests);
+    }
     if (writes.length > 0 && !hadPolicies && plan.kind === 'member') {
       log.info({ tenant: plan.tenant.name, policies: writes.map((w) => w.p.metadata.name) }, 'isolated namespace');
       const names = writes.map((w) => w.p.metadata.name).join(', ');
@@ -213,7 +217,7 @@ export class NamespaceReconciler {
   /** Keeps what a reconcile applied: the tenant's digest map itself when they are equal. */
   private remember(name: string, applied: Map<string, string>, tenantDigests: ReadonlyMap<string, string> | undefined): void {
     if (applied.size === 0) this.lastApplied.delete(name);
-    else if (tenantDigests !== undefined && sameEntries(applied, tenantDigests)) this.lastApplied.set(name, tenantDigests);
+    else if (tenantDigests !== undefined && sameDigests(applied, tenantDigests)) this.lastApplied.set(name, tenantDigests);
     else this.lastApplied.set(name, applied);
   }
 
@@ -285,12 +289,6 @@ export class NamespaceReconciler {
       if (!isNotFound(err) && !isConflict(err)) throw err; // a failed precondition is a Conflict
     }
   }
-}
-
-function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
 }
 
 function reasonForRemoval(plan: NamespacePlan, tenant: string): string {

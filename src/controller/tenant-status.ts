@@ -7,6 +7,7 @@ import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMod
 import type { EventType } from '../kube/events.ts';
 import { MEMBERSHIP_KEYS, POD_GATE, membershipKeys } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
+import { sameDigests } from '../policy/diff.ts';
 import { sameConditions, setConditions, type ConditionUpdate } from './conditions.ts';
 import type { GateFacts } from './gate-bindings.ts';
 
@@ -78,7 +79,7 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
   if (f.frozenBy) return entry('Pending', `left as it is: TenantIsolation ${f.frozenBy} has an invalid spec`);
   if (f.clashes.length > 0) return entry('Pending', `NetworkPolicy ${f.clashes.join(', ')} here is not the operator's: it is never overwritten; rename or delete it (until then pods wait and the namespace is not isolated)`);
   if (t.spec.mode === 'Audit') return entry('WouldIsolate', `Audit mode: Enforce would apply ${[...want.keys()].join(', ')}`);
-  const holds = f.stored.size === want.size && [...want].every(([name, digest]) => f.stored.get(name) === digest);
+  const holds = sameDigests(f.stored, want);
   if (holds) return entry('Isolated', `${want.size} policies applied`);
   if (f.lastError) return entry('Pending', f.lastError);
   // Being reconciled: its last settled state stands until the reconcile ends (as a Pending flash would mislead).

@@ -142,3 +142,10 @@ function hashOwned(p: NetworkPolicy, l: Readonly<Record<string, string>>): strin
   };
   return createHash('sha1').update(canonicalJson(owned)).digest('base64');
 }
+
+/** Whether two policy-name -> digest maps hold the same entries (what is stored against what is wanted). */
+export function sameDigests(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}

@@ -32,6 +32,15 @@ describe('DesiredPolicies', () => {
     expect(desired.forTenant(tenants[0]!).templates).toBe(again.templates);
   });
 
+  it('digestsOf for a tenant not yet seen hashes its policies without keeping its templates', () => {
+    const { tenants, desired, ix } = setup(2);
+    const d = desired.digestsOf(tenants[0]!);
+    expect(desired.templatesKept).toBe(0);
+    expect(desired.forTenant(tenants[0]!).digests).toBe(d);
+    expect(desired.templatesKept).toBe(1);
+    expect(d).toEqual(new DesiredPolicies(ix, () => 'MembershipLabel').forTenant(tenants[0]!).digests);
+  });
+
   it('a new spec or, naming members, a new member gives new digests', () => {
     const { tenants, desired, ix } = setup(1, 'NamespaceNames');
     const t = tenants[0]!;
