@@ -27,6 +27,7 @@ import { carriesOurLabel, concernsOperator, type ClusterCaches } from './caches.
 import type { ManagedPolicyIndex } from './indexes.ts';
 import type { IsolationProof } from './isolation-proof.ts';
 import type { NamespaceReconciler } from './namespace-reconciler.ts';
+import type { PeerModes } from './peer-modes.ts';
 import { profileNameOf, type ProfileIndex } from './profile-index.ts';
 import type { TenantReconciler } from './tenant-reconciler.ts';
 
@@ -59,8 +60,8 @@ export interface HandlerTargets {
   namespaceReconciler: NamespaceReconciler;
   tenantReconciler: TenantReconciler;
   enqueue: Enqueue;
-  /** Whether the admission gate guards the member label right now. */
-  labelGuarded: () => boolean;
+  /** How each tenant's intra-tenant policies name its members (peer-modes.ts). */
+  peerModes: PeerModes;
   /** Whether a reconcile of the namespace is running (namespaceReconciled is called once it has ended). */
   reconciling: (namespace: string) => boolean;
   membershipKeys: MembershipKeys;
@@ -91,7 +92,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
    */
   const membersChanged = (tenants: Iterable<string>): void => {
     for (const tenant of tenants) {
-      if (caches.tenants.get(tenant)?.status?.intraTenantPeers === 'MembershipLabel' && t.labelGuarded()) enqueue.tenantStatus(tenant);
+      if (t.peerModes.of(tenant) === 'MembershipLabel') enqueue.tenantStatus(tenant);
       else fanOut([tenant]);
     }
   };
@@ -134,8 +135,11 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   const onTenant = (obj: TenantIsolationObject, old?: TenantIsolationObject): void => {
     const name = obj.metadata.name;
     t.tenantUids.set(obj.metadata.uid, name);
-    // Its intra-tenant policies switched between naming members and selecting the member label.
-    if (old && old.status?.intraTenantPeers !== obj.status?.intraTenantPeers) fanOut([name]);
+    // Its intra-tenant policies switched between naming members and selecting the member label (a first
+    // status recording the mode its policies already use is no switch).
+    const switched = old !== undefined && t.peerModes.inUse(old) !== t.peerModes.inUse(obj);
+    if (obj.status?.intraTenantPeers !== undefined) t.peerModes.settle(name);
+    if (switched) fanOut([name]);
     const spec = `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
     // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
     // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
@@ -185,6 +189,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       const changed = membership.deleteTenant(name);
       proof?.tenantsChanged([name, ...changed]);
       t.tenantReconciler.forget(name);
+      t.peerModes.settle(name);
       fanOut([name, ...changed]);
       enqueue.gate();
     },
@@ -276,7 +281,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     enqueue.gate();
     for (const obj of caches.tenants.list()) {
       enqueue.tenant(obj.metadata.name);
-      if (obj.status?.intraTenantPeers === 'MembershipLabel') fanOut([obj.metadata.name]);
+      if (t.peerModes.inUse(obj) === 'MembershipLabel') fanOut([obj.metadata.name]);
     }
   };
   // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose

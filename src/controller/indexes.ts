@@ -15,6 +15,8 @@ export class ManagedPolicyIndex {
 
   /** Namespaces holding at least one managed policy of the tenant. */
   namespacesOf(tenant: string): string[] { return [...(this.byTenant.get(tenant)?.keys() ?? [])]; }
+  /** Whether any namespace holds a policy of this tenant. */
+  holds(tenant: string): boolean { return (this.byTenant.get(tenant)?.size ?? 0) > 0; }
 
   private move(tenant: string | undefined, ns: string, delta: number): void {
     if (tenant === undefined) return;

@@ -24,6 +24,7 @@ import { wireHandlers } from './handlers.ts';
 import { ManagedPolicyIndex } from './indexes.ts';
 import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
+import { PeerModes } from './peer-modes.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
 import { GateBindings } from './gate-bindings.ts';
 import { claimsOf } from '../admission/policies.ts';
@@ -62,6 +63,7 @@ export class Manager {
   readonly proof: IsolationProof | undefined;
   private readonly membership: MembershipIndex;
   private readonly policyIndex = new ManagedPolicyIndex();
+  private cachesSynced = false;
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
   private readonly opts: ManagerOptions;
@@ -84,7 +86,8 @@ export class Manager {
     const invalidTenants = new Map<string, string>();
     // The member label may be relied on only while the admission gate makes it the operator's alone.
     const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
-    const desired = new DesiredPolicies(this.membership, (t) => (labelGuarded() && this.caches.tenants.get(t)?.status?.intraTenantPeers === 'MembershipLabel' ? 'MembershipLabel' : 'NamespaceNames'));
+    const peerModes = new PeerModes({ guarded: labelGuarded, tenant: (t) => this.caches.tenants.get(t), holdsPolicies: (t) => this.policyIndex.holds(t), synced: () => this.cachesSynced });
+    const desired = new DesiredPolicies(this.membership, (t) => peerModes.of(t));
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,
       namespaces: this.caches.namespaces, tenants: this.caches.tenants, managed: this.caches.managed, desired, baseline,
@@ -122,7 +125,7 @@ export class Manager {
       tenants: this.caches.tenants, namespaces: this.caches.namespaces, managed: this.caches.managed,
       policyIndex: this.policyIndex, desired, proof: this.proof,
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
-      gate, labelGuarded, membershipGuard,
+      gate, labelGuarded, peersOf: (t) => peerModes.of(t), membershipGuard,
       parse: (obj) => parseTenant(obj, profiles.lookup),
     });
     this.tenantController = new Controller({
@@ -137,7 +140,7 @@ export class Manager {
     this.baselineController = new Controller({ name: BASELINE_CONTROLLER, concurrency: 1, log, metrics, reconcile: (b, l) => baselineReconciler.reconcile(b, l) });
     const handlers = wireHandlers({
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
-      namespaceReconciler, tenantReconciler, labelGuarded, membershipKeys: keys, gateBindings: gate, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
+      namespaceReconciler, tenantReconciler, peerModes, membershipKeys: keys, gateBindings: gate, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,
@@ -160,6 +163,7 @@ export class Manager {
   async startCaches(): Promise<void> {
     await Promise.all(this.caches.all.map(({ informer }) => informer.start()));
     await Promise.all(this.caches.all.map(({ informer }) => informer.waitForSync()));
+    this.cachesSynced = true;
     this.log.info({ namespaces: this.caches.namespaces.size, tenants: this.caches.tenants.size }, 'caches synced');
   }
 

@@ -3,7 +3,7 @@
 // recorded after the write. Namespaces are the namespace controller's job: events reach it through the
 // manager's handlers, never through this reconciler.
 import type { Logger } from 'pino';
-import { FINALIZER, PLURAL, API_VERSION, parseTenant, type ParsedTenant, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
+import { FINALIZER, PLURAL, API_VERSION, parseTenant, type ParsedTenant, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
@@ -45,6 +45,8 @@ export interface TenantReconcilerDeps {
   gate: GateBindings;
   /** Whether the admission gate guards the member label right now. */
   labelGuarded: () => boolean;
+  /** How the tenant's intra-tenant policies name its members now (peer-modes.ts). */
+  peersOf: (tenant: string) => PeerMode;
   /** The membership guard: installed, and the keys it lists. */
   membershipGuard: () => MembershipGuardState;
   /** Parses a tenant into its effective spec (default: without profiles). */
@@ -117,7 +119,7 @@ export class TenantReconciler {
       memberDigests: d.desired.digestsOf(tenant.valid),
       namespaces: this.facts(tenant.valid),
       excluded: d.membership.excludedFor(name),
-      memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid) },
+      memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid), inUse: d.peersOf(name) },
       breaches: d.proof?.breaches(name),
     });
     const took = clock() - t0;

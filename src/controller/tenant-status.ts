@@ -46,8 +46,11 @@ export interface TenantStatusInput {
   gate: GateFacts;
   /** Whether the membership guard is installed, and the keys its param lists (MembershipGuarded). */
   membershipGuard: MembershipGuardState;
-  /** Whether the admission gate guards the member label, and namespaces wrongly carrying this tenant's. */
-  memberLabel: { guarded: boolean; strays: readonly string[] };
+  /**
+   * Whether the admission gate guards the member label, namespaces wrongly carrying this tenant's, and
+   * how its policies name members now (a tenant not yet recorded may start by label: peer-modes.ts).
+   */
+  memberLabel: { guarded: boolean; strays: readonly string[]; inUse?: PeerMode };
   now: Date;
 }
 
@@ -173,6 +176,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
 function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus[], settling: boolean): PeerMode {
   if (!input.memberLabel.guarded || input.tenant.spec.mode !== 'Enforce') return 'NamespaceNames';
   if (input.object.status?.intraTenantPeers === 'MembershipLabel') return 'MembershipLabel';
+  // Started by label (nothing was isolated by name): recorded as it is, with no switch to wait for.
+  if (input.object.status?.intraTenantPeers === undefined && input.memberLabel.inUse === 'MembershipLabel') return 'MembershipLabel';
   const facts = new Map(input.namespaces.map((f) => [f.name, f]));
   const ready = !settling && input.memberLabel.strays.length === 0
     && namespaces.every((n) => n.state !== 'Isolated' || facts.get(n.name)?.memberLabel === input.tenant.name);

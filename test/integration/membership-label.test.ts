@@ -124,6 +124,24 @@ describe('switching between naming members and the member label', () => {
   });
 });
 
+describe('a tenant created with its namespaces', () => {
+  it('names its members by label from the start: each member\'s policies are written once', async () => {
+    const t = unique('t-fresh');
+    const members = Array.from({ length: 8 }, () => unique('fresh'));
+    for (const ns of members) await createNamespace(ns, { tenant: t });
+    await op.manager.idle();
+    const written = async (): Promise<number> => (await op.metrics.apiWrites.get()).values.filter((v) => v.labels.resource === 'networkpolicies').reduce((s, v) => s + v.value, 0);
+    const before = await written();
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    for (const ns of members) await isolatedWith(ns, MANAGED_POLICIES);
+    await eventually(async () => (await peers(t)) === 'MembershipLabel', 'peers by label', 20_000);
+    await op.manager.idle();
+    for (const ns of members) expect(JSON.stringify(await intraPeers(ns)), ns).toContain(MEMBER_OF);
+    // Names first would have rewritten every member's intra-tenant policy as others joined, then again at the switch.
+    expect(await written() - before).toBe(3 * members.length);
+  });
+});
+
 describe('a join by member label', () => {
   it('costs its own policies and one label, whatever the tenant\'s size', async () => {
     const t = unique('t-join');

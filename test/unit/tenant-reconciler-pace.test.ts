@@ -34,6 +34,7 @@ function setup(members: number, costMs: number) {
     // The computation starts here: count it, and let it take costMs.
     gate: { factsFor: () => { computations++; now += costMs; return { policy: undefined, installed: true, bound: true }; }, forget: () => undefined },
     labelGuarded: () => true,
+    peersOf: () => 'MembershipLabel',
     membershipGuard: () => ({ installed: true, guarded: new Set() }),
     clock: () => now,
   } as unknown as TenantReconcilerDeps;

@@ -85,4 +85,15 @@ describe('tenantStatus', () => {
     // The guard removed: by name, whatever the status said.
     expect(tenantStatus(input({ object: byLabel, memberLabel: { guarded: false, strays: [] } })).status.intraTenantPeers).toBe('NamespaceNames');
   });
+
+  it('records a tenant that started by label as it is, while members still settle and before they carry it', () => {
+    const fresh = object({});
+    const unlabelled = { namespaces: [facts('a', { busy: true }), facts('b', { memberLabel: undefined })] };
+    expect(tenantStatus(input({ object: fresh, ...unlabelled, memberLabel: { guarded: true, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('MembershipLabel');
+    // Started by name (it held policies when first asked): the switch waits as for any tenant.
+    expect(tenantStatus(input({ object: fresh, ...unlabelled, memberLabel: { guarded: true, strays: [], inUse: 'NamespaceNames' } })).status.intraTenantPeers).toBe('NamespaceNames');
+    // A mode the status recorded rules over the one in use; the guard gone, by name.
+    expect(tenantStatus(input({ object: object({ intraTenantPeers: 'NamespaceNames' }), ...unlabelled, memberLabel: { guarded: true, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
+    expect(tenantStatus(input({ object: fresh, memberLabel: { guarded: false, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
+  });
 });

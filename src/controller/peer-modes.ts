@@ -1,0 +1,60 @@
+// How each tenant's intra-tenant policies name its members: by the guarded member label, or by name.
+// A tenant's status records the mode (`intraTenantPeers`); the switch between the two is made by the
+// status (tenant-status.ts peerMode) once it is safe. A tenant whose status records no mode yet and that
+// holds no policy anywhere starts by label: with no member isolated there is nothing to switch. Without
+// that, a burst creating tenants with their namespaces (their first status waits for the namespaces to
+// settle) wrote every member by name first, each join rewriting every other member, then switched and
+// rewrote them all again.
+// The choice is kept here until the status records it. An operator restarting before that finds the
+// tenant's policies stored and names its members, then switches as any tenant does (both ways are safe:
+// membership-label.test.ts checks every intermediate state).
+import type { PeerMode, TenantIsolationObject } from '../api/schema.ts';
+
+export interface PeerModeFacts {
+  /** Whether the admission gate guards the member label right now. */
+  guarded(): boolean;
+  tenant(name: string): TenantIsolationObject | undefined;
+  /** Whether any namespace holds a policy of this tenant (the policy cache). */
+  holdsPolicies(tenant: string): boolean;
+  /** Whether the caches have synced: before, the policy cache may not yet hold what is stored. */
+  synced(): boolean;
+}
+
+export class PeerModes {
+  /** Tenants whose status records no mode yet: the mode chosen for them, by name, for this uid. */
+  private readonly unrecorded = new Map<string, { uid: string; peers: PeerMode }>();
+  private readonly facts: PeerModeFacts;
+
+  constructor(facts: PeerModeFacts) { this.facts = facts; }
+
+  /** The mode the tenant's policies use now; for a tenant not yet recorded, chosen on the first ask and kept. */
+  of(name: string): PeerMode {
+    if (!this.facts.guarded()) {
+      // Names at once when the guard goes; a tenant still unrecorded when it returns holds policies by name.
+      this.unrecorded.clear();
+      return 'NamespaceNames';
+    }
+    const obj = this.facts.tenant(name);
+    if (obj === undefined) return 'NamespaceNames';
+    const recorded = obj.status?.intraTenantPeers;
+    if (recorded !== undefined) return recorded;
+    const chosen = this.unrecorded.get(name);
+    if (chosen?.uid === obj.metadata.uid) return chosen.peers;
+    if (!this.facts.synced()) return 'NamespaceNames';
+    const peers: PeerMode = this.facts.holdsPolicies(name) ? 'NamespaceNames' : 'MembershipLabel';
+    this.unrecorded.set(name, { uid: obj.metadata.uid, peers });
+    return peers;
+  }
+
+  /**
+   * The mode a tenant object's policies use: its status's, else the one chosen for it while unrecorded
+   * (undefined if none was). Compares a tenant's old and new object without choosing anything.
+   */
+  inUse(obj: TenantIsolationObject): PeerMode | undefined {
+    const chosen = this.unrecorded.get(obj.metadata.name);
+    return obj.status?.intraTenantPeers ?? (chosen?.uid === obj.metadata.uid ? chosen.peers : undefined);
+  }
+
+  /** Its status records a mode now, or it is gone: the status rules from here. */
+  settle(name: string): void { this.unrecorded.delete(name); }
+}
