@@ -140,6 +140,31 @@ describe('EventRecorder', () => {
     expect(calls.map((c) => c.body.message).at(-1)).toBe('isolated d');
   });
 
+  it('waits for a quiet spell: items a few hundred milliseconds apart make one Event, held at most the interval', async () => {
+    const { rest, calls } = fakeClient();
+    const r = new EventRecorder(rest, log(), 'pod-1');
+    const msg = (items: string[]) => `isolated ${items.join(', ')}`;
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'a', msg, 500);
+    await vi.advanceTimersByTimeAsync(400);
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'b', msg, 500);
+    await vi.advanceTimersByTimeAsync(400);
+    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'c', msg, 500);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.body.message)).toEqual(['isolated a, b, c']);
+    // A stream that never pauses: the batch goes out BATCH_MIN_INTERVAL_MS after its first item anyway.
+    await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
+    const start = Date.now();
+    for (let i = 0; Date.now() - start < EventRecorder.BATCH_MIN_INTERVAL_MS + 1_000; i++) {
+      r.recordBatched(T, 'Normal', 'NamespacesIsolated', `s${i}`, msg, 500);
+      await vi.advanceTimersByTimeAsync(250);
+    }
+    const sent = calls.slice(1).map((c) => c.body.message as string);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^isolated s0, s1, .*s19$/); // items 0-19 came within 5 s of the first
+  });
+
   it('logs a failed write instead of throwing, and a repeat after a failed create creates again', async () => {
     const { rest, calls, state } = fakeClient();
     const r = new EventRecorder(rest, log(), 'pod-1');
