@@ -5,7 +5,9 @@
 // For each size: the operator starts on an empty cluster (its fixed cost), then tenants of --per-tenant
 // namespaces and the namespaces themselves arrive in one burst of parallel POSTs while RSS is sampled every
 // 100 ms (the burst's peak, with VmHWM beside it). Once the operator is quiescent (every namespace Isolated
-// in its tenant's status, queues empty, no write for 5 s) it reads the steady RSS and heap, then a reading
+// in its tenant's status, queues empty, no write for 5 s) and has returned the burst's free heap (its
+// tenant_isolation_heap_reliefs_total moved; `heapReliefSeen` says if it did within 15 s) it reads the
+// steady RSS and heap, then a reading
 // after a forced full GC (through the inspector, which SIGUSR1 opens: no flag changes how the operator
 // runs). --restart adds a restart on the full cluster (a relist of everything: the other peak).
 // The operator runs from dist/ as in the image, with the Deployment's NODE_OPTIONS unless --node-options.
@@ -14,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cluster, counter, deployedEnv, deployedNodeOptions, repo, round, sleep, startOperatorProcess, type Cluster, type OperatorProcess } from './lib.ts';
+import { cluster, counter, countersBy, deployedEnv, deployedNodeOptions, repo, round, sleep, startOperatorProcess, type Cluster, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   namespaces: { type: 'string', default: '700,10000,50000' }, 'per-tenant': { type: 'string', default: '5' },
@@ -53,19 +55,27 @@ const sum = (text: string, name: string): number => counter(text, name);
 
 /**
  * Quiescent: `ready` holds, every queue is empty with no worker busy, and the operator's write counter has
- * not moved for `quietMs`. Returns how long it took.
+ * not moved for `quietMs`; then, steady: the operator has returned the burst's free heap (its heap relief
+ * runs a few seconds after its own last activity, which may come after our last sight of it, so we wait for
+ * its counter to move past its value at the last activity seen, at most `reliefTimeoutMs`). Returns how
+ * long it took to be quiescent, and whether a relief was seen.
  */
-async function quiescence(op: OperatorProcess, ready: (metrics: string) => boolean, timeoutMs: number, quietMs = 5000): Promise<number> {
+async function quiescence(op: OperatorProcess, ready: (metrics: string) => boolean, timeoutMs: number, quietMs = 5000, reliefTimeoutMs = 15_000): Promise<{ seconds: number; relieved: boolean }> {
   const t0 = performance.now();
-  let writes = -1; let since = performance.now();
+  let writes = -1; let since = performance.now(); let reliefs = 0;
   for (const deadline = Date.now() + timeoutMs; ; await sleep(250)) {
     if (Date.now() > deadline) throw new Error(`operator not quiescent after ${timeoutMs / 1000} s`);
     const m = await op.metrics();
     const w = sum(m, 'tenant_isolation_api_writes_total');
     const idle = ready(m) && sum(m, 'workqueue_depth') === 0 && sum(m, 'controller_runtime_active_workers') === 0;
-    if (!idle || w !== writes) { writes = w; since = performance.now(); continue; }
-    if (performance.now() - since >= quietMs) return (performance.now() - t0) / 1000;
+    if (!idle || w !== writes) { writes = w; since = performance.now(); reliefs = sum(m, 'tenant_isolation_heap_reliefs_total'); continue; }
+    if (performance.now() - since >= quietMs) break;
   }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const end = performance.now() + reliefTimeoutMs; performance.now() < end; await sleep(250)) {
+    if (sum(await op.metrics(), 'tenant_isolation_heap_reliefs_total') > reliefs) return { seconds, relieved: true };
+  }
+  return { seconds, relieved: false };
 }
 
 /** A DevTools protocol session with the operator: SIGUSR1 starts its inspector on the --inspect-port given. */
@@ -121,7 +131,7 @@ async function measure(c: Cluster, total: number): Promise<Record<string, unknow
     await pool(Array.from({ length: total }, (_, i) => i), CREATE_CONCURRENCY, (i) => c.rest.create('/api/v1/namespaces',
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `m-${run}-${i}`, labels: { 'memory-tenant': tenants[Math.floor(i / PER_TENANT)]! } } }, 'bench'));
     const createSeconds = (performance.now() - t0) / 1000;
-    const settleSeconds = await quiescence(op, (m) => isolated(m) >= total, Math.max(600_000, total * 200));
+    const { seconds: settleSeconds, relieved } = await quiescence(op, (m) => isolated(m) >= total, Math.max(600_000, total * 200));
     const burst = sampler.stop();
     const burstCpu = cpuSeconds(op) - cpu0;
     const m = await op.metrics();
@@ -147,7 +157,7 @@ async function measure(c: Cluster, total: number): Promise<Record<string, unknow
       await op.stop();
       op = await start();
       const s = sampleRss(op);
-      const settle = await quiescence(op, (mm) => isolated(mm) >= total, Math.max(600_000, total * 200));
+      const { seconds: settle } = await quiescence(op, (mm) => isolated(mm) >= total, Math.max(600_000, total * 200));
       const p = s.stop();
       const r = await heapReading(op);
       restart = { settleSeconds: round(settle), steady: r, peakRssMB: mb(Math.max(p.peakBytes, op.peakRssBytes())), peakToSteady: round(Math.max(p.peakBytes, op.peakRssBytes()) / MB / r.rssMB) };
@@ -155,8 +165,10 @@ async function measure(c: Cluster, total: number): Promise<Record<string, unknow
     return {
       namespaces: total, tenants: tenants.length, managedPolicies: sum(m, 'tenant_isolation_managed_policies'),
       idle,
-      burst: { createSeconds: round(createSeconds), settleSecondsAfterCreate: round(settleSeconds), operatorCpuSeconds: round(burstCpu), peakRssMB: mb(peakRss), sampledPeakRssMB: mb(burst.peakBytes), samples: burst.samples },
-      steady, afterForcedGc: afterGc,
+      burst: { createSeconds: round(createSeconds), settleSecondsAfterCreate: round(settleSeconds), operatorCpuSeconds: round(burstCpu),
+        // The operator's own count, by resource: the burst's cost in writes (3 policies a namespace at best).
+        operatorWrites: countersBy(m, 'tenant_isolation_api_writes_total', 'resource'), peakRssMB: mb(peakRss), sampledPeakRssMB: mb(burst.peakBytes), samples: burst.samples },
+      steady, heapReliefSeen: relieved, afterForcedGc: afterGc,
       peakToSteady: round(peakRss / MB / steady.rssMB),
       perNamespaceKB: round((steady.rssMB - idle.rssMB) * 1024 / total, 2),
       ...(restart ? { restart } : {}),

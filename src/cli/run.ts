@@ -164,7 +164,10 @@ export async function runCommand(flags: RunFlags): Promise<void> {
   // OS (src/runtime/heap-relief.ts says why this beats --optimize-for-size).
   const relief = new HeapRelief({
     busy: () => op.manager.busy,
-    onRelief: (r) => log.debug({ beforeMB: Math.round(r.beforeBytes / 2 ** 20), afterMB: Math.round(r.afterBytes / 2 ** 20), ms: Math.round(r.ms) }, 'returned free heap after a burst'),
+    onRelief: (r) => {
+      op.metrics.heapReliefs.inc();
+      log.debug({ beforeMB: Math.round(r.beforeBytes / 2 ** 20), afterMB: Math.round(r.afterBytes / 2 ** 20), ms: Math.round(r.ms) }, 'returned free heap after a burst');
+    },
   });
   relief.start();
   log.info({ concurrency: flags.concurrency }, 'operator running');

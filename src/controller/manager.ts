@@ -67,7 +67,8 @@ export class Manager {
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
   private readonly opts: ManagerOptions;
-  private readonly labelGuarded: () => boolean;
+  /** Whether the admission gate guards the member label, as the caches see it now. */
+  readonly labelGuarded: () => boolean;
   private resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(rest: RestClient, metrics: OperatorMetrics, log: Logger, opts: ManagerOptions) {

@@ -45,6 +45,7 @@ export class OperatorMetrics {
   readonly namespaces: Gauge<'state'>;
   readonly managedPolicies: Gauge;
   readonly driftCorrections: Counter;
+  readonly heapReliefs: Counter;
   readonly conflicts: Gauge;
   readonly timeToIsolation: Histogram;
   readonly apiWrites: Counter<'verb' | 'resource'>;
@@ -112,6 +113,7 @@ export class OperatorMetrics {
       collect() { const f = fleet(); if (f) for (const [mode, n] of Object.entries(f.peerModes)) this.set({ mode }, n); },
     });
     for (const mode of ['MembershipLabel', 'NamespaceNames']) this.peerModes.set({ mode }, 0);
+    this.heapReliefs = new Counter({ name: 'tenant_isolation_heap_reliefs_total', help: 'Compacting collections run once work stopped after a burst, returning the free heap to the OS (src/runtime/heap-relief.ts)', registers: r });
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
     const sources = { inFlight: this.inFlight, watches: () => this.watches() };

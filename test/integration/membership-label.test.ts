@@ -129,6 +129,8 @@ describe('a tenant created with its namespaces', () => {
     const t = unique('t-fresh');
     const members = Array.from({ length: 8 }, () => unique('fresh'));
     for (const ns of members) await createNamespace(ns, { tenant: t });
+    // The guard restored by the test before must be in the operator's cache (without it, names).
+    await eventually(() => Promise.resolve(op.manager.labelGuarded()), 'the member label guarded');
     await op.manager.idle();
     const written = async (): Promise<number> => (await op.metrics.apiWrites.get()).values.filter((v) => v.labels.resource === 'networkpolicies').reduce((s, v) => s + v.value, 0);
     const before = await written();
