@@ -13,6 +13,7 @@ import type { RestClient } from '../kube/rest.ts';
 import { BASELINE_CONTROLLER, GATE_CONTROLLER, NAMESPACE_CONTROLLER, PROFILE_CONTROLLER, TENANT_CONTROLLER, type FleetCounts, type OperatorMetrics } from '../metrics/metrics.ts';
 import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
 import { BASELINE_OWNER } from '../policy/baseline.ts';
+import { LABEL_MEMBER_OF } from '../policy/labels.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD } from '../admission/policies.ts';
 import { MembershipKeys } from './membership-keys.ts';
@@ -87,7 +88,8 @@ export class Manager {
     const invalidTenants = new Map<string, string>();
     // The member label may be relied on only while the admission gate makes it the operator's alone.
     const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
-    const peerModes = new PeerModes({ guarded: labelGuarded, tenant: (t) => this.caches.tenants.get(t), holdsPolicies: (t) => this.policyIndex.holds(t), synced: () => this.cachesSynced });
+    const peerModes = new PeerModes({ guarded: labelGuarded, tenant: (t) => this.caches.tenants.get(t), holdsPolicies: (t) => this.policyIndex.holds(t),
+      labelled: (t) => this.membership.namespacesLabelled(LABEL_MEMBER_OF, t).length > 0, synced: () => this.cachesSynced });
     const desired = new DesiredPolicies(this.membership, (t) => peerModes.of(t));
     const namespaceReconciler = new NamespaceReconciler({
       rest, events: this.events, metrics, membership: this.membership, invalidTenants,

@@ -1,7 +1,9 @@
 // How each tenant's intra-tenant policies name its members: by the guarded member label, or by name.
 // A tenant's status records the mode (`intraTenantPeers`); the switch between the two is made by the
-// status (tenant-status.ts peerMode) once it is safe. A tenant whose status records no mode yet and that
-// holds no policy anywhere starts by label: with no member isolated there is nothing to switch. Without
+// status (tenant-status.ts peerMode) once it is safe. A tenant whose status records no mode yet, that
+// holds no policy anywhere and whose member label no namespace carries starts by label: with no member
+// isolated there is nothing to switch, and no stranger can hold the label (only the operator sets it,
+// and none carries it now; the switch from names checks the same, tenant-status.ts). Without
 // that, a burst creating tenants with their namespaces (their first status waits for the namespaces to
 // settle) wrote every member by name first, each join rewriting every other member, then switched and
 // rewrote them all again.
@@ -16,6 +18,8 @@ export interface PeerModeFacts {
   tenant(name: string): TenantIsolationObject | undefined;
   /** Whether any namespace holds a policy of this tenant (the policy cache). */
   holdsPolicies(tenant: string): boolean;
+  /** Whether any namespace carries this tenant's member label (a former member, say). */
+  labelled(tenant: string): boolean;
   /** Whether the caches have synced: before, the policy cache may not yet hold what is stored. */
   synced(): boolean;
 }
@@ -41,7 +45,7 @@ export class PeerModes {
     const chosen = this.unrecorded.get(name);
     if (chosen?.uid === obj.metadata.uid) return chosen.peers;
     if (!this.facts.synced()) return 'NamespaceNames';
-    const peers: PeerMode = this.facts.holdsPolicies(name) ? 'NamespaceNames' : 'MembershipLabel';
+    const peers: PeerMode = this.facts.holdsPolicies(name) || this.facts.labelled(name) ? 'NamespaceNames' : 'MembershipLabel';
     this.unrecorded.set(name, { uid: obj.metadata.uid, peers });
     return peers;
   }

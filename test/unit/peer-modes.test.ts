@@ -8,10 +8,10 @@ const tenant = (uid: string, peers?: PeerMode): TenantIsolationObject => ({
   metadata: { name: 'acme', uid, generation: 1 }, ...(peers ? { status: { intraTenantPeers: peers } } : {}),
 });
 
-function setup(): { modes: PeerModes; set: (o: { guarded?: boolean; obj?: TenantIsolationObject; holds?: boolean; synced?: boolean }) => void } {
-  let guarded = true; let obj: TenantIsolationObject | undefined = tenant('u1'); let holds = false; let synced = true;
-  const modes = new PeerModes({ guarded: () => guarded, tenant: () => obj, holdsPolicies: () => holds, synced: () => synced });
-  return { modes, set: (o) => { guarded = o.guarded ?? guarded; obj = 'obj' in o ? o.obj : obj; holds = o.holds ?? holds; synced = o.synced ?? synced; } };
+function setup(): { modes: PeerModes; set: (o: { guarded?: boolean; obj?: TenantIsolationObject; holds?: boolean; labelled?: boolean; synced?: boolean }) => void } {
+  let guarded = true; let obj: TenantIsolationObject | undefined = tenant('u1'); let holds = false; let labelled = false; let synced = true;
+  const modes = new PeerModes({ guarded: () => guarded, tenant: () => obj, holdsPolicies: () => holds, labelled: () => labelled, synced: () => synced });
+  return { modes, set: (o) => { guarded = o.guarded ?? guarded; obj = 'obj' in o ? o.obj : obj; holds = o.holds ?? holds; labelled = o.labelled ?? labelled; synced = o.synced ?? synced; } };
 }
 
 describe('PeerModes', () => {
@@ -35,6 +35,12 @@ describe('PeerModes', () => {
     expect(modes.of('acme')).toBe('NamespaceNames');
     // Its policies all gone later: still by name until the status switches it.
     set({ holds: false });
+    expect(modes.of('acme')).toBe('NamespaceNames');
+  });
+
+  it('names members while any namespace carries the tenant\'s member label (a stray could be admitted)', () => {
+    const { modes, set } = setup();
+    set({ labelled: true });
     expect(modes.of('acme')).toBe('NamespaceNames');
   });
 
