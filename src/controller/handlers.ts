@@ -283,6 +283,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       enqueue.tenant(obj.metadata.name);
       if (t.peerModes.inUse(obj) === 'MembershipLabel') fanOut([obj.metadata.name]);
     }
+    t.peerModes.guardChanged();
   };
   // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose
   // coverage by it changed re-read whether they are gated (a shared binding covers many: only those).

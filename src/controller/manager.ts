@@ -203,8 +203,9 @@ export class Manager {
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.proof?.stop();
-    this.events.flush();
     await Promise.all(this.controllers.map((c) => c.shutdown()));
+    // After the drain: the last reconciles' batched Events (held up to 5 s) go out with the rest.
+    this.events.flush();
     await Promise.all(this.caches.all.map(({ informer }) => informer.stop()));
   }
 

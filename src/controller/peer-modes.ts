@@ -7,9 +7,11 @@
 // that, a burst creating tenants with their namespaces (their first status waits for the namespaces to
 // settle) wrote every member by name first, each join rewriting every other member, then switched and
 // rewrote them all again.
-// The choice is kept here until the status records it. An operator restarting before that finds the
+// The choice is kept here until the status records it (the status records it only while no stranger
+// carries the label), and forgotten when the guard goes. An operator restarting before that finds the
 // tenant's policies stored and names its members, then switches as any tenant does (both ways are safe:
-// membership-label.test.ts checks every intermediate state).
+// membership-label.test.ts checks every intermediate state); a standby, whose handlers choose too, keeps
+// its own choice through a handover.
 import type { PeerMode, TenantIsolationObject } from '../api/schema.ts';
 
 export interface PeerModeFacts {
@@ -58,6 +60,12 @@ export class PeerModes {
     const chosen = this.unrecorded.get(obj.metadata.name);
     return obj.status?.intraTenantPeers ?? (chosen?.uid === obj.metadata.uid ? chosen.peers : undefined);
   }
+
+  /**
+   * The guard was installed or removed: without it, every choice is forgotten now (standbys, which run no
+   * reconcile, would otherwise keep theirs through an outage and act on them as leader).
+   */
+  guardChanged(): void { if (!this.facts.guarded()) this.unrecorded.clear(); }
 
   /** Its status records a mode now, or it is gone: the status rules from here. */
   settle(name: string): void { this.unrecorded.delete(name); }

@@ -176,8 +176,11 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
 function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus[], settling: boolean): PeerMode {
   if (!input.memberLabel.guarded || input.tenant.spec.mode !== 'Enforce') return 'NamespaceNames';
   if (input.object.status?.intraTenantPeers === 'MembershipLabel') return 'MembershipLabel';
-  // Started by label (nothing was isolated by name): recorded as it is, with no switch to wait for.
-  if (input.object.status?.intraTenantPeers === undefined && input.memberLabel.inUse === 'MembershipLabel') return 'MembershipLabel';
+  // Started by label (nothing was isolated by name): recorded as it is, with no switch to wait for, unless
+  // a stranger carries the label now (it could have been set while the guard was away): then names.
+  if (input.object.status?.intraTenantPeers === undefined && input.memberLabel.inUse === 'MembershipLabel') {
+    return input.memberLabel.strays.length === 0 ? 'MembershipLabel' : 'NamespaceNames';
+  }
   const facts = new Map(input.namespaces.map((f) => [f.name, f]));
   const ready = !settling && input.memberLabel.strays.length === 0
     && namespaces.every((n) => n.state !== 'Isolated' || facts.get(n.name)?.memberLabel === input.tenant.name);

@@ -69,6 +69,18 @@ describe('PeerModes', () => {
     expect(modes.of('acme')).toBe('MembershipLabel');
   });
 
+  it('forgets its choices when the guard goes, even if nobody asks meanwhile', () => {
+    const { modes, set } = setup();
+    expect(modes.of('acme')).toBe('MembershipLabel');
+    modes.guardChanged(); // the guard is still there: kept
+    expect(modes.inUse(tenant('u1'))).toBe('MembershipLabel');
+    set({ guarded: false });
+    modes.guardChanged();
+    set({ guarded: true, holds: true });
+    expect(modes.inUse(tenant('u1'))).toBeUndefined();
+    expect(modes.of('acme')).toBe('NamespaceNames');
+  });
+
   it('forgets a tenant once settled', () => {
     const { modes } = setup();
     expect(modes.of('acme')).toBe('MembershipLabel');

@@ -95,5 +95,7 @@ describe('tenantStatus', () => {
     // A mode the status recorded rules over the one in use; the guard gone, by name.
     expect(tenantStatus(input({ object: object({ intraTenantPeers: 'NamespaceNames' }), ...unlabelled, memberLabel: { guarded: true, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
     expect(tenantStatus(input({ object: fresh, memberLabel: { guarded: false, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
+    // A stranger carrying the label by now: not recorded as by label (the handlers then go back to names).
+    expect(tenantStatus(input({ object: fresh, memberLabel: { guarded: true, strays: ['x'], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
   });
 });
