@@ -44,8 +44,8 @@ export class PeerModes {
     if (obj === undefined) return 'NamespaceNames';
     const recorded = obj.status?.intraTenantPeers;
     if (recorded !== undefined) return recorded;
-    const chosen = this.unrecorded.get(name);
-    if (chosen?.uid === obj.metadata.uid) return chosen.peers;
+    const chosen = this.chosenFor(obj);
+    if (chosen !== undefined) return chosen;
     if (!this.facts.synced()) return 'NamespaceNames';
     const peers: PeerMode = this.facts.holdsPolicies(name) || this.facts.labelled(name) ? 'NamespaceNames' : 'MembershipLabel';
     this.unrecorded.set(name, { uid: obj.metadata.uid, peers });
@@ -56,9 +56,12 @@ export class PeerModes {
    * The mode a tenant object's policies use: its status's, else the one chosen for it while unrecorded
    * (undefined if none was). Compares a tenant's old and new object without choosing anything.
    */
-  inUse(obj: TenantIsolationObject): PeerMode | undefined {
+  inUse(obj: TenantIsolationObject): PeerMode | undefined { return obj.status?.intraTenantPeers ?? this.chosenFor(obj); }
+
+  /** The mode chosen for this very tenant (same name and uid), if any. */
+  private chosenFor(obj: TenantIsolationObject): PeerMode | undefined {
     const chosen = this.unrecorded.get(obj.metadata.name);
-    return obj.status?.intraTenantPeers ?? (chosen?.uid === obj.metadata.uid ? chosen.peers : undefined);
+    return chosen?.uid === obj.metadata.uid ? chosen.peers : undefined;
   }
 
   /**

@@ -15,6 +15,9 @@ export type EventType = 'Normal' | 'Warning';
 /** An Event already created: its name, how often it happened, when last (ms). */
 interface Seen { name: string; count: number; at: number }
 
+/** Items waiting to be sent as one Event: due when no item came for the window, at the latest `latest` (ms epoch). */
+interface Batch { target: EventTarget; type: EventType; reason: string; message: (items: string[]) => string; items: string[]; timer: NodeJS.Timeout; due: number; latest: number }
+
 export class EventRecorder {
   private readonly seen = new Map<string, Seen>();
   private readonly rest: RestClient;
@@ -26,7 +29,7 @@ export class EventRecorder {
     this.rest = rest; this.log = log; this.host = host; this.namespace = namespace;
   }
 
-  private readonly batches = new Map<string, { target: EventTarget; type: EventType; message: (items: string[]) => string; items: string[]; timer: NodeJS.Timeout; due: number; latest: number }>();
+  private readonly batches = new Map<string, Batch>();
   /** When the last batch of each target and reason was sent (ms epoch). */
   private readonly batchSentAt = new Map<string, number>();
   /**
@@ -57,16 +60,15 @@ export class EventRecorder {
     }
     const last = this.batchSentAt.get(key);
     const due = Math.max(now + windowMs, last === undefined ? 0 : last + EventRecorder.BATCH_MIN_INTERVAL_MS);
-    const batch = { target, type, message, items: [item], timer: this.arm(key, reason, due - now), due, latest: Math.max(due, now + EventRecorder.BATCH_MIN_INTERVAL_MS) };
-    this.batches.set(key, batch);
+    this.batches.set(key, { target, type, reason, message, items: [item], timer: this.arm(key, due - now), due, latest: Math.max(due, now + EventRecorder.BATCH_MIN_INTERVAL_MS) });
   }
 
-  private arm(key: string, reason: string, ms: number): NodeJS.Timeout {
+  private arm(key: string, ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       const b = this.batches.get(key);
       const wait = b ? b.due - Date.now() : 0;
-      if (b && wait > 0) b.timer = this.arm(key, reason, wait);
-      else this.emit(key, reason);
+      if (b && wait > 0) b.timer = this.arm(key, wait);
+      else this.emit(key);
     }, ms);
     timer.unref();
     return timer;
@@ -74,10 +76,10 @@ export class EventRecorder {
 
   /** Sends every pending batch now (on shutdown). */
   flush(): void {
-    for (const key of [...this.batches.keys()]) this.emit(key, key.slice(key.indexOf('/') + 1));
+    for (const key of [...this.batches.keys()]) this.emit(key);
   }
 
-  private emit(key: string, reason: string): void {
+  private emit(key: string): void {
     const b = this.batches.get(key);
     if (!b) return;
     clearTimeout(b.timer);
@@ -86,7 +88,7 @@ export class EventRecorder {
     this.batchSentAt.delete(key);
     this.batchSentAt.set(key, Date.now());
     if (this.batchSentAt.size > 5000) this.batchSentAt.delete(this.batchSentAt.keys().next().value!);
-    this.record(b.target, b.type, reason, b.message(b.items));
+    this.record(b.target, b.type, b.reason, b.message(b.items));
   }
 
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
