@@ -4,6 +4,7 @@
 import type { Breach, Connection } from './analyzer.ts';
 import { NON_TENANT } from './views.ts';
 import { formatPortSet, isEmpty, subtract, NO_PORTS, type PortSet } from './ports.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export interface ReachabilityState {
   connections: readonly Connection[];
@@ -40,7 +41,7 @@ function changes(a: ReadonlyMap<string, PortSet>, b: ReadonlyMap<string, PortSet
     for (const s of owners(nsOf(from))) for (const d of owners(nsOf(to))) perTenant.set(key(s, d), (perTenant.get(key(s, d)) ?? 0) + 1);
   }
   const tenantPairs = [...perTenant].map(([k, podPairs]) => { const [from, to] = k.split('\n') as [string, string]; return { from, to, podPairs }; })
-    .sort((x, y) => x.from.localeCompare(y.from) || x.to.localeCompare(y.to));
+    .sort((x, y) => compareStrings(x.from, y.from) || compareStrings(x.to, y.to));
   return { tenantPairs, podPairs };
 }
 

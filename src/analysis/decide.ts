@@ -10,6 +10,7 @@ import {
   EXTERNAL_REASON, HOST_NETWORK_REASON, isExternal,
   type Decision, type DirectionVerdict, type Endpoint, type PodInfo, type Protocol, type Snapshot,
 } from './types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 interface SnapshotIndex { namespaceLabels: Map<string, Labels>; policies: CompiledPolicy[] }
 
@@ -22,7 +23,7 @@ function indexOf(snapshot: Snapshot): SnapshotIndex {
     const blocks = new IpBlockRegistry();
     ix = {
       namespaceLabels: new Map(snapshot.namespaces.map((n) => [n.name, namespaceLabels(n.name, n.labels)])),
-      policies: snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+      policies: snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => compareStrings(a.key, b.key)),
     };
     indexes.set(snapshot, ix);
   }

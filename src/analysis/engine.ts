@@ -15,6 +15,7 @@ import {
 } from './ports.ts';
 import type { DeclaredRule, TenantModel, TenantModels } from './tenant-model.ts';
 import { HOST_NETWORK_REASON, type ContainerPort, type Protocol } from './types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 /** Addresses that stand for "the internet" on top of those derived from ipBlocks. */
 export const DEFAULT_EXTERNAL_SAMPLES: readonly string[] = ['8.8.8.8', '203.0.113.9'];
@@ -50,7 +51,6 @@ export interface TenantResult extends CachedResult {
   breaches: Breach[] | undefined;
 }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const hasNamedPort = (ports: readonly NetworkPort[] | undefined): boolean => (ports ?? []).some((p) => typeof p.port === 'string');
 
 /** Whether two rule lists are the same rules: same policy and rule, and the very same compiled peers and ports. */
@@ -297,7 +297,7 @@ export class BreachEngine {
         for (const c of p.classes) for (const pod of c.pods.keys()) breaches.push({ ...base, pods, peer: pod, message: msg(pod) });
       }
     }
-    breaches.sort((a, b) => cmp(a.direction, b.direction) || cmp(a.pods[0] ?? '', b.pods[0] ?? '') || cmp(a.peer, b.peer) || cmp(a.protocol, b.protocol) || a.port - b.port);
+    breaches.sort((a, b) => compareStrings(a.direction, b.direction) || compareStrings(a.pods[0] ?? '', b.pods[0] ?? '') || compareStrings(a.peer, b.peer) || compareStrings(a.protocol, b.protocol) || a.port - b.port);
     return breaches;
   }
 

@@ -7,6 +7,7 @@ import { IpBlockRegistry, compilePolicy, namespaceLabels, peerMatchesAddress, pe
 import { podSubject } from './decide.ts';
 import { formatPortSet, has, rulePorts } from './ports.ts';
 import { EXTERNAL_REASON, HOST_NETWORK_REASON, isExternal, type Endpoint, type Protocol, type Snapshot } from './types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export interface RuleMatch {
   /** "ns/name" of the policy. */
@@ -80,7 +81,7 @@ function side(policies: readonly CompiledPolicy[], nsLabels: ReadonlyMap<string,
 /** Explains the connection from `src` to `dst` on `port`/`protocol` against a snapshot. */
 export function explain(snapshot: Snapshot, src: Endpoint, dst: Endpoint, port: number, protocol: Protocol = 'TCP'): Explanation {
   const blocks = new IpBlockRegistry();
-  const policies = snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const policies = snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => compareStrings(a.key, b.key));
   const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, namespaceLabels(n.name, n.labels)]));
   const egress = side(policies, nsLabels, 'egress', src, dst, port, protocol);
   const ingress = side(policies, nsLabels, 'ingress', dst, src, port, protocol);

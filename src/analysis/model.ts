@@ -13,6 +13,7 @@ import {
 import type { Deps } from './dependencies.ts';
 import { ALL_PORTS, NO_PORTS, rulePorts, union, type PortSet } from './ports.ts';
 import type { ContainerPort, NamespaceInfo, PodInfo, PolicyInput } from './types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export type Direction = 'ingress' | 'egress';
 
@@ -44,9 +45,8 @@ export interface ModelListener {
 
 interface PeerSet { classes: PodClass[]; namespaces: string[] }
 
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /** A label set as a string that is equal for equal sets, whatever the key order. */
-export const labelsKey = (o: Readonly<Record<string, string>> | undefined): string => JSON.stringify(Object.entries(o ?? {}).sort(([a], [b]) => cmp(a, b)));
+export const labelsKey = (o: Readonly<Record<string, string>> | undefined): string => JSON.stringify(Object.entries(o ?? {}).sort(([a], [b]) => compareStrings(a, b)));
 const frozenOr = <T extends object>(v: T, copy: (v: T) => T): T => (Object.isFrozen(v) ? v : copy(v));
 
 export class ClusterModel {

@@ -5,6 +5,7 @@ import type { ClusterModel, PodClass } from './model.ts';
 import { has, intersect, isEmpty, type PortSet } from './ports.ts';
 import type { TenantModels } from './tenant-model.ts';
 import type { Protocol } from './types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export interface TenantMatrix {
   /** Row and column labels: tenants sorted, then NON_TENANT for pods in no tenant's namespace. */
@@ -47,7 +48,7 @@ export function namespacePairs(model: ClusterModel, port: number, protocol: Prot
     const k = `${s.namespace}\n${d.namespace}`;
     counts.set(k, (counts.get(k) ?? 0) + s.pods.size * d.pods.size);
   }
-  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, pairs]) => {
+  return [...counts].sort(([a], [b]) => compareStrings(a, b)).map(([k, pairs]) => {
     const [from, to] = k.split('\n') as [string, string];
     return { from, to, pairs };
   });
@@ -67,7 +68,7 @@ export function connections(model: ClusterModel): Connection[] {
       for (const a of s.pods.keys()) for (const b of d.pods.keys()) if (a !== b) out.push({ from: a, to: b, ports });
     }
   }
-  return out.sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
+  return out.sort((x, y) => compareStrings(x.from, y.from) || compareStrings(x.to, y.to));
 }
 
 /** Every ordered pair of distinct pods ("ns/name") whose connection on port/protocol is allowed. */

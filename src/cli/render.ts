@@ -13,6 +13,7 @@ import { MembershipIndex } from '../policy/membership.ts';
 import { inNamespace, planNamespace, policiesToApply } from '../policy/desired.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import { ManifestError, loadManifests, type Located } from '../manifests/load.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export const RENDER_HELP = `Usage: tenant-isolation render [-f] FILE|DIR|- ... [-o yaml|json]
 
@@ -72,7 +73,7 @@ export function render(objects: Located[]): RenderResult {
   for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
   const byName = new Map(tenants.map((t) => [t.name, t]));
   const policies: NetworkPolicy[] = [];
-  for (const ns of [...namespaces].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+  for (const ns of [...namespaces].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name))) {
     if (ns.metadata.deletionTimestamp) continue; // the operator leaves terminating namespaces alone
     const claimants = index.claimantsOf(ns.metadata.name).map((n) => byName.get(n)!);
     const covered = baseline?.spec.mode === 'Enforce' && baselineCovers(ns.metadata.name, ns.metadata.labels ?? {}, claimants, baseline, index.reserved);

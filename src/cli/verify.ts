@@ -11,6 +11,7 @@ import { dotToSvg, renderDot } from '../report/dot.ts';
 import { analyzerOf, loadInputs, parsePort, parseProtocol } from './verify-inputs.ts';
 import { diffCommand } from './verify-diff.ts';
 import { explainCommand } from './verify-explain.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | -f FILE|DIR ...] [--pods] [--port N] [--protocol P] [-o text|json|html|dot|svg]
        tenant-isolation verify diff -f OLD -f NEW | --kubeconfig PATH -f NEW   (see: verify diff --help)
@@ -83,7 +84,7 @@ async function verify(argv: string[]): Promise<number> {
   }
   if (values.pods) {
     const pods = inputs.snapshot.pods.map((p) => `${p.namespace}/${p.name}`).sort();
-    const allowed = analyzer.allowedPairs(port, protocol).sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
+    const allowed = analyzer.allowedPairs(port, protocol).sort((a, b) => compareStrings(a[0], b[0]) || compareStrings(a[1], b[1]));
     if (output === 'json') { process.stdout.write(`${JSON.stringify({ pods, allowed })}\n`); return code; }
     const set = new Set(allowed.map(([s, d]) => `${s}\n${d}`));
     process.stdout.write(`Allowed connections on ${protocol}/${port} (row = source, column = destination):\n`);

@@ -10,6 +10,7 @@ import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import { sameDigests } from '../policy/diff.ts';
 import { sameConditions, setConditions, type ConditionUpdate } from './conditions.ts';
 import type { GateFacts } from './gate-bindings.ts';
+import { compareStrings } from '../policy/order.ts';
 
 /** What is known of one namespace the tenant claims (or names explicitly). */
 export interface NamespaceFacts {
@@ -103,7 +104,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
     if (e) namespaces.push(e); else settling = true;
   }
   for (const name of input.excluded) namespaces.push({ name, state: 'Excluded', message: 'a reserved namespace: never a tenant member, whatever the selector says' });
-  namespaces.sort((a, b) => a.name.localeCompare(b.name));
+  namespaces.sort((a, b) => compareStrings(a.name, b.name));
   const count = (s: string): number => namespaces.filter((n) => n.state === s).length;
   const conflicts = namespaces.filter((n) => n.state === 'Conflict');
   const pending = namespaces.filter((n) => n.state === 'Pending' && !facts.get(n.name)?.missing);

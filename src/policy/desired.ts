@@ -6,6 +6,7 @@ import {
   POLICY_ALLOW_DNS, POLICY_ALLOW_EXTRA, POLICY_ALLOW_INTRA_TENANT, POLICY_DEFAULT_DENY,
 } from './labels.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec, OwnerReference } from './types.ts';
+import { compareStrings } from './order.ts';
 
 export type NamespacePlan =
   /** No tenant claims it: it must hold no managed policy. */
@@ -38,7 +39,7 @@ export function planNamespace(
     const templates = templatesOf(tenant, members.includes(namespace) ? members : [...members, namespace]);
     return { kind: 'member', namespace, tenant, policies: templates.map((t) => inNamespace(t, namespace)) };
   }
-  const tenants = [...claimants].sort((a, b) => a.name.localeCompare(b.name));
+  const tenants = [...claimants].sort((a, b) => compareStrings(a.name, b.name));
   const enforcing = tenants.filter((t) => t.spec.mode === 'Enforce');
   const policies = enforcing.length === 0 ? [] : [failClosedDeny(namespace, enforcing, tenants)];
   return { kind: 'conflict', namespace, tenants, policies };

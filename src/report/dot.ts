@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { formatPortSet, range } from '../analysis/ports.ts';
 import type { VerifyReport } from './report.ts';
+import { compareStrings } from '../policy/order.ts';
 
 /** A DOT quoted ID. */
 const id = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
@@ -25,7 +26,7 @@ export function renderDot(r: VerifyReport): string {
     byTenant.set(t, [...(byTenant.get(t) ?? []), n]);
   }
   let i = 0;
-  for (const [tenant, nss] of [...byTenant].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [tenant, nss] of [...byTenant].sort(([a], [b]) => compareStrings(a, b))) {
     if (tenant === '') { for (const n of nss) out.push(`  ${node(n)}`); continue; }
     out.push(`  subgraph ${id(`cluster_${i++}`)} {`, `    label=${id(`tenant ${tenant}`)}; style="rounded,filled"; fillcolor="#ecfdf5"; color="#10b981";`);
     for (const n of nss) out.push(`    ${node(n)}`);

@@ -3,6 +3,7 @@
 // Plain data computed once from the analyzer, so every renderer shows the same facts.
 import { NON_TENANT, type Breach, type IsolationAnalyzer } from '../analysis/analyzer.ts';
 import type { Protocol, Snapshot } from '../analysis/types.ts';
+import { compareStrings } from '../policy/order.ts';
 
 export interface VerifyReport {
   /** Where the data came from: "cluster" or the files given. */
@@ -51,7 +52,7 @@ export function buildReport(a: IsolationAnalyzer, snapshot: Snapshot, o: { sourc
   }
   // Pod pairs only while a matrix of them can be drawn; namespace edges come from pod classes.
   const allowed = snapshot.pods.length <= POD_MATRIX_LIMIT
-    ? a.allowedPairs(port, protocol).sort((x, y) => x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]))
+    ? a.allowedPairs(port, protocol).sort((x, y) => compareStrings(x[0], y[0]) || compareStrings(x[1], y[1]))
     : undefined;
   const podsPerNs = new Map<string, number>();
   for (const p of snapshot.pods) podsPerNs.set(p.namespace, (podsPerNs.get(p.namespace) ?? 0) + 1);
