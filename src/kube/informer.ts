@@ -86,6 +86,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
   private lastEvent = Date.now();
+  private changes = 0;
   private readonly rest: RestClient;
   private readonly path: string;
   private handlers: InformerHandlers<T>;
@@ -119,6 +120,8 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   get restartCount(): number { return this.restarts; }
   /** Objects in the cache. */
   get size(): number { return this.store.size; }
+  /** Grows with every change the cache takes (an add, update or delete, a relist): what is derived from the cache is stale once it moved. */
+  get changeCount(): number { return this.changes; }
   /** Seconds since the last event or (re)list: a watchdog signal for silent watches. */
   get lastEventAgeSeconds(): number { return (Date.now() - this.lastEvent) / 1000; }
 
@@ -240,6 +243,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     const deleted: T[] = [];
     for (const [ns, o] of old.entries()) if (!fresh.has(ns, o.metadata!.name!)) deleted.push(o);
     this.store = fresh;
+    this.changes++;
     this.resourceVersion = rv;
     this.failures = 0;
     this.touch();
@@ -292,6 +296,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   }
 
   private apply(e: WatchEvent<Raw>): void {
+    this.changes++;
     const { ns, name } = keyOf(e.object);
     if (e.type === 'DELETED') {
       // Handlers see the object as they last saw it, and a delete only for what they were told exists.

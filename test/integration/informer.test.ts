@@ -156,6 +156,9 @@ describe('ResilientInformer: watch events after the sync', () => {
     expect(summary(events)).toEqual([`add ${ROOT_CA}`]);
     events.length = 0;
     const size = informer.size;
+    // Every change the cache takes moves changeCount (what is derived from the cache keys on it).
+    const changes = informer.changeCount;
+    expect(changes).toBeGreaterThan(0); // the initial list
 
     await createCM(ns, 'w', { v: '1' });
     await until(() => events.length >= 1, 'the add');
@@ -163,6 +166,7 @@ describe('ResilientInformer: watch events after the sync', () => {
     expect(events[0]!.obj.data).toEqual({ v: '1' });
     expect(informer.get('w', ns)).toBe(events[0]!.obj);
     expect(informer.size).toBe(size + 1);
+    expect(informer.changeCount).toBe(changes + 1);
 
     await (await rest()).mergePatch(CM(ns, 'w'), { data: { v: '2' } }, 'tests');
     await until(() => events.length >= 2, 'the update');
@@ -182,6 +186,7 @@ describe('ResilientInformer: watch events after the sync', () => {
     expect(events[2]!.obj.data).toEqual({ v: '2' });
     expect(informer.get('w', ns)).toBeUndefined();
     expect(informer.size).toBe(size);
+    expect(informer.changeCount).toBe(changes + 3);
     expect(informer.restartCount).toBe(0);
   });
 
