@@ -2,7 +2,7 @@
 // events live in `default`; a repeat of the same event within ten minutes bumps its count instead of
 // creating a new object, so a flapping namespace cannot flood etcd. Failures are logged, never thrown:
 // an Event is a courtesy, not part of the isolation.
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isNotFound, type RestClient } from './rest.ts';
 import { API_VERSION, KIND } from '../api/schema.ts';
@@ -106,7 +106,8 @@ export class EventRecorder {
   }
 
   private async send(target: EventTarget, type: EventType, reason: string, message: string): Promise<void> {
-    const key = `${target.uid}/${type}/${reason}/${message}`;
+    // The message by its digest: up to 5 000 keys are kept, and a batch's message lists its namespaces.
+    const key = `${target.uid}/${type}/${reason}/${hash('sha1', message, 'base64url')}`;
     const now = new Date();
     const prev = this.seen.get(key);
     const base = `/api/v1/namespaces/${this.namespace}/events`;
