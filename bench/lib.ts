@@ -59,6 +59,8 @@ export async function cluster(): Promise<Cluster> {
 
 export interface OperatorProcess {
   proc: ChildProcess; metricsPort: number; stop(): Promise<void>; metrics(): Promise<string>; rssBytes(): number; peakRssBytes(): number;
+  /** The part of RSS that is file-backed pages (mostly the node binary's code and read-only data). */
+  fileRssBytes(): number;
   /** CPU seconds so far by thread: the JavaScript thread, and V8's workers (parallel and concurrent GC, compilers). */
   threadCpuSeconds(): { main: number; v8Workers: number; other: number };
 }
@@ -89,6 +91,7 @@ export async function startOperatorProcess(kubeconfig: string, extra: string[] =
     metrics: () => fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()),
     rssBytes: () => statusKb(proc.pid, 'VmRSS') * 1024,
     peakRssBytes: () => statusKb(proc.pid, 'VmHWM') * 1024,
+    fileRssBytes: () => statusKb(proc.pid, 'RssFile') * 1024,
     threadCpuSeconds: () => threadCpu(proc.pid),
     stop: () => new Promise((r) => { proc.once('exit', () => r()); proc.kill('SIGTERM'); }),
   };

@@ -104,9 +104,9 @@ async function inspect(op: OperatorProcess, port: number): Promise<{ call(method
   };
 }
 
-async function heapReading(op: OperatorProcess): Promise<{ rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number }> {
+async function heapReading(op: OperatorProcess): Promise<{ rssMB: number; fileRssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number }> {
   const m = await op.metrics();
-  return { rssMB: mb(op.rssBytes()), heapUsedMB: mb(sum(m, 'nodejs_heap_size_used_bytes')), heapTotalMB: mb(sum(m, 'nodejs_heap_size_total_bytes')), externalMB: mb(sum(m, 'nodejs_external_memory_bytes')) };
+  return { rssMB: mb(op.rssBytes()), fileRssMB: mb(op.fileRssBytes()), heapUsedMB: mb(sum(m, 'nodejs_heap_size_used_bytes')), heapTotalMB: mb(sum(m, 'nodejs_heap_size_total_bytes')), externalMB: mb(sum(m, 'nodejs_external_memory_bytes')) };
 }
 
 async function measure(c: Cluster, total: number): Promise<Record<string, unknown>> {

@@ -29,6 +29,7 @@ const runFlagsShape = z.strictObject({
   'kube-api-qps': z.coerce.number().refine(Number.isFinite, 'must be a number').default(-1),
   'kube-api-burst': z.coerce.number().int().min(1).default(10),
   'watch-silence-limit': z.coerce.number().int().min(60, 'must be at least 60 (seconds): the apiserver sends a bookmark about once a minute').default(180),
+  'optimizing-compiler': z.enum(['maglev', 'turbofan']).default('maglev'),
   // kube-controller-manager's names and defaults (seconds here).
   'leader-elect-lease-duration': z.coerce.number().int().min(1).default(15),
   'leader-elect-renew-deadline': z.coerce.number().positive().default(10),
@@ -71,6 +72,8 @@ Flags:
                                      the apiserver's priority and fairness applies)
   --kube-api-burst N                 requests allowed at once above --kube-api-qps (default 10)
   --watch-silence-limit SECONDS      restart a watch silent for this long (default 180; bookmarks come every ~60 s)
+  --optimizing-compiler NAME         V8's top tier for hot code: maglev (default: about 5.5 MB less resident memory,
+                                     no more CPU in the benchmarks) or turbofan (V8's own default)
   --leader-elect-lease-duration S    how long a standby waits for an unrenewed lease (default 15)
   --leader-elect-renew-deadline S    how long a leader tries to renew before it stops writing and exits (default 10)
   --leader-elect-retry-period S      time between lease attempts (default 2)
@@ -110,6 +113,7 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
       'kube-api-qps': { type: 'string' },
       'kube-api-burst': { type: 'string' },
       'watch-silence-limit': { type: 'string' },
+      'optimizing-compiler': { type: 'string' },
       'leader-elect-lease-duration': { type: 'string' },
       'leader-elect-renew-deadline': { type: 'string' },
       'leader-elect-retry-period': { type: 'string' },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // tenant-isolation: the operator and its command-line tools.
 // Each command loads its own modules only: the running operator does not carry verify's reports.
+import { setFlagsFromString } from 'node:v8';
 import { parseRunFlags, RUN_HELP } from './flags.ts';
 
 const USAGE = `Usage: tenant-isolation <command> [flags]
@@ -18,6 +19,11 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const flags = parseRunFlags(rest);
       if (flags === 'help') { process.stdout.write(`${RUN_HELP}\n`); return 0; }
+      // Before the operator's code runs hot: without TurboFan, V8 optimizes with Maglev only and never pages
+      // TurboFan's own machine code in from the node binary (resident at 10 000 namespaces: 127 MB instead
+      // of 132 MB), while the operator's CPU in the benchmarks did not grow (docs/operations.md). The flag
+      // is set here, not in NODE_OPTIONS, which refuses V8's compiler flags.
+      if (flags['optimizing-compiler'] === 'maglev') setFlagsFromString('--no-turbofan');
       const { runCommand } = await import('./run.ts');
       await runCommand(flags);
       return -1; // keeps running until a signal

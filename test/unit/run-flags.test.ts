@@ -23,6 +23,13 @@ describe('run flags for the API client', () => {
     expect(() => parse('--leader-elect-retry-period', '9')).toThrow(/must exceed 1.2 x the retry period/);
   });
 
+  it('optimize with Maglev only unless --optimizing-compiler=turbofan asks for V8\'s default', () => {
+    expect(parse()).toMatchObject({ 'optimizing-compiler': 'maglev' });
+    expect(parse('--optimizing-compiler', 'turbofan')).toMatchObject({ 'optimizing-compiler': 'turbofan' });
+    expect(parseRunFlags([], { TIO_OPTIMIZING_COMPILER: 'turbofan' })).toMatchObject({ 'optimizing-compiler': 'turbofan' });
+    expect(() => parse('--optimizing-compiler', 'sparkplug')).toThrow(/^--optimizing-compiler: /);
+  });
+
   it('refuse bad values, naming the flag', () => {
     expect(() => parse('--kube-api-qps', 'fast')).toThrow(/^--kube-api-qps: /);
     expect(() => parse('--kube-api-burst', '0')).toThrow(/^--kube-api-burst: /);
