@@ -1,43 +1,8 @@
 #!/usr/bin/env node
-// tenant-isolation: the operator and its command-line tools.
-// Each command loads its own modules only: the running operator does not carry verify's reports.
-import { setFlagsFromString } from 'node:v8';
-import { parseRunFlags, RUN_HELP } from './flags.ts';
+// tenant-isolation: the operator and its command-line tools (commands.ts).
+// Before anything else is loaded, `run` chooses V8's compiler tier (src/runtime/compiler-tier.ts says why
+// it must come first); everything else is imported after that choice.
+import { chooseCompilerTier } from '../runtime/compiler-tier.ts';
 
-const USAGE = `Usage: tenant-isolation <command> [flags]
-
-Commands:
-  run       run the operator (see: tenant-isolation run --help)
-  render    print the NetworkPolicies the operator would apply for given manifests
-  verify    prove isolation of a cluster or of manifests: matrix, breaches, unselected pods (-o html|dot|svg draws them);
-            verify diff compares two sources, verify explain SRC DST --port P explains one connection
-`;
-
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'run': {
-      const flags = parseRunFlags(rest);
-      if (flags === 'help') { process.stdout.write(`${RUN_HELP}\n`); return 0; }
-      // Before the operator's code runs hot: without TurboFan, V8 optimizes with Maglev only and never pages
-      // TurboFan's own machine code in from the node binary (resident at 10 000 namespaces: 127 MB instead
-      // of 132 MB), while the operator's CPU in the benchmarks did not grow (docs/operations.md). The flag
-      // is set here, not in NODE_OPTIONS, which refuses V8's compiler flags.
-      if (flags['optimizing-compiler'] === 'maglev') setFlagsFromString('--no-turbofan');
-      const { runCommand } = await import('./run.ts');
-      await runCommand(flags);
-      return -1; // keeps running until a signal
-    }
-    case 'render': return (await import('./render.ts')).renderCommand(rest);
-    case 'verify': return (await import('./verify.ts')).verifyCommand(rest);
-    case undefined: case '-h': case '--help': case 'help':
-      process.stdout.write(USAGE); return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`tenant-isolation: unknown command '${command}'\n${USAGE}`); return 2;
-  }
-}
-
-main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exitCode = code; }, (err: unknown) => {
-  process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});
+chooseCompilerTier(process.argv.slice(2), process.env);
+await import('./commands.ts');
