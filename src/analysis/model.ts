@@ -325,28 +325,24 @@ const NO_POLICIES: readonly ModelPolicy[] = [];
 
 type CompiledSpec = Omit<CompiledPolicy, 'key' | 'namespace' | 'name'>;
 
-/**
- * A policy as the model keeps it: its spec and its compiled rules (shared by equal specs, reached through
- * getters: the operator's proof holds one of these per policy of the cluster, 30 000 at 10 000 namespaces,
- * and five copied fields cost 40 bytes each); the key is made when first asked.
- */
+/** A policy as the model keeps it: its spec and its compiled rules (shared by equal specs); the key is made when first asked. */
 export class ModelPolicy implements CompiledPolicy {
   readonly namespace: string;
   readonly name: string;
   readonly spec: PolicyInput['spec'];
-  private readonly compiled: CompiledSpec;
+  readonly podSelector: CompiledPolicy['podSelector'];
+  readonly ingressIsolates: boolean;
+  readonly egressIsolates: boolean;
+  readonly ingress: CompiledPolicy['ingress'];
+  readonly egress: CompiledPolicy['egress'];
   /** Made on first ask and kept: results that name the policy (with pods) share one string. */
   private madeKey: string | undefined;
   constructor(namespace: string, name: string, spec: PolicyInput['spec'], c: CompiledSpec) {
-    this.namespace = namespace; this.name = name; this.spec = spec; this.compiled = c;
+    this.namespace = namespace; this.name = name; this.spec = spec;
+    this.podSelector = c.podSelector; this.ingressIsolates = c.ingressIsolates; this.egressIsolates = c.egressIsolates; this.ingress = c.ingress; this.egress = c.egress;
     this.madeKey = undefined;
   }
   get key(): string { return (this.madeKey ??= policyKey(this.namespace, this.name)); }
-  get podSelector(): CompiledPolicy['podSelector'] { return this.compiled.podSelector; }
-  get ingressIsolates(): boolean { return this.compiled.ingressIsolates; }
-  get egressIsolates(): boolean { return this.compiled.egressIsolates; }
-  get ingress(): CompiledPolicy['ingress'] { return this.compiled.ingress; }
-  get egress(): CompiledPolicy['egress'] { return this.compiled.egress; }
 }
 
 /** Where `name` is in a list sorted by name, or -(insertion point) - 1. */
