@@ -1,8 +1,8 @@
 // V8's top compiler tier for `run`, chosen by the CLI's entry before it loads any other module.
 //
 // Without TurboFan, V8 optimizes hot code with Maglev only and never pages TurboFan's own machine code in
-// from the node binary: about 5.5 MB less resident memory (file-backed pages 48 MB instead of 53.5 MB;
-// 127 MB instead of 132 MB at 10 000 namespaces), while the operator's CPU did not grow in any benchmark
+// from the node binary: about 5.5 MB less resident memory (file-backed pages 46.8 MB instead of 52.1 MB;
+// 125 MB instead of 131 MB at 10 000 namespaces), while the operator's CPU did not grow in any benchmark
 // (docs/operations.md). It must happen first: loading the CLI's module graph runs Node's module loader
 // hot enough for TurboFan to compile parts of it within milliseconds, and once TurboFan has run, its pages
 // stay resident (set after the imports, the flag saved nothing). NODE_OPTIONS refuses V8's compiler
