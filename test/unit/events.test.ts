@@ -2,7 +2,7 @@
 // batches, and that failures are logged, never thrown.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { EventRecorder } from '../../src/kube/events.ts';
+import { EventRecorder, type EventTarget } from '../../src/kube/events.ts';
 import { ApiError, type RestClient } from '../../src/kube/rest.ts';
 
 interface Call { verb: 'create' | 'patch'; path: string; body: Record<string, unknown> }
@@ -97,16 +97,22 @@ describe('EventRecorder', () => {
     expect((calls[0]!.body.message as string).length).toBe(1024);
   });
 
-  it('batches items for one object and reason into one Event after the window; flush sends at once', async () => {
+  /** A recorder and a way to add an item to the NamespacesIsolated batch of T (or of another target), with a 500 ms window. */
+  const batching = () => {
     const { rest, calls } = fakeClient();
     const r = new EventRecorder(rest, log(), 'pod-1');
     const msg = (items: string[]) => `isolated ${items.join(', ')}`;
-    for (const ns of ['a', 'b', 'c']) r.recordBatched(T, 'Normal', 'NamespacesIsolated', ns, msg, 500);
+    return { r, calls, add: (item: string, target: EventTarget = T) => r.recordBatched(target, 'Normal', 'NamespacesIsolated', item, msg, 500) };
+  };
+
+  it('batches items for one object and reason into one Event after the window; flush sends at once', async () => {
+    const { r, calls, add } = batching();
+    for (const ns of ['a', 'b', 'c']) add(ns);
     await vi.advanceTimersByTimeAsync(499);
     expect(calls).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a, b, c']);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'd', msg, 500);
+    add('d');
     r.flush();
     await settle();
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a, b, c', 'isolated d']);
@@ -115,18 +121,16 @@ describe('EventRecorder', () => {
   });
 
   it('sends the next batch for the same object and reason no sooner than the minimum interval after the last', async () => {
-    const { rest, calls } = fakeClient();
-    const r = new EventRecorder(rest, log(), 'pod-1');
-    const msg = (items: string[]) => `isolated ${items.join(', ')}`;
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'a', msg, 500);
+    const { calls, add } = batching();
+    add('a');
     await vi.advanceTimersByTimeAsync(500);
     expect(calls).toHaveLength(1);
     // A steady stream: items after the first batch wait for the interval, and go out together.
     await vi.advanceTimersByTimeAsync(100);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'b', msg, 500);
+    add('b');
     await vi.advanceTimersByTimeAsync(2_000);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'c', msg, 500);
-    r.recordBatched({ ...T, uid: 'other' }, 'Normal', 'NamespacesIsolated', 'x', msg, 500);
+    add('c');
+    add('x', { ...T, uid: 'other' });
     await vi.advanceTimersByTimeAsync(500);
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a', 'isolated x']); // another object is not held back
     await vi.advanceTimersByTimeAsync(500 + EventRecorder.BATCH_MIN_INTERVAL_MS - 3_100 - 1); // the first batch went out at 500
@@ -135,20 +139,18 @@ describe('EventRecorder', () => {
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a', 'isolated x', 'isolated b, c']);
     // After a quiet spell, the window alone applies again.
     await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'd', msg, 500);
+    add('d');
     await vi.advanceTimersByTimeAsync(500);
     expect(calls.map((c) => c.body.message).at(-1)).toBe('isolated d');
   });
 
   it('waits for a quiet spell: items a few hundred milliseconds apart make one Event, held at most the interval', async () => {
-    const { rest, calls } = fakeClient();
-    const r = new EventRecorder(rest, log(), 'pod-1');
-    const msg = (items: string[]) => `isolated ${items.join(', ')}`;
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'a', msg, 500);
+    const { calls, add } = batching();
+    add('a');
     await vi.advanceTimersByTimeAsync(400);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'b', msg, 500);
+    add('b');
     await vi.advanceTimersByTimeAsync(400);
-    r.recordBatched(T, 'Normal', 'NamespacesIsolated', 'c', msg, 500);
+    add('c');
     await vi.advanceTimersByTimeAsync(499);
     expect(calls).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
@@ -157,7 +159,7 @@ describe('EventRecorder', () => {
     await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
     const start = Date.now();
     for (let i = 0; Date.now() - start < EventRecorder.BATCH_MIN_INTERVAL_MS + 1_000; i++) {
-      r.recordBatched(T, 'Normal', 'NamespacesIsolated', `s${i}`, msg, 500);
+      add(`s${i}`);
       await vi.advanceTimersByTimeAsync(250);
     }
     const sent = calls.slice(1).map((c) => c.body.message as string);
