@@ -111,6 +111,9 @@ export class Manager {
         enqueueBaseline();
       },
     });
+    // Isolation before reporting: routine status writes and Event batches wait while namespaces are isolated.
+    const isolating = (): boolean => this.namespaceController.queue.depth > 0 || this.namespaceController.queue.inFlight.size > 0;
+    this.events.holdBatches = isolating;
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
     // One gate for the cluster: its bindings are shared by the tenants (one per label key).
     const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()
@@ -132,6 +135,7 @@ export class Manager {
       progress: { busy: (ns) => this.namespaceController.isPending(ns), lastError: (ns) => namespaceReconciler.lastError(ns), clashes: (ns) => namespaceReconciler.clashesIn(ns) },
       gate, labelGuarded, peersOf: (t) => peerModes.of(t), membershipGuard,
       parse: (obj) => parseTenant(obj, profiles.lookup),
+      isolating,
     });
     this.tenantController = new Controller({
       name: TENANT_CONTROLLER, concurrency: opts.tenantConcurrency, log, metrics,

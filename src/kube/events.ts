@@ -63,11 +63,20 @@ export class EventRecorder {
     this.batches.set(key, { target, type, reason, message, items: [item], timer: this.arm(key, due - now), due, latest: Math.max(due, now + EventRecorder.BATCH_MIN_INTERVAL_MS) });
   }
 
+  /**
+   * While this says so (namespaces are being isolated), a due batch waits, up to its `latest`: an Event is
+   * a courtesy, and in a burst the apiserver's time goes to the writes that isolate.
+   */
+  holdBatches: () => boolean = () => false;
+  static readonly HOLD_POLL_MS = 200;
+
   private arm(key: string, ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       const b = this.batches.get(key);
-      const wait = b ? b.due - Date.now() : 0;
+      const now = Date.now();
+      const wait = b ? b.due - now : 0;
       if (b && wait > 0) b.timer = this.arm(key, wait);
+      else if (b && now < b.latest && this.holdBatches()) b.timer = this.arm(key, Math.min(EventRecorder.HOLD_POLL_MS, b.latest - now));
       else this.emit(key);
     }, ms);
     timer.unref();

@@ -167,6 +167,28 @@ describe('EventRecorder', () => {
     expect(sent[0]).toMatch(/^isolated s0, s1, .*s19$/); // items 0-19 came within 5 s of the first
   });
 
+  it('holds a due batch while namespaces are being isolated, at most until its latest', async () => {
+    const { r, calls, add } = batching();
+    let isolating = true;
+    r.holdBatches = () => isolating;
+    add('a');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(calls).toHaveLength(0); // due at 500 ms, held
+    isolating = false;
+    await vi.advanceTimersByTimeAsync(EventRecorder.HOLD_POLL_MS);
+    expect(calls.map((c) => c.body.message)).toEqual(['isolated a']);
+    // Isolation that never ends: the batch still goes out BATCH_MIN_INTERVAL_MS after its first item.
+    isolating = true;
+    await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
+    const first = Date.now();
+    add('b');
+    await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS - 1);
+    expect(calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls.map((c) => c.body.message)).toEqual(['isolated a', 'isolated b']);
+    expect(Date.now() - first).toBe(EventRecorder.BATCH_MIN_INTERVAL_MS);
+  });
+
   it('logs a failed write instead of throwing, and a repeat after a failed create creates again', async () => {
     const { rest, calls, state } = fakeClient();
     const r = new EventRecorder(rest, log(), 'pod-1');

@@ -1,7 +1,7 @@
 // The tenant reconciler computes a tenant's status (O(members)) at most once per pause proportional to
 // what the computation took, so a burst of joins into one big tenant is not O(N^2); a new spec is
 // reported at once.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { FINALIZER, type TenantIsolationObject } from '../../src/api/schema.ts';
 import { TenantReconciler, type TenantReconcilerDeps } from '../../src/controller/tenant-reconciler.ts';
@@ -10,14 +10,21 @@ import { tenant } from './fixtures.ts';
 const log = pino({ level: 'silent' });
 
 /** A reconciler over fakes: a tenant of `members` namespaces; every status computation takes `costMs` on the fake clock. */
-function setup(members: number, costMs: number) {
+function setup(members: number, costMs: number, isolating: () => boolean = () => false) {
   let now = 1_000;
   let computations = 0;
+  let statusWrites = 0;
   const t = tenant('big', { namespaceSelector: { matchLabels: { tenant: 'big' } } });
   const names = Array.from({ length: members }, (_, i) => `ns-${i}`);
   let obj: TenantIsolationObject = { metadata: { name: 'big', uid: t.uid, generation: 1, finalizers: [FINALIZER] }, status: { observedGeneration: 1 } };
   const deps = {
-    rest: { mergePatch: () => Promise.resolve({}) },
+    rest: {
+      // A status write is seen back at once (as the informer's echo would be).
+      mergePatch: (path: string, body: { status?: Record<string, unknown> }) => {
+        if (path.endsWith('/status')) { statusWrites++; obj = { ...obj, status: { ...obj.status, ...body.status } }; }
+        return Promise.resolve({});
+      },
+    },
     events: { record: () => undefined },
     membership: {
       tenant: () => ({ ...t, generation: obj.metadata.generation }), claimedBy: () => names, membersOf: () => names, namespacesLabelled: () => names, claimantsOf: () => ['big'],
@@ -37,9 +44,10 @@ function setup(members: number, costMs: number) {
     peersOf: () => 'MembershipLabel',
     membershipGuard: () => ({ installed: true, guarded: new Set() }),
     clock: () => now,
+    isolating,
   } as unknown as TenantReconcilerDeps;
   return {
-    r: new TenantReconciler(deps), computations: () => computations, advance: (ms: number) => { now += ms; },
+    r: new TenantReconciler(deps), computations: () => computations, statusWrites: () => statusWrites, addMember: (n: string) => { names.push(n); }, advance: (ms: number) => { now += ms; },
     setObj: (o: TenantIsolationObject) => { obj = o; }, obj: () => obj,
   };
 }
@@ -78,5 +86,36 @@ describe('TenantReconciler pacing', () => {
     s.r.forget('big');
     await s.r.reconcile('big', log);
     expect(s.computations()).toBe(2);
+  });
+
+  it('holds a routine status update while namespaces are being isolated, at most HOLD_MAX_MS', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      let isolating = true;
+      const s = setup(3, 0, () => isolating);
+      // A first status flips conditions (none were reported): written at once, isolating or not.
+      await s.r.reconcile('big', log);
+      expect(s.statusWrites()).toBe(1);
+      // One more member: only the namespace list and the summary change (a routine update).
+      s.addMember('ns-3');
+      vi.advanceTimersByTime(TenantReconciler.STATUS_WINDOW_MS);
+      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      s.advance(TenantReconciler.HOLD_MAX_MS - 1);
+      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      expect(s.statusWrites()).toBe(1);
+      // Held no longer than HOLD_MAX_MS, however long isolating lasts.
+      s.advance(1);
+      await s.r.reconcile('big', log);
+      expect(s.statusWrites()).toBe(2);
+      expect(s.obj().status?.namespaces).toHaveLength(4);
+      // Once isolation is over, a routine update is written without waiting.
+      s.addMember('ns-4');
+      vi.advanceTimersByTime(TenantReconciler.STATUS_WINDOW_MS);
+      isolating = false;
+      await s.r.reconcile('big', log);
+      expect(s.statusWrites()).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
