@@ -29,9 +29,10 @@ export interface HeapReliefOptions {
   quietMs?: number;
   /**
    * Collect only when at least this much committed heap is free (default 0: after every burst). V8 counts a
-   * burst's dead objects as used until a full collection marks them, and with a small young generation
-   * (--max-semi-space-size=1) most of them sit in the old generation: at 700 namespaces 31.5 MB "used"
-   * and 4.6 MB free, 21.7 MB live. One compacting collection after a burst costs tens of milliseconds.
+   * burst's dead objects as used until a full collection marks them, and with a young generation of a few
+   * MB (the Deployment's --max-semi-space-size) many of them sit in the old generation: at 700 namespaces
+   * with 1 MB, 31.5 MB "used" and 4.6 MB free, 21.7 MB live. One compacting collection after a burst
+   * costs tens of milliseconds.
    */
   minFreeBytes?: number;
   /** Under continuous load, still collect at most this often when half the committed heap is free. */
