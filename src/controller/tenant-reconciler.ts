@@ -139,7 +139,9 @@ export class TenantReconciler {
     // A binding too recent to be in force: Gated is re-checked once it is.
     const again = gate.retryAfterMs !== undefined ? { requeueAfterMs: gate.retryAfterMs } : undefined;
     // A namespace still being reconciled will settle and bring us back.
-    if (result.settling || !statusDiffers(obj.status ?? {}, result.status)) return again;
+    if (result.settling) return again;
+    // Nothing to write: a hold that was waiting for this update is over (the next one starts its own).
+    if (!statusDiffers(obj.status ?? {}, result.status)) { this.heldSince.delete(name); return again; }
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);

@@ -47,7 +47,7 @@ function setup(members: number, costMs: number, isolating: () => boolean = () =>
     isolating,
   } as unknown as TenantReconcilerDeps;
   return {
-    r: new TenantReconciler(deps), computations: () => computations, statusWrites: () => statusWrites, addMember: (n: string) => { names.push(n); }, advance: (ms: number) => { now += ms; },
+    r: new TenantReconciler(deps), computations: () => computations, statusWrites: () => statusWrites, addMember: (n: string) => { names.push(n); }, removeMember: (n: string) => { names.splice(names.indexOf(n), 1); }, advance: (ms: number) => { now += ms; },
     setObj: (o: TenantIsolationObject) => { obj = o; }, obj: () => obj,
   };
 }
@@ -108,9 +108,17 @@ describe('TenantReconciler pacing', () => {
       await s.r.reconcile('big', log);
       expect(s.statusWrites()).toBe(2);
       expect(s.obj().status?.namespaces).toHaveLength(4);
-      // Once isolation is over, a routine update is written without waiting.
+      // A held update that is no longer needed ends its hold: the next one waits its own full hold.
       s.addMember('ns-4');
       vi.advanceTimersByTime(TenantReconciler.STATUS_WINDOW_MS);
+      await s.r.reconcile('big', log); // held
+      s.removeMember('ns-4');
+      s.advance(TenantReconciler.HOLD_MAX_MS);
+      expect(await s.r.reconcile('big', log)).toBeUndefined(); // the status says it already
+      s.addMember('ns-4');
+      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      expect(s.statusWrites()).toBe(2);
+      // Once isolation is over, a routine update is written without waiting.
       isolating = false;
       await s.r.reconcile('big', log);
       expect(s.statusWrites()).toBe(3);
