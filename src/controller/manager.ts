@@ -112,7 +112,7 @@ export class Manager {
       },
     });
     // Isolation before reporting: routine status writes and Event batches wait while namespaces are isolated.
-    const isolating = (): boolean => this.namespaceController.queue.depth > 0 || this.namespaceController.queue.inFlight.size > 0;
+    const isolating = (): boolean => this.namespaceController.queue.busy;
     this.events.holdBatches = isolating;
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
     // One gate for the cluster: its bindings are shared by the tenants (one per label key).
@@ -165,7 +165,7 @@ export class Manager {
 
   /** Doing work: keys queued or in flight, or a watch event within the last second. */
   get busy(): boolean {
-    return this.controllers.some((c) => c.queue.depth > 0 || c.queue.inFlight.size > 0) || this.caches.all.some(({ informer }) => informer.lastEventAgeSeconds < 1);
+    return this.controllers.some((c) => c.queue.busy) || this.caches.all.some(({ informer }) => informer.lastEventAgeSeconds < 1);
   }
 
   /** Informers run on standbys too, so a new leader starts with warm caches. */
@@ -200,7 +200,7 @@ export class Manager {
 
   /** Resolves once both controllers are idle at the same time (each can queue work for the other). */
   async idle(): Promise<void> {
-    while (this.controllers.some((c) => c.queue.depth > 0 || c.queue.inFlight.size > 0)) {
+    while (this.controllers.some((c) => c.queue.busy)) {
       for (const c of this.controllers) await c.idle();
     }
   }

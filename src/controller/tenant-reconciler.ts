@@ -80,8 +80,8 @@ export class TenantReconciler {
    * Isolation before reporting: while namespaces are being isolated, a tenant's routine status update (one
    * that flips no condition) waits, polling every HOLD_POLL_MS, for at most HOLD_MAX_MS from when it was
    * first held. In a burst the apiserver's time goes to the policies and labels that isolate, and the
-   * status is written once the burst is over (at 100 joins a second it had been 0.77 patches per namespace,
-   * each one of the apiserver's costliest writes).
+   * status is written once the burst is over (at 100 joins a second across 40 tenants: 0.41 patches per
+   * namespace, 0.80 without the hold; each is one of the apiserver's costliest writes).
    */
   private readonly heldSince = new Map<string, number>();
   static readonly HOLD_MAX_MS = 2_000;
@@ -147,11 +147,14 @@ export class TenantReconciler {
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
     const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status)
       || result.status.intraTenantPeers !== obj.status?.intraTenantPeers;
-    if (!flipped && since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: Math.min(TenantReconciler.STATUS_WINDOW_MS - since, again?.requeueAfterMs ?? Infinity) };
-    if (!flipped && d.isolating?.()) {
-      const held = this.heldSince.get(name) ?? clock();
-      this.heldSince.set(name, held);
-      if (clock() - held < TenantReconciler.HOLD_MAX_MS) return { requeueAfterMs: Math.min(TenantReconciler.HOLD_POLL_MS, again?.requeueAfterMs ?? Infinity) };
+    if (!flipped) {
+      const comeBack = (ms: number): ReconcileResult => ({ requeueAfterMs: Math.min(ms, again?.requeueAfterMs ?? Infinity) });
+      if (since < TenantReconciler.STATUS_WINDOW_MS) return comeBack(TenantReconciler.STATUS_WINDOW_MS - since);
+      if (d.isolating?.()) {
+        const held = this.heldSince.get(name) ?? clock();
+        this.heldSince.set(name, held);
+        if (clock() - held < TenantReconciler.HOLD_MAX_MS) return comeBack(TenantReconciler.HOLD_POLL_MS);
+      }
     }
     this.heldSince.delete(name);
     this.lastStatusWrite.set(name, Date.now());

@@ -72,6 +72,8 @@ export class WorkQueue {
   get concurrency(): number { return this.maxWorkers; }
   get depth(): number { return this.order.length + this.urgent.length; }
   get activeWorkers(): number { return this.processing.size; }
+  /** Something is queued or being processed (delayed adds not yet due do not count). */
+  get busy(): boolean { return this.depth > 0 || this.processing.size > 0; }
   /** Keys being processed now with the time they started (ms epoch), for longest-running metrics. */
   get inFlight(): ReadonlyMap<string, number> { return this.startedAt; }
   isQueued(key: string): boolean { return this.dirty.has(key); }
@@ -130,7 +132,7 @@ export class WorkQueue {
 
   /** Resolves when nothing is queued or processing (delayed adds not yet due do not count). */
   idle(): Promise<void> {
-    if (this.depth === 0 && this.processing.size === 0) return Promise.resolve();
+    if (!this.busy) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -155,7 +157,7 @@ export class WorkQueue {
   }
 
   private notifyIfIdle(): void {
-    if (this.depth === 0 && this.processing.size === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (!this.busy && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private async run(key: string): Promise<void> {

@@ -115,6 +115,25 @@ describe('WorkQueue deduplication', () => {
   });
 });
 
+describe('WorkQueue busy', () => {
+  it('is true while a key is queued or processing, and false once idle() would resolve', async () => {
+    const rec = new Recorder();
+    const g = gate();
+    rec.hold = () => g.promise;
+    const q = queue(rec);
+    expect(q.busy).toBe(false);
+    q.add('a');
+    expect(q.busy).toBe(true); // queued, not started
+    q.start();
+    await waitFor(() => rec.totalActive === 1, 'a starts');
+    expect(q.busy).toBe(true); // processing
+    q.addAfter('b', 1_000);
+    g.open();
+    await q.idle();
+    expect(q.busy).toBe(false); // a delayed add not yet due does not count
+  });
+});
+
 describe('WorkQueue settled', () => {
   it('is called after each run, once the key is no longer pending, also after a failure', async () => {
     const rec = new Recorder();
