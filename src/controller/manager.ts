@@ -19,6 +19,7 @@ import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD } from '../admission/policies.ts';
 import { MembershipKeys } from './membership-keys.ts';
 import type { MembershipGuardState } from './tenant-status.ts';
 import { Controller } from '../queue/controller.ts';
+import { DrainWaiters } from '../queue/drain-waiters.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
 import { DesiredPolicies } from './desired-policies.ts';
 import { wireHandlers } from './handlers.ts';
@@ -112,8 +113,8 @@ export class Manager {
       },
     });
     // Isolation before reporting: routine status writes and Event batches wait while namespaces are isolated.
-    const isolating = (): boolean => this.namespaceController.queue.busy;
-    this.events.holdBatches = isolating;
+    const isolating = new DrainWaiters(this.namespaceController.queue, (t) => this.tenantController.enqueue(t));
+    this.events.holdBatches = () => isolating.busy;
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
     // One gate for the cluster: its bindings are shared by the tenants (one per label key).
     const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()

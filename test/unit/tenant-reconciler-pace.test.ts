@@ -11,6 +11,7 @@ const log = pino({ level: 'silent' });
 
 /** A reconciler over fakes: a tenant of `members` namespaces; every status computation takes `costMs` on the fake clock. */
 function setup(members: number, costMs: number, isolating: () => boolean = () => false) {
+  const wakes: [string, number][] = [];
   let now = 1_000;
   let computations = 0;
   let statusWrites = 0;
@@ -44,11 +45,11 @@ function setup(members: number, costMs: number, isolating: () => boolean = () =>
     peersOf: () => 'MembershipLabel',
     membershipGuard: () => ({ installed: true, guarded: new Set() }),
     clock: () => now,
-    isolating,
+    isolating: { get busy() { return isolating(); }, wakeAfter: (k: string, ms: number) => { wakes.push([k, ms]); } },
   } as unknown as TenantReconcilerDeps;
   return {
     r: new TenantReconciler(deps), computations: () => computations, statusWrites: () => statusWrites, addMember: (n: string) => { names.push(n); }, removeMember: (n: string) => { names.splice(names.indexOf(n), 1); }, advance: (ms: number) => { now += ms; },
-    setObj: (o: TenantIsolationObject) => { obj = o; }, obj: () => obj,
+    setObj: (o: TenantIsolationObject) => { obj = o; }, obj: () => obj, wakes,
   };
 }
 
@@ -88,7 +89,7 @@ describe('TenantReconciler pacing', () => {
     expect(s.computations()).toBe(2);
   });
 
-  it('holds a routine status update while namespaces are being isolated, at most HOLD_MAX_MS', async () => {
+  it('holds a routine status update while namespaces are being isolated, woken when they are, at most HOLD_MAX_MS', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       let isolating = true;
@@ -99,9 +100,13 @@ describe('TenantReconciler pacing', () => {
       // One more member: only the namespace list and the summary change (a routine update).
       s.addMember('ns-3');
       vi.advanceTimersByTime(TenantReconciler.STATUS_WINDOW_MS);
-      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      // Held: no requeue of its own (no polling); it asks to be woken when isolation ends, or at its deadline.
+      expect(await s.r.reconcile('big', log)).toBeUndefined();
+      expect(s.wakes).toEqual([['big', TenantReconciler.HOLD_MAX_MS]]);
+      // Woken early (another change queued it) while still isolating: held again, for what is left.
       s.advance(TenantReconciler.HOLD_MAX_MS - 1);
-      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      expect(await s.r.reconcile('big', log)).toBeUndefined();
+      expect(s.wakes.at(-1)).toEqual(['big', 1]);
       expect(s.statusWrites()).toBe(1);
       // Held no longer than HOLD_MAX_MS, however long isolating lasts.
       s.advance(1);
@@ -116,7 +121,8 @@ describe('TenantReconciler pacing', () => {
       s.advance(TenantReconciler.HOLD_MAX_MS);
       expect(await s.r.reconcile('big', log)).toBeUndefined(); // the status says it already
       s.addMember('ns-4');
-      expect(await s.r.reconcile('big', log)).toEqual({ requeueAfterMs: TenantReconciler.HOLD_POLL_MS });
+      expect(await s.r.reconcile('big', log)).toBeUndefined();
+      expect(s.wakes.at(-1)).toEqual(['big', TenantReconciler.HOLD_MAX_MS]);
       expect(s.statusWrites()).toBe(2);
       // Once isolation is over, a routine update is written without waiting.
       isolating = false;
