@@ -54,6 +54,8 @@ export class WorkQueue {
   private readonly maxWorkers: number;
   /** Resolved whenever the queue becomes idle (nothing queued or processing). */
   private idleWaiters: (() => void)[] = [];
+  /** When the queue last became idle (performance.now ms). */
+  private idleAt = -Infinity;
   private readonly limiter: RateLimiter;
   private readonly observer: QueueObserver;
   private readonly handler: Handler;
@@ -74,6 +76,8 @@ export class WorkQueue {
   get activeWorkers(): number { return this.processing.size; }
   /** Something is queued or being processed (delayed adds not yet due do not count). */
   get busy(): boolean { return this.depth > 0 || this.processing.size > 0; }
+  /** How long the queue has been idle, in ms (0 while busy). */
+  get quietForMs(): number { return this.busy ? 0 : performance.now() - this.idleAt; }
   /** Keys being processed now with the time they started (ms epoch), for longest-running metrics. */
   get inFlight(): ReadonlyMap<string, number> { return this.startedAt; }
   isQueued(key: string): boolean { return this.dirty.has(key); }
@@ -157,7 +161,9 @@ export class WorkQueue {
   }
 
   private notifyIfIdle(): void {
-    if (!this.busy && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.busy) return;
+    this.idleAt = performance.now();
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private async run(key: string): Promise<void> {
