@@ -111,7 +111,9 @@ async function heapReading(op: OperatorProcess): Promise<{ rssMB: number; fileRs
 
 async function measure(c: Cluster, total: number): Promise<Record<string, unknown>> {
   const run = Date.now().toString(36);
-  const inspectPort = 30000 + Math.floor(Math.random() * 10000);
+  // Below Linux's ephemeral range (32768-60999): at 50 000 namespaces the clients' own sockets hold
+  // thousands of ports there, and the inspector could not listen on one of them.
+  const inspectPort = 10000 + Math.floor(Math.random() * 10000);
   const args = ['--resync-period', '0', '--concurrency', values.concurrency, ...OPERATOR_ARGS];
   const start = () => startOperatorProcess(c.kubeconfig, args, { dist: true, nodeOptions: [...NODE_OPTIONS, `--inspect-port=127.0.0.1:${inspectPort}`] });
   let op = await start();
