@@ -10,7 +10,8 @@ import { ResilientInformer } from '../src/kube/informer.ts';
 import { pino } from 'pino';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME, RESERVED_POLICY_PREFIX } from '../src/policy/labels.ts';
 import { load as loadYaml } from 'js-yaml';
-import type { TenantIsolationObject } from '../src/api/schema.ts';
+import { API_VERSION, KIND, PLURAL, type TenantIsolationObject } from '../src/api/schema.ts';
+import { isNotFound } from '../src/kube/api-errors.ts';
 
 export const repo = resolve(import.meta.dirname, '..');
 /**
@@ -47,6 +48,7 @@ export async function cluster(): Promise<Cluster> {
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-k', join(repo, 'config/admission')], { stdio: 'ignore' });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: 'ignore' });
   const rest = await RestClient.create(loadKubeConfig(kubeconfig));
+  await garbageCollectorWatchesTenants(rest);
   return {
     kubeconfig, rest, kubectl,
     stop: () => {
@@ -55,6 +57,26 @@ export async function cluster(): Promise<Cluster> {
       if (dir) { execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', dir], { stdio: 'ignore' }); rmSync(dir, { recursive: true, force: true }); }
     },
   };
+}
+
+/**
+ * Waits until kube-controller-manager's garbage collector watches TenantIsolations: it takes up a new
+ * resource on its discovery resync, every 30 s. Until then every policy a tenant owns has an owner the
+ * collector has not seen, and it checks each one with two live GETs, the policy and its tenant (a large
+ * object in a tenant of 1 000 namespaces, whose status lists them): thousands of reads that land on
+ * whichever phase runs then, and on the operator's alone (the floor's owners are ClusterRoles, watched from
+ * the start). A cluster whose CRD was installed minutes before its tenants never sees this. The barrier: a
+ * TenantIsolation deleted in the foreground keeps the collector's finalizer until the collector has seen it.
+ */
+async function garbageCollectorWatchesTenants(rest: RestClient, timeoutMs = 120_000): Promise<void> {
+  const path = `/apis/${API_VERSION}/${PLURAL}`;
+  const name = 'bench-gc-probe';
+  await rest.create(path, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec: { namespaceSelector: { matchLabels: { 'bench-gc-probe': 'none' } } } }, 'bench');
+  await rest.delete(`${path}/${name}`, { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Foreground' });
+  for (const end = performance.now() + timeoutMs; performance.now() < end; await sleep(250)) {
+    try { await rest.get(`${path}/${name}`); } catch (e) { if (isNotFound(e)) return; throw e; }
+  }
+  throw new Error(`the garbage collector did not take up ${PLURAL} within ${timeoutMs / 1000} s (is kube-controller-manager running its garbage-collector-controller?)`);
 }
 
 export interface OperatorProcess {
