@@ -33,6 +33,16 @@ import type { TenantReconciler } from './tenant-reconciler.ts';
 
 export interface Enqueue {
   namespace(name: string, priority?: boolean): void;
+  /**
+   * A namespace created moments ago that waits for its first isolation: queued (ahead of the others) after
+   * NEW_NAMESPACE_DELAY_MS. The apiserver's NamespaceLifecycle admission sleeps 50 ms before it admits a
+   * create into a namespace its own informer has not seen yet; our watch often sees a new namespace a
+   * moment before that informer does, and about one namespace in twenty paid the 50 ms on its policy
+   * creates (time to isolation at 20/s: p90 15 ms, p99 62 ms). Waiting 2 ms first avoided every such
+   * sleep in 400 namespaces and cost nothing at the median (p50 9.4 -> 8.7 ms, p99 64 -> 15.5 ms, for a
+   * plain client against this control plane).
+   */
+  newNamespace(name: string): void;
   tenant(name: string): void;
   /**
    * The tenant's status only may have changed (a member's label, a member added under the member label,
@@ -97,7 +107,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     }
   };
 
-  const onNamespace = (ns: NamespaceObject): void => {
+  const onNamespace = (ns: NamespaceObject, added = false): void => {
     const name = ns.metadata.name;
     proof?.setNamespace(name, ns.metadata.labels);
     const changed = membership.setNamespace(name, ns.metadata.labels);
@@ -112,14 +122,17 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       enqueue.baseline();
       return;
     }
-    // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out.
-    enqueue.namespace(name, t.namespaceReconciler.isJoining(name));
+    // A namespace waiting for its first isolation jumps the queue, ahead of its tenant's fan-out; one
+    // created while we watch waits a moment for the apiserver's admission to see it (Enqueue.newNamespace).
+    const joining = t.namespaceReconciler.isJoining(name);
+    if (added && joining && caches.namespaces.hasSynced) enqueue.newNamespace(name);
+    else enqueue.namespace(name, joining);
     membersChanged(changed);
     enqueue.baseline();
   };
   caches.namespaces.on({
-    add: onNamespace,
-    update: onNamespace,
+    add: (ns) => onNamespace(ns, true),
+    update: (ns) => onNamespace(ns),
     delete: (ns) => {
       const name = ns.metadata.name;
       proof?.deleteNamespace(name);

@@ -54,6 +54,8 @@ export interface ManagerOptions {
 export class Manager {
   /** How long after a namespace reconcile ends its tenants are queued (their status reports it). */
   static readonly NAMESPACE_SETTLE_MS = 50;
+  /** How long a namespace created while we watch waits before its first isolation (Enqueue.newNamespace). */
+  static readonly NEW_NAMESPACE_DELAY_MS = 2;
   readonly caches: ClusterCaches;
   readonly namespaceController: Controller;
   readonly tenantController: Controller;
@@ -152,7 +154,8 @@ export class Manager {
       caches: this.caches, membership: this.membership, invalidTenants, tenantUids, policyIndex: this.policyIndex, profiles, proof: this.proof,
       namespaceReconciler, tenantReconciler, peerModes, membershipKeys: keys, gateBindings: gate, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
-        namespace: (n, priority) => this.namespaceController.enqueue(n, priority), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
+        namespace: (n, priority) => this.namespaceController.enqueue(n, priority),
+        newNamespace: (n) => this.namespaceController.enqueueAfter(n, Manager.NEW_NAMESPACE_DELAY_MS, true), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,
       },
     });

@@ -37,8 +37,8 @@ export class Controller {
 
   /** Queues a key; `priority` keys go before the others. */
   enqueue(key: string, priority = false): void { this.queue.add(key, priority); }
-  /** Queues a key in `delayMs`; keys queued so again before then run once. */
-  enqueueAfter(key: string, delayMs: number): void { this.queue.addAfter(key, delayMs); }
+  /** Queues a key in `delayMs` (`priority` as for enqueue); keys queued so again before then run once. */
+  enqueueAfter(key: string, delayMs: number, priority = false): void { this.queue.addAfter(key, delayMs, priority); }
   start(): void { this.queue.start(); }
   shutdown(): Promise<void> { return this.queue.shutdown(); }
   idle(): Promise<void> { return this.queue.idle(); }

@@ -103,14 +103,14 @@ export class WorkQueue {
     this.pump();
   }
 
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, delayMs: number, priority = false): void {
     if (this.shuttingDown) return;
-    if (delayMs <= 0) { this.add(key); return; }
+    if (delayMs <= 0) { this.add(key, priority); return; }
     const at = Date.now() + delayMs;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => { this.timers.delete(key); this.add(key); }, delayMs);
+    const timer = setTimeout(() => { this.timers.delete(key); this.add(key, priority); }, delayMs);
     timer.unref();
     this.timers.set(key, { at, timer });
   }

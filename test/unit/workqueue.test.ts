@@ -351,6 +351,24 @@ describe('WorkQueue delayed adds', () => {
     expect(rec.count('k')).toBe(1);
   });
 
+  it('addAfter with priority puts the key ahead of those already queued when its timer fires', async () => {
+    const rec = new Recorder();
+    const q = queue(rec, { concurrency: 1 });
+    const first = gate();
+    rec.hold = (key) => (key === 'busy' ? first.promise : undefined);
+    q.start();
+    q.add('busy');
+    await elapse(0);
+    q.add('a');
+    q.add('b');
+    q.addAfter('new', 2, true);
+    q.addAfter('plain', 2);
+    await elapse(2);
+    first.open();
+    await waitFor(() => rec.calls.length === 5, 'all five');
+    expect(rec.calls).toEqual(['busy', 'new', 'a', 'b', 'plain']);
+  });
+
   it('addAfter with no delay adds at once', async () => {
     const rec = new Recorder();
     const q = queue(rec);
