@@ -40,7 +40,7 @@ export interface Enqueue {
    * moment before that informer does, and about one namespace in twenty paid the 50 ms on its policy
    * creates (time to isolation at 20/s: p90 15 ms, p99 62 ms). Waiting 2 ms first avoided every such
    * sleep in 400 namespaces and cost nothing at the median (p50 9.4 -> 8.7 ms, p99 64 -> 15.5 ms, for a
-   * plain client against this control plane). Behind keys already waiting for a worker, it is queued at once.
+   * plain client against this control plane).
    */
   newNamespace(name: string): void;
   tenant(name: string): void;

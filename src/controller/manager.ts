@@ -155,8 +155,7 @@ export class Manager {
       namespaceReconciler, tenantReconciler, peerModes, membershipKeys: keys, gateBindings: gate, reconciling: (ns) => this.namespaceController.queue.inFlight.has(ns),
       enqueue: {
         namespace: (n, priority) => this.namespaceController.enqueue(n, priority),
-        // Behind keys already waiting for a worker (a burst) it waits longer than the delay anyway: queued at once.
-        newNamespace: (n) => this.namespaceController.enqueueAfter(n, this.namespaceController.queue.depth > 0 ? 0 : Manager.NEW_NAMESPACE_DELAY_MS, true), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
+        newNamespace: (n) => this.namespaceController.enqueueAfter(n, Manager.NEW_NAMESPACE_DELAY_MS, true), tenant: (t) => this.tenantController.enqueue(t), tenantStatus: (t) => this.tenantController.enqueueAfter(t, Manager.NAMESPACE_SETTLE_MS), gate: () => this.gateController.enqueue('cluster'),
         profile: (p) => this.profileController.enqueue(p), baseline: enqueueBaseline,
       },
     });
