@@ -116,7 +116,7 @@ export class Manager {
     });
     // Isolation before reporting: routine status writes and Event batches wait while namespaces are isolated.
     const isolating = new DrainWaiters(this.namespaceController.queue, (t) => this.tenantController.enqueue(t));
-    this.events.holdBatches = () => isolating.busy;
+    this.events.hold = new DrainWaiters(this.namespaceController.queue, (key) => this.events.wake(key));
     this.proof = opts.isolationProof ? new IsolationProof(this.membership, (t) => this.tenantController.enqueue(t)) : undefined;
     // One gate for the cluster: its bindings are shared by the tenants (one per label key).
     const gate = new GateBindings(rest, this.caches.bindings, this.caches.admissionPolicies, () => this.membership.tenantNames()

@@ -12,6 +12,9 @@ import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
 export interface EventTarget { name: string; uid: string; kind?: string }
 export type EventType = 'Normal' | 'Warning';
 
+/** What holds due batches back while namespaces are isolated (a DrainWaiters on the namespace queue). */
+export interface BatchHold { readonly busy: boolean; wakeAfter(key: string, maxMs: number): void }
+
 /** An Event already created: its name, how often it happened, when last (ms). */
 interface Seen { name: string; count: number; at: number }
 
@@ -64,11 +67,11 @@ export class EventRecorder {
   }
 
   /**
-   * While this says so (namespaces are being isolated), a due batch waits, up to its `latest`: an Event is
-   * a courtesy, and in a burst the apiserver's time goes to the writes that isolate.
+   * While `hold.busy` (namespaces are being isolated), a due batch waits, up to its `latest`, and is woken
+   * through `wake` when they are (DrainWaiters): an Event is a courtesy, and in a burst the apiserver's time
+   * goes to the writes that isolate. Woken, not polled: a held batch costs no timer tick meanwhile.
    */
-  holdBatches: () => boolean = () => false;
-  static readonly HOLD_POLL_MS = 200;
+  hold: BatchHold | undefined;
 
   private arm(key: string, ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
@@ -76,11 +79,19 @@ export class EventRecorder {
       const now = Date.now();
       const wait = b ? b.due - now : 0;
       if (b && wait > 0) b.timer = this.arm(key, wait);
-      else if (b && now < b.latest && this.holdBatches()) b.timer = this.arm(key, Math.min(EventRecorder.HOLD_POLL_MS, b.latest - now));
+      else if (b && now < b.latest && this.hold?.busy) this.hold.wakeAfter(key, b.latest - now);
       else this.emit(key);
     }, ms);
     timer.unref();
     return timer;
+  }
+
+  /** A held batch's wait is over (namespaces isolated, or its `latest` reached): sent, or re-armed if an item moved it later. */
+  wake(key: string): void {
+    const b = this.batches.get(key);
+    if (!b) return;
+    const wait = Math.min(b.due, b.latest) - Date.now();
+    if (wait > 0) { clearTimeout(b.timer); b.timer = this.arm(key, wait); } else this.emit(key);
   }
 
   /** Sends every pending batch now (on shutdown). */

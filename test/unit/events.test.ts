@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { EventRecorder, type EventTarget } from '../../src/kube/events.ts';
 import { ApiError, type RestClient } from '../../src/kube/rest.ts';
+import { DrainWaiters } from '../../src/queue/drain-waiters.ts';
 
 interface Call { verb: 'create' | 'patch'; path: string; body: Record<string, unknown> }
 
@@ -167,18 +168,27 @@ describe('EventRecorder', () => {
     expect(sent[0]).toMatch(/^isolated s0, s1, .*s19$/); // items 0-19 came within 5 s of the first
   });
 
-  it('holds a due batch while namespaces are being isolated, at most until its latest', async () => {
+  it('holds a due batch while namespaces are being isolated, woken when they are, at most until its latest', async () => {
     const { r, calls, add } = batching();
-    let isolating = true;
-    r.holdBatches = () => isolating;
+    // The namespace queue: busy until `drain()`, then quiet from that moment.
+    let busy = true; let drainedAt = 0; let drained = (): void => {};
+    const queue = {
+      get busy() { return busy; },
+      get quietForMs() { return busy ? 0 : Date.now() - drainedAt; },
+      idle: () => busy ? new Promise<void>((res) => { drained = res; }) : Promise.resolve(),
+    };
+    const drain = (): void => { busy = false; drainedAt = Date.now(); drained(); };
+    r.hold = new DrainWaiters(queue, (key) => r.wake(key));
     add('a');
     await vi.advanceTimersByTimeAsync(2_000);
     expect(calls).toHaveLength(0); // due at 500 ms, held
-    isolating = false;
-    await vi.advanceTimersByTimeAsync(EventRecorder.HOLD_POLL_MS);
+    drain();
+    await vi.advanceTimersByTimeAsync(DrainWaiters.QUIET_MS - 1);
+    expect(calls).toHaveLength(0); // not quiet long enough yet
+    await vi.advanceTimersByTimeAsync(1);
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a']);
     // Isolation that never ends: the batch still goes out BATCH_MIN_INTERVAL_MS after its first item.
-    isolating = true;
+    busy = true;
     await vi.advanceTimersByTimeAsync(EventRecorder.BATCH_MIN_INTERVAL_MS);
     const first = Date.now();
     add('b');
