@@ -2,13 +2,14 @@
 // the plain-client floor (bench/floor-client.ts) isolating the same objects in the same run, in
 // `--rounds` alternating rounds (a new tenant each round); then `--joins` single joins into the last
 // round's tenant, each counted by the apiserver, every resource. Prints one JSON document.
-//   node bench/big-tenant.ts [--namespaces 1000] [--rounds 3] [--joins 10] [--concurrency 4]
+//   node bench/big-tenant.ts [--namespaces 1000] [--rounds 3] [--joins 10] [--concurrency 16]
 //                            [--operator-args '...'] [--node-options '...']
 // A burst is timed from its first namespace create to the moment a watch here has seen every namespace's
 // policies stored and its labels written (each side's own); the same watch times the floor. Every phase starts and ends at quiescence (lib.ts
 // quiescent()), so its writes (apiserver_request_total) are all the writes it caused. The operator runs as
 // a separate process with the Deployment's NODE_OPTIONS unless --node-options says otherwise.
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../src/cli/flags.ts';
 import { pino } from 'pino';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { LABEL_ISOLATED, LABEL_MEMBER_OF } from '../src/policy/labels.ts';
@@ -20,7 +21,7 @@ import {
 
 const { values } = parseArgs({ options: {
   namespaces: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' }, joins: { type: 'string', default: '10' },
-  concurrency: { type: 'string', default: '4' }, 'operator-args': { type: 'string', default: '' }, 'node-options': { type: 'string', default: deployedNodeOptions() },
+  concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) }, 'operator-args': { type: 'string', default: '' }, 'node-options': { type: 'string', default: deployedNodeOptions() },
 } });
 const N = Number(values.namespaces);
 const ROUNDS = Number(values.rounds);

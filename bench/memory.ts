@@ -1,7 +1,7 @@
 // Benchmark (not a test): the operator's resident memory at a given number of namespaces, each size in a
 // fresh control plane. Prints one JSON document.
 //   node bench/memory.ts [--namespaces 700,10000,50000] [--per-tenant 5] [--create-concurrency 64]
-//        [--concurrency 4] [--restart] [--heap-snapshot DIR] [--operator-args=...] [--node-options=...]
+//        [--concurrency 16] [--restart] [--heap-snapshot DIR] [--operator-args=...] [--node-options=...]
 // For each size: the operator starts on an empty cluster (its fixed cost), then tenants of --per-tenant
 // namespaces and the namespaces themselves arrive in one burst of parallel POSTs while RSS is sampled every
 // 100 ms (the burst's peak, with VmHWM beside it). Once the operator is quiescent (every namespace Isolated
@@ -16,11 +16,12 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../src/cli/flags.ts';
 import { cluster, counter, countersBy, deployedEnv, deployedNodeOptions, repo, round, sleep, startOperatorProcess, type Cluster, type OperatorProcess } from './lib.ts';
 
 const { values } = parseArgs({ options: {
   namespaces: { type: 'string', default: '700,10000,50000' }, 'per-tenant': { type: 'string', default: '5' },
-  'create-concurrency': { type: 'string', default: '64' }, concurrency: { type: 'string', default: '4' },
+  'create-concurrency': { type: 'string', default: '64' }, concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
   restart: { type: 'boolean', default: false }, 'heap-snapshot': { type: 'string' },
   'node-options': { type: 'string', default: deployedNodeOptions() }, 'operator-args': { type: 'string', default: '' },
 } });

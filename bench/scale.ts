@@ -1,11 +1,12 @@
 // Benchmark (not a test): a burst of namespaces, beside a plain client making the same writes in the same
 // run (the floor), then the operator's memory at 10 000 namespaces. Prints one JSON document.
-//   node bench/scale.ts [--burst 1000] [--rounds 5] [--total 10000] [--per-tenant 5] [--concurrency 4] [--pods-per-namespace 0] [--burst-only]
+//   node bench/scale.ts [--burst 1000] [--rounds 5] [--total 10000] [--per-tenant 5] [--concurrency 16] [--pods-per-namespace 0] [--burst-only]
 // The operator runs from dist/ (built first) as a separate process, as in the container image, with the
 // Deployment's NODE_OPTIONS (--node-options overrides them).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../src/cli/flags.ts';
 import { parseTenant, type TenantIsolationObject } from '../src/api/schema.ts';
 import { LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../src/policy/labels.ts';
 import { planNamespace, policiesToApply } from '../src/policy/desired.ts';
@@ -13,7 +14,7 @@ import { apiserverLoad, apiserverPolicyWrites, apiserverWrites, cluster, counter
 
 const { values } = parseArgs({ options: {
   burst: { type: 'string', default: '1000' }, total: { type: 'string', default: '10000' }, 'per-tenant': { type: 'string', default: '5' },
-  concurrency: { type: 'string', default: '4' }, rounds: { type: 'string', default: '5' }, 'pods-per-namespace': { type: 'string', default: '0' }, 'node-options': { type: 'string', default: deployedNodeOptions() }, 'operator-args': { type: 'string', default: '' },
+  concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) }, rounds: { type: 'string', default: '5' }, 'pods-per-namespace': { type: 'string', default: '0' }, 'node-options': { type: 'string', default: deployedNodeOptions() }, 'operator-args': { type: 'string', default: '' },
   'burst-only': { type: 'boolean', default: false },
 } });
 const BURST = Number(values.burst);

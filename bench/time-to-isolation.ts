@@ -1,6 +1,6 @@
 // Benchmark (not a test): time-to-isolation at a steady arrival rate against its floor measured in the
 // same run, writes per namespace, and writes during a no-op resync. Prints one JSON document.
-//   node bench/time-to-isolation.ts [--rate 20] [--count 400] [--tenants 40] [--rounds 4] [--concurrency 4]
+//   node bench/time-to-isolation.ts [--rate 20] [--count 400] [--tenants 40] [--rounds 4] [--concurrency 16]
 //                                   [--operator-args '...'] [--node-options '...']
 // Time-to-isolation = from the request that creates a labelled namespace until a watch in this process
 // has seen all its policies stored. The floor (bench/floor-client.ts) is a plain client, a process of its
@@ -11,6 +11,7 @@
 // apiserver_request_total, are all the writes it caused. The operator runs with the Deployment's
 // NODE_OPTIONS unless --node-options says otherwise.
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../src/cli/flags.ts';
 import {
   apiserverWrites, apiserverLoad, applyTenant, checkTargets, loadSince, queueTimes, cluster, counter, createFloorTenants, peerModeOf, deployedNodeOptions, quiescent, round, sleep, startFloorClient, startOperatorProcess, stats, sumWrites,
   watchIsolations, writesSince,
@@ -18,7 +19,7 @@ import {
 
 const { values } = parseArgs({ options: {
   rate: { type: 'string', default: '20' }, count: { type: 'string', default: '400' }, tenants: { type: 'string', default: '40' }, rounds: { type: 'string', default: '4' },
-  concurrency: { type: 'string', default: '4' }, 'operator-args': { type: 'string', default: '' }, 'node-options': { type: 'string', default: deployedNodeOptions() },
+  concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) }, 'operator-args': { type: 'string', default: '' }, 'node-options': { type: 'string', default: deployedNodeOptions() },
 } });
 const OPERATOR_ARGS = values['operator-args'].split(' ').filter(Boolean);
 const NODE_OPTIONS = values['node-options'].split(' ').filter(Boolean);

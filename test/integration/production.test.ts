@@ -11,6 +11,7 @@ import {
 } from '../harness/cluster.ts';
 import { cli, repo, script } from '../harness/run.ts';
 import { LABEL_ISOLATED } from '../../src/policy/labels.ts';
+import { DEFAULT_CONCURRENCY } from '../../src/cli/flags.ts';
 
 const ALL = MANAGED_POLICIES;
 const isolated = (ns: string, timeoutMs?: number) => isolatedWith(ns, ALL, timeoutMs);
@@ -151,7 +152,7 @@ describe('the operator process', () => {
         `workqueue_longest_running_processor_seconds{name="${c}",controller="${c}"}`,
       ];
       for (const m of [
-        ...([['namespace', 4], ['tenantisolation', 2]] as [string, number][]).flatMap(perController),
+        ...([['namespace', DEFAULT_CONCURRENCY], ['tenantisolation', 2]] as [string, number][]).flatMap(perController),
         `leader_election_master_status{name="${id}"} 1`,
         'tenant_isolation_namespaces{state="Isolated"}',
         'tenant_isolation_tenants{condition="Stalled"}',
