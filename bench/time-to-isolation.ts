@@ -54,7 +54,7 @@ try {
   /** The benchmark's own namespace create, until its response: the part of each sample no side controls. */
   const createLatencies: Record<Side, number[]> = { operator: [], floor: [] };
   const writes: Record<Side, Record<string, number>> = { operator: {}, floor: {} };
-  const phases: { side: Side; round: number; namespaces: number; sendSeconds: number; isolated: number; p50: number; p99: number; quiescenceMs: number; cpuSeconds: { apiserver: number; operator: number }; operatorQueues: ReturnType<typeof queueTimes>; apiserverMeanWriteMs: Record<string, number> }[] = [];
+  const phases: { side: Side; round: number; namespaces: number; sendSeconds: number; isolated: number; p50: number; p99: number; slowest: [number, number][]; quiescenceMs: number; cpuSeconds: { apiserver: number; operator: number }; operatorQueues: ReturnType<typeof queueTimes>; apiserverMeanWriteMs: Record<string, number> }[] = [];
   const cpuSeconds = async (): Promise<{ apiserver: number; operator: number }> => ({
     apiserver: counter(await c.rest.get<string>('/metrics'), 'process_cpu_seconds_total'), operator: counter(await op.metrics(), 'process_cpu_seconds_total'),
   });
@@ -100,7 +100,9 @@ try {
     const lat = [...started].filter(([ns]) => isolations.at.has(ns)).map(([ns, s]) => isolations.at.get(ns)! - s);
     latencies[side].push(...lat);
     const s = stats(lat);
-    phases.push({ side, round: r, namespaces: n, sendSeconds: round(sendSeconds), isolated: lat.length, p50: s.p50, p99: s.p99, quiescenceMs,
+    // Where in the phase the slowest samples were sent (0 = its first namespace): a cold start shows as low indexes.
+    const slowest = lat.map((ms, k) => [k, round(ms)] as [number, number]).sort((a, b) => b[1] - a[1]).slice(0, 5);
+    phases.push({ side, round: r, namespaces: n, sendSeconds: round(sendSeconds), isolated: lat.length, p50: s.p50, p99: s.p99, slowest, quiescenceMs,
       cpuSeconds: { apiserver: round(cpu.apiserver - cpu0.apiserver), operator: round(cpu.operator - cpu0.operator) }, operatorQueues: queueTimes(m0, await op.metrics()), apiserverMeanWriteMs });
   };
 
