@@ -5,9 +5,10 @@
 //   node bench/big-tenant.ts [--namespaces 1000] [--rounds 3] [--joins 10] [--concurrency 16]
 //                            [--operator-args '...'] [--node-options '...']
 // A burst is timed from its first namespace create to the moment a watch here has seen every namespace's
-// policies stored and its labels written (each side's own); the same watch times the floor. Every phase starts and ends at quiescence (lib.ts
-// quiescent()), so its writes (apiserver_request_total) are all the writes it caused. The operator runs as
-// a separate process with the Deployment's NODE_OPTIONS unless --node-options says otherwise.
+// policies stored and its labels written (each side's own); the same watch times the floor. Every phase
+// starts and ends at quiescence (lib.ts quiescent()), so its writes (apiserver_request_total) are all the
+// writes it caused. The operator runs as a separate process with the Deployment's NODE_OPTIONS unless
+// --node-options says otherwise.
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONCURRENCY } from '../src/cli/flags.ts';
 import { pino } from 'pino';
