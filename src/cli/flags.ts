@@ -7,8 +7,8 @@ import { checkLeaseTimings } from '../kube/leader-election.ts';
  * Namespace workers. A worker waits on the apiserver (policy writes are round trips); it burns no CPU
  * here meanwhile, so more workers are more writes in flight, bounded by the client's 32 connections and
  * the apiserver's own limits. A 1 000-namespace burst into one tenant, three rounds' total against the
- * plain-client floor timed in the same run, two pairs of runs: 1.16x and 1.29x with 4 workers, 1.06x and
- * 1.08x with 16; 50 000 namespaces settled in 331 s instead of 488 s (docs/benchmarks.md).
+ * plain-client floor timed in the same run: 1.16x and 1.29x with 4 workers, 1.06x, 1.08x and 1.34x with
+ * 16 (noisy); 50 000 namespaces settled in 331 s instead of 488 s, a day apart (docs/benchmarks.md).
  */
 export const DEFAULT_CONCURRENCY = 16;
 
