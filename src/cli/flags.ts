@@ -4,11 +4,9 @@ import { z } from 'zod';
 import { checkLeaseTimings } from '../kube/leader-election.ts';
 
 /**
- * Namespace workers. A worker waits on the apiserver (policy writes are round trips); it burns no CPU
- * here meanwhile, so more workers are more writes in flight, bounded by the client's 32 connections and
- * the apiserver's own limits. A 1 000-namespace burst into one tenant, three rounds' total against the
- * plain-client floor timed in the same run: 1.16x and 1.29x with 4 workers, 1.06x, 1.08x and 1.34x with
- * 16 (noisy); 50 000 namespaces settled in 331 s instead of 488 s, a day apart (docs/benchmarks.md).
+ * Namespace workers. A worker waits on the apiserver (policy writes are round trips), it burns no CPU
+ * here meanwhile: more workers are more writes in flight, bounded by the client's 32 connections and the
+ * apiserver's own limits. The measurements behind 16: docs/operations.md, "Workers and arrival rate".
  */
 export const DEFAULT_CONCURRENCY = 16;
 

@@ -7,13 +7,11 @@ import type { Logger } from 'pino';
 import { isNotFound, type RestClient } from './rest.ts';
 import { API_VERSION, KIND } from '../api/schema.ts';
 import { FIELD_MANAGER, OPERATOR_NAME } from '../policy/labels.ts';
+import type { DrainWaiters } from '../queue/drain-waiters.ts';
 
 /** The object an Event is about: a TenantIsolation unless `kind` says otherwise (another kind of this API group). */
 export interface EventTarget { name: string; uid: string; kind?: string }
 export type EventType = 'Normal' | 'Warning';
-
-/** What holds due batches back while namespaces are isolated (a DrainWaiters on the namespace queue). */
-export interface BatchHold { readonly busy: boolean; wakeAfter(key: string, maxMs: number): void }
 
 /** An Event already created: its name, how often it happened, when last (ms). */
 interface Seen { name: string; count: number; at: number }
@@ -71,7 +69,7 @@ export class EventRecorder {
    * through `wake` when they are (DrainWaiters): an Event is a courtesy, and in a burst the apiserver's time
    * goes to the writes that isolate. Woken, not polled: a held batch costs no timer tick meanwhile.
    */
-  hold: BatchHold | undefined;
+  hold: Pick<DrainWaiters, 'busy' | 'wakeAfter'> | undefined;
 
   private arm(key: string, ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
@@ -90,7 +88,7 @@ export class EventRecorder {
   wake(key: string): void {
     const b = this.batches.get(key);
     if (!b) return;
-    const wait = Math.min(b.due, b.latest) - Date.now();
+    const wait = b.due - Date.now(); // never past `latest`: recordBatched caps it
     if (wait > 0) { clearTimeout(b.timer); b.timer = this.arm(key, wait); } else this.emit(key);
   }
 
