@@ -20,7 +20,7 @@ interface Condition { type: string; status: string; reason: string; message: str
 interface Tenant {
   metadata: Meta;
   spec: { namespaceSelector?: { matchLabels?: Record<string, string> }; namespaces?: string[]; mode?: string; intraTenant?: { enabled?: boolean }; allow?: { ingressFrom?: { ports?: { port?: unknown }[] }[] } };
-  status?: { observedGeneration?: number; conditions?: Condition[]; namespaces?: { name: string; state: string }[]; intraTenantPeers?: string };
+  status?: { observedGeneration?: number; conditions?: Condition[]; namespaces?: { name: string; state: string }[]; intraTenantPeers?: string; namespaceCounts?: Record<string, number> };
 }
 interface Namespace { metadata: Meta; status?: { phase?: string } }
 interface Policy { metadata: Meta; spec: { podSelector?: object; policyTypes?: string[]; ingress?: { from?: { namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { values?: string[] }[] } }[] }[]; egress?: unknown[] } }
@@ -122,6 +122,8 @@ export async function checkInvariants(rest: RestClient, prefix: string, repo: st
     const missingNamed = (t.spec.namespaces ?? []).filter((n) => !liveNames.has(n));
     const listed = (t.status?.namespaces ?? []).map((n) => n.name);
     expect(same(listed, new Set([...claimed, ...missingNamed])), `${tn}: status lists ${sorted(listed).join(',')}, claims ${sorted(new Set([...claimed, ...missingNamed])).join(',')}`);
+    const counted = Object.values(t.status?.namespaceCounts ?? {}).reduce((a, b) => a + b, 0);
+    expect(counted === listed.length, `${tn}: status counts ${counted} namespaces, lists ${listed.length}`);
     const conflicted = claimed.filter((n) => claimants.get(n)!.length > 1);
     if (frozen.size > 0 && claimed.some((n) => frozen.has(n))) continue;
     const ready = cond('Ready');

@@ -291,6 +291,24 @@ export const namespaceStatus = z.strictObject({
   message: z.string().optional(),
 });
 
+/**
+ * At most this many entries in a tenant's status.namespaces (the counts are always exact). Measured on
+ * kube-apiserver 1.37, an entry costs ~70 bytes and ~80 more in managedFields: past ~10 000 the apiserver
+ * drops the object's managedFields to fit etcd's 1.5 MiB request limit, past ~23 000 it refuses the write.
+ */
+export const TENANT_STATUS_LIST_MAX = 1000;
+
+const count = (description: string) => z.number().int().min(0).meta({ description, format: 'int32' });
+export const namespaceCounts = z.strictObject({
+  isolated: count('Isolated: the tenant\'s policies in place.'),
+  pending: count('Pending: not isolated yet (or not created yet).'),
+  conflict: count('Conflict: claimed by several tenants; fail-closed deny only.'),
+  terminating: count('Terminating: being deleted.'),
+  wouldIsolate: count('WouldIsolate: Audit mode.'),
+  excluded: count('Excluded: reserved namespaces the selector matches; never members.'),
+});
+export type NamespaceCounts = z.infer<typeof namespaceCounts>;
+
 /** How a tenant's intra-tenant policies name its members (see LABEL_MEMBER_OF). */
 export const PEER_MODES = ['NamespaceNames', 'MembershipLabel'] as const;
 export type PeerMode = typeof PEER_MODES[number];
@@ -302,7 +320,8 @@ export const tenantIsolationStatus = z.strictObject({
   conditions: z.array(condition).optional().meta({ description: 'Ready (summary), Isolated (reachability proof), Reconciling and Stalled, as in kstatus.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
   /** One line for `kubectl get` (the Namespaces printer column), e.g. "3/3 isolated". */
   summary: z.string().max(256).optional().meta({ description: 'One line for kubectl get, e.g. "3/3 isolated" or "2/3 isolated, 1 conflict".' }),
-  namespaces: z.array(namespaceStatus).optional().meta({ description: 'Every namespace the tenant claims and its isolation state.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  namespaces: z.array(namespaceStatus).max(TENANT_STATUS_LIST_MAX).optional().meta({ description: 'The namespaces the tenant claims or names and their isolation state, sorted by name: every one up to 1000; beyond that, those not Isolated (or WouldIsolate) first. namespaceCounts gives the totals.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  namespaceCounts: namespaceCounts.optional().meta({ description: 'How many namespaces are in each state, all of them (status.namespaces lists at most 1000).' }),
   intraTenantPeers: z.enum(PEER_MODES).optional().meta({ description: 'How intra-tenant policies name the members: NamespaceNames (every member by its immutable name label: a join rewrites every member) or MembershipLabel (the operator-only isolation.tenancy.dev/member-of label, used while the admission gate guards it: a join costs the same at any size).' }),
 }).meta({ description: 'What the operator observed and did.' });
 

@@ -3,7 +3,7 @@
 // around it. It also returns the Events its transitions call for; the reconciler records them only once
 // the status is written, so a failed write cannot repeat them.
 import type { Breach } from '../analysis/analyzer.ts';
-import type { Condition, InvalidReason, NamespaceState, NamespaceStatus, PeerMode, TenantIsolationObject, TenantIsolationStatus, ValidTenant } from '../api/schema.ts';
+import { TENANT_STATUS_LIST_MAX, type Condition, type InvalidReason, type NamespaceCounts, type NamespaceState, type NamespaceStatus, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { MEMBERSHIP_KEYS, POD_GATE, membershipKeys } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
@@ -94,6 +94,8 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
 export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const { object, tenant, now } = input;
   const gen = object.metadata.generation ?? 0;
+  // A namespace a cut list (listed()) left out has no previous entry: while busy it settles first, as a new
+  // one does, and its Conflict or Excluded Event can repeat (only past 1000 unsettled namespaces).
   const previous = new Map((object.status?.namespaces ?? []).map((n) => [n.name, n]));
   const facts = new Map(input.namespaces.map((f) => [f.name, f]));
   const othersOf = (ns: string): string => facts.get(ns)?.claimants.filter((c) => c !== tenant.name).join(', ') ?? '';
@@ -166,7 +168,26 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const conditions = setConditions(before, updates, now);
   const intraTenantPeers = peerMode(input, namespaces, settling);
   const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
-  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, namespaces, intraTenantPeers }, events, settling };
+  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, ...listed(namespaces), intraTenantPeers }, events, settling };
+}
+
+const COUNT_OF: Record<NamespaceState, keyof NamespaceCounts> = {
+  Isolated: 'isolated', Pending: 'pending', Conflict: 'conflict', Terminating: 'terminating', WouldIsolate: 'wouldIsolate', Excluded: 'excluded',
+};
+/** States a tenant's namespaces settle in: listed last when the list is cut, so what needs a look stays in it. */
+const SETTLED: ReadonlySet<NamespaceState> = new Set(['Isolated', 'WouldIsolate']);
+
+/**
+ * The status list, cut to TENANT_STATUS_LIST_MAX (namespaces that are not settled first), and the exact
+ * counts. Everything else in the status (summary, conditions, the peer mode) is computed from the full list.
+ */
+export function listed(all: readonly NamespaceStatus[]): { namespaces: NamespaceStatus[]; namespaceCounts: NamespaceCounts } {
+  const namespaceCounts: NamespaceCounts = { isolated: 0, pending: 0, conflict: 0, terminating: 0, wouldIsolate: 0, excluded: 0 };
+  for (const n of all) namespaceCounts[COUNT_OF[n.state]]++;
+  if (all.length <= TENANT_STATUS_LIST_MAX) return { namespaces: [...all], namespaceCounts };
+  const rank = (n: NamespaceStatus): number => (SETTLED.has(n.state) ? 1 : 0);
+  const kept = [...all].sort((a, b) => rank(a) - rank(b) || compareStrings(a.name, b.name)).slice(0, TENANT_STATUS_LIST_MAX);
+  return { namespaces: kept.sort((a, b) => compareStrings(a.name, b.name)), namespaceCounts };
 }
 
 /**
@@ -206,7 +227,10 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
   const inherited = { ...(prev?.mode !== undefined ? { mode: prev.mode } : {}), ...(prev?.profile !== undefined ? { profile: prev.profile } : {}) };
   return {
     // Its namespaces are left as they are, and so is how their policies name the members.
-    status: { observedGeneration: gen, ...inherited, summary: reason === 'InvalidSpec' ? 'invalid spec' : 'invalid profile', conditions: c, namespaces: prev?.namespaces ?? [], ...(prev?.intraTenantPeers ? { intraTenantPeers: prev.intraTenantPeers } : {}) },
+    status: {
+      observedGeneration: gen, ...inherited, summary: reason === 'InvalidSpec' ? 'invalid spec' : 'invalid profile', conditions: c, namespaces: prev?.namespaces ?? [],
+      ...(prev?.namespaceCounts ? { namespaceCounts: prev.namespaceCounts } : {}), ...(prev?.intraTenantPeers ? { intraTenantPeers: prev.intraTenantPeers } : {}),
+    },
     events: wasReported ? [] : [{ type: 'Warning', reason, message: error }],
     settling: false,
   };
@@ -216,8 +240,25 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
 export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationStatus): boolean {
   return !(cur.observedGeneration === next.observedGeneration && cur.summary === next.summary && cur.mode === next.mode && cur.profile === next.profile
     && sameConditions(cur.conditions, next.conditions) && cur.intraTenantPeers === next.intraTenantPeers
-    && sameNamespaces(cur.namespaces ?? [], next.namespaces ?? []));
+    && sameNamespaces(cur.namespaces ?? [], next.namespaces ?? []) && sameCounts(cur.namespaceCounts, next.namespaceCounts));
 }
+
+/** Per state, the namespaces a status counts but its cut list leaves out (none while it lists every one). */
+export function unlisted(status: TenantIsolationStatus): Map<NamespaceState, number> {
+  const out = new Map<NamespaceState, number>();
+  const counts = status.namespaceCounts;
+  if (counts === undefined) return out;
+  const shown = new Map<NamespaceState, number>();
+  for (const n of status.namespaces ?? []) shown.set(n.state, (shown.get(n.state) ?? 0) + 1);
+  for (const [state, key] of Object.entries(COUNT_OF) as [NamespaceState, keyof NamespaceCounts][]) {
+    const rest = counts[key] - (shown.get(state) ?? 0);
+    if (rest > 0) out.set(state, rest);
+  }
+  return out;
+}
+
+const sameCounts = (a: NamespaceCounts | undefined, b: NamespaceCounts | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && Object.values(COUNT_OF).every((k) => a[k] === b[k]));
 
 const sameNamespaces = (a: readonly NamespaceStatus[], b: readonly NamespaceStatus[]): boolean =>
   a.length === b.length && a.every((n, i) => n.name === b[i]!.name && n.state === b[i]!.state && n.message === b[i]!.message);

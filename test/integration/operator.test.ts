@@ -68,6 +68,8 @@ describe('a tenant declared with only a selector', () => {
     expect(st.observedGeneration).toBe(1);
     expect(st.namespaces?.map((n) => [n.name, n.state])).toEqual([[a, 'Isolated'], [b, 'Isolated']].sort());
     expect(st.summary).toBe('2/2 isolated');
+    // Stored, not pruned: the CRD's schema holds the counts.
+    expect(st.namespaceCounts).toEqual({ isolated: 2, pending: 0, conflict: 0, terminating: 0, wouldIsolate: 0, excluded: 0 });
     expect(await kubectl('get', 'tenantisolation', t, '--no-headers')).toMatch(new RegExp(`^${t}\\s+True\\s+Isolated\\s+2/2 isolated\\s+Enforce`));
     for (const type of ['Reconciling', 'Stalled']) expect((await condition(t, type))?.status).toBe('False');
     // Batched per tenant: one Event names every namespace isolated within half a second.

@@ -1,7 +1,7 @@
 // The tenant status as a pure function of what the caches show.
 import { describe, expect, it } from 'vitest';
-import type { TenantIsolationObject } from '../../src/api/schema.ts';
-import { tenantStatus, type NamespaceFacts, type TenantStatusInput } from '../../src/controller/tenant-status.ts';
+import { TENANT_STATUS_LIST_MAX, tenantIsolationStatus, type TenantIsolationObject } from '../../src/api/schema.ts';
+import { statusDiffers, tenantStatus, unlisted, type NamespaceFacts, type TenantStatusInput } from '../../src/controller/tenant-status.ts';
 import { tenant } from './fixtures.ts';
 
 const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
@@ -97,5 +97,38 @@ describe('tenantStatus', () => {
     expect(tenantStatus(input({ object: fresh, memberLabel: { guarded: false, strays: [], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
     // A stranger carrying the label by now: not recorded as by label (the handlers then go back to names).
     expect(tenantStatus(input({ object: fresh, memberLabel: { guarded: true, strays: ['x'], inUse: 'MembershipLabel' } })).status.intraTenantPeers).toBe('NamespaceNames');
+  });
+
+  it('past 1000 namespaces lists the unsettled ones first and counts every one, so the status stays writable', () => {
+    // 1 500 members; the 10 that are not isolated sort last by name, where a plain cut would drop them.
+    const names = Array.from({ length: 1500 }, (_, i) => `ns-${String(i).padStart(4, '0')}`);
+    const members = names.map((n, i) => (i >= 1490 ? facts(n, { stored: new Map(), lastError: 'apply failed: etcdserver: request timed out' }) : facts(n)));
+    const r = tenantStatus(input({ namespaces: members, excluded: ['kube-system'] }));
+    const list = r.status.namespaces ?? [];
+    expect(list).toHaveLength(TENANT_STATUS_LIST_MAX);
+    expect(list.map((n) => n.name)).toEqual([...list.map((n) => n.name)].sort());
+    expect(list.filter((n) => n.state !== 'Isolated').map((n) => n.name)).toEqual(['kube-system', ...names.slice(1490)]);
+    expect(r.status.namespaceCounts).toEqual({ isolated: 1490, pending: 10, conflict: 0, terminating: 0, wouldIsolate: 0, excluded: 1 });
+    // Summary and conditions speak of all of them, not of the list.
+    expect(r.status.summary).toBe('1490/1500 isolated, 10 pending, 1 excluded');
+    expect(cond(r, 'Ready')?.message).toMatch(/^10 of 1501 namespace\(s\) not yet isolated: ns-1490/);
+    expect(tenantIsolationStatus.safeParse(r.status).success).toBe(true);
+    expect(unlisted(r.status)).toEqual(new Map([['Isolated', 501]]));
+    // A join the list does not show still changes the status (the counts).
+    const joined = tenantStatus(input({ object: object(r.status), namespaces: [...members, facts('zz-new')], excluded: ['kube-system'] }));
+    expect(joined.status.namespaces).toEqual(list);
+    expect(statusDiffers(r.status, joined.status)).toBe(true);
+    // A settled member the list left out, being reconciled again, has no state to keep: the write waits for it.
+    const busy = tenantStatus(input({ object: object(r.status), namespaces: members.map((f) => (f.name === 'ns-1400' ? { ...f, busy: true, stored: new Map() } : f)) }));
+    expect(busy.settling).toBe(true);
+  });
+
+  it('up to 1000 namespaces lists every one, and counts nothing beyond the list', () => {
+    const members = Array.from({ length: TENANT_STATUS_LIST_MAX }, (_, i) => facts(`ns-${String(i).padStart(4, '0')}`));
+    const r = tenantStatus(input({ namespaces: members }));
+    expect(r.status.namespaces).toHaveLength(TENANT_STATUS_LIST_MAX);
+    expect(r.status.namespaceCounts?.isolated).toBe(TENANT_STATUS_LIST_MAX);
+    expect(unlisted(r.status).size).toBe(0);
+    expect(tenantIsolationStatus.safeParse({ ...r.status, namespaces: [...r.status.namespaces!, { name: 'one-more', state: 'Isolated' }] }).success).toBe(false);
   });
 });
