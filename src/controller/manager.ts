@@ -247,9 +247,13 @@ export class Manager {
       // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
       for (const c of t.status?.conditions ?? []) if (c.status === 'True') tenants[c.type] = (tenants[c.type] ?? 0) + 1;
       for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
-      // Past 1000 namespaces a status lists the unsettled ones and counts the rest (settled namespaces
-      // belong to one tenant each, so counting them adds no conflicted namespace twice).
-      if (t.status) for (const [state, n] of unlisted(t.status)) beyondLists[state] = (beyondLists[state] ?? 0) + n;
+      // Past 1000 namespaces a status lists the unsettled ones and counts the rest. Counts are trusted only
+      // while the status is kept up to date: an invalid tenant's (Stalled) or a deleted one's are frozen,
+      // and would count namespaces since deleted or moved to another tenant.
+      const st = t.status;
+      if (st && !t.metadata.deletionTimestamp && !st.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True')) {
+        for (const [state, n] of unlisted(st)) beyondLists[state] = (beyondLists[state] ?? 0) + n;
+      }
       if (t.status?.intraTenantPeers) peerModes[t.status.intraTenantPeers] = (peerModes[t.status.intraTenantPeers] ?? 0) + 1;
     }
     const namespaces: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };

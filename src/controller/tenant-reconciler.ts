@@ -3,7 +3,7 @@
 // recorded after the write. Namespaces are the namespace controller's job: events reach it through the
 // manager's handlers, never through this reconciler.
 import type { Logger } from 'pino';
-import { FINALIZER, PLURAL, API_VERSION, parseTenant, type ParsedTenant, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
+import { FINALIZER, PLURAL, API_VERSION, TENANT_STATUS_LIST_MAX, parseTenant, type NamespaceStatus, type ParsedTenant, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { isConflict, isNotFound, type RestClient } from '../kube/rest.ts';
@@ -87,11 +87,22 @@ export class TenantReconciler {
    */
   private readonly heldSince = new Map<string, number>();
   static readonly HOLD_MAX_MS = 2_000;
+  /**
+   * For a tenant whose status list is cut (over TENANT_STATUS_LIST_MAX namespaces): every entry of the
+   * status it holds, the one this operator wrote or computed alike. A settled namespace the list leaves
+   * out then keeps its state while it is reconciled again (a spec change, a join rewriting every member by
+   * name), instead of holding the status back until all of them settle. About 100 bytes per namespace,
+   * for big tenants only; after a restart it is rebuilt at the first status that needs no write.
+   */
+  private readonly reported = new Map<string, { status: TenantIsolationStatus; all: ReadonlyMap<string, NamespaceStatus> }>();
   private readonly d: TenantReconcilerDeps;
 
   constructor(deps: TenantReconcilerDeps) { this.d = deps; }
 
-  forget(name: string): void { this.lastStatusWrite.delete(name); this.nextCompute.delete(name); this.heldSince.delete(name); this.d.desired.forget(name); this.d.gate.forget(name); }
+  forget(name: string): void {
+    this.lastStatusWrite.delete(name); this.nextCompute.delete(name); this.heldSince.delete(name); this.reported.delete(name);
+    this.d.desired.forget(name); this.d.gate.forget(name);
+  }
 
   async reconcile(name: string, log: Logger): Promise<ReconcileResult> {
     const d = this.d;
@@ -134,6 +145,7 @@ export class TenantReconciler {
       excluded: d.membership.excludedFor(name),
       memberLabel: { guarded: d.labelGuarded(), strays: this.strays(tenant.valid), inUse: d.peersOf(name) },
       breaches: d.proof?.breaches(name),
+      previousAll: this.previousAll(name, obj.status),
     });
     const took = clock() - t0;
     this.nextCompute.set(name, t0 + took + Math.min(TenantReconciler.STATUS_WINDOW_MS, TenantReconciler.COMPUTE_PAUSE * took));
@@ -142,7 +154,7 @@ export class TenantReconciler {
     // A namespace still being reconciled will settle and bring us back.
     if (result.settling) return again;
     // Nothing to write: a hold that was waiting for this update is over (the next one starts its own).
-    if (!statusDiffers(obj.status ?? {}, result.status)) { this.heldSince.delete(name); return again; }
+    if (!statusDiffers(obj.status ?? {}, result.status)) { this.heldSince.delete(name); this.remember(name, result); return again; }
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
@@ -159,8 +171,19 @@ export class TenantReconciler {
     }
     this.heldSince.delete(name);
     this.lastStatusWrite.set(name, Date.now());
-    if (await this.writeStatus(obj, result.status)) this.recordEvents(obj, result, log);
+    if (await this.writeStatus(obj, result.status)) { this.remember(name, result); this.recordEvents(obj, result, log); }
     return again;
+  }
+
+  /** The full list behind a cut status, if it is the status the object holds now. */
+  private previousAll(name: string, status: TenantIsolationStatus | undefined): ReadonlyMap<string, NamespaceStatus> | undefined {
+    const r = this.reported.get(name);
+    return r !== undefined && status !== undefined && !statusDiffers(status, r.status) ? r.all : undefined;
+  }
+
+  private remember(name: string, result: TenantStatusResult): void {
+    if (result.all.length > TENANT_STATUS_LIST_MAX) this.reported.set(name, { status: result.status, all: new Map(result.all.map((n) => [n.name, n])) });
+    else this.reported.delete(name);
   }
 
   /** The parsed spec: the index's copy when it is of this very object and generation, else parsed now. */

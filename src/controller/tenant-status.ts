@@ -52,6 +52,12 @@ export interface TenantStatusInput {
    * how its policies name members now (a tenant not yet recorded may start by label: peer-modes.ts).
    */
   memberLabel: { guarded: boolean; strays: readonly string[]; inUse?: PeerMode };
+  /**
+   * Every entry of the status the object holds, where its list is cut (listed()) and the reconciler
+   * remembers the full list it wrote: a settled namespace the list leaves out keeps its state while it is
+   * reconciled again, as a listed one does. Without it, such a namespace holds the write back until it settles.
+   */
+  previousAll?: ReadonlyMap<string, NamespaceStatus>;
   now: Date;
 }
 
@@ -69,7 +75,13 @@ export interface TenantStatusResult {
    * for a moment (and flip Ready) although nothing is wrong. The namespace settling brings the tenant back.
    */
   settling: boolean;
+  /** Every entry, sorted by name (status.namespaces is cut from it). */
+  all: readonly NamespaceStatus[];
 }
+
+/** One string per policy count: a tenant of thousands repeats it in every entry, and the reconciler keeps them. */
+const appliedMessages = new Map<number, string>();
+const appliedMessage = (n: number): string => appliedMessages.get(n) ?? appliedMessages.set(n, `${n} policies applied`).get(n)!;
 
 /** The status entry of one namespace, or undefined while it is being reconciled and has no settled state yet. */
 function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: NamespaceFacts, previous: NamespaceStatus | undefined): NamespaceStatus | undefined {
@@ -84,7 +96,7 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
   if (f.clashes.length > 0) return entry('Pending', `NetworkPolicy ${f.clashes.join(', ')} here is not the operator's: it is never overwritten; rename or delete it (until then pods wait and the namespace is not isolated)`);
   if (t.spec.mode === 'Audit') return entry('WouldIsolate', `Audit mode: Enforce would apply ${[...want.keys()].join(', ')}`);
   const holds = sameDigests(f.stored, want);
-  if (holds) return entry('Isolated', `${want.size} policies applied`);
+  if (holds) return entry('Isolated', appliedMessage(want.size));
   if (f.lastError) return entry('Pending', f.lastError);
   // Being reconciled: its last settled state stands until the reconcile ends (as a Pending flash would mislead).
   if (f.busy) return previous;
@@ -94,9 +106,8 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
 export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const { object, tenant, now } = input;
   const gen = object.metadata.generation ?? 0;
-  // A namespace a cut list (listed()) left out has no previous entry: while busy it settles first, as a new
-  // one does, and its Conflict or Excluded Event can repeat (only past 1000 unsettled namespaces).
-  const previous = new Map((object.status?.namespaces ?? []).map((n) => [n.name, n]));
+  // Past 1000 entries the stored list is cut: previousAll, when the reconciler has it, holds them all.
+  const previous = input.previousAll ?? new Map((object.status?.namespaces ?? []).map((n) => [n.name, n]));
   const facts = new Map(input.namespaces.map((f) => [f.name, f]));
   const othersOf = (ns: string): string => facts.get(ns)?.claimants.filter((c) => c !== tenant.name).join(', ') ?? '';
   let settling = false;
@@ -168,7 +179,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const conditions = setConditions(before, updates, now);
   const intraTenantPeers = peerMode(input, namespaces, settling);
   const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
-  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, ...listed(namespaces), intraTenantPeers }, events, settling };
+  return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, ...listed(namespaces), intraTenantPeers }, events, settling, all: namespaces };
 }
 
 const COUNT_OF: Record<NamespaceState, keyof NamespaceCounts> = {
@@ -233,6 +244,7 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
     },
     events: wasReported ? [] : [{ type: 'Warning', reason, message: error }],
     settling: false,
+    all: prev?.namespaces ?? [],
   };
 }
 
@@ -243,7 +255,11 @@ export function statusDiffers(cur: TenantIsolationStatus, next: TenantIsolationS
     && sameNamespaces(cur.namespaces ?? [], next.namespaces ?? []) && sameCounts(cur.namespaceCounts, next.namespaceCounts));
 }
 
-/** Per state, the namespaces a status counts but its cut list leaves out (none while it lists every one). */
+/**
+ * Per state, the namespaces a status counts but its cut list leaves out (none while it lists every one).
+ * Conflicts are not among them: a conflicted namespace is in several tenants' counts, and only a list says
+ * which one it is (the list holds every conflict while at most 1000 namespaces are unsettled).
+ */
 export function unlisted(status: TenantIsolationStatus): Map<NamespaceState, number> {
   const out = new Map<NamespaceState, number>();
   const counts = status.namespaceCounts;
@@ -251,6 +267,7 @@ export function unlisted(status: TenantIsolationStatus): Map<NamespaceState, num
   const shown = new Map<NamespaceState, number>();
   for (const n of status.namespaces ?? []) shown.set(n.state, (shown.get(n.state) ?? 0) + 1);
   for (const [state, key] of Object.entries(COUNT_OF) as [NamespaceState, keyof NamespaceCounts][]) {
+    if (state === 'Conflict') continue;
     const rest = counts[key] - (shown.get(state) ?? 0);
     if (rest > 0) out.set(state, rest);
   }

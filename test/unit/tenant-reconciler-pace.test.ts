@@ -3,53 +3,23 @@
 // reported at once.
 import { describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { FINALIZER, type TenantIsolationObject } from '../../src/api/schema.ts';
-import { TenantReconciler, type TenantReconcilerDeps } from '../../src/controller/tenant-reconciler.ts';
-import { tenant } from './fixtures.ts';
+import { TenantReconciler } from '../../src/controller/tenant-reconciler.ts';
+import { fakeTenantReconciler } from './tenant-reconciler-fakes.ts';
 
 const log = pino({ level: 'silent' });
 
-/** A reconciler over fakes: a tenant of `members` namespaces; every status computation takes `costMs` on the fake clock. */
+/** The shared fakes, with a fake clock: every status computation takes `costMs` on it. */
 function setup(members: number, costMs: number, isolating: () => boolean = () => false) {
   const wakes: [string, number][] = [];
-  let now = 1_000;
-  let computations = 0;
-  let statusWrites = 0;
-  const t = tenant('big', { namespaceSelector: { matchLabels: { tenant: 'big' } } });
-  const names = Array.from({ length: members }, (_, i) => `ns-${i}`);
-  let obj: TenantIsolationObject = { metadata: { name: 'big', uid: t.uid, generation: 1, finalizers: [FINALIZER] }, status: { observedGeneration: 1 } };
-  const deps = {
-    rest: {
-      // A status write is seen back at once (as the informer's echo would be).
-      mergePatch: (path: string, body: { status?: Record<string, unknown> }) => {
-        if (path.endsWith('/status')) { statusWrites++; obj = { ...obj, status: { ...obj.status, ...body.status } }; }
-        return Promise.resolve({});
-      },
-    },
-    events: { record: () => undefined },
-    membership: {
-      tenant: () => ({ ...t, generation: obj.metadata.generation }), claimedBy: () => names, membersOf: () => names, namespacesLabelled: () => names, claimantsOf: () => ['big'],
-      excludedFor: () => [], hasNamespace: () => true,
-    },
-    invalidTenants: new Map(),
-    tenants: { get: () => obj },
-    namespaces: { get: (n: string) => ({ metadata: { name: n, labels: { tenant: 'big' } } }) },
-    managed: { in: () => new Map(), tenantOfUid: () => undefined },
-    policyIndex: { namespacesOf: () => [] },
-    desired: { forTenant: () => ({ templates: [], digests: new Map() }), digestsOf: () => new Map(), forget: () => undefined },
-    proof: undefined,
-    progress: { busy: () => false, lastError: () => undefined, clashes: () => [] },
-    // The computation starts here: count it, and let it take costMs.
-    gate: { factsFor: () => { computations++; now += costMs; return { policy: undefined, installed: true, bound: true }; }, forget: () => undefined },
-    labelGuarded: () => true,
-    peersOf: () => 'MembershipLabel',
-    membershipGuard: () => ({ installed: true, guarded: new Set() }),
-    clock: () => now,
+  const f = fakeTenantReconciler(members, {
+    clock: () => f.world.now,
     isolating: { get busy() { return isolating(); }, wakeAfter: (k: string, ms: number) => { wakes.push([k, ms]); } },
-  } as unknown as TenantReconcilerDeps;
+  });
+  f.world.costMs = costMs;
   return {
-    r: new TenantReconciler(deps), computations: () => computations, statusWrites: () => statusWrites, addMember: (n: string) => { names.push(n); }, removeMember: (n: string) => { names.splice(names.indexOf(n), 1); }, advance: (ms: number) => { now += ms; },
-    setObj: (o: TenantIsolationObject) => { obj = o; }, obj: () => obj, wakes,
+    r: f.r, computations: () => f.world.computations, statusWrites: () => f.world.statusWrites, addMember: (n: string) => { f.names.push(n); },
+    removeMember: (n: string) => { f.names.splice(f.names.indexOf(n), 1); }, advance: (ms: number) => { f.world.now += ms; },
+    setObj: f.setObj, obj: f.obj, wakes,
   };
 }
 

@@ -118,9 +118,19 @@ describe('tenantStatus', () => {
     const joined = tenantStatus(input({ object: object(r.status), namespaces: [...members, facts('zz-new')], excluded: ['kube-system'] }));
     expect(joined.status.namespaces).toEqual(list);
     expect(statusDiffers(r.status, joined.status)).toBe(true);
-    // A settled member the list left out, being reconciled again, has no state to keep: the write waits for it.
-    const busy = tenantStatus(input({ object: object(r.status), namespaces: members.map((f) => (f.name === 'ns-1400' ? { ...f, busy: true, stored: new Map() } : f)) }));
-    expect(busy.settling).toBe(true);
+    // A settled member the list left out, being reconciled again: its state is in the full list the
+    // reconciler remembers (previousAll); without that list the write waits for it to settle.
+    const again = members.map((f) => (f.name === 'ns-1400' ? { ...f, busy: true, stored: new Map() } : f));
+    expect(tenantStatus(input({ object: object(r.status), namespaces: again })).settling).toBe(true);
+    const kept = tenantStatus(input({ object: object(r.status), namespaces: again, previousAll: new Map(r.all.map((n) => [n.name, n])) }));
+    expect(kept.settling).toBe(false);
+    expect(kept.all.find((n) => n.name === 'ns-1400')?.state).toBe('Isolated');
+    expect(r.all).toHaveLength(1501);
+  });
+
+  it('counts no conflict beyond the list: a conflicted namespace is in several tenants\' counts', () => {
+    const status = { namespaces: [], namespaceCounts: { isolated: 3, pending: 1, conflict: 2, terminating: 0, wouldIsolate: 0, excluded: 0 } };
+    expect(unlisted(status)).toEqual(new Map([['Isolated', 3], ['Pending', 1]]));
   });
 
   it('up to 1000 namespaces lists every one, and counts nothing beyond the list', () => {
