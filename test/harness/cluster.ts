@@ -156,6 +156,19 @@ export async function createPod(namespace: string, name: string, extra: { labels
   }, 'tests');
 }
 
+/**
+ * Creates a Pod once admission lets it in: the pod gate reads the namespace from the apiserver's own
+ * informer, which can be a few milliseconds behind the `isolated` label a GET already shows. A refusal is
+ * thrown, so that a timeout says what refused the pod.
+ */
+export async function podAdmitted(namespace: string, name: string): Promise<true> {
+  return eventually(async () => {
+    const why = await refusal(createPod(namespace, name));
+    if (why !== undefined) throw new Error(why);
+    return true;
+  }, `pod ${namespace}/${name} admitted`);
+}
+
 const MEMBER_LABEL_GUARD_PATH = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/tenant-isolation-member-label';
 
 /**
