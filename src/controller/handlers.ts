@@ -17,7 +17,7 @@
 //   Namespace, pod    -> also the baseline (its status counts namespaces and unselected pods)
 import { parseTenant, type TenantIsolationObject, type ValidTenant } from '../api/schema.ts';
 import type { CachedPolicy } from '../policy/diff.ts';
-import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_NAME } from '../policy/labels.ts';
+import { LABEL_MANAGED_BY, LABEL_TENANT, OPERATOR_LABEL_PREFIX, OPERATOR_NAME } from '../policy/labels.ts';
 import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, claimsOf, covers, membershipKeys, type CachedBinding } from '../admission/policies.ts';
 import { keysOf, type CachedKeysConfigMap, type MembershipKeys } from './membership-keys.ts';
 import type { GateBindings } from './gate-bindings.ts';
@@ -88,13 +88,20 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   /** uid/generation of the spec each tenant was last indexed with. */
   const indexedSpec = new Map<string, string>();
 
-  /** These tenants' specs changed: they and every namespace they claim or hold policies in are queued. */
-  const fanOut = (tenants: Iterable<string>): void => {
+  /**
+   * These tenants' specs changed: they and every namespace they claim or hold policies in are queued, and
+   * the namespaces whose claims `moved` (one that left while its join's writes were in flight holds no
+   * policy the index has seen yet, and would keep them and its member label until a resync).
+   */
+  const fanOut = (tenants: Iterable<string>, moved: Iterable<string> = []): void => {
+    // Once each: a namespace queued again while a worker already holds it would run a second time.
+    const namespaces = new Set(moved);
     for (const tenant of tenants) {
       enqueue.tenant(tenant);
-      // Once each: a namespace queued again while a worker already holds it would run a second time.
-      for (const ns of new Set([...membership.claimedBy(tenant), ...policyIndex.namespacesOf(tenant)])) enqueue.namespace(ns);
+      for (const ns of membership.claimedBy(tenant)) namespaces.add(ns);
+      for (const ns of policyIndex.namespacesOf(tenant)) namespaces.add(ns);
     }
+    for (const ns of namespaces) enqueue.namespace(ns);
   };
   /**
    * These tenants' members changed. Naming members, every member's intra-tenant policy lists them all, so
@@ -107,7 +114,8 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     }
   };
 
-  const onNamespace = (ns: NamespaceObject, added = false): void => {
+  const onNamespace = (ns: NamespaceObject, old?: NamespaceObject): void => {
+    const added = old === undefined;
     const name = ns.metadata.name;
     proof?.setNamespace(name, ns.metadata.labels);
     const changed = membership.setNamespace(name, ns.metadata.labels);
@@ -117,7 +125,9 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     }
     // The echo of the operator's own label write changes no claim and nothing the reconcile did not
     // know: only the status of its tenants (they report the member label) and the baseline's read it.
-    if (changed.size === 0 && t.namespaceReconciler.isOwnLabelEcho(ns)) {
+    // Unless other labels changed too: a relist after a watch gap folds someone's edit into the event of
+    // our later write, and that edit may move the baseline's exemptions.
+    if (changed.size === 0 && t.namespaceReconciler.isOwnLabelEcho(ns) && sameForeignLabels(ns, old)) {
       for (const tenant of membership.claimantsOf(name)) enqueue.tenantStatus(tenant);
       enqueue.baseline();
       return;
@@ -131,8 +141,8 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     enqueue.baseline();
   };
   caches.namespaces.on({
-    add: (ns) => onNamespace(ns, true),
-    update: (ns) => onNamespace(ns),
+    add: (ns) => onNamespace(ns),
+    update: (ns, old) => onNamespace(ns, old),
     delete: (ns) => {
       const name = ns.metadata.name;
       proof?.deleteNamespace(name);
@@ -172,21 +182,22 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     const parsed = parseTenant(obj, t.profiles.lookup);
     if (onlyIfChanged && sameEffective(membership.tenant(name), parsed)) return;
     let changed: Set<string>;
+    const moved = new Set<string>();
     if (obj.metadata.deletionTimestamp) {
       invalidTenants.delete(name);
-      changed = membership.deleteTenant(name);
+      changed = membership.deleteTenant(name, moved);
     } else if (parsed.ok) {
       invalidTenants.delete(name);
-      changed = membership.setTenant(parsed.tenant);
+      changed = membership.setTenant(parsed.tenant, moved);
     } else {
       // Fail closed: the namespaces it still names or selects stay its own (they get a default-deny).
       invalidTenants.set(name, parsed.error);
-      changed = parsed.claims ? membership.setTenant(parsed.claims) : membership.deleteTenant(name);
+      changed = parsed.claims ? membership.setTenant(parsed.claims, moved) : membership.deleteTenant(name, moved);
     }
     // Its spec changed even when its claims did not (e.g. a new allow rule): the proof re-reads it, and
     // every namespace it claims is planned again; its namespaces may need other pod-gate bindings.
     proof?.tenantsChanged([name, ...changed]);
-    fanOut([name]);
+    fanOut([name], moved);
     membersChanged(changed);
     enqueue.gate();
   };
@@ -199,11 +210,12 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       indexedSpec.delete(name);
       invalidTenants.delete(name);
       for (const p of t.profiles.setTenant(name, undefined)) enqueue.profile(p);
-      const changed = membership.deleteTenant(name);
+      const moved = new Set<string>();
+      const changed = membership.deleteTenant(name, moved);
       proof?.tenantsChanged([name, ...changed]);
       t.tenantReconciler.forget(name);
       t.peerModes.settle(name);
-      fanOut([name, ...changed]);
+      fanOut([name, ...changed], moved);
       enqueue.gate();
     },
   });
@@ -351,6 +363,14 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       for (const [p, old] of h) onPolicyEvent(p, old, false);
     },
   };
+}
+
+/** Whether the labels the operator does not own are the same on both versions of a namespace. */
+function sameForeignLabels(ns: NamespaceObject, old: NamespaceObject | undefined): boolean {
+  const foreign = (o: NamespaceObject | undefined): [string, string][] => Object.entries(o?.metadata.labels ?? {}).filter(([k]) => !k.startsWith(OPERATOR_LABEL_PREFIX));
+  const a = foreign(ns);
+  const b = new Map(foreign(old));
+  return a.length === b.size && a.every(([k, v]) => b.get(k) === v);
 }
 
 /** Whether a re-parse leaves a tenant's indexed state as it is: the same effective spec and profile, or the same failure. */

@@ -66,22 +66,24 @@ export class MembershipIndex {
   /**
    * Adds or updates a claiming tenant (not being deleted): a valid one, or an invalid one that still claims
    * by its selector and names (`invalid` set: it fails closed); returns tenants whose claims changed.
+   * `moved` gains every namespace whose claimants changed: one the tenant stopped claiming must be planned
+   * again even when none of its policies has been seen yet (a join whose writes are still in flight).
    */
-  setTenant(tenant: ValidTenant): Set<string> {
+  setTenant(tenant: ValidTenant, moved?: Set<string>): Set<string> {
     const prev = this.tenants.get(tenant.name);
     if (prev) this.unindexTenant(prev);
     this.tenants.set(tenant.name, tenant);
     this.indexTenant(tenant);
-    return this.recomputeTenant(tenant.name);
+    return this.recomputeTenant(tenant.name, moved);
   }
 
-  /** Removes a tenant's claims (deleted, being deleted, or so invalid it names no namespace). */
-  deleteTenant(name: string): Set<string> {
+  /** Removes a tenant's claims (deleted, being deleted, or so invalid it names no namespace); `moved` as in setTenant. */
+  deleteTenant(name: string, moved?: Set<string>): Set<string> {
     const prev = this.tenants.get(name);
     if (!prev) return new Set();
     this.unindexTenant(prev);
     this.tenants.delete(name);
-    const changed = this.recomputeTenant(name);
+    const changed = this.recomputeTenant(name, moved);
     this.soleClaimant.delete(name);
     return changed;
   }
@@ -149,7 +151,7 @@ export class MembershipIndex {
   /** Bumped whenever the tenant's claimed or member set changes; lets callers fan out only on change. */
   version(tenant: string): number { return this.versions.get(tenant) ?? 0; }
 
-  private recomputeTenant(name: string): Set<string> {
+  private recomputeTenant(name: string, moved: Set<string> | undefined): Set<string> {
     const changed = new Set<string>();
     const t = this.tenants.get(name);
     // Only namespaces whose claim can change: those it claims now, names, or its selector matches.
@@ -164,6 +166,7 @@ export class MembershipIndex {
       const has = t !== undefined && this.claimsMember(t, ns, labels);
       if (had === has) continue;
       const next = has ? [...before, name].sort() : before.filter((n) => n !== name);
+      moved?.add(ns);
       for (const c of this.replaceClaimants(ns, next)) changed.add(c);
     }
     return changed;

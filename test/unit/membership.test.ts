@@ -156,6 +156,21 @@ describe('MembershipIndex change reporting', () => {
     expect(ix.tenant('acme')).toBe(moved);
   });
 
+  it('setTenant and deleteTenant name every namespace whose claimants changed, left or joined', () => {
+    const ix = index();
+    for (const [n, t] of [['a1', 'acme'], ['a2', 'acme'], ['g1', 'globex']]) ix.setNamespace(n!, { tenant: t! });
+    const moved = new Set<string>();
+    ix.setTenant(tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'globex' } }, namespaces: ['a2'] }, 2), moved);
+    // a1 left (it must lose acme's policies even if none has been seen yet), g1 joined, a2 stayed.
+    expect(moved).toEqual(new Set(['a1', 'g1']));
+    const gone = new Set<string>();
+    ix.deleteTenant('acme', gone);
+    expect(gone).toEqual(new Set(['a2', 'g1']));
+    const none = new Set<string>();
+    ix.setTenant(globex, none);
+    expect(none).toEqual(new Set());
+  });
+
   it('re-setting a tenant whose claims are unchanged reports nothing', () => {
     const ix = index();
     ix.setNamespace('a1', { tenant: 'acme' });
