@@ -114,9 +114,16 @@ export class NamespaceReconciler {
     if (isTerminating(ns)) return undefined;
     // The operator's policies there: the cache, corrected by our own writes it has not seen yet.
     const existing = d.managed.in(name);
-    // What an invalid tenant left is left as it is until its spec is fixed (it fails closed: at least a deny).
+    // What an invalid tenant left is left as it is until its spec is fixed (it fails closed: at least a deny),
+    // while the namespace is still its alone: its sole claimant, or unclaimed when the spec is too broken to
+    // say what it claims. A namespace that has moved to another tenant, or that the invalid tenant's
+    // selector no longer matches, is planned as any other, or it would keep the invalid tenant's allow
+    // policies and member label (a path between two tenants) until the spec is fixed.
     const invalidOwner = (p: CachedPolicy): boolean => { const t = d.managed.tenantOfUid(p.owner!); return t !== undefined && d.invalidTenants.has(t); };
-    if ([...existing.values()].some(invalidOwner)) {
+    const invalidOwners = new Set([...existing.values()].filter(invalidOwner).map((p) => d.managed.tenantOfUid(p.owner!)!));
+    const claimants = d.membership.claimantsOf(name);
+    const stillIts = (tenant: string): boolean => (d.membership.tenant(tenant) === undefined ? claimants.length === 0 : claimants.length === 1 && claimants[0] === tenant);
+    if (invalidOwners.size > 0 && [...invalidOwners].every(stillIts)) {
       // Another tenant's allow policies do not belong here (a reconcile moving the namespace to the invalid
       // tenant was cut before deleting them): they go, which only narrows what the namespace admits, and a
       // deleting tenant's finalizer waits on them. Every default-deny stays.
@@ -127,10 +134,10 @@ export class NamespaceReconciler {
       this.remember(name, applied, undefined);
       return undefined;
     }
-    const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
-    const plan = planNamespace(name, claimants, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
+    const claiming = claimants.map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
+    const plan = planNamespace(name, claiming, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
     // The baseline's policies where no enforcing tenant isolates the namespace (src/policy/baseline.ts).
-    const baseline = d.baseline?.plan(name, ns.metadata.labels ?? {}, claimants);
+    const baseline = d.baseline?.plan(name, ns.metadata.labels ?? {}, claiming);
     const wanted = [...policiesToApply(plan), ...(baseline?.policies ?? [])];
     const hadPolicies = existing.size > 0;
     // The operator's labels say what is in place: isolated=true (every policy it wants here is stored; the

@@ -4,12 +4,13 @@
 // previous tenant's other policies were deleted, left them there, and that tenant's finalizer waited on them.
 import { describe, expect, it } from 'vitest';
 import {
-  applyTenant, condition, createNamespace, deleteTenant, eventually, getTenant, isolatedWith, labelNamespace, MANAGED_POLICIES, policies, rest,
-  startTestOperator, unique,
+  applyTenant, condition, createNamespace, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, labelNamespace, MANAGED_POLICIES, policies,
+  rest, startTestOperator, unique,
 } from '../harness/cluster.ts';
 
 const TENANT = 'isolation.tenancy.dev/tenant';
 const DENY = 'tenant-isolation-default-deny';
+const MEMBER_OF = 'isolation.tenancy.dev/member-of';
 const spec = (t: string, invalid = false) => ({
   namespaceSelector: { matchLabels: { tenant: t } },
   allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { x: 'y' } }, ports: [{ port: invalid ? 'web--http' : 8080 }] }] },
@@ -46,6 +47,35 @@ describe('a namespace frozen by an invalid tenant', () => {
     } finally {
       await deleteTenant(b).catch(() => undefined);
       await eventually(async () => (await getTenant(b)) === undefined || undefined, `${b} to be deleted`);
+      await (await rest()).delete(`/api/v1/namespaces/${ns}`);
+      await op.stop();
+    }
+  }, 60_000);
+
+  it('is let go when it moves to another tenant: it keeps nothing of the invalid one, not even its member label', async () => {
+    const [a, b, ns] = [unique('t-froz-c'), unique('t-froz-d'), unique('froz')];
+    const op = await startTestOperator();
+    try {
+      await applyTenant(a, spec(a));
+      await applyTenant(b, spec(b));
+      await createNamespace(ns, { tenant: a });
+      const all = [...MANAGED_POLICIES, 'tenant-isolation-allow-extra'].sort();
+      await isolatedWith(ns, all);
+      await eventually(async () => (await getNamespace(ns))?.metadata.labels?.[MEMBER_OF] === a || undefined, `${ns} labelled a member of ${a}`);
+      await applyTenant(a, spec(a, true));
+      await eventually(async () => ((await condition(a, 'Ready'))?.reason === 'InvalidSpec') || undefined, `${a} reported InvalidSpec`);
+      // Frozen while a claims it: its policies stay as they were.
+      expect((await policies(ns)).every((p) => p.metadata.labels?.[TENANT] === a)).toBe(true);
+      await labelNamespace(ns, { tenant: b });
+      const held = await eventually(async () => {
+        const ps = await policies(ns);
+        return ps.length === all.length && ps.every((p) => p.metadata.labels?.[TENANT] === b) ? ps : undefined;
+      }, `${ns} to hold ${b}'s policies only`);
+      expect(held.map((p) => p.metadata.name).sort()).toEqual(all);
+      await eventually(async () => (await getNamespace(ns))?.metadata.labels?.[MEMBER_OF] === b || undefined, `${ns} labelled a member of ${b}`);
+    } finally {
+      for (const t of [a, b]) await deleteTenant(t).catch(() => undefined);
+      for (const t of [a, b]) await eventually(async () => (await getTenant(t)) === undefined || undefined, `${t} to be deleted`);
       await (await rest()).delete(`/api/v1/namespaces/${ns}`);
       await op.stop();
     }
