@@ -18,7 +18,7 @@ import type { ReconcileResult } from '../queue/workqueue.ts';
 import type { BaselineState } from './baseline-state.ts';
 import type { ManagedPolicies } from './caches.ts';
 import type { DesiredPolicies } from './desired-policies.ts';
-import { policyPath, writePolicy } from './policy-write.ts';
+import { allWritten, policyPath, writePolicy } from './policy-write.ts';
 
 export interface NamespaceReconcilerDeps {
   rest: RestClient;
@@ -128,7 +128,7 @@ export class NamespaceReconciler {
       // tenant was cut before deleting them): they go, which only narrows what the namespace admits, and a
       // deleting tenant's finalizer waits on them. Every default-deny stays.
       const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && p.metadata.name !== POLICY_DEFAULT_DENY);
-      await Promise.all(foreign.map((p) => this.delete(p)));
+      await allWritten(foreign.map((p) => this.delete(p)));
       const applied = new Map(this.lastApplied.get(name));
       for (const p of foreign) applied.delete(p.metadata.name);
       this.remember(name, applied, undefined);
@@ -168,7 +168,7 @@ export class NamespaceReconciler {
     // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
     // and each only narrows what the others allow, so no write order opens a path.
     try {
-      const outcomes = await Promise.all(writes.map((w) => this.write(w.p, existing.get(w.p.metadata.name))));
+      const outcomes = await allWritten(writes.map((w) => this.write(w.p, existing.get(w.p.metadata.name))));
       writes.forEach((w, i) => { if (outcomes[i] === 'clash') clashes.add(w.p.metadata.name); });
       writes = writes.filter((w) => !clashes.has(w.p.metadata.name));
     } catch (err) {
@@ -180,7 +180,7 @@ export class NamespaceReconciler {
     // Written first, deleted after: a namespace swapping baseline and tenant policies always holds a deny
     // (and keeps the baseline's while a policy it should hold instead cannot be written).
     const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0) ?? false));
-    await Promise.all(stale.map((p) => this.delete(p)));
+    await allWritten(stale.map((p) => this.delete(p)));
     const late: Record<string, string> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
     if (clashes.size === 0 && isolated !== undefined && labels.isolated !== isolated) late[LABEL_ISOLATED] = isolated;

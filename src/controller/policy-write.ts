@@ -60,3 +60,17 @@ export async function writePolicy(rest: Pick<RestClient, 'create' | 'get' | 'upd
     }
   }
 }
+
+/**
+ * Runs a namespace's writes together and ends only once every one has: with the first failure thrown
+ * (as Promise.all would), but not before the others have settled. Promise.all rejects at the first failure
+ * while its siblings still run (one may sleep through a 429 and retry for seconds), the queue then lets the
+ * namespace's retry start, and a leftover write of the older plan could land after the retry's and
+ * restore a policy the retry had removed.
+ */
+export async function allWritten<T>(writes: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

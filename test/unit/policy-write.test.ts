@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { statusError } from '../../src/kube/api-errors.ts';
 import type { CachedPolicy } from '../../src/policy/diff.ts';
 import type { NetworkPolicy } from '../../src/policy/types.ts';
-import { writePolicy } from '../../src/controller/policy-write.ts';
+import { allWritten, writePolicy } from '../../src/controller/policy-write.ts';
 
 const OURS = 'uid-ours';
 const owned = (uid: string) => [{ apiVersion: 'isolation.tenancy.dev/v1alpha1', kind: 'TenantIsolation', name: 't', uid, controller: true }];
@@ -106,5 +106,27 @@ describe('writePolicy', () => {
     const denied = fakeApiserver({ rv: 5, owner: OURS }, { forbidden: true });
     await expect(writePolicy(denied.rest, isOurs, desired, cached(5))).rejects.toMatchObject({ reason: 'Forbidden' });
     expect(denied.calls).toEqual(['update@5']);
+  });
+});
+
+describe('allWritten', () => {
+  it('throws the first failure only once every write has ended, so no write outlives its reconcile', async () => {
+    let slowEnded = false;
+    let release!: () => void;
+    const slow = new Promise<string>((resolve) => { release = () => { slowEnded = true; resolve('slow'); }; });
+    const outcome = allWritten([Promise.reject(new Error('refused')), slow]).then(() => 'resolved', (e: Error) => e.message);
+    let settled = false;
+    void outcome.then(() => { settled = true; });
+    // The rejection is known at once; Promise.all would have settled by now.
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    release();
+    expect(await outcome).toBe('refused');
+    expect(slowEnded).toBe(true);
+  });
+
+  it('returns every result in order when all succeed', async () => {
+    expect(await allWritten([Promise.resolve(1), new Promise<number>((r) => setTimeout(() => r(2), 5))])).toEqual([1, 2]);
   });
 });
