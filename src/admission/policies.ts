@@ -31,6 +31,13 @@ export const MANAGED_POLICIES_GUARD = 'tenant-isolation-managed-policies';
 export const MEMBERSHIP_GUARD = 'tenant-isolation-membership';
 export const MEMBER_LABEL_GUARD = 'tenant-isolation-member-label';
 export const MEMBERSHIP_KEYS_GUARD = 'tenant-isolation-membership-keys';
+/**
+ * Where a namespace's labels can be written: the status and finalize subresources keep the labels of the
+ * object they are sent (the apiserver resets only spec, or only status), so a rule on `namespaces` alone
+ * would let anyone allowed to update either one forge the operator's labels or move a namespace between
+ * tenants.
+ */
+const NAMESPACE_WRITES = ['namespaces', 'namespaces/status', 'namespaces/finalize'];
 /** The membership guard's one param: a ConfigMap in the operator's namespace, kept by the operator. */
 export const MEMBERSHIP_KEYS = 'tenant-isolation-membership-keys';
 /** Its data field: the guarded label keys, sorted, comma-joined. */
@@ -93,7 +100,7 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
   const membership = policy(MEMBERSHIP_GUARD, {
     failurePolicy: 'Fail',
     paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
-    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'] }] },
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: NAMESPACE_WRITES }] },
     matchConditions: [
       { name: 'not-a-membership-editor', expression: `!authorizer.group('${GROUP}').resource('${MEMBERSHIP_RESOURCE}').check('update').allowed()` },
     ],
@@ -130,7 +137,7 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
   const unchanged = `${keysOf('object')}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${keysOf('oldObject')}.all(k, ${has('object', 'k')})`;
   const memberLabel = policy(MEMBER_LABEL_GUARD, {
     failurePolicy: 'Fail',
-    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'] }] },
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: NAMESPACE_WRITES }] },
     matchConditions: [
       { name: 'changes-an-operator-label', expression: `oldObject == null ? size(${keysOf('object')}) > 0 : !(${unchanged})` },
       { name: 'not-the-operator', expression: `!authorizer.group('${GROUP}').resource('${MEMBERSHIP_RESOURCE}').subresource('label').check('update').allowed()` },

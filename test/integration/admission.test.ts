@@ -125,7 +125,8 @@ describe('a namespace admin', () => {
     // The built-in admin role in the namespace, and (as many platforms grant) the right to label it.
     alice = await clientAs(ns, 'alice');
     await kubectl('create', 'rolebinding', 'alice-admin', '-n', ns, '--clusterrole=admin', `--serviceaccount=${ns}:alice`);
-    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces', `--resource-name=${ns}`);
+    // Also its status and finalize subresources, which keep the labels they are sent.
+    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces,namespaces/status,namespaces/finalize', `--resource-name=${ns}`);
     await kubectl('create', 'clusterrolebinding', `label-${ns}`, `--clusterrole=label-${ns}`, `--serviceaccount=${ns}:alice`);
     await eventually(async () => alice.get(NP(ns)).then(() => true), 'alice may read policies');
   });
@@ -169,6 +170,20 @@ describe('a namespace admin', () => {
     }
   });
 
+  it('cannot forge the operator\'s labels or move the namespace through its status or finalize subresources', async () => {
+    const ns_ = `/api/v1/namespaces/${ns}`;
+    const before = (await getNamespace(ns))!.metadata.labels;
+    for (const sub of ['status', 'finalize']) {
+      const current = await alice.get<{ metadata: { labels?: Record<string, string> } }>(ns_);
+      const withLabels = (labels: Record<string, string>) => ({ ...current, metadata: { ...current.metadata, labels: { ...current.metadata.labels, ...labels } } });
+      expect(await refusal(alice.update(`${ns_}/${sub}`, withLabels({ 'isolation.tenancy.dev/member-of': 'someone-else' }), 'alice')), sub).toMatch(/tenant-isolation-member-label/);
+      expect(await refusal(alice.update(`${ns_}/${sub}`, withLabels({ tenant: 'someone-else' }), 'alice')), sub).toMatch(/tenant-isolation-membership/);
+      // The subresource itself is usable: a write that leaves those labels alone passes.
+      expect(await refusal(alice.update(`${ns_}/${sub}`, withLabels({ [`via-${sub}`]: 'yes' }), 'alice')), sub).toBeUndefined();
+    }
+    expect((await getNamespace(ns))!.metadata.labels).toEqual({ ...before, 'via-status': 'yes', 'via-finalize': 'yes' });
+  });
+
   it('creates pods in the isolated namespace as before', async () => {
     await podsAllowedBySA(ns);
     expect(await refusal(createPod(ns, 'by-alice', {}, alice))).toBeUndefined();
@@ -185,7 +200,8 @@ describe('the membership keys (the guard\'s one param, kept by the operator)', (
     await createNamespace(ns);
     // May label this namespace, and (an admin of the operator's namespace) write its ConfigMaps, but holds no membership grant.
     carol = await clientAs(ns, 'carol');
-    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces', `--resource-name=${ns}`);
+    // Also its status and finalize subresources, which keep the labels they are sent.
+    await kubectl('create', 'clusterrole', `label-${ns}`, '--verb=get,patch,update', '--resource=namespaces,namespaces/status,namespaces/finalize', `--resource-name=${ns}`);
     await kubectl('create', 'clusterrolebinding', `label-${ns}`, `--clusterrole=label-${ns}`, `--serviceaccount=${ns}:carol`);
     await kubectl('create', 'rolebinding', `carol-${ns}`, '-n', OPERATOR_NAMESPACE, '--clusterrole=admin', `--serviceaccount=${ns}:carol`);
     await eventually(async () => carol.get(CM).then(() => true), 'carol may read the ConfigMap');
