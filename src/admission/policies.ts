@@ -346,7 +346,29 @@ export function covers(binding: string, selector: LabelSelector | undefined, t: 
   }
   const pair = singlePair(t.namespaceSelector);
   if (pair) return (selector.matchExpressions?.[0]?.values ?? []).includes(pair[1]);
-  return canonicalJson(selector.matchLabels ?? {}) === canonicalJson(t.namespaceSelector?.matchLabels ?? {});
+  // The tenant's own binding: its whole selector, then only the reserved-name exclusion gateBindings adds
+  // (expressions too: an edit of an expression's values is not in force until the binding says so).
+  const own = (t.namespaceSelector?.matchExpressions ?? []).map(requirement);
+  const stored = (selector.matchExpressions ?? []).map(requirement);
+  return canonicalJson(selector.matchLabels ?? {}) === canonicalJson(t.namespaceSelector?.matchLabels ?? {})
+    && canonicalJson(stored.slice(0, own.length)) === canonicalJson(own)
+    && stored.slice(own.length).every((r) => r.key === LABEL_NAMESPACE_NAME && r.operator === 'NotIn');
+}
+
+/** A selector requirement as the apiserver returns it: no values is the same as an empty list. */
+const requirement = (r: { key: string; operator: string; values?: readonly string[] }): { key: string; operator: string; values: readonly string[] } =>
+  ({ key: r.key, operator: r.operator, values: r.values ?? [] });
+
+/**
+ * Whether writing `wanted` over `stored` takes namespaces out of a shared binding (a label key's values, or
+ * the names): such writes go after the others, so a tenant moving to another binding is never in neither.
+ */
+export function narrows(stored: LabelSelector | undefined, wanted: AdmissionBinding): boolean {
+  const { name } = wanted.metadata;
+  const policy = wanted.spec.policyName;
+  if (!stored || !(name.startsWith(`${policy}.label.`) || name === `${policy}.names`)) return false;
+  const next = new Set(wanted.spec.matchResources.namespaceSelector.matchExpressions?.[0]?.values ?? []);
+  return (stored.matchExpressions?.[0]?.values ?? []).some((v) => !next.has(v));
 }
 
 /**

@@ -3,7 +3,7 @@
 // bindings are shared between tenants (one per label key), so they are reconciled together.
 import type { Logger } from 'pino';
 import {
-  AUDIT_NOTICE, POD_GATE, bindingDigest, bindingsCovering, compactBinding, covers, gateBindings, gatePolicyOf,
+  AUDIT_NOTICE, MEMBER_LABEL_GUARD, POD_GATE, bindingDigest, bindingsCovering, compactBinding, covers, gateBindings, gatePolicyOf, narrows,
   type AdmissionBinding, type CachedBinding, type TenantClaims,
 } from '../admission/policies.ts';
 import { AssumedWrites } from '../kube/assumed.ts';
@@ -56,7 +56,10 @@ export class GateBindings {
     const wanted = gateBindings(this.tenants(), this.reserved, owners);
     this.wanted = new Map(wanted.map((b) => [b.metadata.name, bindingDigest(b)]));
     const changed: string[] = [];
-    for (const b of wanted) {
+    // Bindings that gain namespaces first, those that lose some after: a tenant leaving a shared binding for
+    // another is written into the new one before it is taken out of the old.
+    const losing = (b: AdmissionBinding): boolean => narrows(this.bindings.get(b.metadata.name)?.selector, b);
+    for (const b of [...wanted.filter((w) => !losing(w)), ...wanted.filter(losing)]) {
       const digest = this.wanted.get(b.metadata.name)!;
       // Stored as wanted, or written by us and not yet seen back.
       if (this.written.resolve('', b.metadata.name, this.bindings.get(b.metadata.name))?.digest === digest) continue;
@@ -101,7 +104,10 @@ export class GateBindings {
       youngest = Math.max(youngest, at);
     }
     const wait = covered ? youngest + GATE_EFFECTIVE_AFTER_MS - now : 0;
-    return { policy, installed: this.policies.get(policy) !== undefined, bound: covered && wait <= 0, ...(covered && wait > 0 ? { retryAfterMs: wait } : {}) };
+    // The pod gate admits on the isolated label: it holds only while the member-label guard keeps that label the operator's.
+    const installed = this.policies.get(policy) !== undefined
+      && (policy !== POD_GATE || (this.policies.get(MEMBER_LABEL_GUARD) !== undefined && this.bindings.get(MEMBER_LABEL_GUARD) !== undefined));
+    return { policy, installed, bound: covered && wait <= 0, ...(covered && wait > 0 ? { retryAfterMs: wait } : {}) };
   }
 
   /** A binding informer event: once our write comes back (or anything newer, or a delete), the cache is the truth again. */

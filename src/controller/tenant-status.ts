@@ -143,7 +143,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   set('Stalled', 'False', 'Reconciled', 'spec is valid');
   const g = input.gate;
   if (g.policy === undefined) set('Gated', 'False', 'NoDefaultDeny', 'the tenant declares no default-deny, so its pods have nothing to wait for');
-  else if (!g.installed) set('Gated', 'False', 'GateNotInstalled', `ValidatingAdmissionPolicy ${g.policy} is not installed (config/admission): pods can start in the tenant's namespaces before they are isolated`);
+  else if (!g.installed) set('Gated', 'False', 'GateNotInstalled', `ValidatingAdmissionPolicy ${g.policy}${g.policy === POD_GATE ? ', or tenant-isolation-member-label (the policy or its binding, which keep the isolated label the operator\'s),' : ''} is not installed (config/admission): pods can start in the tenant's namespaces before they are isolated`);
   else if (!g.bound) set('Gated', 'False', 'Binding', `writing the ${g.policy} bindings for the tenant's namespaces`);
   else if (g.policy === POD_GATE) set('Gated', 'True', 'PodsWaitForIsolation', `a pod starts in the tenant's namespaces only once the namespace holds ${POLICY_DEFAULT_DENY}`);
   else set('Gated', 'True', 'AuditNotice', 'Audit mode: pods are admitted with a warning that nothing isolates them');
