@@ -126,11 +126,14 @@ export class TenantReconciler {
     const tenant = this.parsed(obj);
     if (tenant.invalid !== undefined) {
       // Fail closed: the namespaces it still names stay gated (the gate controller binds them).
-      const result = invalidTenantStatus(obj, tenant.invalid, now, tenant.claims?.invalidReason);
-      if (!await this.writeStatus(obj, result.status)) return;
+      const claims = tenant.claims && { tenant: tenant.claims, gate: d.gate.factsFor(claimsOf(tenant.claims)) };
+      const result = invalidTenantStatus(obj, tenant.invalid, now, tenant.claims?.invalidReason, { claims, membershipGuard: d.membershipGuard(), proof: d.proof !== undefined });
+      // A binding too recent to be in force: Gated is re-checked once it is.
+      const again = claims?.gate.retryAfterMs !== undefined ? { requeueAfterMs: claims.gate.retryAfterMs } : undefined;
+      if (!await this.writeStatus(obj, result.status)) return again;
       if (result.events.length > 0) log.warn({ tenant: name, generation: obj.metadata.generation, error: tenant.invalid }, 'invalid TenantIsolation spec; its namespaces fail closed');
       this.recordEvents(obj, result, log);
-      return;
+      return again;
     }
     // A new spec is reported at once; otherwise at most one computation per pause (come back after it).
     const clock = d.clock ?? performance.now.bind(performance);

@@ -61,6 +61,15 @@ export interface TenantStatusInput {
   now: Date;
 }
 
+/** What an invalid tenant's status says of the gate and the proof (tenant-reconciler.ts). */
+export interface InvalidTenantAdmission {
+  /** The claims it still makes (they stay gated) and what the gate holds for them; undefined: it says none. */
+  claims: { tenant: ValidTenant; gate: GateFacts } | undefined;
+  membershipGuard: MembershipGuardState;
+  /** Whether the reachability proof runs: it analyses valid tenants only (Isolated turns Unknown; absent when off). */
+  proof: boolean;
+}
+
 /** The membership guard as the operator sees it: installed (policy and binding), and the keys it guards. */
 export interface MembershipGuardState { installed: boolean; guarded: ReadonlySet<string> }
 
@@ -141,20 +150,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   }
   set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
   set('Stalled', 'False', 'Reconciled', 'spec is valid');
-  const g = input.gate;
-  if (g.policy === undefined) set('Gated', 'False', 'NoDefaultDeny', 'the tenant declares no default-deny, so its pods have nothing to wait for');
-  else if (!g.installed) set('Gated', 'False', 'GateNotInstalled', `ValidatingAdmissionPolicy ${g.policy}${g.policy === POD_GATE ? ', or tenant-isolation-member-label (the policy or its binding, which keep the isolated label the operator\'s),' : ''} is not installed (config/admission): pods can start in the tenant's namespaces before they are isolated`);
-  else if (!g.bound) set('Gated', 'False', 'Binding', `writing the ${g.policy} bindings for the tenant's namespaces`);
-  else if (g.policy === POD_GATE) set('Gated', 'True', 'PodsWaitForIsolation', `a pod starts in the tenant's namespaces only once the namespace holds ${POLICY_DEFAULT_DENY}`);
-  else set('Gated', 'True', 'AuditNotice', 'Audit mode: pods are admitted with a warning that nothing isolates them');
-  // Whether relabelling can move a namespace into or out of the tenant. Labelling and isolation do not wait
-  // for it: the window is one ConfigMap write, and it is reported here.
-  const keys = membershipKeys([tenant]);
-  const unguarded = keys.filter((k) => !input.membershipGuard.guarded.has(k));
-  if (keys.length === 0) set('MembershipGuarded', 'True', 'NamesOnly', 'the tenant claims namespaces by name only: no label moves a namespace into or out of it');
-  else if (!input.membershipGuard.installed) set('MembershipGuarded', 'False', 'GuardNotInstalled', `ValidatingAdmissionPolicy tenant-isolation-membership or its binding is not installed (config/admission): anyone who may label a namespace can move it into or out of the tenant by changing ${keys.join(', ')}`);
-  else if (unguarded.length > 0) set('MembershipGuarded', 'False', 'KeysNotListed', `label ${unguarded.join(', ')} is not listed yet in ConfigMap ${MEMBERSHIP_KEYS}, which the operator writes: until then changing it needs no membership-editor grant`);
-  else set('MembershipGuarded', 'True', 'KeysGuarded', `changing label ${keys.join(', ')} on a namespace needs update on namespacememberships.isolation.tenancy.dev (ClusterRole tenant-isolation-membership-editor)`);
+  for (const u of admissionConditions(tenant, input.gate, input.membershipGuard)) set(u.type, u.status, u.reason, u.message);
   for (const name of input.excluded) {
     if (previous.get(name)?.state === 'Excluded') continue;
     events.push({ type: 'Warning', reason: 'ReservedNamespaceExcluded', message: `Namespace ${name} matches the tenant's namespaceSelector but is reserved: it is never a member` });
@@ -176,7 +172,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
       if (prev?.status !== 'False') events.push({ type: 'Warning', reason: 'IsolationBreached', message });
     }
   }
-  const conditions = setConditions(before, updates, now);
+  // Without the proof there is no Isolated condition: one left from a run with it would say what nobody checks.
+  const conditions = setConditions(before, updates, now).filter((c) => input.breaches !== undefined || c.type !== 'Isolated');
   const intraTenantPeers = peerMode(input, namespaces, settling);
   const inherited = { mode: tenant.spec.mode, ...(tenant.profile !== undefined ? { profile: tenant.profile } : {}) };
   return { status: { observedGeneration: gen, ...inherited, summary: summarize(namespaces), conditions, ...listed(namespaces), intraTenantPeers }, events, settling, all: namespaces };
@@ -224,15 +221,20 @@ function peerMode(input: TenantStatusInput, namespaces: readonly NamespaceStatus
  * The status of a tenant whose spec is invalid, or whose profile is missing or invalid (`reason`): its
  * existing isolation is left as it was.
  */
-export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date, reason: InvalidReason = 'InvalidSpec'): TenantStatusResult {
+export function invalidTenantStatus(object: TenantIsolationObject, error: string, now: Date, reason: InvalidReason = 'InvalidSpec', admission?: InvalidTenantAdmission): TenantStatusResult {
   const gen = object.metadata.generation ?? 0;
   const prev = object.status;
   const message = `${error}. Existing isolation is left as it was until ${reason === 'InvalidSpec' ? 'the spec' : 'the profile'} is fixed.`;
+  const what = reason === 'InvalidSpec' ? 'spec' : 'profile';
+  const gated = admission ? admissionConditions(admission.claims?.tenant, admission.claims?.gate, admission.membershipGuard, reason) : [];
   const c = setConditions(prev?.conditions ?? [], [
     { type: 'Ready', status: 'False', reason, message, observedGeneration: gen },
-    { type: 'Reconciling', status: 'False', reason, message: reason === 'InvalidSpec' ? 'waiting for a valid spec' : 'waiting for a valid profile', observedGeneration: gen },
+    // The proof analyses valid tenants only: what it said before the spec turned invalid no longer holds.
+    ...(admission?.proof === true ? [{ type: 'Isolated', status: 'Unknown' as const, reason, message: `not proven while the ${what} is invalid`, observedGeneration: gen }] : []),
+    ...gated.map((u) => ({ ...u, observedGeneration: gen })),
+    { type: 'Reconciling', status: 'False', reason, message: `waiting for a valid ${what}`, observedGeneration: gen },
     { type: 'Stalled', status: 'True', reason, message, observedGeneration: gen },
-  ], now);
+  ], now).filter((x) => admission?.proof !== false || x.type !== 'Isolated');
   // Announced once per generation and reason: a requeue of the same failure says nothing new.
   const wasReported = prev?.observedGeneration === gen && prev.conditions?.some((x) => x.type === 'Ready' && x.reason === reason);
   const inherited = { ...(prev?.mode !== undefined ? { mode: prev.mode } : {}), ...(prev?.profile !== undefined ? { profile: prev.profile } : {}) };
@@ -246,6 +248,36 @@ export function invalidTenantStatus(object: TenantIsolationObject, error: string
     settling: false,
     all: prev?.namespaces ?? [],
   };
+}
+
+/**
+ * Gated and MembershipGuarded: what the admission gate holds for the namespaces the tenant claims. An
+ * invalid tenant's come from the claims it still makes (they stay gated), or are Unknown when its spec is
+ * too broken to say what it claims.
+ */
+function admissionConditions(tenant: ValidTenant | undefined, g: GateFacts | undefined, guard: MembershipGuardState, invalid: InvalidReason = 'InvalidSpec'): Omit<ConditionUpdate, 'observedGeneration'>[] {
+  const out: Omit<ConditionUpdate, 'observedGeneration'>[] = [];
+  const set = (type: string, status: Condition['status'], reason: string, message: string): void => { out.push({ type, status, reason, message }); };
+  if (!tenant || !g) {
+    const why = 'the spec is invalid and does not say which namespaces it claims';
+    set('Gated', 'Unknown', invalid, why);
+    set('MembershipGuarded', 'Unknown', invalid, why);
+    return out;
+  }
+  if (g.policy === undefined) set('Gated', 'False', 'NoDefaultDeny', 'the tenant declares no default-deny, so its pods have nothing to wait for');
+  else if (!g.installed) set('Gated', 'False', 'GateNotInstalled', `ValidatingAdmissionPolicy ${g.policy}${g.policy === POD_GATE ? ', or tenant-isolation-member-label (the policy or its binding, which keep the isolated label the operator\'s),' : ''} is not installed (config/admission): pods can start in the tenant's namespaces before they are isolated`);
+  else if (!g.bound) set('Gated', 'False', 'Binding', `writing the ${g.policy} bindings for the tenant's namespaces`);
+  else if (g.policy === POD_GATE) set('Gated', 'True', 'PodsWaitForIsolation', `a pod starts in the tenant's namespaces only once the namespace holds ${POLICY_DEFAULT_DENY}`);
+  else set('Gated', 'True', 'AuditNotice', 'Audit mode: pods are admitted with a warning that nothing isolates them');
+  // Whether relabelling can move a namespace into or out of the tenant. Labelling and isolation do not wait
+  // for it: the window is one ConfigMap write, and it is reported here.
+  const keys = membershipKeys([tenant]);
+  const unguarded = keys.filter((k) => !guard.guarded.has(k));
+  if (keys.length === 0) set('MembershipGuarded', 'True', 'NamesOnly', 'the tenant claims namespaces by name only: no label moves a namespace into or out of it');
+  else if (!guard.installed) set('MembershipGuarded', 'False', 'GuardNotInstalled', `ValidatingAdmissionPolicy tenant-isolation-membership or its binding is not installed (config/admission): anyone who may label a namespace can move it into or out of the tenant by changing ${keys.join(', ')}`);
+  else if (unguarded.length > 0) set('MembershipGuarded', 'False', 'KeysNotListed', `label ${unguarded.join(', ')} is not listed yet in ConfigMap ${MEMBERSHIP_KEYS}, which the operator writes: until then changing it needs no membership-editor grant`);
+  else set('MembershipGuarded', 'True', 'KeysGuarded', `changing label ${keys.join(', ')} on a namespace needs update on namespacememberships.isolation.tenancy.dev (ClusterRole tenant-isolation-membership-editor)`);
+  return out;
 }
 
 /** Equal status (ignoring lastTransitionTime) costs no write. */

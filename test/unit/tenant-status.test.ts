@@ -1,7 +1,7 @@
 // The tenant status as a pure function of what the caches show.
 import { describe, expect, it } from 'vitest';
 import { TENANT_STATUS_LIST_MAX, tenantIsolationStatus, type TenantIsolationObject } from '../../src/api/schema.ts';
-import { statusDiffers, tenantStatus, unlisted, type NamespaceFacts, type TenantStatusInput } from '../../src/controller/tenant-status.ts';
+import { invalidTenantStatus, statusDiffers, tenantStatus, unlisted, type NamespaceFacts, type TenantStatusInput } from '../../src/controller/tenant-status.ts';
 import { tenant } from './fixtures.ts';
 
 const t = tenant('acme', { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
@@ -140,5 +140,33 @@ describe('tenantStatus', () => {
     expect(r.status.namespaceCounts?.isolated).toBe(TENANT_STATUS_LIST_MAX);
     expect(unlisted(r.status).size).toBe(0);
     expect(tenantIsolationStatus.safeParse({ ...r.status, namespaces: [...r.status.namespaces!, { name: 'one-more', state: 'Isolated' }] }).success).toBe(false);
+  });
+});
+
+describe('conditions nobody keeps any more', () => {
+  const proven = tenantStatus(input()).status;
+
+  it('Isolated goes when the operator runs without the proof', () => {
+    expect(proven.conditions?.some((c) => c.type === 'Isolated')).toBe(true);
+    const off = tenantStatus(input({ object: object(proven), breaches: undefined }));
+    expect(off.status.conditions?.map((c) => c.type)).not.toContain('Isolated');
+    expect(cond(off, 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  it('an invalid tenant reports the gate of the claims it still makes, and Isolated as unknown', () => {
+    const at = new Date('2026-11-30T00:01:00Z');
+    const guard = { installed: true, guarded: new Set(['tenant']) };
+    const claims = { tenant: t, gate: { policy: 'tenant-isolation-pod-gate' as const, installed: false, bound: false } };
+    const r = invalidTenantStatus(object(proven), 'spec.allow: bad', at, 'InvalidSpec', { claims, membershipGuard: guard, proof: true });
+    const c = (type: string) => r.status.conditions?.find((x) => x.type === type);
+    expect(c('Gated')).toMatchObject({ status: 'False', reason: 'GateNotInstalled' });
+    expect(c('MembershipGuarded')).toMatchObject({ status: 'True', reason: 'KeysGuarded' });
+    expect(c('Isolated')).toMatchObject({ status: 'Unknown', reason: 'InvalidSpec' });
+    expect(c('Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    // Claims it cannot say: unknown; the proof off: no Isolated at all.
+    const none = invalidTenantStatus(object(proven), 'spec: bad', at, 'InvalidSpec', { claims: undefined, membershipGuard: guard, proof: false });
+    expect(none.status.conditions?.find((x) => x.type === 'Gated')).toMatchObject({ status: 'Unknown', reason: 'InvalidSpec' });
+    expect(none.status.conditions?.find((x) => x.type === 'MembershipGuarded')).toMatchObject({ status: 'Unknown' });
+    expect(none.status.conditions?.map((x) => x.type)).not.toContain('Isolated');
   });
 });
