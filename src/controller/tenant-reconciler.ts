@@ -160,8 +160,10 @@ export class TenantReconciler {
     if (!statusDiffers(obj.status ?? {}, result.status)) { this.heldSince.delete(name); this.remember(name, result); return again; }
     // Coalesce: within the window after a write, come back once when it ends (the latest state lands).
     // A condition changing status (Ready or Isolated flipping) is written at once; routine updates wait.
+    // Reconciling is routine: it turns True whenever members are being rewritten (every join, while members
+    // are named), and writing each turn at once would cost two writes per join.
     const since = Date.now() - (this.lastStatusWrite.get(name) ?? 0);
-    const flipped = (result.status.conditions ?? []).some((c) => obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status)
+    const flipped = (result.status.conditions ?? []).some((c) => c.type !== 'Reconciling' && obj.status?.conditions?.find((x) => x.type === c.type)?.status !== c.status)
       || result.status.intraTenantPeers !== obj.status?.intraTenantPeers;
     if (!flipped) {
       if (since < TenantReconciler.STATUS_WINDOW_MS) return { requeueAfterMs: Math.min(TenantReconciler.STATUS_WINDOW_MS - since, again?.requeueAfterMs ?? Infinity) };

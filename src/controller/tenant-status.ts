@@ -120,9 +120,14 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   const facts = new Map(input.namespaces.map((f) => [f.name, f]));
   const othersOf = (ns: string): string => facts.get(ns)?.claimants.filter((c) => c !== tenant.name).join(', ') ?? '';
   let settling = false;
+  /** Being reconciled towards policies other than those stored: listed as they last settled, but not done. */
+  let updating = 0;
   const namespaces: NamespaceStatus[] = [];
   for (const f of input.namespaces) {
-    const e = namespaceEntry(tenant, input.memberDigests, f, previous.get(f.name));
+    const last = previous.get(f.name);
+    const e = namespaceEntry(tenant, input.memberDigests, f, last);
+    // namespaceEntry hands back the previous entry itself only for that case.
+    if (e !== undefined && e === last) updating++;
     if (e) namespaces.push(e); else settling = true;
   }
   for (const name of input.excluded) namespaces.push({ name, state: 'Excluded', message: 'a reserved namespace: never a tenant member, whatever the selector says' });
@@ -148,7 +153,10 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   } else {
     set('Ready', 'True', 'Isolated', `${count('Isolated')} namespace(s) isolated`);
   }
-  set('Reconciling', pending.length > 0 ? 'True' : 'False', pending.length > 0 ? 'Progressing' : 'Reconciled', pending.length > 0 ? `${pending.length} namespace(s) pending` : 'up to date');
+  // A spec change is in progress until every namespace holds the new policies: Ready may stay True (they are
+  // isolated as the previous generation said), but a reader waiting for this generation must not be told it is done.
+  const progress = [...(pending.length > 0 ? [`${pending.length} namespace(s) pending`] : []), ...(updating > 0 ? [`${updating} namespace(s) being updated`] : [])];
+  set('Reconciling', progress.length > 0 ? 'True' : 'False', progress.length > 0 ? 'Progressing' : 'Reconciled', progress.length > 0 ? progress.join(', ') : 'up to date');
   set('Stalled', 'False', 'Reconciled', 'spec is valid');
   for (const u of admissionConditions(tenant, input.gate, input.membershipGuard)) set(u.type, u.status, u.reason, u.message);
   for (const name of input.excluded) {

@@ -170,3 +170,18 @@ describe('conditions nobody keeps any more', () => {
     expect(none.status.conditions?.map((x) => x.type)).not.toContain('Isolated');
   });
 });
+
+describe('a spec change in progress', () => {
+  it('keeps the members listed as they last settled, but says Reconciling until they hold the new policies', () => {
+    const settled = tenantStatus(input({ namespaces: [facts('a'), facts('b')] })).status;
+    const next = new Map(want).set('tenant-isolation-allow-intra-tenant', 'd3-new');
+    const obj = { ...object(settled), metadata: { ...object().metadata, generation: 2 } };
+    const mid = tenantStatus(input({ object: obj, memberDigests: next, namespaces: [facts('a', { busy: true }), facts('b', { stored: next })] }));
+    expect(mid.status.observedGeneration).toBe(2);
+    expect(mid.status.namespaces?.map((n) => n.state)).toEqual(['Isolated', 'Isolated']);
+    expect(cond(mid, 'Ready')).toMatchObject({ status: 'True' });
+    expect(cond(mid, 'Reconciling')).toMatchObject({ status: 'True', reason: 'Progressing', message: '1 namespace(s) being updated' });
+    const done = tenantStatus(input({ object: { ...obj, status: mid.status }, memberDigests: next, namespaces: [facts('a', { stored: next }), facts('b', { stored: next })] }));
+    expect(cond(done, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Reconciled' });
+  });
+});
