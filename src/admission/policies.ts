@@ -239,15 +239,15 @@ const slug = (key: string): string => {
   return s;
 };
 
-/** The names of the bindings that gate a tenant's namespaces. */
-export function bindingsCovering(t: TenantClaims): string[] {
+/** The names of the bindings that gate a tenant's namespaces (`reserved` ones are never members: no binding names them). */
+export function bindingsCovering(t: TenantClaims, reserved: readonly string[] = []): string[] {
   const policy = gatePolicyOf(t);
   if (!policy) return [];
   const out: string[] = [];
   const pair = singlePair(t.namespaceSelector);
   if (pair) out.push(`${policy}.label.${slug(pair[0])}`);
   else if (t.namespaceSelector) out.push(`${policy}.tenant.${t.name}`);
-  if (t.namespaces.length > 0) out.push(`${policy}.names`);
+  if (t.namespaces.some((n) => !reserved.includes(n))) out.push(`${policy}.names`);
   return out;
 }
 
@@ -338,11 +338,11 @@ export function compactBinding(b: AdmissionBinding | CachedBinding): CachedBindi
  * Whether a stored binding (its selector) gates the namespaces of a tenant it is meant to cover: its label
  * value or its names are listed (a shared binding), or it is the tenant's own selector.
  */
-export function covers(binding: string, selector: LabelSelector | undefined, t: TenantClaims): boolean {
-  if (!selector || !bindingsCovering(t).includes(binding)) return false;
+export function covers(binding: string, selector: LabelSelector | undefined, t: TenantClaims, reserved: readonly string[] = []): boolean {
+  if (!selector || !bindingsCovering(t, reserved).includes(binding)) return false;
   if (binding.endsWith('.names')) {
     const listed = selector.matchExpressions?.[0]?.values ?? [];
-    return t.namespaces.every((n) => listed.includes(n));
+    return t.namespaces.every((n) => listed.includes(n) || reserved.includes(n));
   }
   const pair = singlePair(t.namespaceSelector);
   if (pair) return (selector.matchExpressions?.[0]?.values ?? []).includes(pair[1]);

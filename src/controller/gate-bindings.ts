@@ -92,10 +92,10 @@ export class GateBindings {
     const now = Date.now();
     let covered = true;
     let youngest = 0;
-    for (const name of bindingsCovering(t)) {
+    for (const name of bindingsCovering(t, this.reserved)) {
       const key = `${t.name} ${name}`;
       const b = this.bindings.get(name);
-      if (!covers(name, b?.selector, t)) { covered = false; this.coveredSince.delete(key); continue; }
+      if (!covers(name, b?.selector, t, this.reserved)) { covered = false; this.coveredSince.delete(key); continue; }
       // A binding covering the tenant has done so since its last write at the latest: one stored before
       // the operator started is in force already (a restart must not report the gate as just written).
       // managedFields times are whole seconds, hence the second added.

@@ -312,6 +312,7 @@ export function wireHandlers(t: HandlerTargets): Handlers {
   };
   // A pod-gate binding changed (ours, or someone tampered): the gate is checked again, and the tenants whose
   // coverage by it changed re-read whether they are gated (a shared binding covers many: only those).
+  const reserved = [...membership.reserved];
   const onBinding = (b: CachedBinding, old?: CachedBinding, gone = false): void => {
     t.gateBindings.observed(b, gone);
     if (b.metadata.name === MEMBER_LABEL_GUARD || b.metadata.name === MEMBERSHIP_GUARD) { gateChanged(); return; }
@@ -321,9 +322,9 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       const tenant = membership.tenant(name);
       if (!tenant) continue;
       const claims = claimsOf(tenant);
-      const now = !gone && covers(b.metadata.name, b.selector, claims);
-      const before = old !== undefined && covers(b.metadata.name, old.selector, claims);
-      if (now !== before || (gone && covers(b.metadata.name, b.selector, claims))) enqueue.tenant(name);
+      const now = !gone && covers(b.metadata.name, b.selector, claims, reserved);
+      const before = old !== undefined && covers(b.metadata.name, old.selector, claims, reserved);
+      if (now !== before || (gone && covers(b.metadata.name, b.selector, claims, reserved))) enqueue.tenant(name);
     }
   };
   caches.bindings.on({ add: (b) => onBinding(b), update: (b, old) => onBinding(b, old), delete: (b) => onBinding(b, undefined, true) });

@@ -129,3 +129,22 @@ describe('covers, for a tenant selecting by expressions', () => {
     expect(covers(name, stored(edited), edited)).toBe(true);
   });
 });
+
+describe('a tenant naming a reserved namespace', () => {
+  // --reserved-namespaces (or the release namespace) is not refused by the CRD; gateBindings leaves it out.
+  const named: TenantClaims = { ...acme, namespaceSelector: undefined, namespaces: ['ops', 'web'] };
+  const onlyReserved: TenantClaims = { ...named, name: 'ops-only', namespaces: ['ops'] };
+
+  it('is gated once the names binding lists the others: the reserved one is never listed', () => {
+    const stored = new Map(gateBindings([named], ['ops'], new Map()).map((b): [string, CachedBinding] => [b.metadata.name, compactBinding(b)]));
+    expect([...stored.values()][0]?.selector?.matchExpressions?.[0]?.values).toEqual(['web']);
+    stored.set(MEMBER_LABEL_GUARD, { metadata: { name: MEMBER_LABEL_GUARD }, digest: '', selector: undefined });
+    const bindings = { get: (n: string) => stored.get(n), list: () => [...stored.values()] } as unknown as ResilientInformer<AdmissionBinding, CachedBinding>;
+    const policies = { get: (n: string) => ({ metadata: { name: n, uid: `uid-${n}` } }) } as unknown as ResilientInformer<CachedAdmissionPolicy>;
+    const gate = new GateBindings({} as RestClient, bindings, policies, () => [named, onlyReserved], ['ops']);
+    const facts = gate.factsFor(named);
+    expect(facts.installed && (facts.bound || facts.retryAfterMs !== undefined)).toBe(true);
+    // Naming only reserved namespaces: nothing to bind, nothing missing.
+    expect(gate.factsFor(onlyReserved)).toMatchObject({ installed: true, bound: true });
+  });
+});
