@@ -60,13 +60,20 @@ export class BaselineState {
   }
 
   /**
-   * Whether a baseline policy no longer wanted must stay for now: the baseline's spec is invalid (what it
-   * wrote stays as it is, failing closed), or a policy the namespace should hold instead could not be written.
+   * Whether a baseline policy no longer wanted must stay for now: a policy the namespace should hold instead
+   * could not be written, or the baseline's spec is invalid (what it wrote stays as it is, failing closed)
+   * and the namespace holds no default-deny of its own (`ownDeny`: a tenant isolates it now, and the
+   * baseline's allows would only add paths the tenant does not declare).
    */
-  keeps(name: string, clashed: boolean): boolean {
+  keeps(name: string, clashed: boolean, ownDeny = false): boolean {
     if (!isBaselinePolicyName(name)) return false;
+    return clashed || (this.invalid() && !ownDeny);
+  }
+
+  /** Whether there is a baseline whose spec is invalid: nobody can say which namespaces it covers. */
+  invalid(): boolean {
     const p = this.parsed();
-    return clashed || (p !== undefined && !p.ok);
+    return p !== undefined && !p.ok;
   }
 
   /** The baseline's policies were just written into a namespace that held none: one batched Event. */

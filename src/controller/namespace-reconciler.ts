@@ -179,7 +179,13 @@ export class NamespaceReconciler {
     const wantedNames = new Set(wanted.map((p) => p.metadata.name));
     // Written first, deleted after: a namespace swapping baseline and tenant policies always holds a deny
     // (and keeps the baseline's while a policy it should hold instead cannot be written).
-    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0) ?? false));
+    const ownDeny = wanted.some((p) => p.metadata.name === POLICY_DEFAULT_DENY) && !clashes.has(POLICY_DEFAULT_DENY);
+    // A namespace leaving its tenant while the baseline is invalid (nobody can say whether it covers the
+    // namespace) keeps the tenant's default-deny until the baseline is fixed: fail closed. Not when the
+    // tenant is going away, whose finalizer waits for its policies.
+    const keepDeny = (p: CachedPolicy): boolean => plan.kind === 'unclaimed' && p.metadata.name === POLICY_DEFAULT_DENY && (d.baseline?.invalid() ?? false)
+      && d.membership.tenant(d.managed.tenantOfUid(p.owner!) ?? '') !== undefined;
+    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0, ownDeny) ?? false) && !keepDeny(p));
     await allWritten(stale.map((p) => this.delete(p)));
     const late: Record<string, string> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;

@@ -255,6 +255,26 @@ describe('IsolationBaseline', () => {
     } finally { await w.stop(); }
   });
 
+  it('while its spec is invalid, a namespace joining a tenant keeps none of its allows, and one leaving keeps the tenant\'s deny', async () => {
+    await applyBaseline({ mode: 'Enforce', exempt });
+    await isolatedWith(loose, BASELINE_POLICIES);
+    // Valid for the CRD, not for NetworkPolicy validation (a double hyphen): the operator refuses it.
+    await applyBaseline({ mode: 'Enforce', exempt, dns: { ports: [{ port: 'dns--tcp' }] } });
+    await eventually(async () => (await statusOf('isolationbaselines/cluster'))?.conditions?.[0]?.reason === 'InvalidSpec' || undefined, 'the baseline to report InvalidSpec');
+    expect(await policyNames(loose)).toEqual(BASELINE_POLICIES); // what it wrote stays
+    // Isolated by the tenant now: the baseline's allows would only add paths the tenant does not declare.
+    await labelNamespace(loose, { tenant });
+    await isolatedWith(loose, MANAGED_POLICIES);
+    // Nobody can say whether the invalid baseline covers it: the tenant's deny stays, fail closed.
+    await labelNamespace(loose, { tenant: null });
+    await isolatedWith(loose, ['tenant-isolation-default-deny']);
+    await settled(op, { namespaces: [loose] });
+    expect(await policyNames(loose)).toEqual(['tenant-isolation-default-deny']);
+    // Fixed: the baseline's policies take over.
+    await applyBaseline({ mode: 'Enforce', exempt });
+    await isolatedWith(loose, BASELINE_POLICIES);
+  });
+
   it('Off removes its policies', async () => {
     await applyBaseline({ mode: 'Off', exempt });
     await isolatedWith(loose, []);
