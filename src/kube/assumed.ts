@@ -61,9 +61,11 @@ export class AssumedWrites<T extends Versioned> {
     if (!e) return false;
     const rv = revision({ metadata: { name, resourceVersion } });
     const echo = !deleted && e.obj !== null && resourceVersion !== undefined && e.obj.metadata.resourceVersion === resourceVersion;
-    // Our write: caught up by its echo, anything newer, or the deletion of it. Our delete: by the
-    // deletion's event, or by a newer object (made again by someone).
-    const caughtUp = e.obj !== null ? rv >= e.rv : deleted || rv > e.rv;
+    // Our write: caught up by its echo, anything newer, or any deletion: a delete event carries the object
+    // as the cache last held it, which after a relist can be older than our write (deleted in the watch's
+    // gap), and the cache, holding nothing, is the truth. Our delete: by the deletion's event, or by a newer
+    // object (made again by someone).
+    const caughtUp = deleted || (e.obj !== null ? rv >= e.rv : rv > e.rv);
     if (caughtUp) this.entries.delete(k);
     return echo;
   }

@@ -87,6 +87,16 @@ describe('AssumedWrites', () => {
     expect(a.observe('ns', 'p', '13')).toBe(false);
   });
 
+  it('a deletion seen by a relist ends our write, though the cache never held it', () => {
+    // Written at 100 while the cache held 90; deleted by someone in the watch's gap. The relist's delete
+    // carries the object as the cache held it (90): the write must not still answer that it exists.
+    const a = new AssumedWrites<ReturnType<typeof obj>>();
+    a.assume(obj('p', '100'));
+    expect(a.observe('ns', 'p', '90', true)).toBe(false);
+    expect(a.size).toBe(0);
+    expect(a.resolve('ns', 'p', undefined)).toBeUndefined();
+  });
+
   it('once the cache holds our write, a delete or edit by someone else reads as what it is', () => {
     const a = new AssumedWrites<ReturnType<typeof obj>>();
     const written = obj('p', '10');
