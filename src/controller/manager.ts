@@ -214,9 +214,10 @@ export class Manager {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.proof?.stop();
     await Promise.all(this.controllers.map((c) => c.shutdown()));
-    // After the drain: the last reconciles' batched Events (held up to 5 s) go out with the rest.
+    // After the drain: the last reconciles' batched Events (held up to 5 s) go out with the rest, and are
+    // sent before the caller releases the lease (which fences and cuts writes still in flight).
     this.events.flush();
-    await Promise.all(this.caches.all.map(({ informer }) => informer.stop()));
+    await Promise.all([this.events.idle(), ...this.caches.all.map(({ informer }) => informer.stop())]);
   }
 
   /** What the fleet gauges report: tenants by condition, namespaces by state, peer modes, policies, breaches. */

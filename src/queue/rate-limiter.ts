@@ -28,13 +28,14 @@ export class TokenBucketRateLimiter implements RateLimiter {
   private readonly qps: number;
   private readonly burst: number;
   private readonly now: () => number;
-  constructor(qps = 10, burst = 100, now: () => number = () => Date.now()) {
+  /** `now` is monotonic by default: a wall-clock step back would otherwise leave a debt that delays every retry. */
+  constructor(qps = 10, burst = 100, now: () => number = () => performance.now()) {
     this.qps = qps; this.burst = burst; this.now = now;
     this.tokens = burst; this.last = now();
   }
   when(): number {
     const t = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.qps);
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, t - this.last) / 1000) * this.qps);
     this.last = t;
     this.tokens -= 1; // reserve a token now; a negative balance is a wait
     return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;

@@ -106,7 +106,7 @@ export class WorkQueue {
   addAfter(key: string, delayMs: number, priority = false): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) { this.add(key, priority); return; }
-    const at = Date.now() + delayMs;
+    const at = performance.now() + delayMs; // monotonic: a wall-clock step must not keep a later timer in place of a sooner one
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
@@ -131,6 +131,8 @@ export class WorkQueue {
     this.order.length = 0;
     this.urgent.length = 0;
     this.dirty.clear();
+    // Those waiting for the queue to drain are woken now if nothing runs (a standby's queue never ran).
+    this.notifyIfIdle();
     await this.idle();
   }
 

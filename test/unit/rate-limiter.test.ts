@@ -95,3 +95,14 @@ describe('MaxOfRateLimiter', () => {
     expect(l.when('other')).toBe(5);
   });
 });
+
+describe('TokenBucketRateLimiter and the clock', () => {
+  it('a clock stepping back leaves no debt: the next request waits no longer than the bucket says', () => {
+    let now = 1_000_000;
+    const l = new TokenBucketRateLimiter(10, 2, () => now);
+    expect(l.when()).toBe(0);
+    now -= 3_600_000; // an hour back
+    expect(l.when()).toBe(0); // the second token of the burst
+    expect(l.when()).toBe(100); // then 10 per second, not an hour's debt
+  });
+});

@@ -408,3 +408,16 @@ describe('WorkQueue shutdown', () => {
     expect(q.isQueued('d')).toBe(false);
   });
 });
+
+describe('WorkQueue shutdown', () => {
+  it('wakes those waiting for it to drain, though it never started (a standby)', async () => {
+    const q = new WorkQueue(() => Promise.resolve(undefined));
+    q.add('a');
+    let drained = false;
+    const waiting = q.idle().then(() => { drained = true; });
+    await q.shutdown();
+    await waiting;
+    expect(drained).toBe(true);
+    expect(q.busy).toBe(false);
+  });
+});
