@@ -298,6 +298,10 @@ export function wireHandlers(t: HandlerTargets): Handlers {
       caches.managed.assumed.observe(p.metadata.namespace, p.metadata.name, p.metadata.resourceVersion, true);
       if (concernsOperator(p)) onManaged(p);
     },
+    // Written by us and deleted by someone within the watch's gap: no event says so; the namespace is repaired.
+    relisted: (rv) => {
+      for (const [ns] of caches.managed.assumed.goneAfterRelist(rv, (n, name) => caches.policies.get(name, n) !== undefined)) enqueue.namespace(ns);
+    },
   });
 
   // The gate installed or removed (rare): every tenant's Gated condition may change, and tenants naming

@@ -70,6 +70,24 @@ export class AssumedWrites<T extends Versioned> {
     return echo;
   }
 
+  /**
+   * After a relist at `listRv`: our writes (not deletes) of objects the cache does not hold, made at or
+   * before the list, were deleted since (in the watch's gap, so no event told of it). They are forgotten and
+   * returned as [namespace, name], for their owners to be reconciled.
+   */
+  goneAfterRelist(listRv: string | undefined, cached: (namespace: string, name: string) => boolean): [string, string][] {
+    const upTo = revision({ metadata: { name: '', resourceVersion: listRv } });
+    const gone: [string, string][] = [];
+    for (const [k, e] of this.entries) {
+      if (e.obj === null || e.rv > upTo) continue;
+      const ns = e.obj.metadata.namespace ?? '';
+      if (cached(ns, e.obj.metadata.name)) continue;
+      this.entries.delete(k);
+      gone.push([ns, e.obj.metadata.name]);
+    }
+    return gone;
+  }
+
   get size(): number { return this.entries.size; }
 
   /** Entries are dropped when read after expiry; this drops those never read again (deleted namespaces). */

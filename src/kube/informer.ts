@@ -20,6 +20,11 @@ export interface InformerHandlers<T> {
   /** `old` is the object the cache held before. */
   update?: (obj: T, old: T) => void;
   delete?: (obj: T) => void;
+  /**
+   * After a relist has reported its differences, with the list's resourceVersion: an object created and
+   * deleted within the watch's gap appears in neither, and whoever remembers writing it must forget it.
+   */
+  relisted?: (resourceVersion: string | undefined) => void;
 }
 
 /** What every cached object keeps: the cache is keyed by namespace and name, and a relist compares resourceVersions. */
@@ -250,6 +255,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     for (const o of added) this.dispatch('add', o);
     for (const [o, p] of updated) this.dispatch('update', o, p);
     for (const o of deleted) this.dispatch('delete', o);
+    try { this.handlers.relisted?.(rv); } catch (err) { this.log.error({ err: err instanceof Error ? err.stack : String(err), event: 'relisted' }, 'informer handler threw'); }
     if (!this.synced) { this.synced = true; this.syncWaiters.splice(0).forEach((w) => w()); }
   }
 

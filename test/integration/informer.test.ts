@@ -50,14 +50,17 @@ async function createCM(ns: string, name: string, data: Record<string, string> =
 async function informerFor(path: string, o: InformerOptions = {}, configure: (i: ResilientInformer<ConfigMap>) => void = () => undefined) {
   const client = await RestClient.create(loadKubeConfig(kubeconfig()));
   const events: Event[] = [];
+  /** Each relist's resourceVersion, and how many events had been reported when it was announced. */
+  const relists: { rv: string | undefined; after: number }[] = [];
   const informer = new ResilientInformer<ConfigMap>(client, path, {
     add: (obj) => events.push({ type: 'add', obj }),
     update: (obj, old) => events.push({ type: 'update', obj, old }),
     delete: (obj) => events.push({ type: 'delete', obj }),
+    relisted: (rv) => relists.push({ rv, after: events.length }),
   }, log, o);
   configure(informer);
   running.push({ informer, client });
-  return { informer, client, events };
+  return { informer, client, events, relists };
 }
 
 const summary = (events: Event[]): string[] => events.map((e) => `${e.type} ${e.obj.metadata.name}`);
@@ -275,7 +278,7 @@ describe('ResilientInformer: stop and start again', () => {
   it('a restart of the same instance relists and reports exactly what changed while it was stopped', async () => {
     const ns = await freshNamespace('inf-restart');
     for (const n of ['same', 'gone', 'changed']) await createCM(ns, n, { v: 'before' });
-    const { informer, events } = await informerFor(CM(ns));
+    const { informer, events, relists } = await informerFor(CM(ns));
     await informer.start();
     await informer.waitForSync();
     const sameBefore = informer.get('same', ns);
@@ -288,13 +291,18 @@ describe('ResilientInformer: stop and start again', () => {
     // Two changes: a relist sees only their result (one update); replaying the watch would report two.
     await r.mergePatch(CM(ns, 'changed'), { data: { v: 'between' } }, 'tests');
     await r.mergePatch(CM(ns, 'changed'), { data: { v: 'after' } }, 'tests');
-    await createCM(ns, 'new', { v: 'new' });
+    const created = await createCM(ns, 'new', { v: 'new' });
     events.length = 0;
+    relists.length = 0;
 
     await withTimeout(informer.start(), 3_000, 'start() of a stopped informer');
     await withTimeout(informer.waitForSync(), 3_000, 'waitForSync() after the restart');
     const before = await barrier(ns, events);
     expect(summary(before).sort()).toEqual(['add new', 'delete gone', 'update changed']);
+    // The relist is announced once, after its three differences, with a version that covers them.
+    expect(relists).toHaveLength(1);
+    expect(relists[0]!.after).toBe(3);
+    expect(BigInt(relists[0]!.rv!) >= BigInt(created.metadata.resourceVersion)).toBe(true);
     const u = before.find((e) => e.type === 'update');
     if (u?.type !== 'update') throw new Error('no update');
     expect(u.obj.data).toEqual({ v: 'after' });

@@ -97,6 +97,19 @@ describe('AssumedWrites', () => {
     expect(a.resolve('ns', 'p', undefined)).toBeUndefined();
   });
 
+  it('after a relist, forgets our writes the list should hold but does not, and says which', () => {
+    const a = new AssumedWrites<ReturnType<typeof obj>>();
+    a.assume(obj('made-and-deleted', '100'));       // deleted in the gap: neither listed nor reported
+    a.assume(obj('listed', '110'));
+    a.assume(obj('after-the-list', '200'));          // written after the list was taken
+    a.assumeDeleted('ns', 'our-delete', '90');
+    const cached = new Set(['listed']);
+    expect(a.goneAfterRelist('150', (_ns, name) => cached.has(name))).toEqual([['ns', 'made-and-deleted']]);
+    expect(a.resolve('ns', 'made-and-deleted', undefined)).toBeUndefined();
+    expect(a.resolve('ns', 'after-the-list', undefined)?.v).toBe('after-the-list@200');
+    expect(a.size).toBe(3);
+  });
+
   it('once the cache holds our write, a delete or edit by someone else reads as what it is', () => {
     const a = new AssumedWrites<ReturnType<typeof obj>>();
     const written = obj('p', '10');

@@ -7,6 +7,8 @@ import { wireHandlers, type Enqueue, type HandlerTargets } from '../../src/contr
 import { ManagedPolicyIndex } from '../../src/controller/indexes.ts';
 import { ProfileIndex } from '../../src/controller/profile-index.ts';
 import type { InformerHandlers } from '../../src/kube/informer.ts';
+import { AssumedWrites } from '../../src/kube/assumed.ts';
+import type { CachedPolicy } from '../../src/policy/diff.ts';
 import { MembershipIndex } from '../../src/policy/membership.ts';
 import type { NamespaceObject } from '../../src/policy/types.ts';
 
@@ -20,12 +22,14 @@ class FakeInformer<T> {
 
 function wired(o: { ownEcho?: (ns: NamespaceObject) => boolean } = {}) {
   const namespaces = new FakeInformer<NamespaceObject>();
+  const policies = new FakeInformer<CachedPolicy>();
+  const assumed = new AssumedWrites<CachedPolicy>();
   const tenants = new FakeInformer<TenantIsolationObject>();
   const informer = () => new FakeInformer<unknown>();
   const caches = {
-    namespaces, tenants, profiles: informer(), baselines: informer(), policies: informer(), pods: undefined,
+    namespaces, tenants, profiles: informer(), baselines: informer(), policies, pods: undefined,
     bindings: informer(), admissionPolicies: informer(), membershipKeys: informer(),
-    managed: { assumed: { observe: () => false } }, all: [],
+    managed: { assumed }, all: [],
   } as unknown as ClusterCaches;
   const queued: string[] = [];
   const enqueue: Enqueue = {
@@ -44,7 +48,7 @@ function wired(o: { ownEcho?: (ns: NamespaceObject) => boolean } = {}) {
     membershipKeys: { observed: () => undefined }, gateBindings: { observed: () => undefined },
   } as unknown as HandlerTargets;
   wireHandlers(targets);
-  return { namespaces, tenants, membership, queued };
+  return { namespaces, tenants, policies, assumed, membership, queued };
 }
 
 const tenantObj = (name: string, value: string, generation: number): TenantIsolationObject =>
@@ -87,5 +91,13 @@ describe('informer handlers', () => {
     w.queued.length = 0;
     w.namespaces.h.update!(nsObj('web', { tenant: 'acme', team: 'x', 'isolation.tenancy.dev/member-of': 'acme' }, '5'), old);
     expect(w.queued).toContain('ns/web');
+  });
+
+  it('a relist that no longer shows a policy we wrote queues its namespace (created and deleted in the watch\'s gap)', () => {
+    const w = wired();
+    w.assumed.assume({ metadata: { name: 'tenant-isolation-default-deny', namespace: 'web', resourceVersion: '5' } } as unknown as CachedPolicy);
+    w.policies.h.relisted!('10');
+    expect(w.queued).toEqual(['ns/web']);
+    expect(w.assumed.size).toBe(0);
   });
 });
