@@ -11,7 +11,7 @@ import { isConflict, isNamespaceTerminating, isNotFound, type RestClient } from 
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
 import { isOperatorPolicy, ownedDigest, policyDrift, sameDigests, type CachedPolicy } from '../policy/diff.ts';
-import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
+import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_BASELINE_DENY, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -19,6 +19,9 @@ import type { BaselineState } from './baseline-state.ts';
 import type { ManagedPolicies } from './caches.ts';
 import type { DesiredPolicies } from './desired-policies.ts';
 import { allWritten, policyPath, writePolicy } from './policy-write.ts';
+
+/** The policies that deny everything not allowed: a namespace must never lose its last one. */
+const isDeny = (name: string): boolean => name === POLICY_DEFAULT_DENY || name === POLICY_BASELINE_DENY;
 
 export interface NamespaceReconcilerDeps {
   rest: RestClient;
@@ -147,9 +150,12 @@ export class NamespaceReconciler {
     const labels = this.operatorLabels(ns);
     const member = plan.kind === 'member' && plan.tenant.spec.mode === 'Enforce' && wanted.length > 0 ? plan.tenant.name : undefined;
     const isolated = wanted.length > 0 ? 'true' : undefined;
+    // A name someone else's policy holds is never overwritten (reported, and retried): not every policy it
+    // wants can be stored, so isolated=true (the pod gate's signal) goes before anything else.
+    const squatted = new Set(wanted.filter((p) => !existing.has(p.metadata.name) && d.managed.squatter(name, p.metadata.name)).map((p) => p.metadata.name));
     const early: Record<string, null> = {};
     if (labels.member !== undefined && labels.member !== member) early[LABEL_MEMBER_OF] = null;
-    if (labels.isolated !== undefined && isolated === undefined) early[LABEL_ISOLATED] = null;
+    if (labels.isolated !== undefined && (isolated === undefined || squatted.size > 0)) early[LABEL_ISOLATED] = null;
     if (Object.keys(early).length > 0) await this.patchLabels(name, early, log);
 
     // One digest per wanted policy: it decides drift and is what we remember as applied.
@@ -161,9 +167,7 @@ export class NamespaceReconciler {
     // Already as wanted: remembered as ours below, so a later edit by someone else is recognised as tampering.
     const before = this.lastApplied.get(name);
     const adopted = checked.filter((c) => c.drift === undefined && !before?.has(c.p.metadata.name));
-    const clashes = new Set<string>();
-    // A name someone else's policy holds is never overwritten: reported, and retried.
-    for (const c of checked) if (c.drift === 'missing' && d.managed.squatter(name, c.p.metadata.name)) clashes.add(c.p.metadata.name);
+    const clashes = new Set(squatted);
     let writes = checked.filter((w) => w.drift !== undefined && !clashes.has(w.p.metadata.name));
     // All writes at once: every subset of a namespace's managed policies is at least as restrictive as none,
     // and each only narrows what the others allow, so no write order opens a path.
@@ -183,13 +187,17 @@ export class NamespaceReconciler {
     // A namespace leaving its tenant while the baseline is invalid (nobody can say whether it covers the
     // namespace) keeps the tenant's default-deny until the baseline is fixed: fail closed. Not when the
     // tenant is going away, whose finalizer waits for its policies.
-    const keepDeny = (p: CachedPolicy): boolean => plan.kind === 'unclaimed' && p.metadata.name === POLICY_DEFAULT_DENY && (d.baseline?.invalid() ?? false)
-      && d.membership.tenant(d.managed.tenantOfUid(p.owner!) ?? '') !== undefined;
+    // And the deny it should hold now could not be written (its name is someone else's): the one it holds stays.
+    const denyClashed = [...clashes].some(isDeny);
+    const keepDeny = (p: CachedPolicy): boolean => isDeny(p.metadata.name) && (denyClashed || (plan.kind === 'unclaimed' && p.metadata.name === POLICY_DEFAULT_DENY
+      && (d.baseline?.invalid() ?? false) && d.membership.tenant(d.managed.tenantOfUid(p.owner!) ?? '') !== undefined));
     const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0, ownDeny) ?? false) && !keepDeny(p));
     await allWritten(stale.map((p) => this.delete(p)));
-    const late: Record<string, string> = {};
+    const late: Record<string, string | null> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
     if (clashes.size === 0 && isolated !== undefined && labels.isolated !== isolated) late[LABEL_ISOLATED] = isolated;
+    // A clash found only by the write (the cache had not seen the squatter yet).
+    if (clashes.size > 0 && labels.isolated !== undefined && !(LABEL_ISOLATED in early)) late[LABEL_ISOLATED] = null;
 
     for (const w of writes) {
       const last = before?.get(w.p.metadata.name);

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningOperator } from '../../src/cli/run.ts';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import {
   applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
   kubectl, kubectlRun, labelNamespace, podAdmitted, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
@@ -290,6 +291,28 @@ describe('what the operator treats as its own', () => {
     await eventually(async () => (await policies(ns)).find((p) => p.metadata.name === DENY)?.metadata.ownerReferences?.[0]?.name === t, 'the operator\'s default-deny');
     await podsAdmitted(ns);
     await podAdmitted(ns, 'now');
+  });
+
+  it('an isolated namespace whose tenant comes to want a name someone else holds stops admitting pods until it is freed', async () => {
+    const t = unique('t-clash2');
+    const ns = unique('clash2');
+    await createNamespace(ns, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
+    await isolatedWith(ns, MANAGED_POLICIES);
+    await podsAdmitted(ns);
+    // Made by a cluster-admin (who passes the guard): the name the tenant's next spec needs.
+    const extra = 'tenant-isolation-allow-extra';
+    await (await rest()).create(NP(ns), { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: extra }, spec: { podSelector: {}, ingress: [{}] } }, 'someone');
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, allow: { ingressFrom: [{ namespaceSelector: { matchLabels: { x: 'y' } }, ports: [{ port: 8080 }] }] } });
+    await eventually(async () => (await getNamespace(ns))?.metadata.labels?.['isolation.tenancy.dev/isolated'] === undefined || undefined, `${ns} no longer labelled isolated`);
+    await eventually(async () => (await getTenant(t))?.status?.namespaces?.find((n) => n.name === ns && n.state === 'Pending' && n.message?.includes(extra)), 'the clash in status');
+    await podsAllowedBySA(ns);
+    await eventually(async () => /is not isolated yet: pods wait/.test((await refusal(createPod(ns, `waits-${randomBytes(2).toString('hex')}`))) ?? '') || undefined, 'a pod refused');
+    // Freed: the tenant's own policy takes the name, and pods start again.
+    await (await rest()).delete(NP(ns, extra));
+    await isolatedWith(ns, [...MANAGED_POLICIES, extra].sort());
+    await podsAdmitted(ns);
+    await podAdmitted(ns, 'after');
   });
 
   it('a user\'s policy that carries the operator\'s label but is not its own is left alone', async () => {

@@ -275,6 +275,26 @@ describe('IsolationBaseline', () => {
     await isolatedWith(loose, BASELINE_POLICIES);
   });
 
+  it('a namespace leaving a tenant keeps the tenant\'s deny while the baseline\'s deny name is someone else\'s', async () => {
+    await isolatedWith(loose, BASELINE_POLICIES);
+    await labelNamespace(loose, { tenant });
+    await isolatedWith(loose, MANAGED_POLICIES);
+    // Made by a cluster-admin (who passes the guard), as a policy made before the gate would be.
+    const squatter = await (await rest()).create<NetworkPolicy>(`/apis/networking.k8s.io/v1/namespaces/${loose}/networkpolicies`, {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'tenant-isolation-baseline-deny' }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] },
+    }, 'someone');
+    await labelNamespace(loose, { tenant: null });
+    // The baseline's allows are written, its deny cannot be: the tenant's stays, and the squatter is untouched.
+    await isolatedWith(loose, [...BASELINE_POLICIES, 'tenant-isolation-default-deny'].sort());
+    // The reconcile that wrote them has ended (a clash is retried later, so the queue is idle, not settled).
+    await op.manager.idle();
+    expect((await policies(loose)).find((p) => p.metadata.name === 'tenant-isolation-baseline-deny')?.metadata.resourceVersion).toBe(squatter.metadata.resourceVersion);
+    expect(await policyNames(loose)).toContain('tenant-isolation-default-deny');
+    // Freed: the baseline's deny takes the name, then the tenant's goes.
+    await (await rest()).delete(`/apis/networking.k8s.io/v1/namespaces/${loose}/networkpolicies/tenant-isolation-baseline-deny`);
+    await isolatedWith(loose, BASELINE_POLICIES, 30_000);
+  });
+
   it('Off removes its policies', async () => {
     await applyBaseline({ mode: 'Off', exempt });
     await isolatedWith(loose, []);
