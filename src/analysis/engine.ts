@@ -324,6 +324,13 @@ export class BreachEngine {
     const out = new Map<string, ParsedIp>();
     const add = (ip: ParsedIp): void => { out.set(`${ip.family}/${ip.value}`, ip); };
     for (const s of this.externalSamples) { const ip = parseIp(s); if (ip) add(ip); }
+    // The start of the address space is a region's start too (0.0.0.0/5 when only 8.0.0.0/5 and up are
+    // declared). IPv6's only where the tenant's pods have IPv6 addresses or a block names one: an IPv4-only
+    // cluster has no IPv6 path to report.
+    add({ family: 4, value: 0n });
+    const v6 = blocks.some((b) => b.cidr?.family === 6)
+      || [...m.members].some((ns) => [...this.model.classesIn(ns)].some((c) => [...c.pods.values()].some((p) => p.ips.some((ip) => ip.family === 6))));
+    if (v6) add({ family: 6, value: 0n });
     // The start of every region the ipBlocks cut the address space into: each ipBlock's inside,
     // its exceptions and the space right after each is probed, so verdicts cannot differ inside a region.
     for (const b of blocks) {

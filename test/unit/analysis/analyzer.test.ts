@@ -144,6 +144,21 @@ describe('tenant breaches', () => {
     expect(got.every((s) => s.startsWith('egress acme-2/api'))).toBe(true);
   });
 
+  it('every region of the address space is probed, the first one and IPv6 where the tenant has IPv6 pods', () => {
+    // Declared: everything from 8.0.0.0 up, on 443. A tenant-written open egress on 443 reaches 0.0.0.0/5 too.
+    const upper = ['8.0.0.0/5', '16.0.0.0/4', '32.0.0.0/3', '64.0.0.0/2', '128.0.0.0/1'].map((cidr) => ({ ipBlock: { cidr }, ports: [{ port: 443 }] }));
+    const open443 = np('acme-2', 'https-out', { policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'TCP', port: 443 }] }] });
+    const v4 = world({ tenants: [acme({ allow: { egressTo: upper } })], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open443] });
+    expect(summary(v4.breaches('acme'))).toContain('egress acme-2/api external 0.0.0.0 TCP/443 acme-2/https-out');
+    // Declared: all of IPv4. An IPv4-only cluster has no other path; a dual-stack pod reaches IPv6 too.
+    const all4 = acme({ allow: { egressTo: [{ ipBlock: { cidr: '0.0.0.0/0' }, ports: [{ port: 443 }] }] } });
+    const single = world({ tenants: [all4], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open443] });
+    expect(summary(single.breaches('acme')).filter((b) => b.includes('external'))).toEqual([]);
+    const dual = defaultPods().map((p) => (p.name === 'api' ? { ...p, ips: [...p.ips, 'fd00:1::5'] } : p));
+    const both = world({ tenants: [all4], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [open443], pods: dual });
+    expect(summary(both.breaches('acme'))).toEqual(['egress acme-2/api external 0:0:0:0:0:0:0:0 TCP/443 acme-2/https-out']);
+  });
+
   it('a tenant with no policies (Audit) reports every peer on every port, with no policy to blame', () => {
     const t = acme({ mode: 'Audit' });
     const a = world({ tenants: [t, globex()], membership: membership() });
