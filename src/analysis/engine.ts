@@ -324,23 +324,22 @@ export class BreachEngine {
     const out = new Map<string, ParsedIp>();
     const add = (ip: ParsedIp): void => { out.set(`${ip.family}/${ip.value}`, ip); };
     for (const s of this.externalSamples) { const ip = parseIp(s); if (ip) add(ip); }
-    // The start of the address space is a region's start too (0.0.0.0/5 when only 8.0.0.0/5 and up are
-    // declared). IPv6's only where the tenant's pods have IPv6 addresses or a block names one: an IPv4-only
-    // cluster has no IPv6 path to report.
-    add({ family: 4, value: 0n });
-    const v6 = blocks.some((b) => b.cidr?.family === 6)
-      || [...m.members].some((ns) => [...this.model.classesIn(ns)].some((c) => [...c.pods.values()].some((p) => p.ips.some((ip) => ip.family === 6))));
-    if (v6) add({ family: 6, value: 0n });
     // The start of every region the ipBlocks cut the address space into: each ipBlock's inside,
     // its exceptions and the space right after each is probed, so verdicts cannot differ inside a region.
-    for (const b of blocks) {
-      for (const c of b.cidr ? [b.cidr, ...b.except] : []) {
-        const bits = c.family === 4 ? 32 : 128;
-        add({ family: c.family, value: c.base });
-        const after = c.base + (1n << BigInt(bits - c.prefix));
-        if (after < (1n << BigInt(bits))) add({ family: c.family, value: after });
-      }
+    const cidrs = blocks.flatMap((b) => (b.cidr ? [b.cidr, ...b.except] : []));
+    const end = (c: (typeof cidrs)[number]): bigint => c.base + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix));
+    for (const c of cidrs) {
+      add({ family: c.family, value: c.base });
+      if (end(c) < (1n << BigInt(c.family === 4 ? 32 : 128))) add({ family: c.family, value: end(c) });
     }
+    // And the space's own start, where no sample lies in its region yet (0.0.0.0/5 when only 8.0.0.0/5 and
+    // up are named). IPv6 only where the tenant's pods have IPv6 addresses or a block is IPv6: an IPv4-only
+    // cluster has no IPv6 path to report.
+    const region = (ip: ParsedIp): string => `${ip.family}:${cidrs.filter((c) => c.family === ip.family && c.base <= ip.value && ip.value < end(c)).map((c) => `${c.base}/${c.prefix}`).sort().join(',')}`;
+    const sampled = new Set([...out.values()].map(region));
+    const v6 = cidrs.some((c) => c.family === 6)
+      || [...m.members].some((ns) => [...this.model.classesIn(ns)].some((c) => [...c.pods.values()].some((p) => p.ips.some((ip) => ip.family === 6))));
+    for (const start of [{ family: 4 as const, value: 0n }, ...(v6 ? [{ family: 6 as const, value: 0n }] : [])]) if (!sampled.has(region(start))) add(start);
     return [...out.values()];
   }
 }
