@@ -347,11 +347,19 @@ export class BreachEngine {
 /** Ports the tenant declares towards/from a peer class or address. */
 function declaredPorts(rules: readonly DeclaredRule[], localNs: string, peer: PodClass | ParsedIp, destination: readonly ContainerPort[] | undefined): PortSet {
   let out = NO_PORTS;
-  for (const r of rules) {
-    const match = 'value' in peer
-      ? r.block !== undefined && blockContains(r.block, peer)
-      : r.block ? peer.blocks.has(r.block.id) : (r.namespaceSelector !== undefined || r.podSelector !== undefined) && selectorPeerMatches(r.namespaceSelector, r.podSelector, localNs, peer);
-    if (match) out = union(out, rulePorts(r.ports, destination));
+  if ('value' in peer) {
+    for (const r of rules) if (r.block !== undefined && blockContains(r.block, peer)) out = union(out, rulePorts(r.ports, destination));
+    return out;
   }
-  return out;
+  for (const r of rules) {
+    if (!r.block && (r.namespaceSelector !== undefined || r.podSelector !== undefined) && selectorPeerMatches(r.namespaceSelector, r.podSelector, localNs, peer)) out = union(out, rulePorts(r.ports, destination));
+  }
+  // ipBlocks cover a pod's traffic on the ports declared for every one of its addresses (any of them may carry it).
+  let byAddress: PortSet | undefined;
+  for (const ids of peer.addressBlocks) {
+    let ports = NO_PORTS;
+    for (const r of rules) if (r.block && ids.has(r.block.id)) ports = union(ports, rulePorts(r.ports, destination));
+    byAddress = byAddress === undefined ? ports : intersect(byAddress, ports);
+  }
+  return byAddress === undefined ? out : union(out, byAddress);
 }

@@ -7,7 +7,7 @@
 import { NamespaceLabelIndex } from '../policy/namespace-labels.ts';
 import { matchesSelector } from '../policy/selector.ts';
 import {
-  IpBlockRegistry, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
+  IpBlockRegistry, blockContains, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
   type CompiledIpBlock, type CompiledPeer, type CompiledPolicy, type Labels, type ParsedIp, type PodSubject,
 } from './compile.ts';
 import type { Deps } from './dependencies.ts';
@@ -28,6 +28,12 @@ export interface PodClass extends PodSubject {
   containerPorts: readonly ContainerPort[];
   hostNetwork: boolean;
   blocks: ReadonlySet<number>;
+  /**
+   * Per address of its pods, the blocks containing that address: a declaration covers a pod's traffic
+   * only where it covers every address (a dual-stack pod reached over IPv4 is not covered by an IPv6 block).
+   * One set, the same as `blocks`, for pods with one address.
+   */
+  addressBlocks: readonly ReadonlySet<number>[];
   pods: Map<string, PodRecord>;
   /** Policies selecting the class, by direction, sorted by key; undefined until first needed. */
   selected: { ingress: CompiledPolicy[]; egress: CompiledPolicy[] } | undefined;
@@ -113,13 +119,15 @@ export class ClusterModel {
     const key = `${info.namespace}/${info.name}`;
     const prev = this.pods.get(key);
     const ips = parseIps(info.ips);
-    const sig = this.blocks.all().filter((b) => blockMatchesAny(b, ips)).map((b) => b.id);
-    const ck = classKey(info, sig);
+    const matching = this.blocks.all().filter((b) => blockMatchesAny(b, ips));
+    const sig = matching.map((b) => b.id);
+    const perAddress = ips.length > 1 ? ips.map((ip) => matching.filter((b) => blockContains(b, ip)).map((b) => b.id)) : [sig];
+    const ck = classKey(info, sig, ips.length > 1 ? perAddress : undefined);
     if (prev && prev.cls.key === ck) { prev.info = info; prev.ips = ips; return; }
     if (prev) this.leaveClass(prev);
     const rec: PodRecord = { key, info, ips, cls: undefined as unknown as PodClass };
     this.pods.set(key, rec);
-    this.joinClass(rec, ck, sig);
+    this.joinClass(rec, ck, sig, perAddress);
   }
 
   deletePod(namespace: string, name: string): void {
@@ -131,7 +139,7 @@ export class ClusterModel {
 
   classesIn(namespace: string): ReadonlySet<PodClass> { return this.classesByNs.get(namespace) ?? EMPTY_CLASSES; }
 
-  private joinClass(rec: PodRecord, ck: string, sig: readonly number[]): void {
+  private joinClass(rec: PodRecord, ck: string, sig: readonly number[], perAddress: readonly (readonly number[])[]): void {
     const ns = rec.info.namespace;
     if (!this.namespaces.has(ns)) this.putNamespace(ns, namespaceLabels(ns, undefined), false);
     let cls = this.classes.get(ck);
@@ -142,7 +150,7 @@ export class ClusterModel {
         // Copies, unless frozen (callers that intern values pass frozen shared ones: nothing can change them).
         labels: frozenOr(rec.info.labels ?? {}, (l) => ({ ...l })), containerPorts: frozenOr(rec.info.containerPorts, (ps) => ps.map((p) => ({ ...p }))),
         hostNetwork: rec.info.hostNetwork === true,
-        blocks, pods: new Map(), selected: undefined,
+        blocks, addressBlocks: perAddress.length === 1 ? [blocks] : perAddress.map((ids) => new Set(ids)), pods: new Map(), selected: undefined,
         inBlock: (b: CompiledIpBlock) => blocks.has(b.id),
       };
       this.classes.set(ck, cls);
@@ -357,7 +365,8 @@ function indexByName(list: readonly ModelPolicy[], name: string): number {
   return -lo - 1;
 }
 
-function classKey(info: PodInfo, sig: readonly number[]): string {
+function classKey(info: PodInfo, sig: readonly number[], perAddress?: readonly (readonly number[])[]): string {
   const ports = [...info.containerPorts].map((p) => `${p.name ?? ''}:${p.containerPort}/${p.protocol ?? 'TCP'}`).sort().join(',');
-  return `${info.namespace}\u0000${labelsKey(info.labels)}\u0000${ports}\u0000${info.hostNetwork ? 1 : 0}\u0000${sig.join(',')}`;
+  const addresses = perAddress ? `\u0000${perAddress.map((ids) => ids.join(',')).sort().join(';')}` : '';
+  return `${info.namespace}\u0000${labelsKey(info.labels)}\u0000${ports}\u0000${info.hostNetwork ? 1 : 0}\u0000${sig.join(',')}${addresses}`;
 }

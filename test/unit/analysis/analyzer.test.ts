@@ -159,6 +159,19 @@ describe('tenant breaches', () => {
     expect(summary(both.breaches('acme'))).toEqual(['egress acme-2/api external 0:0:0:0:0:0:0:0 TCP/443 acme-2/https-out']);
   });
 
+  it('a declared ipBlock covers a dual-stack peer only at the addresses it contains', () => {
+    // shared/cache has an IPv4 and an IPv6 address; only the IPv6 one is declared. Over IPv4 the
+    // tenant's own policy admits it too: undeclared.
+    const pods = defaultPods().map((p) => (p.name === 'cache' ? { ...p, ips: ['10.9.0.1', 'fd00:9::1'] } : p));
+    const fromShared = np('acme-1', 'from-shared', { ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shared' } } }], ports: [{ protocol: 'TCP', port: 8080 }] }] });
+    const v6only = acme({ allow: { ingressFrom: [{ ipBlock: { cidr: 'fd00:9::/64' }, ports: [{ port: 8080 }] }] } });
+    const got = summary(world({ tenants: [v6only], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [fromShared], pods }).breaches('acme'));
+    expect(got).toContain('ingress acme-1/web+acme-1/web-2 namespace shared TCP/8080 acme-1/from-shared');
+    // Both of its addresses declared: covered.
+    const both = acme({ allow: { ingressFrom: ['fd00:9::/64', '10.9.0.0/16'].map((cidr) => ({ ipBlock: { cidr }, ports: [{ port: 8080 }] })) } });
+    expect(summary(world({ tenants: [both], membership: new Map([['acme', ['acme-1', 'acme-2']]]), extra: [fromShared], pods }).breaches('acme')).filter((b) => b.includes('namespace shared'))).toEqual([]);
+  });
+
   it('a tenant with no policies (Audit) reports every peer on every port, with no policy to blame', () => {
     const t = acme({ mode: 'Audit' });
     const a = world({ tenants: [t, globex()], membership: membership() });

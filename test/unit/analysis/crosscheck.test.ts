@@ -154,6 +154,11 @@ function engineFacts(s: Snapshot, breaches: Breach[]): Set<string> {
   return out;
 }
 
+/** A declaration covers a peer pod only if it covers it at each of its addresses (any one may carry the traffic). */
+function eachAddress<P extends PodInfo | { external: string }>(peer: P, declared: (p: P) => boolean): boolean {
+  return 'external' in peer || peer.ips.length <= 1 ? declared(peer) : peer.ips.every((ip) => declared({ ...peer, ips: [ip] }));
+}
+
 function referenceFacts(s: Snapshot, t: ValidTenant, externals: readonly string[]): Set<string> {
   const members = new Set(MEMBERSHIP.get(t.name));
   const out = new Set<string>();
@@ -166,8 +171,8 @@ function referenceFacts(s: Snapshot, t: ValidTenant, externals: readonly string[
       const plainPeer = 'external' in p ? p : { ...p, hostNetwork: false };
       for (const protocol of PROTOCOLS) {
         for (const port of PROBES) {
-          if (decide(s, p, local, port, protocol).allowed && !decide(decl, plainPeer, plainLocal, port, protocol).ingress.allowed) out.add(`ingress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
-          if (decide(s, local, p, port, protocol).allowed && !decide(decl, plainLocal, plainPeer, port, protocol).egress.allowed) out.add(`egress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+          if (decide(s, p, local, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, q, plainLocal, port, protocol).ingress.allowed)) out.add(`ingress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+          if (decide(s, local, p, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, plainLocal, q, port, protocol).egress.allowed)) out.add(`egress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
         }
       }
     }
