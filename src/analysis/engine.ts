@@ -326,21 +326,28 @@ export class BreachEngine {
     for (const s of this.externalSamples) { const ip = parseIp(s); if (ip) add(ip); }
     // The start of every region the ipBlocks cut the address space into: each ipBlock's inside,
     // its exceptions and the space right after each is probed, so verdicts cannot differ inside a region.
-    const cidrs = blocks.flatMap((b) => (b.cidr ? [b.cidr, ...b.except] : []));
-    const end = (c: (typeof cidrs)[number]): bigint => c.base + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix));
-    for (const c of cidrs) {
-      add({ family: c.family, value: c.base });
-      if (end(c) < (1n << BigInt(c.family === 4 ? 32 : 128))) add({ family: c.family, value: end(c) });
+    const ranges = blocks.flatMap((b) => (b.cidr ? [b.cidr, ...b.except] : []))
+      .map((c) => ({ family: c.family, base: c.base, end: c.base + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)) }));
+    for (const r of ranges) {
+      add({ family: r.family, value: r.base });
+      if (r.end < (1n << BigInt(r.family === 4 ? 32 : 128))) add({ family: r.family, value: r.end });
     }
     // And the space's own start, where no sample lies in its region yet (0.0.0.0/5 when only 8.0.0.0/5 and
     // up are named). IPv6 only where the tenant's pods have IPv6 addresses or a block is IPv6: an IPv4-only
     // cluster has no IPv6 path to report.
-    const region = (ip: ParsedIp): string => `${ip.family}:${cidrs.filter((c) => c.family === ip.family && c.base <= ip.value && ip.value < end(c)).map((c) => `${c.base}/${c.prefix}`).sort().join(',')}`;
+    const region = (ip: ParsedIp): string => `${ip.family}:${ranges.filter((r) => r.family === ip.family && r.base <= ip.value && ip.value < r.end).map((r) => `${r.base}-${r.end}`).sort().join(',')}`;
     const sampled = new Set([...out.values()].map(region));
-    const v6 = cidrs.some((c) => c.family === 6)
-      || [...m.members].some((ns) => [...this.model.classesIn(ns)].some((c) => [...c.pods.values()].some((p) => p.ips.some((ip) => ip.family === 6))));
-    for (const start of [{ family: 4 as const, value: 0n }, ...(v6 ? [{ family: 6 as const, value: 0n }] : [])]) if (!sampled.has(region(start))) add(start);
+    const starts: ParsedIp[] = [{ family: 4, value: 0n }];
+    if (ranges.some((r) => r.family === 6) || this.hasIpv6Pod(m)) starts.push({ family: 6, value: 0n });
+    for (const start of starts) if (!sampled.has(region(start))) add(start);
     return [...out.values()];
+  }
+
+  private hasIpv6Pod(m: TenantModel): boolean {
+    for (const ns of m.members) {
+      for (const c of this.model.classesIn(ns)) for (const p of c.pods.values()) if (p.ips.some((ip) => ip.family === 6)) return true;
+    }
+    return false;
   }
 }
 

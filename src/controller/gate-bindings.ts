@@ -31,6 +31,14 @@ export interface GateFacts {
   retryAfterMs?: number;
 }
 
+/**
+ * Whether the member-label guard (policy and binding) is installed: only then are the operator's namespace
+ * labels its alone, so the pod gate (isolated) and label-selected peers (member-of) may rely on them.
+ */
+export function memberLabelGuarded(policies: Pick<ResilientInformer<CachedAdmissionPolicy>, 'get'>, bindings: Pick<ResilientInformer<AdmissionBinding, CachedBinding>, 'get'>): boolean {
+  return policies.get(MEMBER_LABEL_GUARD) !== undefined && bindings.get(MEMBER_LABEL_GUARD) !== undefined;
+}
+
 export class GateBindings {
   private readonly rest: RestClient;
   private readonly bindings: ResilientInformer<AdmissionBinding, CachedBinding>;
@@ -105,8 +113,7 @@ export class GateBindings {
     }
     const wait = covered ? youngest + GATE_EFFECTIVE_AFTER_MS - now : 0;
     // The pod gate admits on the isolated label: it holds only while the member-label guard keeps that label the operator's.
-    const installed = this.policies.get(policy) !== undefined
-      && (policy !== POD_GATE || (this.policies.get(MEMBER_LABEL_GUARD) !== undefined && this.bindings.get(MEMBER_LABEL_GUARD) !== undefined));
+    const installed = this.policies.get(policy) !== undefined && (policy !== POD_GATE || memberLabelGuarded(this.policies, this.bindings));
     return { policy, installed, bound: covered && wait <= 0, ...(covered && wait > 0 ? { retryAfterMs: wait } : {}) };
   }
 

@@ -15,7 +15,7 @@ import { BASELINE_NAME, parseTenant } from '../api/schema.ts';
 import { BASELINE_OWNER } from '../policy/baseline.ts';
 import { LABEL_MEMBER_OF } from '../policy/labels.ts';
 import { MembershipIndex } from '../policy/membership.ts';
-import { MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD } from '../admission/policies.ts';
+import { MEMBERSHIP_GUARD } from '../admission/policies.ts';
 import { MembershipKeys } from './membership-keys.ts';
 import { unlisted, type MembershipGuardState } from './tenant-status.ts';
 import { Controller } from '../queue/controller.ts';
@@ -28,7 +28,7 @@ import { IsolationProof } from './isolation-proof.ts';
 import { NamespaceReconciler } from './namespace-reconciler.ts';
 import { PeerModes } from './peer-modes.ts';
 import { TenantReconciler } from './tenant-reconciler.ts';
-import { GateBindings } from './gate-bindings.ts';
+import { GateBindings, memberLabelGuarded } from './gate-bindings.ts';
 import { claimsOf } from '../admission/policies.ts';
 import { BaselineState } from './baseline-state.ts';
 import { BaselineReconciler } from './baseline-reconciler.ts';
@@ -92,7 +92,7 @@ export class Manager {
     const profiles = new ProfileIndex((name) => this.caches.profiles.get(name));
     const invalidTenants = new Map<string, string>();
     // The member label may be relied on only while the admission gate makes it the operator's alone.
-    const labelGuarded = (): boolean => this.caches.admissionPolicies.get(MEMBER_LABEL_GUARD) !== undefined && this.caches.bindings.get(MEMBER_LABEL_GUARD) !== undefined;
+    const labelGuarded = (): boolean => memberLabelGuarded(this.caches.admissionPolicies, this.caches.bindings);
     const peerModes = new PeerModes({ guarded: labelGuarded, tenant: (t) => this.caches.tenants.get(t), holdsPolicies: (t) => this.policyIndex.holds(t),
       labelled: (t) => this.membership.namespacesLabelled(LABEL_MEMBER_OF, t).length > 0, synced: () => this.cachesSynced });
     const desired = new DesiredPolicies(this.membership, (t) => peerModes.of(t));

@@ -184,14 +184,19 @@ export class NamespaceReconciler {
     // Written first, deleted after: a namespace swapping baseline and tenant policies always holds a deny
     // (and keeps the baseline's while a policy it should hold instead cannot be written).
     const ownDeny = wanted.some((p) => p.metadata.name === POLICY_DEFAULT_DENY) && !clashes.has(POLICY_DEFAULT_DENY);
-    // A namespace leaving its tenant while the baseline is invalid (nobody can say whether it covers the
-    // namespace) keeps the tenant's default-deny until the baseline is fixed: fail closed. Not when the
-    // tenant is going away, whose finalizer waits for its policies.
-    // And the deny it should hold now could not be written (its name is someone else's): the one it holds stays.
     const denyClashed = [...clashes].some(isDeny);
-    const keepDeny = (p: CachedPolicy): boolean => isDeny(p.metadata.name) && (denyClashed || (plan.kind === 'unclaimed' && p.metadata.name === POLICY_DEFAULT_DENY
-      && (d.baseline?.invalid() ?? false) && d.membership.tenant(d.managed.tenantOfUid(p.owner!) ?? '') !== undefined));
-    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !(d.baseline?.keeps(p.metadata.name, clashes.size > 0, ownDeny) ?? false) && !keepDeny(p));
+    /** A policy no longer wanted that stays for now, so the namespace is never left without a deny. */
+    const staysForNow = (p: CachedPolicy): boolean => {
+      // The deny it should hold now could not be written (its name is someone else's): the one it holds stays.
+      if (denyClashed && isDeny(p.metadata.name)) return true;
+      // Leaving its tenant while the baseline is invalid (nobody can say whether it covers the namespace):
+      // the tenant's deny stays until the baseline is fixed. Not when the tenant is going away, whose
+      // finalizer waits for its policies.
+      if (plan.kind === 'unclaimed' && p.metadata.name === POLICY_DEFAULT_DENY && (d.baseline?.invalid() ?? false)
+        && d.membership.tenant(d.managed.tenantOfUid(p.owner!) ?? '') !== undefined) return true;
+      return d.baseline?.keeps(p.metadata.name, clashes.size > 0, ownDeny) ?? false;
+    };
+    const stale = [...existing.values()].filter((p) => !wantedNames.has(p.metadata.name) && !staysForNow(p));
     await allWritten(stale.map((p) => this.delete(p)));
     const late: Record<string, string | null> = {};
     if (clashes.size === 0 && member !== undefined && labels.member !== member) late[LABEL_MEMBER_OF] = member;
