@@ -5,7 +5,7 @@
 // - delayed adds keep only the earliest pending timer per key;
 // - shutdown stops taking keys and drains the ones in flight;
 // - keys added with `priority` go before the rest (a namespace that just joined a tenant is isolated
-//   before the fan-out updates of its tenant's other members);
+//   before the fan-out updates of its tenant's other members), also when added while it is processing;
 // - a reconcile may hand back its last step (`finishing`): the key stays held until that ends, but its
 //   worker takes the next key meanwhile (the namespace controller's label patch, a round trip that
 //   otherwise held one of four workers for half of a namespace's work).
@@ -46,6 +46,8 @@ export class WorkQueue {
   private readonly urgent: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Keys added with priority while they were processing: they go to `urgent` when the run ends. */
+  private readonly urgentAfterRun = new Set<string>();
   /** Workers running a reconcile (keys in `processing` whose reconcile has not handed back `finishing`). */
   private busyWorkers = 0;
   private readonly addedAt = new Map<string, number>();
@@ -88,6 +90,7 @@ export class WorkQueue {
   add(key: string, priority = false): void {
     if (this.shuttingDown) return;
     this.observer.add?.(key);
+    if (priority && this.processing.has(key)) this.urgentAfterRun.add(key);
     if (this.dirty.has(key)) {
       if (priority && !this.processing.has(key)) {
         const i = this.order.indexOf(key);
@@ -97,7 +100,7 @@ export class WorkQueue {
     }
     this.dirty.add(key);
     if (!this.addedAt.has(key)) this.addedAt.set(key, Date.now());
-    if (this.processing.has(key)) return; // re-queued by done()
+    if (this.processing.has(key)) return; // re-queued when its run ends
     (priority ? this.urgent : this.order).push(key);
     this.observer.depth?.(this.depth);
     this.pump();
@@ -131,6 +134,7 @@ export class WorkQueue {
     this.order.length = 0;
     this.urgent.length = 0;
     this.dirty.clear();
+    this.urgentAfterRun.clear();
     // Those waiting for the queue to drain are woken now if nothing runs (a standby's queue never ran).
     this.notifyIfIdle();
     await this.idle();
@@ -192,7 +196,8 @@ export class WorkQueue {
       this.startedAt.delete(key);
       this.processing.delete(key);
       if (holdsWorker) this.busyWorkers--;
-      if (this.dirty.has(key) && !this.shuttingDown) { this.order.push(key); this.observer.depth?.(this.depth); }
+      const urgent = this.urgentAfterRun.delete(key);
+      if (this.dirty.has(key) && !this.shuttingDown) { (urgent ? this.urgent : this.order).push(key); this.observer.depth?.(this.depth); }
       this.settled?.(key);
       this.pump();
       this.notifyIfIdle();

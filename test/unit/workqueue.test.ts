@@ -369,6 +369,32 @@ describe('WorkQueue delayed adds', () => {
     expect(rec.calls).toEqual(['busy', 'new', 'a', 'b', 'plain']);
   });
 
+  it('a key added with priority while it is processing runs again before the keys already queued', async () => {
+    const rec = new Recorder();
+    const q = queue(rec, { concurrency: 1 });
+    const first = gate();
+    rec.hold = (key) => (rec.count(key) === 1 && key === 'k' ? first.promise : undefined);
+    q.start();
+    q.add('k');
+    await elapse(0);
+    q.add('a');
+    q.add('b');
+    q.add('k', true);
+    first.open();
+    await waitFor(() => rec.calls.length === 4, 'all four');
+    expect(rec.calls).toEqual(['k', 'k', 'a', 'b']);
+    // Without priority the re-added key waits its turn.
+    const second = gate();
+    rec.hold = (key) => (key === 'm' && rec.count('m') === 1 ? second.promise : undefined);
+    q.add('m');
+    await elapse(0);
+    q.add('c');
+    q.add('m');
+    second.open();
+    await waitFor(() => rec.calls.length === 7, 'all seven');
+    expect(rec.calls.slice(4)).toEqual(['m', 'c', 'm']);
+  });
+
   it('addAfter with no delay adds at once', async () => {
     const rec = new Recorder();
     const q = queue(rec);
