@@ -235,7 +235,7 @@ export class RestClient {
       headers['Content-Type'] = o.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    // Synchronously before the request exists: nothing between this check and the socket can yield.
+    // Synchronously before the request exists, and again when it gets a socket (below).
     if (isWrite) this.checkWriteFence(method, url.pathname);
     return await new Promise<T>((resolve, reject) => {
       const req = this.lib.request({ ...url.options, method, headers, agent: this.agent, timeout: o.timeoutMs ?? 30_000, signal: o.signal }, (res) => {
@@ -259,10 +259,17 @@ export class RestClient {
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
       req.on('error', (e) => {
-        if (this.resetWrites.has(req)) reject(new WritesFencedError(`${method} ${url.pathname}: write in flight reset: ${this.fenced}`));
+        if (e instanceof WritesFencedError) reject(e);
+        else if (this.resetWrites.has(req)) reject(new WritesFencedError(`${method} ${url.pathname}: write in flight reset: ${this.fenced}`));
         else reject(new Error(`${method} ${url.pathname}: ${e.message}`, { cause: e }));
       });
-      if (isWrite) { this.inFlightWrites.add(req); req.once('close', () => this.inFlightWrites.delete(req)); }
+      if (isWrite) {
+        this.inFlightWrites.add(req);
+        req.once('close', () => this.inFlightWrites.delete(req));
+        // Again when a socket is assigned, before the buffered request is flushed to it: a write may have
+        // waited for one of the agent's sockets past the lease's renew deadline.
+        req.once('socket', () => { try { this.checkWriteFence(method, url.pathname); } catch (e) { req.destroy(e as Error); } });
+      }
       if (payload !== undefined) req.write(payload);
       req.end();
     });

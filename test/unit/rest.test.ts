@@ -78,6 +78,27 @@ describe('RestClient write fence', () => {
     expect(serverSockets[0]!.error).toBe('ECONNRESET');
   });
 
+  it('a write that waited for a socket past the renew deadline is refused when it gets one, unsent', async () => {
+    const held: (() => void)[] = [];
+    handler = (_req, res) => { held.push(() => res.end('{}')); };
+    // Every one of the agent's 32 sockets busy with a read the server holds.
+    const reads = Array.from({ length: 32 }, (_, i) => client.get(`/api/v1/namespaces/r${i}`));
+    await until(() => seen.length === 32);
+    const deadline = performance.now() + 20;
+    client.allowWritesUntil(deadline);
+    const write = client.create('/api/v1/namespaces', { metadata: { name: 'x' } }, 'tests').catch((e: unknown) => e);
+    await until(() => performance.now() > deadline);
+    handler = (_req, res) => { res.end('{}'); };
+    held.shift()!(); // one socket is free again: the queued write would take it
+    const err = await write;
+    expect(err).toBeInstanceOf(WritesFencedError);
+    expect((err as Error).message).toBe('POST /api/v1/namespaces: refused, the leader lease is not held');
+    for (const h of held) h();
+    await Promise.all(reads);
+    await client.get('/api/v1/namespaces/after'); // a barrier: anything sent before it has arrived
+    expect(seen.filter((s) => s.method !== 'GET')).toEqual([]);
+  });
+
   it('a read in flight is left alone by the fence', async () => {
     let answer: () => void = () => undefined;
     handler = (_req, res) => { answer = () => res.end('{"ok":true}'); };
