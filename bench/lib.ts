@@ -314,9 +314,9 @@ export const sumWrites = (w: Record<string, number>, resource: RegExp = /./): nu
 const HEARTBEAT = /^\S+ leases$/;
 
 /**
- * Waits for quiescence: every operator's work queues empty and no reconcile running (its metrics:
- * workqueue_depth, controller_runtime_active_workers), and no write to the apiserver from anyone for
- * `quietMs` (its apiserver_request_total, lease heartbeats aside). Every phase of a benchmark starts and
+ * Waits for quiescence: every operator's work queues empty, no reconcile running and no Event waiting to
+ * be sent (its metrics: workqueue_depth, controller_runtime_active_workers,
+ * tenant_isolation_events_pending), and no write to the apiserver from anyone for `quietMs` (its apiserver_request_total, lease heartbeats aside). Every phase of a benchmark starts and
  * ends here, so a phase's counts hold all the work it caused and none of the next one's. Returns how long
  * reaching quiescence took, in ms (the quiet period included).
  */
@@ -332,7 +332,8 @@ export async function quiescent(rest: RestClient, ops: OperatorProcess | readonl
   for (;;) {
     const busy = (await Promise.all(operators.map(async (op) => {
       const m = await op.metrics();
-      return counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers');
+      // Events still in a batch window land up to 5 s later: they belong to this phase, not the next.
+      return counter(m, 'workqueue_depth') + counter(m, 'controller_runtime_active_workers') + counter(m, 'tenant_isolation_events_pending');
     }))).reduce((a, b) => a + b, 0);
     const w = await apiserverWrites(rest);
     const writes = Object.entries(w).filter(([k]) => !HEARTBEAT.test(k)).reduce((a, [, v]) => a + v, 0);

@@ -186,6 +186,7 @@ export class Manager {
     for (const c of this.controllers) c.start();
     // The fleet gauges walk every tenant's status when scraped, not per reconcile or on a timer.
     this.metrics.observeFleet(() => this.fleetCounts());
+    this.metrics.observeEvents(() => this.events.pending);
     if (this.opts.resyncPeriodMs > 0) {
       this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
       this.resyncTimer.unref();

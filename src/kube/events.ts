@@ -118,6 +118,9 @@ export class EventRecorder {
 
   private readonly sending = new Set<Promise<void>>();
 
+  /** Events not yet stored: batches waiting for their window, and sends in flight (a gauge, for quiescence). */
+  get pending(): number { return this.batches.size + this.sending.size; }
+
   /** Resolves when no Event is being sent (batches still waiting for their window are not sent yet: flush()). */
   async idle(): Promise<void> {
     while (this.sending.size > 0) await Promise.all(this.sending);

@@ -56,9 +56,11 @@ export class OperatorMetrics {
   readonly longestRunning: Gauge<'name' | 'controller'>;
   readonly watchAge: Gauge<'resource'>;
   readonly peerModes: Gauge<'mode'>;
+  readonly eventsPending: Gauge;
   /** Keys in flight per controller, read at scrape time. */
   private readonly inFlight = new Map<string, () => ReadonlyMap<string, number>>();
   private watches: () => { resource: string; ageSeconds: number }[] = () => [];
+  private events: () => number = () => 0;
   private fleet: (() => FleetCounts) | undefined;
   private fleetCounted: FleetCounts | undefined;
 
@@ -116,7 +118,7 @@ export class OperatorMetrics {
     this.heapReliefs = new Counter({ name: 'tenant_isolation_heap_reliefs_total', help: 'Compacting collections run once work stopped after a burst, returning the free heap to the OS (src/runtime/heap-relief.ts)', registers: r });
     this.watchRestarts = new Counter({ name: 'tenant_isolation_watch_restarts_total', help: 'Informer restarts, by reason: error (a failed list or watch), silence (a watch silent past the limit), expired (410 Gone: relisted)', labelNames: ['resource', 'reason'], registers: r });
     // prom-client calls collect() with the metric as `this`; the sources live on the OperatorMetrics.
-    const sources = { inFlight: this.inFlight, watches: () => this.watches() };
+    const sources = { inFlight: this.inFlight, watches: () => this.watches(), events: () => this.events() };
     this.unfinishedWork = new Gauge({
       name: 'workqueue_unfinished_work_seconds', help: 'How many seconds of work has been done that is in progress and hasn\'t been observed by work_duration', labelNames: ['name', 'controller'], registers: r,
       collect() {
@@ -134,6 +136,10 @@ export class OperatorMetrics {
     this.watchAge = new Gauge({
       name: 'tenant_isolation_watch_last_event_age_seconds', help: 'Seconds since each watch last delivered an event or reconnected', labelNames: ['resource'], registers: r,
       collect() { for (const w of sources.watches()) this.set({ resource: w.resource }, w.ageSeconds); },
+    });
+    this.eventsPending = new Gauge({
+      name: 'tenant_isolation_events_pending', help: 'Events not yet stored: batches waiting for their window (up to 5 s after the previous one) and sends in flight', registers: r,
+      collect() { this.set(sources.events()); },
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -153,6 +159,9 @@ export class OperatorMetrics {
     }
     return this.fleetCounted;
   }
+
+  /** Events not yet stored, read at scrape time. */
+  observeEvents(pending: () => number): void { this.events = pending; }
 
   /** Watch ages, read at scrape time. */
   observeWatches(watches: () => { resource: string; ageSeconds: number }[]): void { this.watches = watches; }

@@ -158,6 +158,7 @@ describe('the operator process', () => {
         'tenant_isolation_tenants{condition="Stalled"}',
         'tenant_isolation_time_to_isolation_seconds_bucket',
         'tenant_isolation_watch_last_event_age_seconds{resource="networkpolicies"}',
+        'tenant_isolation_events_pending',
         'process_resident_memory_bytes',
       ]) expect(text, m).toContain(m);
       expect(text).not.toMatch(/namespace="/); // bounded cardinality: no per-namespace labels

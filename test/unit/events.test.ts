@@ -108,11 +108,14 @@ describe('EventRecorder', () => {
 
   it('batches items for one object and reason into one Event after the window; flush sends at once', async () => {
     const { r, calls, add } = batching();
+    expect(r.pending).toBe(0);
     for (const ns of ['a', 'b', 'c']) add(ns);
     await vi.advanceTimersByTimeAsync(499);
     expect(calls).toHaveLength(0);
+    expect(r.pending).toBe(1); // one batch waiting: what tenant_isolation_events_pending reports
     await vi.advanceTimersByTimeAsync(1);
     expect(calls.map((c) => c.body.message)).toEqual(['isolated a, b, c']);
+    expect(r.pending).toBe(0);
     add('d');
     r.flush();
     await settle();
