@@ -91,7 +91,8 @@ try {
     const quiescenceMs = await quiescent(c.rest, op);
     const writes = writesSince(w0, await apiserverWrites(c.rest));
     return {
-      side, round: r, allIsolated: all, createdSeconds: round(createdSeconds), isolatedSeconds: round(isolatedSeconds),
+      // Finished means labelled too: a side whose labels never came has not finished (and its time is Infinity).
+      side, round: r, allIsolated: all && names.every((n) => labelled.has(n)), createdSeconds: round(createdSeconds), isolatedSeconds: round(isolatedSeconds),
       labelledSeconds: round(labelledSeconds), finishedSeconds: round(Math.max(isolatedSeconds, labelledSeconds)),
       quiescenceMs, operatorCpuSeconds: round((await cpuSeconds()) - cpu0), apiserver, policyWritesPerNamespace: round(sumWrites(writes, /^networkpolicies$/) / N, 3), writes,
     };
@@ -102,7 +103,9 @@ try {
     const first = await burst(r % 2 === 0 ? 'operator' : 'floor', r);
     const second = await burst(r % 2 === 0 ? 'floor' : 'operator', r);
     const [o, f] = first.side === 'operator' ? [first, second] : [second, first];
-    rounds.push({ operator: o, floor: f, ratio: round(o.finishedSeconds / f.finishedSeconds), policiesOnlyRatio: round(o.isolatedSeconds / f.isolatedSeconds) });
+    // A side that never finished has no ratio (NaN: checkTargets counts it as missed, never as a fast round).
+    const ratio = (a: number, b: number): number => (Number.isFinite(a) && Number.isFinite(b) ? round(a / b) : Number.NaN);
+    rounds.push({ operator: o, floor: f, ratio: ratio(o.finishedSeconds, f.finishedSeconds), policiesOnlyRatio: ratio(o.isolatedSeconds, f.isolatedSeconds) });
   }
   await floor.stop();
   const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);

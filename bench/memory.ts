@@ -38,11 +38,14 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): P
   await Promise.all(Array.from({ length: n }, async () => { while (i < items.length) await fn(items[i++]!); }));
 }
 
+/** The kernel's clock ticks per second (USER_HZ: 100 on nearly every Linux, but asked, not assumed). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 /** CPU seconds (user + system) the process has used: /proc/<pid>/stat fields 14 and 15, in clock ticks. */
 function cpuSeconds(op: OperatorProcess): number {
   const stat = readFileSync(`/proc/${op.proc.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** VmRSS every 100 ms: the highest reading, and when it was taken. */

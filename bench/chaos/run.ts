@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { RestClient } from '../../src/kube/rest.ts';
-import { apiserverPolicyWrites, percentile } from '../lib.ts';
+import { apiserverWrites, percentile, sumWrites } from '../lib.ts';
 import { judgeAdmissions, type AdmissionCounts } from './admission.ts';
 import { BREAK_GLASS_ANNOTATION, Churn } from './churn.ts';
 import { FAULT_KINDS, Faults, Replicas, type FaultKind, type Lease } from './faults.ts';
@@ -104,7 +104,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   };
 
-  const writesBefore = await apiserverPolicyWrites(rest);
+  // NetworkPolicy writes, less the namespace controller's DELETECOLLECTION as it empties a deleted
+  // namespace (the operator never sends one). Read before the cleanup, whose deletions are not the run's.
+  const policyWrites = async (): Promise<number> =>
+    sumWrites(Object.fromEntries(Object.entries(await apiserverWrites(rest)).filter(([k]) => !k.startsWith('DELETECOLLECTION '))), /^networkpolicies$/);
+  const writesBefore = await policyWrites();
+  let writesAfter: number;
   const gate = await rest.get('/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/tenant-isolation-pod-gate').then(() => true, () => false);
   let judged: ReturnType<typeof judgeAdmissions> | undefined;
   let labelled: ReturnType<typeof judgeLabels> | undefined;
@@ -142,6 +147,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     labelled = judgeLabels(history, churn.breakGlass);
     violations.push(...labelled.violations.map((v) => `labels: ${v}`));
   } finally {
+    writesAfter = await policyWrites().catch(() => Number.NaN);
     await history.stop();
     recorderRest.close();
     await churn.cleanup().catch(() => undefined);
@@ -156,7 +162,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     await replicas.stop();
   }
-  const writes = await apiserverPolicyWrites(rest) - writesBefore - churn.stats.policyWrites - history.policyWrites;
+  const writes = writesAfter - writesBefore - churn.stats.policyWrites - history.policyWrites;
   rest.close();
   const byKind: Record<string, number> = {};
   for (const f of faults.log) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
