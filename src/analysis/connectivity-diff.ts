@@ -3,7 +3,7 @@
 // and the breaches it adds or removes. Pure: two states in, a comparison out.
 import type { Breach, Connection } from './analyzer.ts';
 import { NON_TENANT } from './views.ts';
-import { formatPortSet, isEmpty, subtract, NO_PORTS, type PortSet } from './ports.ts';
+import { formatPortSet, isEmpty, range, subtract, union, NO_PORTS, type PortSet } from './ports.ts';
 import { compareStrings } from '../policy/order.ts';
 
 export interface ReachabilityState {
@@ -25,8 +25,28 @@ export interface ReachabilityDiff {
 
 const key = (from: string, to: string): string => `${from}\n${to}`;
 const nsOf = (pod: string): string => pod.slice(0, pod.indexOf('/'));
-/** A breach's identity: everything but its message, which is derived from the rest. */
-const breachKey = (b: Breach): string => JSON.stringify([b.tenant, b.direction, b.pods, b.peer, b.protocol, b.port, b.endPort ?? b.port, b.policy]);
+/**
+ * What a breach exposes, per tenant pod: (tenant, direction, peer, pod) -> breaching ports. A breach is
+ * new only where it exposes a pod on a port the other state did not: a change that removes a pod from a
+ * breach, narrows its ports, or moves it to another admitting policy adds nothing.
+ */
+function exposure(breaches: readonly Breach[]): Map<string, PortSet> {
+  const out = new Map<string, PortSet>();
+  for (const b of breaches) {
+    const ports = range(b.protocol, b.port, b.endPort ?? b.port);
+    for (const pod of b.pods) {
+      const k = JSON.stringify([b.tenant, b.direction, b.peer, pod]);
+      out.set(k, union(out.get(k) ?? NO_PORTS, ports));
+    }
+  }
+  return out;
+}
+
+/** Whether `b` exposes some pod on some port `other` does not. */
+const exposesMore = (b: Breach, other: ReadonlyMap<string, PortSet>): boolean => {
+  const ports = range(b.protocol, b.port, b.endPort ?? b.port);
+  return b.pods.some((pod) => !isEmpty(subtract(ports, other.get(JSON.stringify([b.tenant, b.direction, b.peer, pod])) ?? NO_PORTS)));
+};
 
 /** Pod pairs whose ports in `a` are not all in `b`, with the ports only `a` has, and their count per tenant pair. */
 function changes(a: ReadonlyMap<string, PortSet>, b: ReadonlyMap<string, PortSet>, tenantsOf: (ns: string) => readonly string[]): ConnectionChanges {
@@ -49,15 +69,16 @@ export function diffReachability(before: ReachabilityState, after: ReachabilityS
   const index = (s: ReachabilityState): Map<string, PortSet> => new Map(s.connections.map((c) => [key(c.from, c.to), c.ports]));
   const old = index(before);
   const next = index(after);
-  const oldBreaches = new Set(before.breaches.map(breachKey));
-  const newBreaches = new Set(after.breaches.map(breachKey));
+  const oldExposure = exposure(before.breaches);
+  const newExposure = exposure(after.breaches);
   return {
     // Added connections are attributed to tenants as the new state has them, removed ones as the old had them.
     added: changes(next, old, (ns) => after.tenantsOf(ns)),
     removed: changes(old, next, (ns) => before.tenantsOf(ns)),
+    // A breach is listed whole (as `verify` prints it) when any of its pods or ports is new to it.
     breaches: {
-      added: after.breaches.filter((b) => !oldBreaches.has(breachKey(b))),
-      removed: before.breaches.filter((b) => !newBreaches.has(breachKey(b))),
+      added: after.breaches.filter((b) => exposesMore(b, oldExposure)),
+      removed: before.breaches.filter((b) => exposesMore(b, newExposure)),
     },
   };
 }

@@ -15,10 +15,15 @@ const allowAll = join(dir, 'allow-all.yaml');
 /** The samples with acme also declaring ingress from the ingress controller on 9090, and its rendering. */
 const widened = join(dir, 'widened');
 const widenedPolicies = join(dir, 'widened-policies.yaml');
+/** The allow-all narrowed to TCP/8080, and the same allow-all under another name. */
+const narrowed = join(dir, 'narrowed.yaml');
+const renamed = join(dir, 'renamed.yaml');
 
 beforeAll(async () => {
   writeFileSync(base, (await cli('render', samples)).stdout);
   writeFileSync(allowAll, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: globex-app}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{}]\n');
+  writeFileSync(narrowed, readFileSync(allowAll, 'utf8').replace('ingress: [{}]', 'ingress: [{ports: [{protocol: TCP, port: 8080}]}]'));
+  writeFileSync(renamed, readFileSync(allowAll, 'utf8').replace('name: allow-all,', 'name: allow-everything,'));
   cpSync(samples, widened, { recursive: true });
   const acme = join(widened, 'isolation_v1alpha1_tenantisolation_acme.yaml');
   writeFileSync(acme, readFileSync(acme, 'utf8').replace('            port: 8080', '            port: 8080\n          - protocol: TCP\n            port: 9090'));
@@ -52,6 +57,22 @@ describe('verify diff', { timeout: 60_000 }, () => {
     expect(r.stdout).toMatch(/Connections removed \(1 pod pair\):\n {2}by tenant pair:\n {4}\(no tenant\) -> globex: 1 pod pair\n {2}by pod pair:\n {4}shared-services\/ingress -> globex-app\/app: TCP\/any, UDP\/any, SCTP\/any/);
     expect(r.stdout).toContain('Breaches added: none.');
     expect(r.stdout).toMatch(/Breaches removed \(\d+\):\n {2}\[globex\] ingress/);
+  });
+
+  it('a change that only narrows a breach, or renames the policy admitting it, adds no breach: exit 0', async () => {
+    const narrowing = await cli('verify', 'diff', '-f', `${samples},${base},${allowAll}`, '-f', `${samples},${base},${narrowed}`, '-o', 'json');
+    expect(narrowing.code).toBe(0);
+    const n = JSON.parse(narrowing.stdout) as Diff;
+    expect(n.added.podPairs).toEqual([]);
+    expect(n.breaches.added).toEqual([]);
+    expect(n.breaches.removed.length).toBeGreaterThan(0); // the ports it no longer exposes
+    const renaming = await cli('verify', 'diff', '-f', `${samples},${base},${allowAll}`, '-f', `${samples},${base},${renamed}`, '-o', 'json');
+    expect(renaming.code).toBe(0);
+    expect((JSON.parse(renaming.stdout) as Diff).breaches).toEqual({ added: [], removed: [] });
+    // And the reverse of the narrowing widens it again: a breach added, exit 1.
+    const widening = await cli('verify', 'diff', '-f', `${samples},${base},${narrowed}`, '-f', `${samples},${base},${allowAll}`, '-o', 'json');
+    expect(widening.code).toBe(1);
+    expect((JSON.parse(widening.stdout) as Diff).breaches.added.length).toBeGreaterThan(0);
   });
 
   it('a declared widening adds exactly the new port and no breach: exit 0', async () => {
