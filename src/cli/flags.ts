@@ -131,7 +131,11 @@ export function parseRunFlags(argv: string[], env: NodeJS.ProcessEnv = process.e
   const merged: Record<string, unknown> = {};
   for (const key of Object.keys(runFlagsShape.shape)) {
     const envValue = env[`TIO_${key.toUpperCase().replaceAll('-', '_')}`];
-    if (envValue !== undefined) merged[key] = BOOLEAN_FLAGS.has(key) ? envValue === 'true' : envValue;
+    if (envValue === undefined) continue;
+    if (!BOOLEAN_FLAGS.has(key)) { merged[key] = envValue; continue; }
+    // Only true or false: TIO_LEADER_ELECT=1 read as false would run two replicas unelected.
+    if (envValue !== 'true' && envValue !== 'false') throw new Error(`TIO_${key.toUpperCase().replaceAll('-', '_')} (--${key}): must be true or false, not ${envValue}`);
+    merged[key] = envValue === 'true';
   }
   for (const [k, v] of Object.entries(values)) if (k !== 'help' && v !== undefined) merged[k] = v;
   const r = runFlags.safeParse(merged);

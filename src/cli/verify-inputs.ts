@@ -15,6 +15,7 @@ import { podInfo, type PodObject } from '../controller/isolation-proof.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { RestClient, isNotFound } from '../kube/rest.ts';
 import { ManifestError, loadManifests } from '../manifests/load.ts';
+import { shapeError } from '../manifests/shapes.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 
@@ -116,14 +117,31 @@ export function fromManifests(paths: string[]): Inputs {
   const tenants: { obj: TenantIsolationObject; where: string }[] = [];
   const profiles: IsolationProfileObject[] = [];
   let baseline: { obj: IsolationBaselineObject; where: string } | undefined;
-  for (const { object, file, line } of loadManifests(paths)) {
+  const manifests = loadManifests(paths);
+  // Nothing to analyse proves nothing: a gate pointed at the wrong path must not pass.
+  if (manifests.length === 0) throw new Error(`${paths.join(', ')}: no Kubernetes objects found (verify reads *.yaml, *.yml and *.json files)`);
+  // One object per kind, namespace and name, as in a cluster: a second one would be analysed beside the
+  // first by some commands and replace it in others.
+  const seen = new Map<string, string>();
+  for (const { object, file, line } of manifests) {
     const kind = `${String(object.apiVersion)}/${String(object.kind)}`;
     const md = object.metadata as { name?: string; namespace?: string } | undefined;
     if (!md?.name) throw new ManifestError(file, line, `${kind} without metadata.name`);
+    const id = `${kind} ${md.namespace ?? (kind === 'v1/Pod' || kind === 'networking.k8s.io/v1/NetworkPolicy' ? 'default' : '')}/${md.name}`;
+    const first = seen.get(id);
+    if (first) throw new ManifestError(file, line, `${kind} ${md.namespace ? `${md.namespace}/` : ''}${md.name} is also defined at ${first}`);
+    seen.set(id, `${file}:${line}`);
+    const wrong = shapeError(kind, object);
+    if (wrong) throw new ManifestError(file, line, `${kind} ${md.namespace ? `${md.namespace}/` : ''}${md.name}: ${wrong}`);
     switch (kind) {
       case 'v1/Namespace': namespaces.push(object as unknown as NamespaceObject); break;
       case 'v1/Pod': pods.push({ ...(object as unknown as PodObject), metadata: { ...(object as unknown as PodObject).metadata, namespace: md.namespace ?? 'default' } }); break;
-      case 'networking.k8s.io/v1/NetworkPolicy': policies.push({ ...(object as unknown as NetworkPolicy), metadata: { ...(object as unknown as NetworkPolicy).metadata, namespace: md.namespace ?? 'default' } }); break;
+      case 'networking.k8s.io/v1/NetworkPolicy': {
+        // An absent podSelector is stored as {} (every pod of the namespace), as the apiserver stores it.
+        const np = object as unknown as NetworkPolicy;
+        policies.push({ ...np, metadata: { ...np.metadata, namespace: md.namespace ?? 'default' }, spec: { ...np.spec, podSelector: np.spec.podSelector ?? {} } });
+        break;
+      }
       case `${API_VERSION}/${KIND}`: tenants.push({ obj: object as unknown as TenantIsolationObject, where: `${file}:${line}` }); break;
       case `${API_VERSION}/${PROFILE_KIND}`: profiles.push(object as unknown as IsolationProfileObject); break;
       case `${API_VERSION}/${BASELINE_KIND}`:
@@ -136,9 +154,20 @@ export function fromManifests(paths: string[]): Inputs {
   return assemble(namespaces, pods, policies, tenants, profiles, baseline);
 }
 
-/** Manifests when paths are given, else the cluster. */
-export const loadInputs = (paths: string[], kubeconfig: string | undefined): Promise<Inputs> =>
-  paths.length > 0 ? Promise.resolve(fromManifests(paths)) : fromCluster(kubeconfig);
+/** Manifests when paths are given, else the cluster; not both (the cluster would be silently left out). */
+export function loadInputs(paths: string[], kubeconfig: string | undefined): Promise<Inputs> {
+  if (paths.length > 0 && kubeconfig !== undefined) return Promise.reject(new Error('--kubeconfig: not used with -f or paths (analyse the cluster, or manifests, not both)'));
+  return paths.length > 0 ? Promise.resolve(fromManifests(paths)) : fromCluster(kubeconfig);
+}
+
+/** -t names: each must be a tenant analysed here (an invalid one in the cluster is said to be invalid). */
+export function checkTenantNames(only: readonly string[] | undefined, i: Inputs): void {
+  for (const t of only ?? []) {
+    if (i.tenants.some((x) => x.name === t)) continue;
+    const invalid = i.skipped.find((x) => x.tenant === t);
+    throw new Error(invalid ? `--tenant: TenantIsolation ${t} has an invalid spec (${invalid.error}): it cannot be analysed` : `--tenant: no TenantIsolation named ${t}`);
+  }
+}
 
 export const analyzerOf = (i: Inputs): IsolationAnalyzer => IsolationAnalyzer.fromSnapshot(i.snapshot, i.tenants, i.membership);
 

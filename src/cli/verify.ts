@@ -8,7 +8,7 @@ import { NON_TENANT, type Breach } from '../analysis/analyzer.ts';
 import { buildReport } from '../report/report.ts';
 import { renderHtml } from '../report/html.ts';
 import { dotToSvg, renderDot } from '../report/dot.ts';
-import { analyzerOf, loadInputs, parsePort, parseProtocol } from './verify-inputs.ts';
+import { analyzerOf, checkTenantNames, loadInputs, parsePort, parseProtocol } from './verify-inputs.ts';
 import { diffCommand } from './verify-diff.ts';
 import { explainCommand } from './verify-explain.ts';
 import { compareStrings } from '../policy/order.ts';
@@ -72,7 +72,7 @@ async function verify(argv: string[]): Promise<number> {
   for (const s of inputs.skipped) process.stderr.write(`warning: TenantIsolation ${s.tenant} has an invalid spec (${s.error}): not analysed; the operator keeps its namespaces failing closed\n`);
   const analyzer = analyzerOf(inputs);
   const only = values.tenant;
-  for (const t of only ?? []) if (!inputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t}`);
+  checkTenantNames(only, inputs);
   const breaches: Breach[] = [...analyzer.allBreaches()].filter(([t]) => !only || only.includes(t)).flatMap(([, b]) => b);
   const code = breaches.length > 0 ? 1 : 0;
 

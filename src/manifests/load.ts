@@ -59,7 +59,13 @@ export function parseDocuments(text: string, file: string): Located[] {
     const obj = value as Record<string, unknown>;
     if (typeof obj.kind !== 'string' || typeof obj.apiVersion !== 'string') throw new ManifestError(file, firstLine, 'missing apiVersion or kind');
     if (obj.kind.endsWith('List') && Array.isArray(obj.items)) {
-      for (const item of obj.items as Record<string, unknown>[]) out.push({ object: item, file, line: firstLine });
+      for (const [i, item] of (obj.items as unknown[]).entries()) {
+        const o = item as Record<string, unknown> | null;
+        if (typeof o !== 'object' || o === null || Array.isArray(o) || typeof o.kind !== 'string' || typeof o.apiVersion !== 'string') {
+          throw new ManifestError(file, firstLine, `${obj.kind} items[${i}]: expected a Kubernetes object with apiVersion and kind`);
+        }
+        out.push({ object: o, file, line: firstLine });
+      }
     } else {
       out.push({ object: obj, file, line: firstLine });
     }

@@ -69,6 +69,45 @@ describe('render | verify on the samples', { timeout: 60_000 }, () => {
     expect(ry.code).toBe(2);
     expect(ry.stderr).toMatch(/y\.yaml:\d+: malformed YAML/);
   });
+
+  it('objects the apiserver would refuse exit 2 naming the file, line and field, never a crash or a pass', async () => {
+    const np = (spec: string) => `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: n}\n${spec}`;
+    for (const [text, message] of [
+      [np('spec:\n  podSelector: {}\n  ingress: 5\n'), ':1: networking.k8s.io/v1/NetworkPolicy n/p: spec.ingress: '],
+      [np(''), ':1: networking.k8s.io/v1/NetworkPolicy n/p: spec: '],
+      [np('spec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: notacidr}}]}]\n'), 'spec.ingress[0].from[0].ipBlock.cidr: must be a CIDR'],
+      [np('spec:\n  podSelector: {matchExpressions: [{key: a, operator: Bogus}]}\n'), 'spec.podSelector.matchExpressions[0].operator: '],
+      [np('spec:\n  podSelector: {}\n  ingress: [{ports: [{port: 99999}]}]\n'), 'spec.ingress[0].ports[0].port: '],
+      ['apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: n, labels: [1, 2]}\n', 'v1/Pod n/x: metadata.labels: '],
+      ['apiVersion: v1\nkind: List\nitems: [null]\n', ':1: List items[0]: expected a Kubernetes object'],
+    ] as const) {
+      const f = join(dir, 'shape.yaml');
+      writeFileSync(f, text);
+      const r = await cli('verify', '-f', f);
+      expect(r.code, text).toBe(2);
+      expect(r.stderr, text).toContain(message);
+    }
+  });
+
+  it('refuses to prove nothing, duplicates, and a cluster left out: exit 2', async () => {
+    const empty = tmp.make('tio-cli-empty-');
+    writeFileSync(join(empty, 'README.md'), 'not a manifest');
+    const none = await cli('verify', '-f', empty);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no Kubernetes objects found');
+    const comments = join(dir, 'comments.yaml');
+    writeFileSync(comments, '# nothing here\n---\n');
+    expect((await cli('verify', '-f', comments)).code).toBe(2);
+    // The same NetworkPolicy twice: one file would decide in verify, the other in explain.
+    const twice = join(dir, 'twice.yaml');
+    writeFileSync(twice, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: globex-app}\nspec: {podSelector: {}}\n');
+    const dup = await cli('verify', '-f', join(repo, 'config/samples'), '-f', twice, '-f', twice);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toContain(`${twice}:1: networking.k8s.io/v1/NetworkPolicy globex-app/allow-all is also defined at ${twice}:1`);
+    const both = await cli('verify', '--kubeconfig', join(dir, 'nowhere'), '-f', join(repo, 'config/samples'));
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--kubeconfig: not used with -f');
+  });
 });
 
 // The GitOps path of docs/fleet.md: profiles, the baseline and tenants in Git; CI runs render and

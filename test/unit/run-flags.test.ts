@@ -35,4 +35,11 @@ describe('run flags for the API client', () => {
     expect(() => parse('--kube-api-burst', '0')).toThrow(/^--kube-api-burst: /);
     expect(() => parse('--watch-silence-limit', '30')).toThrow(/^--watch-silence-limit: must be at least 60 \(seconds\)/);
   });
+
+  it('take boolean TIO_ variables as true or false only, refusing anything else', () => {
+    expect(parseRunFlags([], { TIO_LEADER_ELECT: 'true' })).toMatchObject({ 'leader-elect': true });
+    expect(parseRunFlags([], { TIO_LEADER_ELECT: 'false' })).toMatchObject({ 'leader-elect': false });
+    for (const v of ['1', 'TRUE', 'yes', ''])
+      expect(() => parseRunFlags([], { TIO_LEADER_ELECT: v })).toThrow(`TIO_LEADER_ELECT (--leader-elect): must be true or false, not ${v}`);
+  });
 });
