@@ -11,6 +11,13 @@ Commands:
             verify diff compares two sources, verify explain SRC DST --port P explains one connection
 `;
 
+// A reader that went away (`verify -o html | head`) ends the output, not the command with a stack trace:
+// the exit status stays the verdict.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -18,7 +25,14 @@ async function main(argv: string[]): Promise<number> {
       const flags = parseRunFlags(rest);
       if (flags === 'help') { process.stdout.write(`${RUN_HELP}\n`); return 0; }
       const { runCommand } = await import('./run.ts');
-      await runCommand(flags);
+      try {
+        await runCommand(flags);
+      } catch (err) {
+        // A failed start exits at once, so the kubelet restarts it: a listener or a watch opened before the
+        // failure would otherwise keep the process alive, up and doing nothing.
+        process.stderr.write(`tenant-isolation: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      }
       return -1; // keeps running until a signal
     }
     case 'render': return (await import('./render.ts')).renderCommand(rest);

@@ -1,5 +1,8 @@
 // The command-line tools on manifests only (no cluster): render feeds verify, a CI gate without a cluster.
+import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
@@ -160,5 +163,38 @@ describe('a fleet kept in Git (config/samples/fleet): render and verify -f gate 
     const r = await cli('render', src);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('TenantIsolation payments is invalid: spec.profile: IsolationProfile pci-v2 does not exist');
+  });
+});
+
+describe('the command as a process', { timeout: 60_000 }, () => {
+  it('run exits 1 when it cannot start, although a listener is already open', async () => {
+    const dir = tmp.make('tio-cli-run-');
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+      clusters: [{ name: 'c', cluster: { server: 'http://127.0.0.1:1' } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+    }));
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      // The metrics listener opens first, then the health one fails on the taken port.
+      // Killed after 20 s if it hangs (the old behaviour: up with a metrics listener and nothing else).
+      const r = await run(['run', '--kubeconfig', kubeconfig, '--metrics-bind-address', '127.0.0.1:0', '--metrics-secure=false', '--health-probe-bind-address', `127.0.0.1:${port}`], { timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('address already in use');
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('a reader that goes away ends the output; the exit status is still the verdict', async () => {
+    const args = ['verify', '-f', join(repo, 'config/samples'), '-o', 'html'];
+    const whole = await cli(...args);
+    // `true` has exited long before the command writes (a Node start): its write meets EPIPE.
+    const cmd = `"${process.execPath}" "${join(repo, 'src/cli/main.ts')}" ${args.map((a) => `"${a}"`).join(' ')} | true; echo "rc=\${PIPESTATUS[0]}"`;
+    const piped = await promisify(execFile)('bash', ['-c', cmd]);
+    expect(piped.stdout.trim()).toBe(`rc=${whole.code}`);
+    expect(piped.stderr).not.toContain('EPIPE');
   });
 });
