@@ -91,7 +91,9 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     : undefined;
   metrics.leaderStatus.set({ name: leaseName }, 0);
   let lost = false;
-  const metricsListener = await listen(metricsServer(metrics.registry, secureMetrics(flags, rest, log)), flags['metrics-bind-address']);
+  // Its own connections too: reviews of /metrics clients never take the sockets reconciles write through.
+  const reviewRest = await RestClient.create(kc);
+  const metricsListener = await listen(metricsServer(metrics.registry, secureMetrics(flags, reviewRest, log)), flags['metrics-bind-address']);
   const servers = [
     metricsListener,
     await listen(healthServer({
@@ -128,13 +130,13 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
       await manager.stop();
       await elector?.stop(true);
       await closeServers();
-      rest.close(); leaseRest?.close();
+      rest.close(); leaseRest?.close(); reviewRest.close();
     },
     async kill() {
       await elector?.stop(false);
       await manager.stop();
       await closeServers();
-      rest.close(); leaseRest?.close();
+      rest.close(); leaseRest?.close(); reviewRest.close();
     },
   };
 }

@@ -3,6 +3,8 @@
 // user it names with a SubjectAccessReview for the request's path and verb (GET /metrics -> nonResourceURL
 // /metrics, verb get). Answers are cached like the apiserver's delegating authenticator/authorizer
 // (token 1 min, allowed 5 min, denied 30 s), so a scrape every 30 s costs no review most of the time.
+// Reviews the cache cannot answer are capped in flight: a client sending a new token with every request
+// gets 429s instead of an unbounded stream of TokenReviews sent on the operator's behalf.
 import { createHash } from 'node:crypto';
 import type { RestClient } from '../kube/rest.ts';
 
@@ -10,7 +12,7 @@ export interface UserInfo { username: string; uid?: string; groups?: string[]; e
 
 export type AccessDecision =
   | { allowed: true; user: string }
-  | { allowed: false; status: 401 | 403 | 500; message: string; cause?: unknown };
+  | { allowed: false; status: 401 | 403 | 429 | 500; message: string; cause?: unknown };
 
 export interface AccessReviewOptions {
   authnTtlMs?: number;
@@ -18,6 +20,8 @@ export interface AccessReviewOptions {
   denyTtlMs?: number;
   /** Cache entries kept per kind; the oldest go first. */
   maxEntries?: number;
+  /** Reviews (TokenReview or SubjectAccessReview) sent at once; a request needing one more gets 429. */
+  maxReviewsInFlight?: number;
   now?: () => number;
 }
 
@@ -46,18 +50,32 @@ class TtlCache<T> {
 
 const REVIEW_TIMEOUT_MS = 10_000;
 
+class ReviewsBusy extends Error {}
+
 export class DelegatedAccess {
   private readonly tokens: TtlCache<UserInfo | undefined>;
   private readonly decisions: TtlCache<{ allowed: boolean; reason: string }>;
   private readonly o: Required<Omit<AccessReviewOptions, 'now' | 'maxEntries'>>;
-  private readonly rest: RestClient;
+  private readonly rest: Pick<RestClient, 'request'>;
+  private reviewsInFlight = 0;
 
-  constructor(rest: RestClient, options: AccessReviewOptions = {}) {
+  constructor(rest: Pick<RestClient, 'request'>, options: AccessReviewOptions = {}) {
     this.rest = rest;
     const now = options.now ?? Date.now;
     this.tokens = new TtlCache(options.maxEntries ?? 1024, now);
     this.decisions = new TtlCache(options.maxEntries ?? 1024, now);
-    this.o = { authnTtlMs: options.authnTtlMs ?? 60_000, allowTtlMs: options.allowTtlMs ?? 300_000, denyTtlMs: options.denyTtlMs ?? 30_000 };
+    this.o = { authnTtlMs: options.authnTtlMs ?? 60_000, allowTtlMs: options.allowTtlMs ?? 300_000, denyTtlMs: options.denyTtlMs ?? 30_000, maxReviewsInFlight: options.maxReviewsInFlight ?? 8 };
+  }
+
+  /** Runs one review within the in-flight cap (a refusal is not cached: the next request asks again). */
+  private async review<T>(send: () => Promise<T>): Promise<T> {
+    if (this.reviewsInFlight >= this.o.maxReviewsInFlight) throw new ReviewsBusy();
+    this.reviewsInFlight++;
+    try { return await send(); } finally { this.reviewsInFlight--; }
+  }
+
+  private static busy(cause: unknown): AccessDecision | undefined {
+    return cause instanceof ReviewsBusy ? { allowed: false, status: 429, message: 'Too many requests: try again shortly' } : undefined;
   }
 
   /** The decision for one request: 401 without a valid token, 403 when the user may not, 500 when the apiserver cannot say. */
@@ -67,19 +85,19 @@ export class DelegatedAccess {
     let user: UserInfo | undefined;
     try {
       // Keyed by a hash: the cache never holds a usable credential.
-      user = await this.tokens.get(createHash('sha256').update(token).digest('hex'), () => this.tokenReview(token), () => this.o.authnTtlMs);
+      user = await this.tokens.get(createHash('sha256').update(token).digest('hex'), () => this.review(() => this.tokenReview(token)), () => this.o.authnTtlMs);
     } catch (cause) {
-      return { allowed: false, status: 500, message: 'Authentication failed', cause };
+      return DelegatedAccess.busy(cause) ?? { allowed: false, status: 500, message: 'Authentication failed', cause };
     }
     if (!user) return { allowed: false, status: 401, message: 'Unauthorized' };
     const verb = method.toLowerCase();
     const u = user;
     try {
       const key = JSON.stringify([u.username, u.uid, u.groups, u.extra, verb, path]);
-      const d = await this.decisions.get(key, () => this.accessReview(u, verb, path), (v) => (v.allowed ? this.o.allowTtlMs : this.o.denyTtlMs));
+      const d = await this.decisions.get(key, () => this.review(() => this.accessReview(u, verb, path)), (v) => (v.allowed ? this.o.allowTtlMs : this.o.denyTtlMs));
       return d.allowed ? { allowed: true, user: u.username } : { allowed: false, status: 403, message: `Authorization denied for user ${u.username}` };
     } catch (cause) {
-      return { allowed: false, status: 500, message: `Authorization for user ${u.username} failed`, cause };
+      return DelegatedAccess.busy(cause) ?? { allowed: false, status: 500, message: `Authorization for user ${u.username} failed`, cause };
     }
   }
 

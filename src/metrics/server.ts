@@ -52,7 +52,7 @@ export function metricsServer(registry: Registry, secure?: SecureMetrics): Serve
     secure.access.check(req.headers.authorization, req.method ?? 'GET', path).then((d) => {
       if (d.allowed) { serveMetrics(registry, res, req.url); return; }
       if (d.status === 500) secure.onError?.(d.message, d.cause);
-      res.writeHead(d.status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }).end(`${d.message}\n`);
+      res.writeHead(d.status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...(d.status === 429 ? { 'Retry-After': '1' } : {}) }).end(`${d.message}\n`);
     }, (e: unknown) => { res.writeHead(500).end(); secure.onError?.('metrics request failed', e); });
   });
   secure.certificate.onChange((pair) => server.setSecureContext({ ...pair, minVersion: 'TLSv1.2' }));

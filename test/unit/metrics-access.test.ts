@@ -1,0 +1,56 @@
+// Who may read /metrics (src/metrics/auth.ts) with a fake apiserver: reviews are cached, and those the
+// cache cannot answer are capped in flight, so a client sending a new token with every request gets 429s
+// instead of a stream of TokenReviews on the operator's behalf. The real apiserver's answers are tested in
+// test/integration/metrics-auth.test.ts.
+import { describe, expect, it } from 'vitest';
+import { DelegatedAccess } from '../../src/metrics/auth.ts';
+
+/** Answers TokenReviews (every token is user `u-<token>`) and SubjectAccessReviews (allowed), when released. */
+function fakeApiserver() {
+  const waiting: (() => void)[] = [];
+  const sent: string[] = [];
+  let hold = true;
+  const rest = {
+    request: <T>(_method: string, path: string, o: { body: { spec: { token?: string } } }): Promise<T> => {
+      sent.push(path.split('/').pop()!);
+      const answer = (): T => (path.endsWith('tokenreviews')
+        ? { status: { authenticated: true, user: { username: `u-${o.body.spec.token}` } } }
+        : { status: { allowed: true } }) as T;
+      if (!hold) return Promise.resolve(answer());
+      return new Promise<T>((r) => { waiting.push(() => r(answer())); });
+    },
+  };
+  return { rest, sent, release: () => { hold = false; for (const w of waiting.splice(0)) w(); }, holdAgain: () => { hold = true; } };
+}
+
+describe('DelegatedAccess', () => {
+  it('caps reviews in flight: a request needing one more is refused with 429, and nothing is sent for it', async () => {
+    const api = fakeApiserver();
+    const access = new DelegatedAccess(api.rest, { maxReviewsInFlight: 2 });
+    const first = access.check('Bearer a', 'GET', '/metrics');
+    const second = access.check('Bearer b', 'GET', '/metrics');
+    expect(await access.check('Bearer c', 'GET', '/metrics')).toMatchObject({ allowed: false, status: 429 });
+    expect(api.sent).toEqual(['tokenreviews', 'tokenreviews']);
+    api.release();
+    expect(await first).toEqual({ allowed: true, user: 'u-a' });
+    expect(await second).toEqual({ allowed: true, user: 'u-b' });
+    // The refusal was not cached: the same token is reviewed once there is room.
+    expect(await access.check('Bearer c', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-c' });
+  });
+
+  it('a cached answer needs no review, so it is served while the cap is reached', async () => {
+    const api = fakeApiserver();
+    const access = new DelegatedAccess(api.rest, { maxReviewsInFlight: 1 });
+    api.release();
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    api.holdAgain();
+    const stranger = access.check('Bearer stranger', 'GET', '/metrics'); // takes the one review slot
+    const sent = api.sent.length;
+    expect(await access.check('Bearer other', 'GET', '/metrics')).toMatchObject({ allowed: false, status: 429 });
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    expect(api.sent.length).toBe(sent);
+    api.release();
+    expect(await stranger).toEqual({ allowed: true, user: 'u-stranger' });
+    expect(await access.check(undefined, 'GET', '/metrics')).toMatchObject({ allowed: false, status: 401 });
+  });
+});
