@@ -20,6 +20,8 @@ die() { printf '[build-control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
 
 have_all() { for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done; [ -f "$OUT/.complete" ]; }
 if have_all; then log "cached: $BIN"; echo "$BIN"; exit 0; fi
+# TIO_CACHED_ONLY=1: the cached binaries or nothing (cleanup paths must not start a build).
+[ "${TIO_CACHED_ONLY:-}" != 1 ] || die "not built yet: $BIN"
 
 command -v go >/dev/null 2>&1 || die "the Go toolchain (go) is not on PATH; install Go >= 1.26 (the version k8s.io/kubernetes $KUBE_VERSION requires)"
 GOV=$(go env GOVERSION | sed 's/^go//')
@@ -94,11 +96,15 @@ done
 
 log "compiling ${BINARIES[*]} with $(nproc) cores; the first build takes several minutes (progress: packages compiled)"
 start=$(date +%s)
+# A rebuild is incomplete until it says so: no .complete (the unlocked fast path above) and no exit
+# status of an earlier build to read if this one is interrupted.
+rm -f "$OUT/.complete" "$OUT/build.rc"
 ( CGO_ENABLED=0 go build -v -trimpath -ldflags "$LDF" -o "$BIN/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kubectl ./etcd >"$OUT/build.log" 2>&1; echo $? >"$OUT/build.rc" ) &
 bpid=$!
-trap 'kill $bpid 2>/dev/null || true' INT TERM
+# Interrupted: stop go build too (not only its subshell), and stop here.
+trap 'pkill -P $bpid 2>/dev/null; kill $bpid 2>/dev/null; exit 130' INT TERM
 while kill -0 $bpid 2>/dev/null; do
   sleep 15
   log "  $(( $(date +%s) - start ))s, $(wc -l <"$OUT/build.log") packages"

@@ -30,6 +30,7 @@ if ! flock -n 9; then log "another dataplane build is running; waiting for it"; 
 if [ ! -x "$KR_OUT/bin/kube-router" ] || [ ! -f "$KR_OUT/.complete" ]; then
   log "building github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION (first build: several minutes)"
   start=$(date +%s)
+  rm -f "$KR_OUT/.complete" "$OUT/.complete" # a rebuild is incomplete until it says so
   GOBIN="$KR_OUT/bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
     "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" >"$KR_OUT/build.log" 2>&1 \
     || { tail -20 "$KR_OUT/build.log" >&2; die "go install kube-router@$KUBE_ROUTER_VERSION failed (full log: $KR_OUT/build.log; the module proxy is $(go env GOPROXY))"; }
@@ -39,6 +40,7 @@ if [ ! -x "$KR_OUT/bin/kube-router" ] || [ ! -f "$KR_OUT/.complete" ]; then
 fi
 
 log "building tio-dp-agent ($AGENT_HASH)"
+rm -f "$OUT/.complete"
 (cd "$AGENT_SRC" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$BIN/tio-dp-agent.tmp" .) \
   || die "building tio-dp-agent from $AGENT_SRC failed"
 mv "$BIN/tio-dp-agent.tmp" "$BIN/tio-dp-agent"

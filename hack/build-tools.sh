@@ -49,6 +49,7 @@ build() {
   fi
   log "building $tool from $module@$version (first time only; a few minutes on 2 cores)"
   local start; start=$(date +%s)
+  rm -f "$out/.complete" # a rebuild is incomplete until it says so (the unlocked check above)
   # remove_all_sd: Prometheus's own build tag that leaves out every service-discovery plugin (dozens of
   # cloud SDKs); promtool's rule checks and unit tests need none of them.
   local tags=netgo; [ "$tool" = promtool ] && tags=netgo,remove_all_sd

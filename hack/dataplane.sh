@@ -138,9 +138,14 @@ up() {
   ip -n "$NODE_NS" link set lo up
   ip -n "$NODE_NS" addr add "$NODE_IP/32" dev lo
   # Refusals are ICMP errors from this namespace: no per-destination rate limit, and a global budget
-  # (per namespace since Linux 6.11; burst 50 by default) large enough for a whole matrix at once.
-  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0 \
-    net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000
+  # (burst 50 by default) large enough for a whole matrix at once. The budget is per namespace since
+  # Linux 6.11; an older kernel has no such setting in a namespace (its host-wide budget applies).
+  ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0
+  if ip netns exec "$NODE_NS" test -e /proc/sys/net/ipv4/icmp_msgs_per_sec; then
+    ip netns exec "$NODE_NS" sysctl -qw net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000
+  else
+    log "kernel $(uname -r): no per-namespace ICMP budget (Linux < 6.11); the host's applies"
+  fi
 
   start "$RUN/bridge-host.pid" "$LOGS/bridge.log" "" "$BIN/tio-dp-agent" forward --listen "unix:$RUN/apiserver.sock" --connect "tcp:$hostport"
   start "$RUN/bridge-node.pid" "$LOGS/bridge.log" "$NODE_NS" "$BIN/tio-dp-agent" forward --listen "tcp:$hostport" --connect "unix:$RUN/apiserver.sock"
@@ -221,8 +226,9 @@ down_all() {
     rm -f "$RUN/netns"
   fi
   if [ -f "$DIR/kubeconfig" ] && [ -f "$RUN/node" ]; then
-    KUBECTL="${KUBECTL:-$(bash "$HERE/build-control-plane.sh" 2>/dev/null)/kubectl}"
-    kubectl_ delete node "$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || log "could not delete Node $NODE_NAME (cluster gone?)"
+    # Only a kubectl already built: `down` must never start a build, nor stop early (set -e) without one.
+    KUBECTL="${KUBECTL:-$(TIO_CACHED_ONLY=1 bash "$HERE/build-control-plane.sh" 2>/dev/null || true)/kubectl}"
+    [ -x "$KUBECTL" ] && kubectl_ delete node "$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || log "could not delete Node $NODE_NAME (cluster gone?)"
   fi
   stop_pid "$RUN/bridge-host.pid"
   rm -f "$RUN/node" "$RUN/apiserver.sock" "$PODS"/*.sock

@@ -179,11 +179,20 @@ stop_all() {
 }
 
 up() {
-  for c in "${COMPONENTS[@]}"; do
-    if ours "$c" >/dev/null; then
-      if [ -f "$DIR/kubeconfig" ]; then log "already running in $DIR"; echo "$DIR/kubeconfig"; return 0; fi
+  local c running=0 healthy=1
+  for c in "${COMPONENTS[@]}"; do if ours "$c" >/dev/null; then running=1; else healthy=0; fi; done
+  if [ "$running" = 1 ]; then
+    # shellcheck disable=SC1091
+    if [ "$healthy" = 1 ] && [ -f "$DIR/kubeconfig" ] && [ -f "$RUN/ports" ] && . "$RUN/ports" && api /readyz >/dev/null; then
+      log "already running in $DIR"; echo "$DIR/kubeconfig"; return 0
     fi
-  done
+    # Half up (an interrupted start) or half down: start afresh rather than beside leftover processes.
+    log "a partial cluster is running in $DIR: stopping it first"
+    stop_all
+  fi
+  # A start that fails (or is interrupted) stops what it started: components run in their own sessions,
+  # so nothing else would.
+  trap 'stop_all' EXIT
   command -v curl >/dev/null || die "curl is required to probe the apiserver"
   local BIN; BIN="$("$HERE/build-control-plane.sh")" || die "building the control-plane binaries failed (see above)"
   mkdir -p "$LOGS" "$RUN"
@@ -225,6 +234,7 @@ up() {
     --concurrent-gc-syncs 5 --v=1
   # The service-account controller creating default/default proves the controller-manager is working.
   wait_for kube-controller-manager 60 api /api/v1/namespaces/default/serviceaccounts/default
+  trap - EXIT
   log "ready in $DIR (kubeconfig: $DIR/kubeconfig)"
   echo "$DIR/kubeconfig"
 }

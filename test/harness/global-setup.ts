@@ -19,6 +19,17 @@ export default function setup(project: TestProject): () => void {
       encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 45 * 60_000,
     }).trim().split('\n').pop()!;
   }
+  try {
+    return prepare(project, kubeconfig);
+  } catch (e) {
+    // The cluster's processes run in sessions of their own: nothing else would stop them.
+    if (clusterDir) execFileSync('bash', [join(repo, 'hack/local-cluster.sh'), 'down', '--dir', clusterDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    throw e;
+  }
+}
+
+/** The CRDs, the admission gate and the operator's identity on a running cluster; returns the teardown. */
+function prepare(project: TestProject, kubeconfig: string): () => void {
   const kubectl = kubectlPath();
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', join(repo, 'crds')], { stdio: ['ignore', 'ignore', 'inherit'] });
   execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for', 'condition=Established', '--timeout=60s', 'crd/tenantisolations.isolation.tenancy.dev', 'crd/isolationprofiles.isolation.tenancy.dev', 'crd/isolationbaselines.isolation.tenancy.dev'], { stdio: ['ignore', 'ignore', 'inherit'] });

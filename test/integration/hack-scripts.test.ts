@@ -1,5 +1,7 @@
 // The control-plane scripts fail fast with a message naming the cause, never a hang.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
 import { script } from '../harness/run.ts';
@@ -46,6 +48,24 @@ describe('hack/ scripts on bad input', () => {
       expect(status.stdout).toMatch(/etcd: stopped[\s\S]*kube-apiserver: stopped/);
     } finally { server.close(); }
   });
+
+  it('local-cluster.sh up on a half-running cluster stops the leftovers and starts afresh', async () => {
+    const dir = tmp.make('tio-partial-');
+    try {
+      expect((await bash('hack/local-cluster.sh', ['up', '--dir', dir], {})).code).toBe(0);
+      // As after an interrupted start or a crash: one component gone, the others still up.
+      process.kill(Number(readFileSync(join(dir, 'run/kube-controller-manager.pid'), 'utf8').trim()), 'SIGKILL');
+      const etcdBefore = readFileSync(join(dir, 'run/etcd.pid'), 'utf8').trim();
+      const again = await bash('hack/local-cluster.sh', ['up', '--dir', dir], {});
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain('a partial cluster is running');
+      expect(again.stderr).toContain(`stopped etcd (pid ${etcdBefore})`); // not left running beside the new one
+      const status = await bash('hack/local-cluster.sh', ['status', '--dir', dir], {});
+      expect(status.stdout).toMatch(/etcd: running[\s\S]*kube-apiserver: running[\s\S]*kube-controller-manager: running[\s\S]*readyz=ok/);
+    } finally {
+      await bash('hack/local-cluster.sh', ['down', '--dir', dir], {});
+    }
+  }, 300_000);
 
   it('local-cluster.sh rejects unknown arguments', async () => {
     const r = await bash('hack/local-cluster.sh', ['up', '--bogus'], {});
