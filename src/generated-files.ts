@@ -21,8 +21,15 @@ export function generatedFiles(): GeneratedFile[] {
   const yaml = (namespace: string): string => staticAdmissionObjects(namespace).map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
   out.push({ path: 'config/admission/policies.yaml', text: header + yaml(DEFAULT_OPERATOR_NAMESPACE) });
   // The chart renders the same objects in its release namespace (the membership guard's param lives
-  // there), unless the gate is turned off.
-  const chart = yaml(NAMESPACE_PLACEHOLDER).replaceAll(NAMESPACE_PLACEHOLDER, '{{ .Release.Namespace }}');
-  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${chart}{{- end }}\n` });
+  // there), with Helm's labels as on its other objects; the policies and bindings unless the gate is
+  // turned off. The keys ConfigMap always: the operator keeps it either way, and one it recreated outside
+  // the release would stop a later `helm upgrade --set admissionGate.enabled=true` (Helm refuses to adopt it).
+  const objects = staticAdmissionObjects(NAMESPACE_PLACEHOLDER);
+  const chartYaml = (objs: typeof objects): string => objs.map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n')
+    .replaceAll(NAMESPACE_PLACEHOLDER, '{{ .Release.Namespace }}')
+    .replaceAll(/^ {2}labels:\n(?: {4}.*\n)+/gm, '  labels:\n    {{- include "tio.labels" . | nindent 4 }}\n');
+  const gated = objects.filter((o) => o.kind !== 'ConfigMap');
+  const always = objects.filter((o) => o.kind === 'ConfigMap');
+  out.push({ path: `${CHART}/templates/admission/policies.yaml`, text: `${header}{{- if .Values.admissionGate.enabled }}\n${chartYaml(gated)}{{- end }}\n---\n${chartYaml(always)}` });
   return out;
 }

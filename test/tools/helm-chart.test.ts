@@ -61,10 +61,13 @@ describe('the Helm chart against config/', () => {
 
 describe('the chart\'s values', () => {
   it('set image, replicas, resources, NODE_OPTIONS, log level and extra flags', () => {
-    const objs = helmTemplate(['image.repository=registry.example/tio', 'image.tag=1.2.3', 'replicas=3', 'logLevel=debug', 'nodeOptions=--max-old-space-size=768',
+    const objs = helmTemplate(['image.repository=registry.example/tio', 'image.tag=1.2.3', 'replicas=1', 'logLevel=debug', 'nodeOptions=--max-old-space-size=768',
       'resources.limits.memory=1Gi', 'extraArgs[0]=--concurrency=8', 'leaderElection.enabled=false']);
     const c = container(objs);
-    expect(deployment(objs).spec.replicas).toBe(3);
+    expect(deployment(objs).spec.replicas).toBe(1);
+    // Without leader election there is no lease to take, so no Role to take it with.
+    expect(objs.map(keyOf).filter((k) => k.includes('leader-election'))).toEqual([]);
+    expect(deployment(helmTemplate(['replicas=3'])).spec.replicas).toBe(3);
     expect(c.image).toBe('registry.example/tio:1.2.3');
     expect(c.args).toEqual(['run', '--metrics-bind-address=:8443', '--health-probe-bind-address=:8081', '--log-level=debug', '--concurrency=8']);
     expect(c.env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=768');
@@ -76,7 +79,15 @@ describe('the chart\'s values', () => {
     expect(container(helmTemplate()).args.some((a: string) => a.startsWith('--reserved-namespaces'))).toBe(false);
     const gate = (objs: { kind: string }[]): number => objs.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).length;
     expect(gate(helmTemplate())).toBe(10);
-    expect(gate(helmTemplate(['admissionGate.enabled=false']))).toBe(0);
+    const off = helmTemplate(['admissionGate.enabled=false']);
+    expect(gate(off)).toBe(0);
+    // The keys ConfigMap stays in the release: the operator keeps it either way, and one it recreated
+    // outside the release would make Helm refuse a later upgrade turning the gate back on.
+    expect(off.map(keyOf)).toContain(`ConfigMap ${NAMESPACE}/tenant-isolation-membership-keys`);
+    // Every admission object carries Helm's labels, as the chart's other objects do.
+    for (const o of helmTemplate().filter((x) => x.kind.startsWith('ValidatingAdmissionPolicy') || x.kind === 'ConfigMap')) {
+      expect(o.metadata.labels?.['app.kubernetes.io/instance'], keyOf(o)).toBeDefined();
+    }
   });
 
   it('metrics.secure=false serves plain HTTP on 8080, drops the review roles and scrapes over http', () => {
@@ -86,6 +97,13 @@ describe('the chart\'s values', () => {
     expect(objs.map(keyOf)).not.toContain('ClusterRole tenant-isolation-operator-metrics-auth');
     const sm = objs.find((o) => o.kind === 'ServiceMonitor') as Obj & { spec: { endpoints: Record<string, unknown>[] } };
     expect(sm.spec.endpoints[0]).toEqual({ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' });
+  });
+
+  it('the ServiceMonitor skips verification only of the self-signed certificate; a tlsConfig given replaces it whole', () => {
+    const tls = (set: string[]): unknown => (helmTemplate([...MONITORING, ...set]).find((o) => o.kind === 'ServiceMonitor') as Obj & { spec: { endpoints: { tlsConfig?: unknown }[] } }).spec.endpoints[0]!.tlsConfig;
+    expect(tls([])).toEqual({ insecureSkipVerify: true });
+    expect(tls(['metrics.certSecret=tio-metrics-tls'])).toBeUndefined();
+    expect(tls(['metrics.certSecret=tio-metrics-tls', 'monitoring.serviceMonitor.tlsConfig.serverName=tio.example'])).toEqual({ serverName: 'tio.example' });
   });
 
   it('metrics.certSecret mounts the Secret and passes --metrics-cert-path', () => {
@@ -107,6 +125,12 @@ describe('the chart\'s values', () => {
     expect(fail(['reservedNamespaces[0]=Not_A_Name'])).toMatch(/reservedNamespaces/);
     expect(fail(['replicas=0'])).toMatch(/replicas.*minimum/i);
     expect(fail(['logLevel=loud'])).toMatch(/logLevel/);
+    expect(fail(['leaderElection.enabled=false'])).toContain('leaderElection.enabled=false: needs replicas=1');
+    expect(fail(['leaderElection.enable=false'])).toContain("additional properties 'enable' not allowed"); // a typo is not ignored
+    expect(fail(['extraArgs[0]=--concurrency 8'])).toMatch(/extraArgs\/0.*does not match pattern/); // one flag per entry
+    expect(fail(['extraArgs[0]=--metrics-bind-address=0'])).toContain('extraArgs: --metrics-bind-address=0 is set by the chart from its values');
+    expect(fail(['extraArgs[0]=--leader-elect'])).toContain('extraArgs: --leader-elect is set by the chart');
+    expect(fail(['extraArgs[0]=--leader-elect-lease-duration=20'])).toBe(''); // not one of the chart's
     expect(fail(['metrics.secure=false', 'metrics.certSecret=x'])).toContain('metrics.certSecret: needs metrics.secure=true');
   });
 

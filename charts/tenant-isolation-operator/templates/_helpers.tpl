@@ -24,4 +24,13 @@ app.kubernetes.io/component: operator
 {{- if and .Values.metrics.certSecret (not .Values.metrics.secure) }}
 {{- fail "metrics.certSecret: needs metrics.secure=true (a certificate is only used for HTTPS)" }}
 {{- end }}
+{{- /* Without a lease every replica reconciles: they race on the same objects and each sends the Events. */}}
+{{- range .Values.extraArgs }}
+{{- if regexMatch "^--(leader-elect|leader-election-namespace|metrics-bind-address|metrics-secure|metrics-cert-path|health-probe-bind-address|log-level|reserved-namespaces)(=|$)" . }}
+{{- fail (printf "extraArgs: %s is set by the chart from its values (leaderElection, metrics, logLevel, reservedNamespaces): set those instead" .) }}
+{{- end }}
+{{- end }}
+{{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "leaderElection.enabled=false: needs replicas=1 (without a lease every replica would reconcile)" }}
+{{- end }}
 {{- end }}
