@@ -17,7 +17,7 @@ import { LABEL_MEMBER_OF } from '../policy/labels.ts';
 import { MembershipIndex } from '../policy/membership.ts';
 import { MEMBERSHIP_GUARD } from '../admission/policies.ts';
 import { MembershipKeys } from './membership-keys.ts';
-import { unlisted, type MembershipGuardState } from './tenant-status.ts';
+import { countFleetStatuses, type MembershipGuardState } from './tenant-status.ts';
 import { Controller } from '../queue/controller.ts';
 import { DrainWaiters } from '../queue/drain-waiters.ts';
 import { buildCaches, type ClusterCaches } from './caches.ts';
@@ -239,28 +239,6 @@ export class Manager {
   }
 
   private countStatuses(): Pick<FleetCounts, 'tenants' | 'namespaces' | 'peerModes'> {
-    // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
-    const states = new Map<string, string>();
-    const beyondLists: Record<string, number> = {};
-    const tenants: Record<string, number> = { all: 0, Ready: 0, Isolated: 0, Reconciling: 0, Stalled: 0 };
-    const peerModes: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
-    for (const t of this.caches.tenants.list()) {
-      tenants.all = (tenants.all ?? 0) + 1;
-      // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
-      for (const c of t.status?.conditions ?? []) if (c.status === 'True') tenants[c.type] = (tenants[c.type] ?? 0) + 1;
-      for (const n of t.status?.namespaces ?? []) if (this.membership.hasNamespace(n.name)) states.set(n.name, n.state);
-      // Past 1000 namespaces a status lists the unsettled ones and counts the rest. Counts are trusted only
-      // while the status is kept up to date: an invalid tenant's (Stalled) or a deleted one's are frozen,
-      // and would count namespaces since deleted or moved to another tenant.
-      const st = t.status;
-      if (st && !t.metadata.deletionTimestamp && !st.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True')) {
-        for (const [state, n] of unlisted(st)) beyondLists[state] = (beyondLists[state] ?? 0) + n;
-      }
-      if (t.status?.intraTenantPeers) peerModes[t.status.intraTenantPeers] = (peerModes[t.status.intraTenantPeers] ?? 0) + 1;
-    }
-    const namespaces: Record<string, number> = { Isolated: 0, Pending: 0, Conflict: 0, Terminating: 0, WouldIsolate: 0 };
-    for (const s of states.values()) namespaces[s] = (namespaces[s] ?? 0) + 1;
-    for (const [s, n] of Object.entries(beyondLists)) namespaces[s] = (namespaces[s] ?? 0) + n;
-    return { tenants, namespaces, peerModes };
+    return countFleetStatuses(this.caches.tenants.list(), (ns) => this.membership.hasNamespace(ns));
   }
 }

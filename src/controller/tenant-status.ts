@@ -3,7 +3,7 @@
 // around it. It also returns the Events its transitions call for; the reconciler records them only once
 // the status is written, so a failed write cannot repeat them.
 import type { Breach } from '../analysis/analyzer.ts';
-import { TENANT_STATUS_LIST_MAX, type Condition, type InvalidReason, type NamespaceCounts, type NamespaceState, type NamespaceStatus, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
+import { NAMESPACE_STATES, TENANT_STATUS_LIST_MAX, type Condition, type InvalidReason, type NamespaceCounts, type NamespaceState, type NamespaceStatus, type PeerMode, type TenantIsolationObject, type TenantIsolationStatus, type ValidTenant } from '../api/schema.ts';
 import type { EventType } from '../kube/events.ts';
 import { MEMBERSHIP_KEYS, POD_GATE, membershipKeys } from '../admission/policies.ts';
 import { POLICY_DEFAULT_DENY } from '../policy/labels.ts';
@@ -11,6 +11,8 @@ import { sameDigests } from '../policy/diff.ts';
 import { sameConditions, setConditions, type ConditionUpdate } from './conditions.ts';
 import type { GateFacts } from './gate-bindings.ts';
 import { compareStrings } from '../policy/order.ts';
+import type { FleetCounts } from '../metrics/metrics.ts';
+import { TENANT_CONDITIONS } from '../metrics/fleet-labels.ts';
 
 /** What is known of one namespace the tenant claims (or names explicitly). */
 export interface NamespaceFacts {
@@ -328,4 +330,41 @@ export function summarize(namespaces: readonly NamespaceStatus[]): string {
   const extra = [['Pending', 'pending'], ['Conflict', 'conflict'], ['Terminating', 'terminating'], ['Excluded', 'excluded']]
     .map(([state, word]) => [n(state!), word] as const).filter(([k]) => k > 0).map(([k, word]) => `${k} ${word}`);
   return [`${n('Isolated')}/${namespaces.length - n('Excluded')} isolated`, ...extra].join(', ');
+}
+
+/**
+ * The fleet gauges' counts from the tenants' statuses: tenants by condition that is True, namespaces by
+ * the state their tenants report (a conflicted namespace once), tenants by peer mode. Pure: the manager
+ * calls it at scrape time when the caches changed.
+ */
+export function countFleetStatuses(list: Iterable<TenantIsolationObject>, hasNamespace: (ns: string) => boolean): Pick<FleetCounts, 'tenants' | 'namespaces' | 'peerModes'> {
+  // Namespaces by the state their tenants report (a conflicted namespace is in several statuses: once).
+  const states = new Map<string, string>();
+  /** Namespaces whose state came from a live tenant's status. */
+  const liveState = new Set<string>();
+  const beyondLists: Record<string, number> = {};
+  const tenants: Record<string, number> = Object.fromEntries(TENANT_CONDITIONS.map((c) => [c, 0]));
+  const peerModes: Record<string, number> = { MembershipLabel: 0, NamespaceNames: 0 };
+  for (const t of list) {
+    tenants.all = (tenants.all ?? 0) + 1;
+    // Tenants by condition that is True, as the shipped alerts read them (e.g. condition="Stalled").
+    for (const c of t.status?.conditions ?? []) if (c.status === 'True') tenants[c.type] = (tenants[c.type] ?? 0) + 1;
+    // A status is kept up to date unless its tenant is invalid (Stalled) or deleting: such a frozen one
+    // may list namespaces since moved to another tenant, whose live entry wins.
+    const st = t.status;
+    const live = st !== undefined && !t.metadata.deletionTimestamp && !st.conditions?.some((c) => c.type === 'Stalled' && c.status === 'True');
+    for (const n of st?.namespaces ?? []) {
+      if (!hasNamespace(n.name) || (!live && liveState.has(n.name))) continue;
+      states.set(n.name, n.state);
+      if (live) liveState.add(n.name);
+    }
+    // Past 1000 namespaces a status lists the unsettled ones and counts the rest: counted only when live
+    // (a frozen one would count namespaces since deleted or moved).
+    if (live) for (const [state, n] of unlisted(st)) beyondLists[state] = (beyondLists[state] ?? 0) + n;
+    if (t.status?.intraTenantPeers) peerModes[t.status.intraTenantPeers] = (peerModes[t.status.intraTenantPeers] ?? 0) + 1;
+  }
+  const namespaces: Record<string, number> = Object.fromEntries(NAMESPACE_STATES.map((s) => [s, 0]));
+  for (const s of states.values()) namespaces[s] = (namespaces[s] ?? 0) + 1;
+  for (const [s, n] of Object.entries(beyondLists)) namespaces[s] = (namespaces[s] ?? 0) + n;
+  return { tenants, namespaces, peerModes };
 }

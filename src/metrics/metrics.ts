@@ -3,6 +3,8 @@
 // No label carries a namespace or tenant name: cardinality stays bounded at any cluster size.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueObserver } from '../queue/workqueue.ts';
+import { NAMESPACE_STATES } from '../api/schema.ts';
+import { TENANT_CONDITIONS } from './fleet-labels.ts';
 
 /** The controllers' names: their `controller` label, and their queues' `name`, as in controller-runtime. */
 export const NAMESPACE_CONTROLLER = 'namespace';
@@ -82,14 +84,15 @@ export class OperatorMetrics {
     const fleet = (): FleetCounts | undefined => this.fleetCounts();
     this.tenants = new Gauge({
       name: 'tenant_isolation_tenants', help: 'TenantIsolations by condition that is True (Ready, Isolated, Reconciling, Stalled) and all', labelNames: ['condition'], registers: r,
-      collect() { const f = fleet(); if (f) for (const [condition, n] of Object.entries(f.tenants)) this.set({ condition }, n); },
+      // reset(): a label value the count no longer has goes (it would keep its last value otherwise).
+      collect() { const f = fleet(); if (f) { this.reset(); for (const [condition, n] of Object.entries(f.tenants)) this.set({ condition }, n); } },
     });
-    for (const condition of ['all', 'Ready', 'Isolated', 'Reconciling', 'Stalled']) this.tenants.set({ condition }, 0);
+    for (const condition of TENANT_CONDITIONS) this.tenants.set({ condition }, 0);
     this.namespaces = new Gauge({
       name: 'tenant_isolation_namespaces', help: 'Tenant namespaces by state', labelNames: ['state'], registers: r,
-      collect() { const f = fleet(); if (f) for (const [state, n] of Object.entries(f.namespaces)) this.set({ state }, n); },
+      collect() { const f = fleet(); if (f) { this.reset(); for (const [state, n] of Object.entries(f.namespaces)) this.set({ state }, n); } },
     });
-    for (const state of ['Isolated', 'Pending', 'Conflict', 'Terminating', 'WouldIsolate']) this.namespaces.set({ state }, 0);
+    for (const state of NAMESPACE_STATES) this.namespaces.set({ state }, 0);
     this.managedPolicies = new Gauge({
       name: 'tenant_isolation_managed_policies', help: 'NetworkPolicies the operator manages', registers: r,
       collect() { const f = fleet(); if (f) this.set(f.managedPolicies); },

@@ -23,6 +23,8 @@ export class MembershipIndex {
   private readonly claimedSorted = new Map<string, readonly string[]>();
   private readonly membersSorted = new Map<string, readonly string[]>();
   private readonly versions = new Map<string, number>();
+  /** Source of versions: every change of any tenant's sets takes the next value. */
+  private clock = 0;
   /** Candidate tenants by namespace name (spec.namespaces), by "key=value" of a matchLabels pair, or always. */
   private readonly byName = new Map<string, Set<string>>();
   private readonly byLabel = new Map<string, Set<string>>();
@@ -85,6 +87,12 @@ export class MembershipIndex {
     this.tenants.delete(name);
     const changed = this.recomputeTenant(name, moved);
     this.soleClaimant.delete(name);
+    // Nothing of a deleted tenant stays behind (its versions come from one clock: a tenant recreated
+    // under the name never repeats a version a caller remembers).
+    if (this.claimedByTenant.get(name)?.size === 0) this.claimedByTenant.delete(name);
+    this.claimedSorted.delete(name);
+    this.membersSorted.delete(name);
+    this.versions.delete(name);
     return changed;
   }
 
@@ -131,8 +139,10 @@ export class MembershipIndex {
 
   /** Every existing namespace the tenant claims, conflicted ones included, sorted. */
   claimedBy(tenant: string): readonly string[] {
+    const claimed = this.claimedByTenant.get(tenant);
+    if (!claimed) return NONE; // not cached: a tenant the index does not know leaves no entry behind
     let v = this.claimedSorted.get(tenant);
-    if (!v) { v = [...(this.claimedByTenant.get(tenant) ?? [])].sort(); this.claimedSorted.set(tenant, v); }
+    if (!v) { v = [...claimed].sort(); this.claimedSorted.set(tenant, v); }
     return v;
   }
 
@@ -140,6 +150,7 @@ export class MembershipIndex {
   membersOf(tenant: string): readonly string[] {
     let v = this.membersSorted.get(tenant);
     if (!v) {
+      if (!this.claimedByTenant.has(tenant)) return NONE;
       const claimed = this.claimedBy(tenant);
       const only = claimed.filter((ns) => this.claimantsOf(ns).length === 1);
       v = only.length === claimed.length ? claimed : only;
@@ -195,7 +206,7 @@ export class MembershipIndex {
     for (const t of changed) {
       this.claimedSorted.delete(t);
       this.membersSorted.delete(t);
-      this.versions.set(t, this.version(t) + 1);
+      this.versions.set(t, ++this.clock);
     }
     return changed;
   }

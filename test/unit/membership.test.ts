@@ -250,3 +250,33 @@ describe('MembershipIndex tenant lookup', () => {
     });
   }
 });
+
+describe('MembershipIndex memory', () => {
+  it('keeps nothing of a deleted tenant, and a tenant recreated under its name never repeats a version', () => {
+    const ix = index();
+    ix.setNamespace('a1', { tenant: 'acme' });
+    const sizes = (): number[] => {
+      const maps = ix as unknown as Record<'claimedByTenant' | 'claimedSorted' | 'membersSorted' | 'versions', Map<string, unknown>>;
+      return [maps.claimedByTenant.size, maps.claimedSorted.size, maps.membersSorted.size, maps.versions.size];
+    };
+    ix.claimedBy('acme'); ix.membersOf('acme');
+    const before = sizes();
+    const remembered = ix.version('acme');
+    for (let i = 0; i < 100; i++) {
+      const t = tenant(`gone-${i}`, { namespaceSelector: { matchLabels: { tenant: 'acme' } } });
+      ix.setTenant(t);
+      expect(ix.claimedBy(t.name)).toEqual(['a1']);
+      ix.membersOf(t.name);
+      ix.deleteTenant(t.name);
+      // What a delete handler's fan-out asks after the delete leaves nothing behind either.
+      expect(ix.claimedBy(t.name)).toEqual([]);
+      expect(ix.membersOf(t.name)).toEqual([]);
+    }
+    ix.membersOf('acme'); ix.claimedBy('acme');
+    expect(sizes()).toEqual(before);
+    ix.deleteTenant('acme');
+    ix.setTenant(acme);
+    expect(ix.version('acme')).not.toBe(remembered);
+    expect(ix.claimedBy('acme')).toEqual(['a1']);
+  });
+});
