@@ -16,7 +16,7 @@ export const isolationProfileStatus = z.strictObject({
   observedGeneration: z.number().int().min(0).optional().meta({ description: 'The metadata.generation this status describes.', format: 'int64' }),
   conditions: z.array(condition).optional().meta({ description: 'Ready: the profile is valid (Valid) or not (InvalidSpec, naming the field); its tenants fail closed while it is invalid.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
   tenantCount: z.number().int().min(0).optional().meta({ description: 'How many TenantIsolations inherit from this profile.', format: 'int32' }),
-  tenants: z.array(z.string().max(63)).max(PROFILE_STATUS_TENANTS_MAX).optional().meta({ description: 'The TenantIsolations that inherit from this profile, sorted (the first 1000).', 'x-kubernetes-list-type': 'atomic' }),
+  tenants: z.array(z.string().max(253)).max(PROFILE_STATUS_TENANTS_MAX).optional().meta({ description: 'The TenantIsolations that inherit from this profile, sorted (the first 1000).', 'x-kubernetes-list-type': 'atomic' }),
 }).meta({ description: 'What the operator observed.' });
 
 export type IsolationProfileStatus = z.infer<typeof isolationProfileStatus>;
