@@ -72,8 +72,12 @@ export function baselineStatus(f: BaselineFacts): FleetStatusResult<IsolationBas
   if (mode === 'Audit') {
     set('True', 'AuditMode', `Audit mode: Enforce would isolate ${n} namespace(s)${podNote}; nothing is written`);
     summary = `${n} would isolate (Audit)`;
+    // New since the last status: past BASELINE_STATUS_LIST_MAX the stored list is cut, so only names that
+    // sort within it can be told new (the rest would be 'new' on every write).
     const before = new Set(prev?.namespaces ?? []);
-    const fresh = f.covered.filter((ns) => !before.has(ns));
+    const listed = prev?.namespaces ?? [];
+    const lastListed = (prev?.namespaceCount ?? 0) > listed.length ? listed.at(-1) : undefined;
+    const fresh = f.covered.filter((ns) => !before.has(ns) && (lastListed === undefined || ns < lastListed));
     if (fresh.length > 0) events.push({ type: 'Normal', reason: 'WouldIsolate', message: `Audit mode: Enforce would isolate namespace(s) ${list(fresh, 20)}` });
   } else if (f.pending.length > 0) {
     set('False', 'Pending', `${f.pending.length} of ${n} namespace(s) not yet isolated: ${list(f.pending)}`);

@@ -123,6 +123,17 @@ describe('status', () => {
     expect(again.events.map((e) => e.message)).toEqual(['Audit mode: Enforce would isolate namespace(s) c']);
   });
 
+  it('Audit past the listed 1 000: namespaces beyond the stored list are not announced again on every write', () => {
+    const many = Array.from({ length: 1200 }, (_, i) => `ns-${String(i).padStart(4, '0')}`);
+    const first = baselineStatus({ ...facts({ mode: 'Audit' }), covered: many });
+    expect(first.status.namespaces).toHaveLength(1000);
+    const same = baselineStatus({ ...facts({ mode: 'Audit' }), object: obj({ mode: 'Audit' }, first.status), covered: many, unselectedPods: [] });
+    expect(same.events).toEqual([]);
+    // One that sorts within the stored list is still told new.
+    const more = baselineStatus({ ...facts({ mode: 'Audit' }), object: obj({ mode: 'Audit' }, first.status), covered: [...many, 'ns-0000a'].sort() });
+    expect(more.events.map((e) => e.message)).toEqual(['Audit mode: Enforce would isolate namespace(s) ns-0000a']);
+  });
+
   it('Enforce: Isolated when every covered namespace holds its policies, Pending naming those that do not', () => {
     expect(baselineStatus(facts({ mode: 'Enforce' })).status).toMatchObject({ summary: '2 isolated, 3 exempt', conditions: [expect.objectContaining({ status: 'True', reason: 'Isolated' })] });
     const p = baselineStatus(facts({ mode: 'Enforce' }, { pending: ['b'] }));
