@@ -52,6 +52,8 @@ export class Deps {
     return false;
   }
   readsPoliciesOf(ns: string): boolean { return this.policyNs?.has(ns) ?? false; }
+  /** The tracker dropped its index of `ns`: the next read of its policies indexes this result again. */
+  forgetPoliciesOf(ns: string): void { this.policyNs?.delete(ns); }
 }
 
 /** The part of a cached tenant result that invalidation reads and writes. */
@@ -123,6 +125,15 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
       if (r?.deps.readsPoliciesOf(ns)) this.markDirty(r, ns); else dependents!.delete(t);
     }
     if (dependents?.size === 0) this.policyDependents.delete(ns);
+  }
+
+  /**
+   * `ns` is gone: nobody needs finding by its policies. The results that read them forget it too, so one
+   * that reads them again (a pod outliving its namespace, the namespace back) is indexed again.
+   */
+  namespaceGone(ns: string): void {
+    for (const t of this.policyDependents.get(ns) ?? []) this.results.get(t)?.deps.forgetPoliciesOf(ns);
+    this.policyDependents.delete(ns);
   }
 
   indexSelectorUser(key: string, sel: LabelSelector, tenant: string): void {

@@ -47,6 +47,11 @@ export interface ModelListener {
   topologyChanged(cls: PodClass): void;
   /** The policies of a namespace changed. */
   policiesChanged(namespace: string): void;
+  /**
+   * The namespace is gone (deleted, its last pod too): no verdict reads its policies any more (while it
+   * exists, even empty, a sample stands for the pods it may get), until it comes back.
+   */
+  namespaceGone(namespace: string): void;
 }
 
 interface PeerSet { classes: PodClass[]; namespaces: string[] }
@@ -96,7 +101,7 @@ export class ClusterModel {
     if (!this.namespaces.has(name)) return;
     // Pods outlive their namespace object until deleted: they keep the name label only.
     if (this.classesByNs.get(name)?.size) this.putNamespace(name, namespaceLabels(name, undefined), false);
-    else { this.namespaces.delete(name); this.explicitNamespaces.delete(name); this.peerCache.clear(); }
+    else { this.namespaces.delete(name); this.explicitNamespaces.delete(name); this.peerCache.clear(); this.listener.namespaceGone(name); }
   }
 
   labelsOf(name: string): Labels { return this.namespaces.get(name) ?? namespaceLabels(name, undefined); }
@@ -174,12 +179,22 @@ export class ClusterModel {
     cls.pods.delete(rec.key);
     if (cls.pods.size === 0) {
       this.classes.delete(cls.key);
-      this.classesByNs.get(cls.namespace)?.delete(cls);
-      for (const id of cls.blocks) this.classesByBlock.get(id)?.delete(cls);
-      this.peerCache.clear();
-      if (this.namespaces.has(cls.namespace) && !this.explicitNamespaces.has(cls.namespace) && !this.classesByNs.get(cls.namespace)?.size) {
-        this.namespaces.delete(cls.namespace);
+      // Empty sets go: a cluster that churns namespaces (CI) must not keep one per namespace ever seen.
+      const byNs = this.classesByNs.get(cls.namespace);
+      byNs?.delete(cls);
+      const emptied = byNs?.size === 0;
+      if (emptied) this.classesByNs.delete(cls.namespace);
+      for (const id of cls.blocks) {
+        const byBlock = this.classesByBlock.get(id);
+        byBlock?.delete(cls);
+        if (byBlock?.size === 0) this.classesByBlock.delete(id);
       }
+      this.peerCache.clear();
+      const gone = emptied && this.namespaces.has(cls.namespace) && !this.explicitNamespaces.has(cls.namespace);
+      if (gone) this.namespaces.delete(cls.namespace);
+      this.listener.topologyChanged(cls);
+      if (gone) this.listener.namespaceGone(cls.namespace);
+      return;
     }
     this.listener.topologyChanged(cls);
   }

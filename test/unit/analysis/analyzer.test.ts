@@ -251,6 +251,37 @@ describe('cluster-wide views', () => {
 });
 
 describe('incremental updates', () => {
+  it('forgets namespaces that come and go (a CI cluster), and still sees one that comes back', () => {
+    // globex open to everyone: its proof consults every peer's egress policies.
+    const a = world({ tenants: [acme(), globex()], membership: membership(), extra: [np('globex-1', 'open', { policyTypes: ['Ingress'], ingress: [{}] })] });
+    a.allBreaches();
+    const internals = (): number[] => {
+      const m = (a as unknown as { model: { classesByNs: Map<string, unknown>; classesByBlock: Map<number, unknown> } }).model;
+      const t = (a as unknown as { tracker: { policyDependents: Map<string, unknown> } }).tracker;
+      return [m.classesByNs.size, m.classesByBlock.size, t.policyDependents.size];
+    };
+    const before = internals();
+    for (let i = 0; i < 200; i++) {
+      const n = `ci-${i}`;
+      a.setNamespace(ns(n));
+      a.setPod(pod(n, 'job', { app: 'job' }, { ips: [`10.7.${i >> 8}.${i & 255}`] }));
+      a.setPolicy(np(n, 'egress-only', { policyTypes: ['Egress'] }));
+      a.allBreaches(); // the tenants consult its pods (and so its policies) as peers
+      a.deletePolicy(n, 'egress-only');
+      a.deletePod(n, 'job');
+      a.deleteNamespace(n);
+      a.allBreaches();
+    }
+    expect(internals()).toEqual(before);
+    // A namespace that comes back is seen again: globex letting it in is a breach, until a policy there
+    // (found through the re-indexed dependents) stops its pods' egress.
+    a.setNamespace(ns('ci-0'));
+    a.setPod(pod('ci-0', 'job', { app: 'job' }, { ips: ['10.7.0.0'] }));
+    expect(summary(a.breaches('globex')).some((b) => b.includes('namespace ci-0'))).toBe(true);
+    a.setPolicy(np('ci-0', 'deny-egress', { policyTypes: ['Egress'] }));
+    expect(summary(a.breaches('globex')).some((b) => b.includes('namespace ci-0'))).toBe(false);
+  });
+
   it('recomputes only the tenants a policy change touches', () => {
     const a = world({ tenants: [acme(), globex()], membership: membership() });
     a.allBreaches();
