@@ -1,6 +1,7 @@
 // The tenant proof inside the operator: the live cluster (cached) goes into the incremental
 // IsolationAnalyzer; after changes settle (a short debounce), tenants whose breaches changed are
 // enqueued, so their Isolated condition follows within a second without re-analysing the whole cluster.
+import { hash } from 'node:crypto';
 import { IsolationAnalyzer, type Breach } from '../analysis/analyzer.ts';
 import type { PodInfo, Protocol } from '../analysis/types.ts';
 import type { ValidTenant } from '../api/schema.ts';
@@ -55,6 +56,7 @@ export class IsolationProof {
   /** Tenants whose spec or membership changed since the analyzer last heard of them; undefined = all. */
   private dirtyTenants: Set<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Per tenant, a digest of the breach messages last published (a change re-queues the tenant). */
   private readonly published = new Map<string, string>();
   /** Breaching paths per tenant, as of the last sweep (metrics). */
   readonly counts = new Map<string, number>();
@@ -122,7 +124,8 @@ export class IsolationProof {
     for (const tenant of this.analyzer.takeTouched()) {
       if (this.index.tenant(tenant)?.invalid !== undefined || !this.index.tenant(tenant)) { this.published.delete(tenant); this.counts.delete(tenant); continue; }
       const breaches = this.analyzer.breaches(tenant);
-      const sig = breaches.map((b) => b.message).join('\n');
+      // A digest, not the messages: a tenant with many breaches would otherwise keep them all twice.
+      const sig = hash('sha256', breaches.map((b) => b.message).join('\n'), 'base64url');
       if (breaches.length > 0) this.counts.set(tenant, breaches.length); else this.counts.delete(tenant);
       if (this.published.get(tenant) !== sig) { this.published.set(tenant, sig); this.onChanged(tenant); }
     }
