@@ -12,7 +12,7 @@
 // come as updates, objects deleted meanwhile as deletes. Handlers run synchronously and must only enqueue.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { apiErrorOf, isGone, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
+import { MAX_RETRY_AFTER_MS, apiErrorOf, isGone, statusError, type RestClient, type Status, type WatchEvent } from './rest.ts';
 import { ObjectStore } from './store.ts';
 
 export interface InformerHandlers<T> {
@@ -85,7 +85,7 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   private resourceVersion: string | undefined;
   private stopped = true;
   private restarts = 0;
-  private failures = 0; // consecutive, for backoff; reset by a successful list or watch
+  private failures = 0; // consecutive, for backoff; reset by a watch that works (a list alone does not)
   /** Called on every restart, e.g. to count it in a metric. */
   onRestart: (reason: RestartReason) => void = () => undefined;
   private synced = false;
@@ -203,9 +203,10 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
           continue;
         }
         if (isGone(err)) this.resourceVersion = undefined; // again: relist after the backoff below
-        // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s.
-        // A Retry-After (429 from APF) is honoured when longer.
-        const delay = Math.max(Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random()), (apiErrorOf(err)?.retryAfterSeconds ?? 0) * 1000);
+        // Jittered exponential backoff: 0.5-1.5 x 250 ms * 2^n, capped at 30 s. A Retry-After (429 from
+        // APF) is honoured when longer, up to the REST client's cap: a stalled watch is a stale cache.
+        const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, (apiErrorOf(err)?.retryAfterSeconds ?? 0) * 1000);
+        const delay = Math.max(Math.min(30_000, 250 * 2 ** Math.min(this.failures++, 7)) * (0.5 + Math.random()), retryAfterMs);
         this.restarts++;
         this.log.warn({ err: String(err), delayMs: Math.round(delay), restarts: this.restarts }, 'watch failed; restarting informer');
         this.onRestart('error');
@@ -250,7 +251,8 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
     this.store = fresh;
     this.changes++;
     this.resourceVersion = rv;
-    this.failures = 0;
+    // Not failures = 0: only a watch that works ends the backoff (a watch that keeps answering 410 would
+    // otherwise relist every 250 ms for ever).
     this.touch();
     for (const o of added) this.dispatch('add', o);
     for (const [o, p] of updated) this.dispatch('update', o, p);

@@ -57,7 +57,7 @@ export interface RestClientOptions {
 }
 
 /** The longest Retry-After we honour as given; longer asks are waited this long. */
-const MAX_RETRY_AFTER_MS = 30_000;
+export const MAX_RETRY_AFTER_MS = 30_000;
 
 /**
  * How long to wait before sending a request again, or undefined to give up. 429 means the apiserver
