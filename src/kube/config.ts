@@ -25,6 +25,11 @@ export interface ClusterAccess {
   namespace?: string;
   /** The Authorization header for the next request, or undefined. Called per request: tokens rotate. */
   authorization(): Promise<string | undefined>;
+  /**
+   * The apiserver refused the credential (401): the next authorization() gets a fresh one. Only where one
+   * can be had (exec and auth-provider plugins); files are re-read as they change anyway.
+   */
+  refreshAuthorization?(): void;
 }
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -160,18 +165,20 @@ export function fromFiles(files: string[]): ClusterAccess {
   if (Boolean(tls.cert) !== Boolean(tls.key)) throw new Error(`kubeconfig ${uf}: user "${ctx.user}" has a client certificate without a key, or a key without a certificate`);
 
   let authorization: () => Promise<string | undefined>;
+  let refreshAuthorization: (() => void) | undefined;
   if (u.exec !== undefined || u['auth-provider'] !== undefined) {
-    // Only what the plugin needs (the server, for exec's KUBERNETES_EXEC_INFO, and the plugin itself):
-    // TLS comes from what we resolved above, so client-node never reads relative paths per request.
+    // Only what the plugin needs (the server and the plugin itself; client-node sets no
+    // KUBERNETES_EXEC_INFO, so plugins that ask for cluster info get none): TLS comes from what we
+    // resolved above, so client-node never reads relative paths per request.
     const plugin: Record<string, unknown> = {};
     if (u.exec !== undefined) plugin.exec = u.exec;
     if (u['auth-provider'] !== undefined) plugin['auth-provider'] = u['auth-provider'];
-    authorization = viaClientNode(JSON.stringify({
+    ({ authorization, refresh: refreshAuthorization } = viaClientNode(JSON.stringify({
       'current-context': 'operator',
       contexts: [{ name: 'operator', context: { cluster: 'operator', user: 'operator' } }],
       clusters: [{ name: 'operator', cluster: { server: c.server } }],
       users: [{ name: 'operator', user: plugin }],
-    }));
+    })));
   }
   // As client-go: a tokenFile, re-read as it rotates, takes precedence over a static token, which is
   // used only while the file cannot be read.
@@ -188,13 +195,18 @@ export function fromFiles(files: string[]): ClusterAccess {
 
   let server: URL;
   try { server = new URL(c.server); } catch { throw new Error(`kubeconfig ${cluster.file}: cluster "${ctx.cluster}": server "${c.server}" is not a URL`); }
-  return { source, server, tls, namespace: ctx.namespace ?? undefined, authorization };
+  return { source, server, tls, namespace: ctx.namespace ?? undefined, authorization, ...(refreshAuthorization ? { refreshAuthorization } : {}) };
 }
 
-/** exec / auth-provider credentials: client-node runs the plugin (and caches its token until expiry). */
-function viaClientNode(kubeconfig: string): () => Promise<string | undefined> {
+/**
+ * exec / auth-provider credentials: client-node runs the plugin and caches its token until it expires
+ * (for ever without an expiry). Callers at the same moment share one run (at start every informer asks
+ * at once, and each would run the plugin); refresh() starts a new cache, for a token the apiserver refused.
+ */
+function viaClientNode(kubeconfig: string): { authorization: () => Promise<string | undefined>; refresh: () => void } {
   let kc: Promise<{ applyToHTTPSOptions(o: { headers?: Record<string, unknown>; cert?: unknown; key?: unknown }): Promise<void> }> | undefined;
-  return async () => {
+  let inflight: Promise<string | undefined> | undefined;
+  const ask = async (): Promise<string | undefined> => {
     kc ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
       const k = new KubeConfig();
       k.loadFromString(kubeconfig);
@@ -205,5 +217,10 @@ function viaClientNode(kubeconfig: string): () => Promise<string | undefined> {
     if (opts.cert || opts.key) throw new Error('kubeconfig: the exec plugin returned a client certificate; only token credentials from plugins are supported');
     const h = opts.headers?.Authorization ?? opts.headers?.authorization;
     return typeof h === 'string' ? h : undefined;
+  };
+  return {
+    authorization: () => (inflight ??= ask().finally(() => { inflight = undefined; })),
+    // A new KubeConfig: client-node keeps its token cache per instance.
+    refresh: () => { kc = undefined; },
   };
 }

@@ -212,13 +212,32 @@ export class RestClient {
     return this.send<T>(method, path, o, false);
   }
 
+  /** When the credential was last refreshed after a 401 (performance.now()). */
+  private refreshedAt = -Infinity;
+
+  /**
+   * A 401: asks for a fresh credential (a revoked or expired plugin token) where one can be had, at most
+   * every 10 s (a credential that stays refused must not run the plugin per request). True when it did.
+   */
+  private refreshAfter401(err: unknown): boolean {
+    if (apiErrorOf(err)?.status !== 401 || !this.access.refreshAuthorization) return false;
+    const now = performance.now();
+    if (now - this.refreshedAt < 10_000) return false;
+    this.refreshedAt = now;
+    this.access.refreshAuthorization();
+    return true;
+  }
+
   /** One request, sent again (within bounds) when the server asks for a retry. */
   private async send<T>(method: string, path: string, o: RequestOptions, isWrite: boolean): Promise<T> {
+    let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       await this.throttle(o.signal);
       try {
         return await this.sendOnce<T>(method, path, o, isWrite);
       } catch (err) {
+        // Refused before anything was done (authentication comes first): any verb may be sent again, once.
+        if (!refreshed && this.refreshAfter401(err)) { refreshed = true; continue; }
         const wait = retryDelayMs(err, method, o.contentType, attempt, this.maxRetries);
         if (wait === undefined) throw err;
         await sleep(wait, undefined, { signal: o.signal });
@@ -301,7 +320,9 @@ export class RestClient {
           res.on('end', () => {
             let s: unknown;
             try { s = JSON.parse(buffered); } catch { /* not a Status */ }
-            reject(statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300), retryAfter(res.headers['retry-after'])));
+            const e = statusError(`WATCH ${url.pathname}`, status, s, buffered.slice(0, 300), retryAfter(res.headers['retry-after']));
+            this.refreshAfter401(e); // the informer's next try gets a fresh credential
+            reject(e);
           });
           return;
         }

@@ -1,7 +1,7 @@
 // Our kubeconfig loader (src/kube/config.ts) on files in temporary directories: context resolution, every
 // credential form it supports, kubectl-style merging, in-cluster credentials and the error messages.
-// exec / auth-provider users are only loaded, never asked for a token (that would run a plugin).
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+// exec users run a stub plugin written here (a shell script).
+import { chmodSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
@@ -330,6 +330,28 @@ describe('tokens and basic auth', () => {
     expect(access.server.href).toBe('https://api.example.test:6443/');
     expect(access.tls.ca?.toString()).toBe('CA');
     expect(typeof access.authorization).toBe('function');
+  });
+});
+
+describe('exec credentials', () => {
+  it('callers at the same moment share one plugin run; a refresh after a 401 runs it again', async () => {
+    const dir = tmp();
+    const runs = join(dir, 'runs');
+    const token = write(dir, 'token', 'first');
+    // A plugin that counts its runs, takes a while, and issues whatever token the file holds (no expiry).
+    const plugin = write(dir, 'plugin.sh', `#!/bin/sh\necho run >> '${runs}'\nsleep 0.2\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat '${token}')"\n`);
+    chmodSync(plugin, 0o755);
+    const access = load(single({}, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } }));
+    const runCount = (): number => readFileSync(runs, 'utf8').trim().split('\n').length;
+    expect(new Set(await Promise.all(Array.from({ length: 8 }, () => access.authorization())))).toEqual(new Set(['Bearer first']));
+    expect(runCount()).toBe(1);
+    // Cached (no expiry): the plugin is not run again, even when it would issue another token.
+    writeFileSync(token, 'second');
+    await expect(access.authorization()).resolves.toBe('Bearer first');
+    expect(runCount()).toBe(1);
+    access.refreshAuthorization?.();
+    await expect(access.authorization()).resolves.toBe('Bearer second');
+    expect(runCount()).toBe(2);
   });
 });
 

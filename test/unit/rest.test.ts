@@ -110,6 +110,35 @@ describe('RestClient write fence', () => {
   });
 });
 
+describe('RestClient and a refused credential (401)', () => {
+  it('asks for a fresh credential and sends the request again once; a credential still refused fails without a plugin run per request', async () => {
+    let token = 'old';
+    let refreshes = 0;
+    const { port } = server.address() as net.AddressInfo;
+    const plugin = await RestClient.create({
+      source: 'test', server: new URL(`http://127.0.0.1:${port}`), tls: { rejectUnauthorized: true },
+      authorization: () => Promise.resolve(`Bearer ${token}`),
+      refreshAuthorization: () => { refreshes++; token = 'new'; },
+    });
+    try {
+      let accept = 'new';
+      handler = (req, res) => {
+        if (req.headers.authorization !== `Bearer ${accept}`) { res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}'); return; }
+        res.setHeader('Content-Type', 'application/json'); res.end('{}');
+      };
+      // A create too: a 401 means nothing was done.
+      await plugin.create('/api/v1/namespaces', { metadata: { name: 'x' } }, 'tests');
+      expect(seen.map((x) => `${x.method} ${x.headers.authorization}`)).toEqual(['POST Bearer old', 'POST Bearer new']);
+      expect(refreshes).toBe(1);
+      // Revoked for good: refused, and within 10 s no second refresh (no plugin run per request).
+      accept = 'never';
+      await expect(plugin.get('/api/v1/namespaces')).rejects.toMatchObject({ status: 401 });
+      await expect(plugin.get('/api/v1/namespaces')).rejects.toMatchObject({ status: 401 });
+      expect(refreshes).toBe(1);
+    } finally { plugin.close(); }
+  });
+});
+
 /** Answers the first `n` requests with `status` and Retry-After `after` (undefined: no header), then 200. */
 function refuseFirst(n: number, status: number, after: string | undefined, body: unknown = { kind: 'Status', code: status, reason: status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: 'try later' }): void {
   let refused = 0;
