@@ -219,11 +219,22 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
   /** Lists every page, then replaces the cache and reports what changed since the last one. */
   private async relist(signal: AbortSignal): Promise<void> {
     this.touch();
-    const fresh = new ObjectStore<T>();
+    let fresh = new ObjectStore<T>();
     let cont: string | undefined;
     let rv: string | undefined;
-    do {
-      const page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, limit: this.pageSize, continue: cont }, { signal });
+    // A continue token expires with the compaction window (about 5 min): a paged list slower than that
+    // would start over for ever. As client-go's pager, it then lists once more in one piece.
+    let whole = false;
+    for (;;) {
+      let page: ListPage<Raw>;
+      try {
+        page = await this.rest.get<ListPage<Raw>>(this.path, { labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, limit: whole ? undefined : this.pageSize, continue: cont }, { signal });
+      } catch (err) {
+        if (cont === undefined || whole || !isGone(err)) throw err;
+        this.log.info({ err: String(err) }, 'continue token expired during a paged list; listing in one piece');
+        whole = true; cont = undefined; fresh = new ObjectStore<T>();
+        continue;
+      }
       if (signal.aborted) throw new Error('aborted');
       this.touch(); // a long list is progress, not silence
       for (const item of page.items) {
@@ -236,7 +247,8 @@ export class ResilientInformer<Raw extends RawObject, T extends RawObject = Raw>
       }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
-    } while (cont);
+      if (!cont) break;
+    }
 
     const old = this.store;
     const added: T[] = [];

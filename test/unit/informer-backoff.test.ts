@@ -1,6 +1,7 @@
-// The informer's backoff against a fake apiserver that keeps refusing its watch: the waits it logs, read
-// as they come (a barrier on the log lines, no fixed sleep). Watches against the real apiserver, faults
-// included, are tested in test/integration/informer.test.ts and watch-faults.test.ts.
+// The informer against a fake apiserver that keeps refusing it: its backoff (the waits it logs, read as
+// they come: a barrier on the log lines, no fixed sleep) and a continue token that expires mid-list.
+// Watches against the real apiserver, faults included, are tested in test/integration/informer.test.ts
+// and watch-faults.test.ts.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ResilientInformer } from '../../src/kube/informer.ts';
@@ -43,4 +44,25 @@ describe('informer backoff', () => {
     const { delays } = await delaysOf(slowDown, 1);
     expect(delays[0]).toBe(30_000);
   }, 20_000);
+
+  it('a continue token that expires mid-list is followed by one list in one piece, not a paged list again', async () => {
+    const gets: { limit?: unknown; continue?: unknown }[] = [];
+    const item = (name: string) => ({ metadata: { name, resourceVersion: '5' } });
+    const rest = {
+      watchSilenceLimitMs: undefined,
+      get: (_path: string, q: { limit?: number; continue?: string }) => {
+        gets.push({ limit: q.limit, continue: q.continue });
+        if (q.continue) return Promise.reject(statusError('GET /api/v1/things', 410, { kind: 'Status', code: 410, reason: 'Expired', message: 'The provided continue parameter is too old' }, ''));
+        if (q.limit !== undefined) return Promise.resolve({ items: [item('a')], metadata: { resourceVersion: '10', continue: 'page-2' } });
+        return Promise.resolve({ items: [item('a'), item('b')], metadata: { resourceVersion: '11' } });
+      },
+      watch: (_p: string, _q: unknown, _on: unknown, signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r())),
+    } as unknown as RestClient;
+    const inf = new ResilientInformer<{ metadata: { name: string } }>(rest, '/api/v1/things', {}, pino({ level: 'silent' }), { pageSize: 1 });
+    await inf.start();
+    await inf.waitForSync();
+    expect(gets).toEqual([{ limit: 1, continue: undefined }, { limit: 1, continue: 'page-2' }, { limit: undefined, continue: undefined }]);
+    expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
+    await inf.stop();
+  });
 });
