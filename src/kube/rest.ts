@@ -214,6 +214,8 @@ export class RestClient {
 
   /** When the credential was last refreshed after a 401 (performance.now()). */
   private refreshedAt = -Infinity;
+  /** Bumped by each refresh: a request refused with a credential older than the current one is sent again. */
+  private credentialGeneration = 0;
 
   /**
    * A 401: asks for a fresh credential (a revoked or expired plugin token) where one can be had, at most
@@ -224,6 +226,7 @@ export class RestClient {
     const now = performance.now();
     if (now - this.refreshedAt < 10_000) return false;
     this.refreshedAt = now;
+    this.credentialGeneration++;
     this.access.refreshAuthorization();
     return true;
   }
@@ -233,11 +236,13 @@ export class RestClient {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       await this.throttle(o.signal);
+      const generation = this.credentialGeneration;
       try {
         return await this.sendOnce<T>(method, path, o, isWrite);
       } catch (err) {
-        // Refused before anything was done (authentication comes first): any verb may be sent again, once.
-        if (!refreshed && this.refreshAfter401(err)) { refreshed = true; continue; }
+        // Refused before anything was done (authentication comes first): any verb may be sent again,
+        // once, with a fresh credential, or with the one another request's 401 already fetched.
+        if (!refreshed && (this.refreshAfter401(err) || (apiErrorOf(err)?.status === 401 && generation !== this.credentialGeneration))) { refreshed = true; continue; }
         const wait = retryDelayMs(err, method, o.contentType, attempt, this.maxRetries);
         if (wait === undefined) throw err;
         await sleep(wait, undefined, { signal: o.signal });

@@ -34,16 +34,33 @@ class TtlCache<T> {
   private readonly now: () => number;
   constructor(max: number, now: () => number) { this.max = max; this.now = now; }
 
-  get(key: string, load: () => Promise<T>, ttl: (v: T) => number): Promise<T> {
+  /** The value while fresh. */
+  fresh(key: string): Promise<T> | undefined {
     const hit = this.map.get(key);
-    if (hit && hit.expires > this.now()) return hit.value;
-    const value = load();
-    const entry: Entry<T> = { expires: Number.POSITIVE_INFINITY, value };
+    return hit && hit.expires > this.now() ? hit.value : undefined;
+  }
+
+  private put(key: string, entry: Entry<T>): void {
     this.map.delete(key);
     this.map.set(key, entry);
     if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+
+  /**
+   * The cached value, else `load()`'s. A value `elsewhere.when` picks moves to `elsewhere.cache` once
+   * known: refused tokens are kept apart, so a stream of them never evicts the scrapers' entries.
+   */
+  get(key: string, load: () => Promise<T>, ttl: (v: T) => number, elsewhere?: { when: (v: T) => boolean; cache: TtlCache<T> }): Promise<T> {
+    const hit = this.fresh(key) ?? elsewhere?.cache.fresh(key);
+    if (hit) return hit;
+    const value = load();
+    const entry: Entry<T> = { expires: Number.POSITIVE_INFINITY, value };
+    this.put(key, entry);
     // Errors are not cached: the next request asks again.
-    value.then((v) => { entry.expires = this.now() + ttl(v); }, () => { if (this.map.get(key) === entry) this.map.delete(key); });
+    value.then((v) => {
+      entry.expires = this.now() + ttl(v);
+      if (elsewhere?.when(v) && this.map.get(key) === entry) { this.map.delete(key); elsewhere.cache.put(key, entry); }
+    }, () => { if (this.map.get(key) === entry) this.map.delete(key); });
     return value;
   }
 }
@@ -54,6 +71,8 @@ class ReviewsBusy extends Error {}
 
 export class DelegatedAccess {
   private readonly tokens: TtlCache<UserInfo | undefined>;
+  /** Tokens the apiserver did not authenticate: apart, so a flood of them cannot evict valid ones. */
+  private readonly refusedTokens: TtlCache<UserInfo | undefined>;
   private readonly decisions: TtlCache<{ allowed: boolean; reason: string }>;
   private readonly o: Required<Omit<AccessReviewOptions, 'now' | 'maxEntries'>>;
   private readonly rest: Pick<RestClient, 'request'>;
@@ -63,6 +82,7 @@ export class DelegatedAccess {
     this.rest = rest;
     const now = options.now ?? Date.now;
     this.tokens = new TtlCache(options.maxEntries ?? 1024, now);
+    this.refusedTokens = new TtlCache(options.maxEntries ?? 1024, now);
     this.decisions = new TtlCache(options.maxEntries ?? 1024, now);
     this.o = { authnTtlMs: options.authnTtlMs ?? 60_000, allowTtlMs: options.allowTtlMs ?? 300_000, denyTtlMs: options.denyTtlMs ?? 30_000, maxReviewsInFlight: options.maxReviewsInFlight ?? 8 };
   }
@@ -85,7 +105,8 @@ export class DelegatedAccess {
     let user: UserInfo | undefined;
     try {
       // Keyed by a hash: the cache never holds a usable credential.
-      user = await this.tokens.get(createHash('sha256').update(token).digest('hex'), () => this.review(() => this.tokenReview(token)), () => this.o.authnTtlMs);
+      user = await this.tokens.get(createHash('sha256').update(token).digest('hex'), () => this.review(() => this.tokenReview(token)), () => this.o.authnTtlMs,
+        { when: (u) => u === undefined, cache: this.refusedTokens });
     } catch (cause) {
       return DelegatedAccess.busy(cause) ?? { allowed: false, status: 500, message: 'Authentication failed', cause };
     }

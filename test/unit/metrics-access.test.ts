@@ -13,8 +13,9 @@ function fakeApiserver() {
   const rest = {
     request: <T>(_method: string, path: string, o: { body: { spec: { token?: string } } }): Promise<T> => {
       sent.push(path.split('/').pop()!);
+      // Tokens starting with 'bad' are not authenticated.
       const answer = (): T => (path.endsWith('tokenreviews')
-        ? { status: { authenticated: true, user: { username: `u-${o.body.spec.token}` } } }
+        ? (o.body.spec.token?.startsWith('bad') ? { status: { authenticated: false } } : { status: { authenticated: true, user: { username: `u-${o.body.spec.token}` } } })
         : { status: { allowed: true } }) as T;
       if (!hold) return Promise.resolve(answer());
       return new Promise<T>((r) => { waiting.push(() => r(answer())); });
@@ -52,5 +53,18 @@ describe('DelegatedAccess', () => {
     api.release();
     expect(await stranger).toEqual({ allowed: true, user: 'u-stranger' });
     expect(await access.check(undefined, 'GET', '/metrics')).toMatchObject({ allowed: false, status: 401 });
+  });
+
+  it('refused tokens are cached apart: a stream of them never evicts a scraper', async () => {
+    const api = fakeApiserver();
+    api.release();
+    const access = new DelegatedAccess(api.rest, { maxEntries: 2 });
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    for (let i = 0; i < 5; i++) expect(await access.check(`Bearer bad-${i}`, 'GET', '/metrics')).toMatchObject({ allowed: false, status: 401 });
+    const sent = api.sent.length;
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    expect(api.sent.length).toBe(sent); // still cached: no review
+    expect(await access.check('Bearer bad-4', 'GET', '/metrics')).toMatchObject({ status: 401 });
+    expect(api.sent.length).toBe(sent); // a refused one is cached too
   });
 });

@@ -137,6 +137,29 @@ describe('RestClient and a refused credential (401)', () => {
       expect(refreshes).toBe(1);
     } finally { plugin.close(); }
   });
+
+  it('requests refused at the same moment all get the one refreshed credential, with one refresh', async () => {
+    let token = 'old';
+    let refreshes = 0;
+    const { port } = server.address() as net.AddressInfo;
+    const plugin = await RestClient.create({
+      source: 'test', server: new URL(`http://127.0.0.1:${port}`), tls: { rejectUnauthorized: true },
+      authorization: () => Promise.resolve(`Bearer ${token}`),
+      refreshAuthorization: () => { refreshes++; token = 'new'; },
+    });
+    try {
+      // Both requests carry the old token before either is answered.
+      const refused: (() => void)[] = [];
+      handler = (req, res) => {
+        if (req.headers.authorization === 'Bearer new') { res.setHeader('Content-Type', 'application/json'); res.end('{}'); return; }
+        refused.push(() => res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}'));
+        if (refused.length === 2) for (const r of refused) r();
+      };
+      await Promise.all([plugin.get('/api/v1/namespaces/a'), plugin.get('/api/v1/namespaces/b')]);
+      expect(refreshes).toBe(1);
+      expect(seen.filter((x) => x.headers.authorization === 'Bearer new')).toHaveLength(2);
+    } finally { plugin.close(); }
+  });
 });
 
 /** Answers the first `n` requests with `status` and Retry-After `after` (undefined: no header), then 200. */
