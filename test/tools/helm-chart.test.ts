@@ -99,11 +99,12 @@ describe('the chart\'s values', () => {
     expect(sm.spec.endpoints[0]).toEqual({ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' });
   });
 
-  it('the ServiceMonitor skips verification only of the self-signed certificate; a tlsConfig given replaces it whole', () => {
+  it('the ServiceMonitor skips verification only of the self-signed certificate; with a real one the user says how to check it', () => {
     const tls = (set: string[]): unknown => (helmTemplate([...MONITORING, ...set]).find((o) => o.kind === 'ServiceMonitor') as Obj & { spec: { endpoints: { tlsConfig?: unknown }[] } }).spec.endpoints[0]!.tlsConfig;
     expect(tls([])).toEqual({ insecureSkipVerify: true });
-    expect(tls(['metrics.certSecret=tio-metrics-tls'])).toBeUndefined();
     expect(tls(['metrics.certSecret=tio-metrics-tls', 'monitoring.serviceMonitor.tlsConfig.serverName=tio.example'])).toEqual({ serverName: 'tio.example' });
+    // Nothing given with a certSecret would fail every scrape quietly (the pod IP, Prometheus's own CAs): refused.
+    expect(() => helmTemplate([...MONITORING, 'metrics.certSecret=tio-metrics-tls'])).toThrow(/monitoring\.serviceMonitor\.tlsConfig: with metrics\.certSecret/);
   });
 
   it('metrics.certSecret mounts the Secret and passes --metrics-cert-path', () => {
@@ -130,7 +131,10 @@ describe('the chart\'s values', () => {
     expect(fail(['extraArgs[0]=--concurrency 8'])).toMatch(/extraArgs\/0.*does not match pattern/); // one flag per entry
     expect(fail(['extraArgs[0]=--metrics-bind-address=0'])).toContain('extraArgs: --metrics-bind-address=0 is set by the chart from its values');
     expect(fail(['extraArgs[0]=--leader-elect'])).toContain('extraArgs: --leader-elect is set by the chart');
+    expect(fail(['extraArgs[0]=--no-leader-elect'])).toContain('extraArgs: --no-leader-elect is set by the chart'); // the negated form too
     expect(fail(['extraArgs[0]=--leader-elect-lease-duration=20'])).toBe(''); // not one of the chart's
+    // What other charts and older releases pass stays accepted: a parent's global, numbers for the malloc settings.
+    expect(fail(['global.imageRegistry=registry.example', 'mallocArenaMax=4', 'mallocMmapThreshold=65536'])).toBe('');
     expect(fail(['metrics.secure=false', 'metrics.certSecret=x'])).toContain('metrics.certSecret: needs metrics.secure=true');
   });
 

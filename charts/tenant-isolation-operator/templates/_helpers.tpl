@@ -26,9 +26,12 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- /* Without a lease every replica reconciles: they race on the same objects and each sends the Events. */}}
 {{- range .Values.extraArgs }}
-{{- if regexMatch "^--(leader-elect|leader-election-namespace|metrics-bind-address|metrics-secure|metrics-cert-path|health-probe-bind-address|log-level|reserved-namespaces)(=|$)" . }}
+{{- if regexMatch "^--(no-)?(leader-elect|leader-election-namespace|metrics-bind-address|metrics-secure|metrics-cert-path|health-probe-bind-address|log-level|reserved-namespaces)(=|$)" . }}
 {{- fail (printf "extraArgs: %s is set by the chart from its values (leaderElection, metrics, logLevel, reservedNamespaces): set those instead" .) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.monitoring.serviceMonitor.enabled .Values.metrics.secure .Values.metrics.certSecret (not .Values.monitoring.serviceMonitor.tlsConfig) }}
+{{- fail "monitoring.serviceMonitor.tlsConfig: with metrics.certSecret, say how Prometheus checks the certificate: ca and serverName (tenant-isolation-operator-metrics.<namespace>.svc), or insecureSkipVerify: true" }}
 {{- end }}
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false: needs replicas=1 (without a lease every replica would reconcile)" }}
