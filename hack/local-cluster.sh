@@ -182,11 +182,18 @@ up() {
   local c running=0 healthy=1
   for c in "${COMPONENTS[@]}"; do if ours "$c" >/dev/null; then running=1; else healthy=0; fi; done
   if [ "$running" = 1 ]; then
-    # shellcheck disable=SC1091
-    if [ "$healthy" = 1 ] && [ -f "$DIR/kubeconfig" ] && [ -f "$RUN/ports" ] && . "$RUN/ports" && api /readyz >/dev/null; then
-      log "already running in $DIR"; echo "$DIR/kubeconfig"; return 0
+    if [ "$healthy" = 1 ] && [ -f "$DIR/kubeconfig" ] && [ -f "$RUN/ports" ]; then
+      # Every component runs: a slow /readyz (a loaded machine) is waited for, never torn down.
+      # shellcheck disable=SC1091
+      . "$RUN/ports"
+      local i
+      for i in $(seq 1 60); do
+        if api /readyz >/dev/null 2>&1; then log "already running in $DIR"; echo "$DIR/kubeconfig"; return 0; fi
+        sleep 1
+      done
+      die "every component of $DIR runs but the apiserver is not ready after 60 s: see $LOGS, or '$0 down --dir $DIR' and up again"
     fi
-    # Half up (an interrupted start) or half down: start afresh rather than beside leftover processes.
+    # Half up (an interrupted start, a component gone): start afresh rather than beside leftover processes.
     log "a partial cluster is running in $DIR: stopping it first"
     stop_all
   fi
