@@ -47,7 +47,8 @@ export async function diffCommand(argv: string[]): Promise<number> {
   const sources = (values.filename ?? []).map((f) => f.split(',').filter(Boolean));
   if (sources.length === 0 || sources.length > 2) throw new Error(`-f: give -f OLD -f NEW, or one -f NEW to compare with the cluster (got ${sources.length})`);
   if (sources.length === 2 && values.kubeconfig) throw new Error('--kubeconfig: not used when two -f sources are given');
-  const oldInputs = sources.length === 2 ? fromManifests(sources[0]!) : await fromCluster(values.kubeconfig);
+  // OLD may hold nothing yet (a first pull request adding the directory): every breach of NEW is then added.
+  const oldInputs = sources.length === 2 ? fromManifests(sources[0]!, { allowEmpty: true }) : await fromCluster(values.kubeconfig);
   const newInputs = fromManifests(sources[sources.length - 1]!);
   const only = values.tenant;
   for (const t of only ?? []) {

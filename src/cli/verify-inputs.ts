@@ -110,7 +110,11 @@ export async function fromCluster(kubeconfig: string | undefined): Promise<Input
   } finally { rest.close(); }
 }
 
-export function fromManifests(paths: string[]): Inputs {
+/**
+ * `allowEmpty`: manifests holding no object are a state to compare with (verify diff's OLD side before a
+ * first change), not an input error.
+ */
+export function fromManifests(paths: string[], o: { allowEmpty?: boolean } = {}): Inputs {
   const namespaces: NamespaceObject[] = [];
   const pods: PodObject[] = [];
   const policies: NetworkPolicy[] = [];
@@ -119,7 +123,7 @@ export function fromManifests(paths: string[]): Inputs {
   let baseline: { obj: IsolationBaselineObject; where: string } | undefined;
   const manifests = loadManifests(paths);
   // Nothing to analyse proves nothing: a gate pointed at the wrong path must not pass.
-  if (manifests.length === 0) throw new Error(`${paths.join(', ')}: no Kubernetes objects found (verify reads *.yaml, *.yml and *.json files)`);
+  if (manifests.length === 0 && !o.allowEmpty) throw new Error(`${paths.join(', ')}: no Kubernetes objects found (verify reads *.yaml, *.yml and *.json files)`);
   // One object per kind, namespace and name, as in a cluster: a second one would be analysed beside the
   // first by some commands and replace it in others.
   const seen = new Map<string, string>();

@@ -94,6 +94,16 @@ describe('verify diff', { timeout: 60_000 }, () => {
     expect(r.stdout.split('\n').slice(1, 5)).toEqual(['Connections added: none.', 'Connections removed: none.', 'Breaches added: none.', 'Breaches removed: none.']);
   });
 
+  it('an OLD side that holds nothing yet (a first pull request) is compared with, not refused', async () => {
+    const empty = tmp.make('tio-diff-empty-');
+    const r = await cli('verify', 'diff', '-f', empty, '-f', `${samples},${base},${allowAll}`, '-o', 'json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1); // NEW's breaches are all added
+    expect((JSON.parse(r.stdout) as Diff).breaches.added.length).toBeGreaterThan(0);
+    // NEW must still hold something: an empty NEW proves nothing.
+    expect((await cli('verify', 'diff', '-f', samples, '-f', empty)).code).toBe(2);
+  });
+
   it('bad input exits 2 naming the flag', async () => {
     expect(await cli('verify', 'diff', '-f', samples, '-f', samples, '-f', samples)).toMatchObject({ code: 2, stderr: expect.stringContaining('-f: give -f OLD -f NEW') as unknown });
     expect(await cli('verify', 'diff', '-f', samples, '-f', `${samples},${join(dir, 'missing.yaml')}`)).toMatchObject({ code: 2, stderr: expect.stringContaining('missing.yaml: no such file or directory') as unknown });
