@@ -15,6 +15,8 @@
 //   membership keys    only the operator writes that ConfigMap
 //   operator labels    only holders of namespacememberships/label (the operator) may set, change or remove
 //                      a namespace label under isolation.tenancy.dev/ (isolated, member-of)
+//   operator's writes  the operator's own ServiceAccount, granted patch on every namespace, may change
+//                      nothing on a namespace but those labels (least privilege RBAC cannot express)
 // The pod-gate bindings are few whatever the number of tenants: the apiserver matches every binding's
 // selector against every new pod's namespace (measured: about 16 us a binding), so tenants whose selector
 // is one label pair share one binding per label key, explicit names share one, and only tenants with other
@@ -31,6 +33,9 @@ export const MANAGED_POLICIES_GUARD = 'tenant-isolation-managed-policies';
 export const MEMBERSHIP_GUARD = 'tenant-isolation-membership';
 export const MEMBER_LABEL_GUARD = 'tenant-isolation-member-label';
 export const MEMBERSHIP_KEYS_GUARD = 'tenant-isolation-membership-keys';
+export const OPERATOR_WRITES_GUARD = 'tenant-isolation-operator-namespace-writes';
+/** The operator's ServiceAccount as the apiserver names its requests (config/rbac, the chart). */
+export const operatorUser = (namespace: string): string => `system:serviceaccount:${namespace}:${OPERATOR_NAME}`;
 /**
  * Where a namespace's labels can be written: the status and finalize subresources keep the labels of the
  * object they are sent (the apiserver resets only spec, or only status), so a rule on `namespaces` alone
@@ -148,11 +153,29 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
       reason: 'Forbidden',
     }],
   });
+  // The operator's own writes on namespaces: RBAC grants it patch on every namespace, so a compromised
+  // operator could otherwise drop a namespace's Pod Security labels or add a finalizer. It may change its
+  // labels only: every other label, the annotations, the finalizers and the spec stay as they were.
+  const others = (o: string): string => `(has(${o}.metadata.labels) ? ${o}.metadata.labels.filter(k, !k.startsWith('${OPERATOR_LABEL_PREFIX}')) : [])`;
+  const othersUnchanged = `${others('object')}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${others('oldObject')}.all(k, ${has('object', 'k')})`;
+  const same = (field: string): string => `has(object.${field}) == has(oldObject.${field}) && (!has(object.${field}) || object.${field} == oldObject.${field})`;
+  const operatorWrites = policy(OPERATOR_WRITES_GUARD, {
+    failurePolicy: 'Fail',
+    matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: NAMESPACE_WRITES }] },
+    matchConditions: [{ name: 'is-the-operator', expression: `request.userInfo.username == '${operatorUser(namespace)}'` }],
+    validations: [{
+      // request.subResource is absent (not '') for the namespace itself.
+      expression: `request.operation == 'UPDATE' && (!has(request.subResource) || request.subResource == '') && ${othersUnchanged} && ${same('metadata.annotations')} && ${same('metadata.finalizers')} && ${same('spec')}`,
+      message: `${OPERATOR_NAME} may change only its own labels (${OPERATOR_LABEL_PREFIX}*) on a namespace: not other labels, annotations, finalizers or the spec, and no create, delete, status or finalize`,
+      reason: 'Forbidden',
+    }],
+  });
   const binding = (name: string, spec: Obj): Obj => ({ apiVersion: API, kind: 'ValidatingAdmissionPolicyBinding', metadata: { name, labels: PART_OF }, spec });
   return [
-    gate, audit, guard, membership, memberLabel, keysGuard,
+    gate, audit, guard, membership, memberLabel, keysGuard, operatorWrites,
     binding(MANAGED_POLICIES_GUARD, { policyName: MANAGED_POLICIES_GUARD, validationActions: ['Deny'] }),
     binding(MEMBER_LABEL_GUARD, { policyName: MEMBER_LABEL_GUARD, validationActions: ['Deny'] }),
+    binding(OPERATOR_WRITES_GUARD, { policyName: OPERATOR_WRITES_GUARD, validationActions: ['Deny'] }),
     // One param, the operator's list of the keys tenants select by. Allow, not Deny, when it is missing:
     // kube-apiserver <= 1.37 stops its informer for a built-in paramKind for good once no binding names
     // that kind (kubernetes#130887), so after the gate is removed and installed again without an apiserver
@@ -377,8 +400,8 @@ export function narrows(stored: LabelSelector | undefined, wanted: AdmissionBind
  */
 export function missingGate(tenants: readonly TenantClaims[], policies: ReadonlySet<string>, bindings: ReadonlySet<string>): string[] {
   const out: string[] = [];
-  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
-  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
+  for (const p of [POD_GATE, AUDIT_NOTICE, MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD, OPERATOR_WRITES_GUARD]) if (!policies.has(p)) out.push(`ValidatingAdmissionPolicy ${p} is not installed (config/admission)`);
+  for (const b of [MANAGED_POLICIES_GUARD, MEMBERSHIP_GUARD, MEMBER_LABEL_GUARD, MEMBERSHIP_KEYS_GUARD, OPERATOR_WRITES_GUARD]) if (!bindings.has(b)) out.push(`ValidatingAdmissionPolicyBinding ${b} is not installed (config/admission)`);
   for (const t of tenants) {
     for (const b of bindingsCovering(t)) if (!bindings.has(b)) out.push(`TenantIsolation ${t.name}: binding ${b} is missing (the operator writes it)`);
   }

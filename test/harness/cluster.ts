@@ -137,6 +137,18 @@ export async function clientAs(namespace: string, serviceAccount: string): Promi
   });
 }
 
+/**
+ * A ServiceAccount (in `namespace`) that may patch that namespace and nothing else: someone who may label
+ * a namespace but holds none of the operator's grants, so the membership guards apply to it.
+ */
+export async function namespacePatcher(namespace: string): Promise<RestClient> {
+  await kubectl('create', 'clusterrole', `patch-${namespace}`, '--verb=get,patch', '--resource=namespaces', `--resource-name=${namespace}`);
+  await kubectl('create', 'clusterrolebinding', `patch-${namespace}`, `--clusterrole=patch-${namespace}`, `--serviceaccount=${namespace}:patcher`);
+  const client = await clientAs(namespace, 'patcher');
+  await eventually(async () => client.get(`/api/v1/namespaces/${namespace}`).then(() => true, () => false), 'the patcher may read its namespace');
+  return client;
+}
+
 /** The message of a refused request (an ApiError), or undefined when it succeeded. */
 export async function refusal(request: Promise<unknown>): Promise<string | undefined> {
   try { await request; return undefined; } catch (e) { return e instanceof Error ? e.message : String(e); }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
-  kubectl, kubectlRun, labelNamespace, podAdmitted, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+  kubectl, kubectlRun, labelNamespace, namespacePatcher, podAdmitted, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
 import { RestClient } from '../../src/kube/rest.ts';
@@ -188,6 +188,28 @@ describe('a namespace admin', () => {
   it('creates pods in the isolated namespace as before', async () => {
     await podsAllowedBySA(ns);
     expect(await refusal(createPod(ns, 'by-alice', {}, alice))).toBeUndefined();
+  });
+});
+
+describe('the operator\'s own writes on namespaces', () => {
+  it('its ServiceAccount may change its labels there, and nothing else: other labels, annotations, finalizers', async () => {
+    const ns = unique('op-writes');
+    await createNamespace(ns, { 'pod-security.kubernetes.io/enforce': 'restricted' });
+    const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
+    const path = `/api/v1/namespaces/${ns}`;
+    const guard = /tenant-isolation-operator-namespace-writes/;
+    try {
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { labels: { 'isolation.tenancy.dev/isolated': 'true' } } }, 'tests'))).toBeUndefined();
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { labels: { 'isolation.tenancy.dev/isolated': null } } }, 'tests'))).toBeUndefined();
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { labels: { 'pod-security.kubernetes.io/enforce': null } } }, 'tests'))).toMatch(guard);
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { labels: { team: 'x' } } }, 'tests'))).toMatch(guard);
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { annotations: { note: 'x' } } }, 'tests'))).toMatch(guard);
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { finalizers: ['example.com/hold'] } }, 'tests'))).toMatch(guard);
+      // Anyone else who may patch the namespace is not held to it (the other guards still apply).
+      const patcher = await namespacePatcher(ns);
+      try { expect(await refusal(patcher.mergePatch(path, { metadata: { annotations: { note: 'x' } } }, 'tests'))).toBeUndefined(); } finally { patcher.close(); }
+      expect((await getNamespace(ns))!.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    } finally { asOperator.close(); }
   });
 });
 
@@ -465,10 +487,10 @@ describe('uninstall', () => {
     // force (the apiserver reloads bindings once a second), before the keeper goes.
     const probe = unique('uninst-probe');
     await createNamespace(probe);
-    const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
+    const patcher = await namespacePatcher(probe);
     try {
-      await eventually(async () => /tenant-isolation-membership/.test(await refusal(asOperator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: unique('x') } } }, 'tests')) ?? ''), 'the membership guard in force again');
-    } finally { asOperator.close(); }
+      await eventually(async () => /tenant-isolation-membership/.test(await refusal(patcher.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: unique('x') } } }, 'tests')) ?? ''), 'the membership guard in force again');
+    } finally { patcher.close(); }
     await kubectl('delete', 'validatingadmissionpolicybinding', keeper);
     await kubectl('delete', 'validatingadmissionpolicy', keeper);
   });

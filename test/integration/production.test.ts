@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiError, RestClient } from '../../src/kube/rest.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import {
-  OPERATOR_NAMESPACE, applyTenant, createNamespace, eventually, refusal, kubeconfig, kubectl, operatorKubeconfig, policyNames, rest, startTestOperator, unique, writes,
+  OPERATOR_NAMESPACE, applyTenant, createNamespace, eventually, namespacePatcher, refusal, kubeconfig, kubectl, operatorKubeconfig, policyNames, rest, startTestOperator, unique, writes,
   MANAGED_POLICIES, isolatedWith,
 } from '../harness/cluster.ts';
 import { cli, repo, script } from '../harness/run.ts';
@@ -98,10 +98,11 @@ describe('watches', () => {
       const probe = unique('heal-probe');
       await createNamespace(probe, { tenant: unique('nobody') });
       const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
+      const patcher = await namespacePatcher(probe);
       try {
         expect(await refusal(asOperator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { [LABEL_ISOLATED]: 'true' } } }, 'tests'))).toBeUndefined();
-        expect(await refusal(asOperator.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: t } } }, 'tests'))).toMatch(/label tenant decides which namespaces a TenantIsolation claims/);
-      } finally { asOperator.close(); }
+        expect(await refusal(patcher.mergePatch(`/api/v1/namespaces/${probe}`, { metadata: { labels: { tenant: t } } }, 'tests'))).toMatch(/label tenant decides which namespaces a TenantIsolation claims/);
+      } finally { asOperator.close(); patcher.close(); }
       await isolated(after, 60_000);
       // and drift on the pre-restart namespace is still seen: the policy watch healed too
       await (await rest()).delete(`/apis/networking.k8s.io/v1/namespaces/${before}/networkpolicies/tenant-isolation-default-deny`);

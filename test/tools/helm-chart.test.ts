@@ -78,7 +78,7 @@ describe('the chart\'s values', () => {
     expect(container(helmTemplate(['reservedNamespaces={platform,ci}'])).args).toContain('--reserved-namespaces=platform,ci');
     expect(container(helmTemplate()).args.some((a: string) => a.startsWith('--reserved-namespaces'))).toBe(false);
     const gate = (objs: { kind: string }[]): number => objs.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).length;
-    expect(gate(helmTemplate())).toBe(10);
+    expect(gate(helmTemplate())).toBe(12);
     const off = helmTemplate(['admissionGate.enabled=false']);
     expect(gate(off)).toBe(0);
     // The keys ConfigMap stays in the release: the operator keeps it either way, and one it recreated
