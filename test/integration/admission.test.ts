@@ -192,7 +192,7 @@ describe('a namespace admin', () => {
 });
 
 describe('the operator\'s own writes on namespaces', () => {
-  it('its ServiceAccount may change its labels there, and nothing else: other labels, annotations, finalizers', async () => {
+  it('its ServiceAccount may change its labels there, and nothing else: other labels, annotations, finalizers, owners', async () => {
     const ns = unique('op-writes');
     await createNamespace(ns, { 'pod-security.kubernetes.io/enforce': 'restricted' });
     const asOperator = await RestClient.create(loadKubeConfig(operatorKubeconfig()));
@@ -205,6 +205,8 @@ describe('the operator\'s own writes on namespaces', () => {
       expect(await refusal(asOperator.mergePatch(path, { metadata: { labels: { team: 'x' } } }, 'tests'))).toMatch(guard);
       expect(await refusal(asOperator.mergePatch(path, { metadata: { annotations: { note: 'x' } } }, 'tests'))).toMatch(guard);
       expect(await refusal(asOperator.mergePatch(path, { metadata: { finalizers: ['example.com/hold'] } }, 'tests'))).toMatch(guard);
+      // An owner that does not exist: the garbage collector would delete the namespace.
+      expect(await refusal(asOperator.mergePatch(path, { metadata: { ownerReferences: [{ apiVersion: 'v1', kind: 'Namespace', name: 'nobody', uid: '00000000-0000-0000-0000-000000000000' }] } }, 'tests'))).toMatch(guard);
       // Anyone else who may patch the namespace is not held to it (the other guards still apply).
       const patcher = await namespacePatcher(ns);
       try { expect(await refusal(patcher.mergePatch(path, { metadata: { annotations: { note: 'x' } } }, 'tests'))).toBeUndefined(); } finally { patcher.close(); }
