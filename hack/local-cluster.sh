@@ -186,8 +186,8 @@ up() {
       # Every component runs: a slow /readyz (a loaded machine) is waited for, never torn down.
       # shellcheck disable=SC1091
       . "$RUN/ports"
-      local i
-      for i in $(seq 1 60); do
+      local deadline=$(( $(date +%s) + 60 ))
+      while [ "$(date +%s)" -lt "$deadline" ]; do
         if api /readyz >/dev/null 2>&1; then log "already running in $DIR"; echo "$DIR/kubeconfig"; return 0; fi
         sleep 1
       done

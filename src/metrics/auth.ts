@@ -30,6 +30,8 @@ interface Entry<T> { expires: number; value: Promise<T> }
 /** A small TTL cache of promises: concurrent requests with the same key share one review. */
 class TtlCache<T> {
   private readonly map = new Map<string, Entry<T>>();
+  /** Lookups in flight, apart: a pending one evicts no settled entry (refused tokens never get in). */
+  private readonly inflight = new Map<string, Promise<T>>();
   private readonly max: number;
   private readonly now: () => number;
   constructor(max: number, now: () => number) { this.max = max; this.now = now; }
@@ -51,16 +53,15 @@ class TtlCache<T> {
    * known: refused tokens are kept apart, so a stream of them never evicts the scrapers' entries.
    */
   get(key: string, load: () => Promise<T>, ttl: (v: T) => number, elsewhere?: { when: (v: T) => boolean; cache: TtlCache<T> }): Promise<T> {
-    const hit = this.fresh(key) ?? elsewhere?.cache.fresh(key);
+    const hit = this.fresh(key) ?? elsewhere?.cache.fresh(key) ?? this.inflight.get(key);
     if (hit) return hit;
     const value = load();
-    const entry: Entry<T> = { expires: Number.POSITIVE_INFINITY, value };
-    this.put(key, entry);
+    this.inflight.set(key, value);
     // Errors are not cached: the next request asks again.
     value.then((v) => {
-      entry.expires = this.now() + ttl(v);
-      if (elsewhere?.when(v) && this.map.get(key) === entry) { this.map.delete(key); elsewhere.cache.put(key, entry); }
-    }, () => { if (this.map.get(key) === entry) this.map.delete(key); });
+      this.inflight.delete(key);
+      (elsewhere?.when(v) ? elsewhere.cache : this).put(key, { expires: this.now() + ttl(v), value });
+    }, () => { this.inflight.delete(key); });
     return value;
   }
 }

@@ -135,6 +135,11 @@ describe('the chart\'s values', () => {
     expect(fail(['extraArgs[0]=--leader-elect-lease-duration=20'])).toBe(''); // not one of the chart's
     // What other charts and older releases pass stays accepted: a parent's global, numbers for the malloc settings.
     expect(fail(['global.imageRegistry=registry.example', 'mallocArenaMax=4', 'mallocMmapThreshold=65536'])).toBe('');
+    // A values file's numbers are floats to Helm: rendered as whole numbers, not 1.048576e+06.
+    const values = join(tmp.make('tio-values-'), 'values.yaml');
+    writeFileSync(values, 'mallocMmapThreshold: 1048576\nmallocArenaMax: 4\n');
+    const env = container(helmTemplate([], ['-f', values])).env;
+    expect(env.filter((e) => e.name.startsWith('MALLOC')).map((e) => e.value)).toEqual(['4', '1048576']);
     expect(fail(['metrics.secure=false', 'metrics.certSecret=x'])).toContain('metrics.certSecret: needs metrics.secure=true');
   });
 

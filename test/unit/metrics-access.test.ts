@@ -66,5 +66,11 @@ describe('DelegatedAccess', () => {
     expect(api.sent.length).toBe(sent); // still cached: no review
     expect(await access.check('Bearer bad-4', 'GET', '/metrics')).toMatchObject({ status: 401 });
     expect(api.sent.length).toBe(sent); // a refused one is cached too
+    // Concurrent new tokens, refused or turned away as busy (429), do not evict it either.
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => access.check(`Bearer bad-x${i}`, 'GET', '/metrics')));
+    expect(burst.filter((d) => !d.allowed && d.status === 429).length).toBeGreaterThan(0);
+    const after = api.sent.length;
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    expect(api.sent.length).toBe(after);
   });
 });

@@ -16,6 +16,9 @@ app.kubernetes.io/component: operator
 
 {{- define "tio.serviceAccountName" -}}tenant-isolation-operator{{- end }}
 
+{{/* A number from --set (int64) or a values file (float64: 1048576 would print as 1.048576e+06), or a string, quoted. */}}
+{{- define "tio.wholeNumber" -}}{{ if kindIs "string" . }}{{ . | quote }}{{ else }}{{ . | int64 | toString | quote }}{{ end }}{{- end }}
+
 {{- define "tio.metricsPort" -}}{{ if .Values.metrics.secure }}8443{{ else }}8080{{ end }}{{- end }}
 {{- define "tio.metricsPortName" -}}{{ if .Values.metrics.secure }}https{{ else }}http{{ end }}{{- end }}
 
