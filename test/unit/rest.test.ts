@@ -110,53 +110,55 @@ describe('RestClient write fence', () => {
   });
 });
 
+/** A client whose credential comes from a plugin: 'old' until refreshed, then 'new'; counts the refreshes. */
+async function pluginClient(): Promise<{ plugin: RestClient; refreshes: () => number }> {
+  let token = 'old';
+  let refreshes = 0;
+  const { port } = server.address() as net.AddressInfo;
+  const plugin = await RestClient.create({
+    source: 'test', server: new URL(`http://127.0.0.1:${port}`), tls: { rejectUnauthorized: true },
+    authorization: () => Promise.resolve(`Bearer ${token}`),
+    refreshAuthorization: () => { refreshes++; token = 'new'; },
+  });
+  return { plugin, refreshes: () => refreshes };
+}
+const unauthorized = (res: http.ServerResponse): void => {
+  res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}');
+};
+
 describe('RestClient and a refused credential (401)', () => {
   it('asks for a fresh credential and sends the request again once; a credential still refused fails without a plugin run per request', async () => {
-    let token = 'old';
-    let refreshes = 0;
-    const { port } = server.address() as net.AddressInfo;
-    const plugin = await RestClient.create({
-      source: 'test', server: new URL(`http://127.0.0.1:${port}`), tls: { rejectUnauthorized: true },
-      authorization: () => Promise.resolve(`Bearer ${token}`),
-      refreshAuthorization: () => { refreshes++; token = 'new'; },
-    });
+    const { plugin, refreshes } = await pluginClient();
     try {
       let accept = 'new';
       handler = (req, res) => {
-        if (req.headers.authorization !== `Bearer ${accept}`) { res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}'); return; }
+        if (req.headers.authorization !== `Bearer ${accept}`) { unauthorized(res); return; }
         res.setHeader('Content-Type', 'application/json'); res.end('{}');
       };
       // A create too: a 401 means nothing was done.
       await plugin.create('/api/v1/namespaces', { metadata: { name: 'x' } }, 'tests');
       expect(seen.map((x) => `${x.method} ${x.headers.authorization}`)).toEqual(['POST Bearer old', 'POST Bearer new']);
-      expect(refreshes).toBe(1);
+      expect(refreshes()).toBe(1);
       // Revoked for good: refused, and within 10 s no second refresh (no plugin run per request).
       accept = 'never';
       await expect(plugin.get('/api/v1/namespaces')).rejects.toMatchObject({ status: 401 });
       await expect(plugin.get('/api/v1/namespaces')).rejects.toMatchObject({ status: 401 });
-      expect(refreshes).toBe(1);
+      expect(refreshes()).toBe(1);
     } finally { plugin.close(); }
   });
 
   it('requests refused at the same moment all get the one refreshed credential, with one refresh', async () => {
-    let token = 'old';
-    let refreshes = 0;
-    const { port } = server.address() as net.AddressInfo;
-    const plugin = await RestClient.create({
-      source: 'test', server: new URL(`http://127.0.0.1:${port}`), tls: { rejectUnauthorized: true },
-      authorization: () => Promise.resolve(`Bearer ${token}`),
-      refreshAuthorization: () => { refreshes++; token = 'new'; },
-    });
+    const { plugin, refreshes } = await pluginClient();
     try {
       // Both requests carry the old token before either is answered.
       const refused: (() => void)[] = [];
       handler = (req, res) => {
         if (req.headers.authorization === 'Bearer new') { res.setHeader('Content-Type', 'application/json'); res.end('{}'); return; }
-        refused.push(() => res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"kind":"Status","code":401,"reason":"Unauthorized","message":"Unauthorized"}'));
+        refused.push(() => unauthorized(res));
         if (refused.length === 2) for (const r of refused) r();
       };
       await Promise.all([plugin.get('/api/v1/namespaces/a'), plugin.get('/api/v1/namespaces/b')]);
-      expect(refreshes).toBe(1);
+      expect(refreshes()).toBe(1);
       expect(seen.filter((x) => x.headers.authorization === 'Bearer new')).toHaveLength(2);
     } finally { plugin.close(); }
   });
