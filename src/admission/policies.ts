@@ -137,9 +137,12 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
     }],
   });
   // The operator's labels differ between old and new (compared key by key: map order is not fixed).
-  const keysOf = (o: string): string => `(has(${o}.metadata.labels) ? ${o}.metadata.labels.filter(k, k.startsWith('${OPERATOR_LABEL_PREFIX}')) : [])`;
+  // `test` picks label keys: the operator's ('') or everyone else's ('!').
+  const keysOf = (o: string, test = ''): string => `(has(${o}.metadata.labels) ? ${o}.metadata.labels.filter(k, ${test}k.startsWith('${OPERATOR_LABEL_PREFIX}')) : [])`;
   const has = (o: string, k: string): string => `(has(${o}.metadata.labels) && ${k} in ${o}.metadata.labels)`;
-  const unchanged = `${keysOf('object')}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${keysOf('oldObject')}.all(k, ${has('object', 'k')})`;
+  const labelsUnchanged = (test = ''): string =>
+    `${keysOf('object', test)}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${keysOf('oldObject', test)}.all(k, ${has('object', 'k')})`;
+  const unchanged = labelsUnchanged();
   const memberLabel = policy(MEMBER_LABEL_GUARD, {
     failurePolicy: 'Fail',
     matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: NAMESPACE_WRITES }] },
@@ -159,8 +162,6 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
   // change its labels only: every other label, the annotations, the finalizers, the owner references and
   // the spec stay as they were. (It may also write admission bindings, for the pod gate: removing this
   // one is detected, not prevented; docs/security.md.)
-  const others = (o: string): string => `(has(${o}.metadata.labels) ? ${o}.metadata.labels.filter(k, !k.startsWith('${OPERATOR_LABEL_PREFIX}')) : [])`;
-  const othersUnchanged = `${others('object')}.all(k, ${has('oldObject', 'k')} && oldObject.metadata.labels[k] == object.metadata.labels[k]) && ${others('oldObject')}.all(k, ${has('object', 'k')})`;
   const same = (field: string): string => `has(object.${field}) == has(oldObject.${field}) && (!has(object.${field}) || object.${field} == oldObject.${field})`;
   const operatorWrites = policy(OPERATOR_WRITES_GUARD, {
     failurePolicy: 'Fail',
@@ -168,7 +169,7 @@ export function staticAdmissionObjects(namespace: string = DEFAULT_OPERATOR_NAME
     matchConditions: [{ name: 'is-the-operator', expression: `request.userInfo.username == '${operatorUser(namespace)}'` }],
     validations: [{
       // request.subResource is absent (not '') for the namespace itself.
-      expression: `request.operation == 'UPDATE' && (!has(request.subResource) || request.subResource == '') && ${othersUnchanged} && ${same('metadata.annotations')} && ${same('metadata.finalizers')} && ${same('metadata.ownerReferences')} && ${same('spec')}`,
+      expression: `request.operation == 'UPDATE' && (!has(request.subResource) || request.subResource == '') && ${labelsUnchanged('!')} && ${same('metadata.annotations')} && ${same('metadata.finalizers')} && ${same('metadata.ownerReferences')} && ${same('spec')}`,
       message: `${OPERATOR_NAME} may change only its own labels (${OPERATOR_LABEL_PREFIX}*) on a namespace: not other labels, annotations, finalizers, owner references or the spec, and no create, delete, status or finalize`,
       reason: 'Forbidden',
     }],
