@@ -74,6 +74,8 @@ describe('a tenant declared with only a selector', () => {
     for (const type of ['Reconciling', 'Stalled']) expect((await condition(t, type))?.status).toBe('False');
     // Batched per tenant: one Event names every namespace isolated within half a second.
     await eventually(async () => (await events(t)).some((e) => e.reason === 'NamespaceIsolated' && e.message.includes(a) && e.message.includes(b)), 'one NamespaceIsolated event naming both');
+    // Recorded in the operator's namespace (the only one its Role grants), and still what describe shows.
+    expect(await kubectl('describe', 'tenantisolation', t)).toMatch(/Normal\s+NamespaceIsolated\s/);
   });
 
   it('isolates a namespace a Helm-style install creates and labels later, and leaves unlabelled ones alone', async () => {

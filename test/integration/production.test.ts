@@ -27,6 +27,11 @@ describe('the shipped RBAC', () => {
       await denied(op.create('/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: unique('x') } }, 'test'));
       await denied(op.delete('/api/v1/namespaces/kube-system'));
       await denied(op.get('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases'));
+      // Events only in default, where those about its cluster-scoped objects live: none in a tenant's namespace.
+      const event = (ns: string) => ({ apiVersion: 'v1', kind: 'Event', metadata: { name: unique('e'), namespace: ns }, reason: 'Test', message: 'test', type: 'Normal',
+        involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: 'x', namespace: ns }, firstTimestamp: new Date().toISOString(), lastTimestamp: new Date().toISOString(), count: 1 });
+      await denied(op.create('/api/v1/namespaces/kube-public/events', event('kube-public'), 'test'));
+      await expect(op.create('/api/v1/namespaces/default/events', event('default'), 'test')).resolves.toMatchObject({ kind: 'Event' });
       // and it can do what it needs
       await expect(op.get('/api/v1/namespaces')).resolves.toMatchObject({ kind: 'NamespaceList' });
       await expect(op.get('/apis/networking.k8s.io/v1/networkpolicies')).resolves.toMatchObject({ kind: 'NetworkPolicyList' });
