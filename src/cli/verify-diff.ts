@@ -10,7 +10,7 @@ export const DIFF_HELP = `Usage: tenant-isolation verify diff -f OLD -f NEW [-t 
 
 Compares the reachability of two sources: the connections NEW allows that OLD did not (added) and the
 reverse (removed), per tenant pair and per pod pair with their exact ports, and the breaches NEW adds or
-removes. With one -f, OLD is the cluster (--kubeconfig, else in-cluster, $KUBECONFIG, ~/.kube/config).
+removes. With one -f, OLD is the cluster (--kubeconfig, else $KUBECONFIG, in-cluster, ~/.kube/config).
 Each -f is a file or directory, or several joined by commas (-f config/samples,policies.yaml).
   -t, --tenant T    only these tenants' breaches count (repeatable)
   -o json           {"added": {"tenantPairs": [...], "podPairs": [...]}, "removed": {...},

@@ -19,7 +19,7 @@ export const VERIFY_HELP = `Usage: tenant-isolation verify [--kubeconfig PATH | 
 
 Analyses which connections the cluster's NetworkPolicies allow (full networking.k8s.io/v1 semantics) and
 proves each TenantIsolation: an undeclared path into or out of a tenant's pods is a breach.
-Sources: the cluster of --kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config), or manifests
+Sources: the cluster of --kubeconfig (default: $KUBECONFIG, then in-cluster, then ~/.kube/config), or manifests
 (-f; Namespaces, Pods, NetworkPolicies, TenantIsolations, IsolationProfiles, an IsolationBaseline; pod IPs
 from status.podIP(s)). Tenants are proved with their effective spec (profiles applied). With a baseline,
 it also lists the namespaces it isolates (or would, in Audit mode), the pods no policy selects there and,

@@ -3,7 +3,7 @@
 // hashed once per generation (they are the same in every namespace it covers).
 import { parseBaseline, type IsolationBaselineObject, type ParsedBaseline } from '../api/baseline.ts';
 import { BASELINE_KIND, BASELINE_NAME, type ValidTenant } from '../api/schema.ts';
-import type { EventRecorder } from '../kube/events.ts';
+import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
 import { baselineCovers, baselineTemplates, isBaselinePolicyName } from '../policy/baseline.ts';
@@ -74,6 +74,13 @@ export class BaselineState {
   invalid(): boolean {
     const p = this.parsed();
     return p !== undefined && !p.ok;
+  }
+
+  /** The IsolationBaseline as an Event's target, when this policy is one of its own (by owner uid). */
+  eventTargetOf(policy: NetworkPolicy): EventTarget | undefined {
+    const obj = this.object();
+    const owner = policy.metadata.ownerReferences?.[0]?.uid;
+    return obj && owner === obj.metadata.uid ? { name: obj.metadata.name, uid: obj.metadata.uid, kind: BASELINE_KIND } : undefined;
   }
 
   /** The baseline's policies were just written into a namespace that held none: one batched Event. */

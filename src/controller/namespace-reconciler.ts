@@ -213,7 +213,8 @@ export class NamespaceReconciler {
       if (tampered) {
         d.metrics.driftCorrections.inc();
         log.info({ tenant, policy: w.p.metadata.name, drift: w.drift }, 'restored managed policy');
-        const target = d.membership.tenant(tenant);
+        // A tenant's policy names its tenant; the baseline's names none and is owned by the IsolationBaseline.
+        const target = tenant !== '' ? d.membership.tenant(tenant) : d.baseline?.eventTargetOf(w.p);
         if (target) d.events.record(target, 'Normal', 'PolicyRestored', `Restored NetworkPolicy ${name}/${w.p.metadata.name} (${w.drift === 'missing' ? 'it was deleted' : 'it was changed'})`);
       } else if (current !== undefined) {
         log.info({ tenant, policy: w.p.metadata.name, changed: w.drift }, 'updated managed policy');

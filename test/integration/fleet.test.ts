@@ -208,6 +208,14 @@ describe('IsolationBaseline', () => {
     expect(await settledWrites(mineAll()) - before).toBe(3);
     for (const n of [named, kubeLike, 'kube-public']) expect(await policyNames(n)).toEqual([]);
     expect(await policyNames(member)).toEqual(MANAGED_POLICIES);
+    // Drift by a cluster-admin is restored, and the Event says so on the IsolationBaseline.
+    await (await rest()).delete(`/apis/networking.k8s.io/v1/namespaces/${loose}/networkpolicies/tenant-isolation-baseline-deny`);
+    await eventually(async () => {
+      const list = await (await rest()).get<{ items: { reason: string; message: string; involvedObject: { kind: string; uid: string } }[] }>('/api/v1/namespaces/default/events');
+      return list.items.some((e) => e.involvedObject.kind === 'IsolationBaseline' && e.involvedObject.uid === uid && e.reason === 'PolicyRestored'
+        && e.message.includes(`${loose}/tenant-isolation-baseline-deny`)) || undefined;
+    }, 'a PolicyRestored Event on the IsolationBaseline');
+    await isolatedWith(loose, BASELINE_POLICIES);
   });
 
   it('a namespace joining a tenant swaps the baseline\'s policies for the tenant\'s, and leaving swaps back, never open in between', async () => {
