@@ -408,9 +408,13 @@ export function parseTenant(obj: TenantIsolationObject, profileOf: ProfileLookup
   const name = obj.metadata.name;
   const uid = obj.metadata.uid;
   const generation = obj.metadata.generation ?? 0;
+  // Failing closed keeps what was in place: a tenant last seen in Audit (its status records the effective
+  // mode, its profile's included) stays in Audit and writes nothing, rather than cutting off every
+  // namespace it was only observing; one never seen valid keeps its own spec.mode; anything else Enforce.
+  const mode = MODE.safeParse(obj.status?.mode ?? (obj.spec as { mode?: unknown } | null | undefined)?.mode).data ?? 'Enforce';
   const fail = (reason: InvalidReason, error: string, c: { namespaceSelector?: LabelSelector | undefined; namespaces: string[] } | undefined): ParsedTenant => ({
     ok: false, name, uid, generation, error, reason,
-    claims: c ? { name, uid, generation, invalid: error, invalidReason: reason, spec: tenantIsolationSpec.parse({ namespaceSelector: c.namespaceSelector, namespaces: c.namespaces }) } : undefined,
+    claims: c ? { name, uid, generation, invalid: error, invalidReason: reason, spec: tenantIsolationSpec.parse({ namespaceSelector: c.namespaceSelector, namespaces: c.namespaces, mode }) } : undefined,
   });
   if (obj.spec === undefined || obj.spec === null) return fail('InvalidSpec', 'spec: is required', undefined);
   // The name becomes the isolation.tenancy.dev/tenant label value on every policy.

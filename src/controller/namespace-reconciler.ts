@@ -129,8 +129,8 @@ export class NamespaceReconciler {
     if (invalidOwners.size > 0 && [...invalidOwners].every(stillIts)) {
       // Another tenant's allow policies do not belong here (a reconcile moving the namespace to the invalid
       // tenant was cut before deleting them): they go, which only narrows what the namespace admits, and a
-      // deleting tenant's finalizer waits on them. Every default-deny stays.
-      const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && p.metadata.name !== POLICY_DEFAULT_DENY);
+      // deleting tenant's finalizer waits on them. Every deny stays, the baseline's too (the tenant's may be missing).
+      const foreign = [...existing.values()].filter((p) => !invalidOwner(p) && !isDeny(p.metadata.name));
       await allWritten(foreign.map((p) => this.delete(p)));
       const applied = new Map(this.lastApplied.get(name));
       for (const p of foreign) applied.delete(p.metadata.name);

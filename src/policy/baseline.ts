@@ -33,10 +33,10 @@ export function baselineExemption(namespace: string, labels: Readonly<Record<str
 /**
  * Whether the baseline covers the namespace: not exempt, and no claimant enforces (a tenant in Audit mode
  * writes nothing, so it must not open what the baseline isolates). `claimants` are the tenants claiming it,
- * failing-closed ones included (they enforce a deny).
+ * failing-closed ones included: they enforce a deny, unless last in Audit (then they write nothing either).
  */
 export function baselineCovers(namespace: string, labels: Readonly<Record<string, string>>, claimants: readonly ValidTenant[], baseline: ValidBaseline, reserved: ReadonlySet<string>): boolean {
-  return claimants.every((t) => t.invalid === undefined && t.spec.mode === 'Audit') && baselineExemption(namespace, labels, baseline, reserved) === undefined;
+  return claimants.every((t) => t.spec.mode === 'Audit') && baselineExemption(namespace, labels, baseline, reserved) === undefined;
 }
 
 function policy(name: string, b: ValidBaseline, spec: NetworkPolicySpec): NetworkPolicy {

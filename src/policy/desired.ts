@@ -15,7 +15,10 @@ export type NamespacePlan =
   | { kind: 'member'; namespace: string; tenant: ValidTenant; policies: NetworkPolicy[] }
   /** Several tenants claim it: fail closed with a full default-deny and no allow for anyone. */
   | { kind: 'conflict'; namespace: string; tenants: ValidTenant[]; policies: NetworkPolicy[] }
-  /** Only a tenant whose spec is invalid claims it: fail closed with a full default-deny until the spec is fixed. */
+  /**
+   * Only a tenant whose spec is invalid claims it: fail closed with a full default-deny until the spec is
+   * fixed; none for a tenant last in Audit (it stays in Audit: schema.ts parseTenant).
+   */
   | { kind: 'failClosed'; namespace: string; tenant: ValidTenant; policies: NetworkPolicy[] };
 
 /**
@@ -30,7 +33,7 @@ export function planNamespace(
   if (claimants.length === 0) return { kind: 'unclaimed', namespace };
   if (claimants.length === 1 && claimants[0]!.invalid !== undefined) {
     const tenant = claimants[0]!;
-    return { kind: 'failClosed', namespace, tenant, policies: [failClosedDeny(namespace, [tenant], [tenant])] };
+    return { kind: 'failClosed', namespace, tenant, policies: tenant.spec.mode === 'Audit' ? [] : [failClosedDeny(namespace, [tenant], [tenant])] };
   }
   if (claimants.length === 1) {
     const tenant = claimants[0]!;

@@ -137,6 +137,25 @@ describe('IsolationProfile', () => {
     await deleteTenant(t);
     await eventually(async () => (await getTenant(t)) === undefined, `${t} to be gone`);
   });
+
+  it('a tenant in Audit through its profile stays in Audit when the profile goes: nothing written, joiners included', async () => {
+    const p = unique('p-audit');
+    const t = unique('t-audit');
+    const [a, b] = [unique('aud-a'), unique('aud-b')];
+    await applyProfile(p, { mode: 'Audit' });
+    await createNamespace(a, { tenant: t });
+    await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, profile: p });
+    await ready(t, 'True', 'AuditMode');
+    expect((await getTenant(t))?.status?.mode).toBe('Audit');
+    await (await rest()).delete(`${API}/isolationprofiles/${p}`);
+    await ready(t, 'False', 'ProfileNotFound');
+    await createNamespace(b, { tenant: t });
+    await settled(op, { namespaces: [a, b], tenants: [t] });
+    // Failing closed keeps what was in place: an observed tenant is not cut off the network.
+    for (const n of [a, b]) expect(await policyNames(n), n).toEqual([]);
+    await deleteTenant(t);
+    await eventually(async () => (await getTenant(t)) === undefined, `${t} to be gone`);
+  });
 });
 
 describe('IsolationBaseline', () => {

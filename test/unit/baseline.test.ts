@@ -31,14 +31,16 @@ describe('the baseline covers', () => {
     expect(baselineExemption('platform', {}, enforce, new Set([...reserved, 'platform']))).toBe('reserved');
   });
 
-  it('a namespace claimed only by tenants in Audit mode, never one an enforcing or failing-closed tenant claims', () => {
+  it('a namespace claimed only by tenants in Audit mode (failing closed in Audit too), never one an enforcing or failing-closed tenant claims', () => {
     const audit = tenant('audit', { namespaces: ['a'], mode: 'Audit' });
     const enforcing = tenant('enf', { namespaces: ['a'] });
     expect(baselineCovers('a', {}, [], enforce, reserved)).toBe(true);
     expect(baselineCovers('a', {}, [audit], enforce, reserved)).toBe(true);
     expect(baselineCovers('a', {}, [enforcing], enforce, reserved)).toBe(false);
     expect(baselineCovers('a', {}, [audit, enforcing], enforce, reserved)).toBe(false);
-    expect(baselineCovers('a', {}, [{ ...audit, invalid: 'spec.x: bad' }], enforce, reserved)).toBe(false);
+    expect(baselineCovers('a', {}, [{ ...enforcing, invalid: 'spec.x: bad' }], enforce, reserved)).toBe(false);
+    // Last seen in Audit, an invalid tenant stays in Audit: it writes nothing, so the baseline keeps the namespace.
+    expect(baselineCovers('a', {}, [{ ...audit, invalid: 'spec.x: bad' }], enforce, reserved)).toBe(true);
     expect(baselineCovers('monitoring', {}, [], enforce, reserved)).toBe(false);
   });
 

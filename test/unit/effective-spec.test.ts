@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTenant, type ProfileLookup, type TenantIsolationSpec } from '../../src/api/schema.ts';
 import { parseProfile, profileLookupOf } from '../../src/api/profile.ts';
+import { planNamespace } from '../../src/policy/desired.ts';
 
 const SEL = { namespaceSelector: { matchLabels: { tenant: 'acme' } } };
 const MONITORING = { name: 'monitoring', namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, ports: [{ protocol: 'TCP', port: 9090 }] };
@@ -104,6 +105,25 @@ describe('a tenant whose profile cannot be honoured fails closed', () => {
     expect(r.claims?.spec.namespaceSelector).toEqual(SEL.namespaceSelector);
     expect(r.claims?.invalidReason).toBe('ProfileNotFound');
     expect(r.claims?.spec.defaultDeny).toEqual({ ingress: true, egress: true });
+  });
+
+  it('stays in the mode it was last seen in: Audit (status, else its own spec) writes nothing where it claims alone', () => {
+    const at = (spec: Record<string, unknown>, status?: Record<string, unknown>) => {
+      const r = parseTenant({ metadata: { name: 'acme', uid: 'u', generation: 2 }, spec, ...(status ? { status } : {}) }, profiles({}));
+      if (r.ok || !r.claims) throw new Error('expected an invalid tenant with claims');
+      return r.claims;
+    };
+    // Its Audit came from the profile now gone: the status recorded it.
+    const lastAudit = at({ ...SEL, profile: 'rollout' }, { mode: 'Audit' });
+    expect(lastAudit.spec.mode).toBe('Audit');
+    expect(planNamespace('a', [lastAudit], () => ['a'])).toMatchObject({ kind: 'failClosed', policies: [] });
+    expect(at({ ...SEL, profile: 'rollout', mode: 'Audit' }).spec.mode).toBe('Audit');
+    // Last seen enforcing (an edit to Audit that also broke the spec does not count), or never seen: a deny.
+    const lastEnforce = at({ ...SEL, profile: 'rollout', mode: 'Audit' }, { mode: 'Enforce' });
+    expect(lastEnforce.spec.mode).toBe('Enforce');
+    const denied = planNamespace('a', [lastEnforce], () => ['a']);
+    expect(denied.kind === 'failClosed' && denied.policies.map((p) => p.metadata.name)).toEqual(['tenant-isolation-default-deny']);
+    expect(at({ ...SEL, profile: 'rollout', mode: 'Sometimes' }).spec.mode).toBe('Enforce');
   });
 
   it('an invalid profile, named or the default: InvalidProfile, naming the profile and its field', () => {
