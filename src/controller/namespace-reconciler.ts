@@ -261,9 +261,13 @@ export class NamespaceReconciler {
     }
   }
 
-  /** A member of an enforcing tenant now holds its policies: time-to-isolation ends here. */
+  /**
+   * A member of an enforcing tenant now holds its policies: time-to-isolation ends here. Any other plan
+   * ends the join untimed (Audit, a conflict, an invalid tenant): kept, it would jump the queue on every
+   * event and time a later switch to Enforce from the join days before.
+   */
   private observeIsolation(name: string, plan: NamespacePlan): void {
-    if (plan.kind !== 'member' || plan.tenant.spec.mode !== 'Enforce') return;
+    if (plan.kind !== 'member' || plan.tenant.spec.mode !== 'Enforce') { this.joinedAt.delete(name); return; }
     const since = this.joinedAt.get(name);
     if (since === undefined) return;
     this.d.metrics.timeToIsolation.observe((performance.now() - since) / 1000);

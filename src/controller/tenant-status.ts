@@ -106,9 +106,11 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
   if (f.frozenBy) return entry('Pending', `left as it is: TenantIsolation ${f.frozenBy} has an invalid spec`);
   if (f.clashes.length > 0) return entry('Pending', `NetworkPolicy ${f.clashes.join(', ')} here is not the operator's: it is never overwritten; rename or delete it (until then pods wait and the namespace is not isolated)`);
   if (t.spec.mode === 'Audit') return entry('WouldIsolate', `Audit mode: Enforce would apply ${[...want.keys()].join(', ')}`);
+  // A failing reconcile is not done even with its policies stored: its last step, the isolated label the
+  // pod gate waits for, may be what fails.
+  if (f.lastError) return entry('Pending', f.lastError);
   const holds = sameDigests(f.stored, want);
   if (holds) return entry('Isolated', appliedMessage(want.size));
-  if (f.lastError) return entry('Pending', f.lastError);
   // Being reconciled: its last settled state stands until the reconcile ends (as a Pending flash would mislead).
   if (f.busy) return previous;
   return entry('Pending', 'waiting for reconcile');

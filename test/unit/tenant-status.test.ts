@@ -36,6 +36,12 @@ describe('tenantStatus', () => {
     expect(r.settling).toBe(false);
   });
 
+  it('policies stored but the reconcile failing (its label patch refused, say) is Pending with the error, not Isolated', () => {
+    const r = tenantStatus(input({ namespaces: [facts('a', { lastError: 'reconcile failed, retrying: 403 namespaces "a" is forbidden' })] }));
+    expect(r.status.namespaces).toEqual([{ name: 'a', state: 'Pending', message: 'reconcile failed, retrying: 403 namespaces "a" is forbidden' }]);
+    expect(cond(r, 'Ready')?.status).toBe('False');
+  });
+
   it('a reserved namespace the selector matches is listed Excluded, announced once, and not counted', () => {
     const r = tenantStatus(input({ excluded: ['kube-system'] }));
     expect(r.status.namespaces).toContainEqual(expect.objectContaining({ name: 'kube-system', state: 'Excluded' }));

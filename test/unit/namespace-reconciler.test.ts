@@ -1,8 +1,8 @@
-// A namespace whose only claimant is an invalid tenant holding policies there is frozen: it keeps every
-// deny (the tenant's and the baseline's), and loses only allows that are not the invalid tenant's.
+// The namespace reconciler with fake dependencies, for paths the integration tests cannot reach on cue.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { NamespaceReconciler, type NamespaceReconcilerDeps } from '../../src/controller/namespace-reconciler.ts';
+import { tenant } from './fixtures.ts';
 
 const policy = (name: string, owner: string) => ({ metadata: { name, namespace: 'n1', resourceVersion: '1', labels: {} }, owner, ownedDigest: `d-${name}` });
 
@@ -26,5 +26,28 @@ describe('a namespace frozen by its invalid tenant', () => {
     } as unknown as NamespaceReconcilerDeps;
     await new NamespaceReconciler(deps).reconcile('n1', pino({ level: 'silent' }));
     expect(deleted.sort()).toEqual(['tenant-isolation-baseline-allow-dns', 'tenant-isolation-baseline-allow-same-namespace']);
+  });
+});
+
+describe('a namespace joining a tenant in Audit', () => {
+  it('ends its join untimed: it no longer jumps the queue, and a later switch to Enforce is not timed from the join', async () => {
+    const audit = tenant('t', { namespaces: ['n1'], mode: 'Audit' });
+    const observed: number[] = [];
+    const deps = {
+      rest: {},
+      events: { record: () => undefined, recordBatched: () => undefined },
+      metrics: { timeToIsolation: { observe: (s: number) => { observed.push(s); } } },
+      membership: { claimantsOf: () => ['t'], tenant: () => audit, membersOf: () => ['n1'] },
+      invalidTenants: new Map(),
+      namespaces: { get: () => ({ metadata: { name: 'n1', resourceVersion: '5', labels: {} } }) },
+      tenants: { get: () => undefined },
+      managed: { in: () => new Map(), tenantOfUid: () => undefined, squatter: () => undefined },
+      desired: { templatesFor: () => [], digestsOf: () => new Map() },
+    } as unknown as NamespaceReconcilerDeps;
+    const r = new NamespaceReconciler(deps);
+    r.noteJoined('n1');
+    await r.reconcile('n1', pino({ level: 'silent' }));
+    expect(r.isJoining('n1')).toBe(false);
+    expect(observed).toEqual([]);
   });
 });
