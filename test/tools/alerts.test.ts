@@ -40,6 +40,11 @@ const TESTS = [
       { eval_time: '8m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [] }, // still pending
       { eval_time: '15m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [fires('TenantIsolationReconcileErrors', 'The namespace controller keeps failing reconciles.', { controller: 'namespace' })] },
     ] },
+  { name: 'the pod-gate bindings failing to be written fire too (tenants left ungated)', interval: '1m',
+    input_series: [series('controller_runtime_reconcile_errors_total', { controller: 'admissiongate', pod: 'a' }, '0+1x30')],
+    alert_rule_test: [
+      { eval_time: '15m', alertname: 'TenantIsolationReconcileErrors', exp_alerts: [fires('TenantIsolationReconcileErrors', 'The admissiongate controller keeps failing reconciles.', { controller: 'admissiongate' })] },
+    ] },
   { name: 'errors that stopped, or of another controller, do not fire', interval: '1m',
     input_series: [
       series('controller_runtime_reconcile_errors_total', { controller: 'tenantisolation', pod: 'a' }, '7x30'),
