@@ -9,9 +9,9 @@ import type { ResilientInformer } from '../kube/informer.ts';
 import { strings } from '../kube/intern.ts';
 import { isConflict, isNamespaceTerminating, isNotFound, type RestClient } from '../kube/rest.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
-import { planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
-import { isOperatorPolicy, ownedDigest, policyDrift, sameDigests, type CachedPolicy } from '../policy/diff.ts';
-import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_BASELINE_DENY, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
+import { narrowNamedPeers, planNamespace, policiesToApply, type NamespacePlan } from '../policy/desired.ts';
+import { compactPolicy, isOperatorPolicy, ownedDigest, policyDrift, sameDigests, type CachedPolicy } from '../policy/diff.ts';
+import { FIELD_MANAGER, LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT, POLICY_ALLOW_INTRA_TENANT, POLICY_BASELINE_DENY, POLICY_DEFAULT_DENY } from '../policy/labels.ts';
 import type { MembershipIndex } from '../policy/membership.ts';
 import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 import type { ReconcileResult } from '../queue/workqueue.ts';
@@ -57,6 +57,8 @@ export class NamespaceReconciler {
   private readonly clashes = new Map<string, readonly string[]>();
   /** The labels a namespace had after our last label write, until the namespace cache has caught up. */
   private readonly labelWrites = new Map<string, { labels: Readonly<Record<string, string>>; rv: bigint }>();
+  /** Frozen members: the member set their intra-tenant peers were last checked against (narrowFrozenPeers). */
+  private readonly peersChecked = new Map<string, string>();
   /** A clash is retried this often: without the proof, the squatter's removal is not watched. */
   static readonly CLASH_RETRY_MS = 30_000;
 
@@ -69,7 +71,9 @@ export class NamespaceReconciler {
   noteJoined(name: string): void { if (!this.joinedAt.has(name)) this.joinedAt.set(name, performance.now()); }
   isJoining(name: string): boolean { return this.joinedAt.has(name); }
   /** The namespace is gone: forget what was kept about it. */
-  forget(name: string): void { this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); this.labelWrites.delete(name); }
+  forget(name: string): void {
+    this.joinedAt.delete(name); this.lastApplied.delete(name); this.failures.delete(name); this.clashes.delete(name); this.labelWrites.delete(name); this.peersChecked.delete(name);
+  }
   /**
    * The cached namespace is the echo of our own last label write (its resourceVersion). Once the cache
    * holds that write or anything newer, the write is forgotten: the cache is the truth again (kept, each
@@ -134,9 +138,15 @@ export class NamespaceReconciler {
       await allWritten(foreign.map((p) => this.delete(p)));
       const applied = new Map(this.lastApplied.get(name));
       for (const p of foreign) applied.delete(p.metadata.name);
+      const intra = existing.get(POLICY_ALLOW_INTRA_TENANT);
+      if (intra !== undefined && invalidOwner(intra)) {
+        const digest = await this.narrowFrozenPeers(name, intra);
+        if (digest !== undefined) applied.set(POLICY_ALLOW_INTRA_TENANT, digest);
+      }
       this.remember(name, applied, undefined);
       return undefined;
     }
+    this.peersChecked.delete(name);
     const claiming = claimants.map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
     const plan = planNamespace(name, claiming, (t) => d.membership.membersOf(t), (t, members) => d.desired.templatesFor(t, members));
     // The baseline's policies where no enforcing tenant isolates the namespace (src/policy/baseline.ts).
@@ -239,6 +249,34 @@ export class NamespaceReconciler {
     this.observeIsolation(name, plan);
     // Last, once every policy it wants is stored: the labels that say so (see reconcile).
     return Object.keys(late).length > 0 ? { labels: this.patchLabels(name, late, log) } : undefined;
+  }
+
+  /**
+   * A member frozen by its invalid tenant keeps that tenant's intra-tenant policy, but one listing peers
+   * by name must not keep admitting a namespace that has left the tenant since (or was deleted and made
+   * again under its name by someone else): those names are dropped, nothing is added. Read once per
+   * change of the tenant's members (the cache keeps no spec). Returns the digest of what it wrote.
+   */
+  private async narrowFrozenPeers(name: string, intra: CachedPolicy): Promise<string | undefined> {
+    const tenant = this.d.managed.tenantOfUid(intra.owner!)!;
+    // A spec too broken to say what it claims: who left is unknown, and its members stay as they were.
+    if (this.d.membership.tenant(tenant) === undefined) return undefined;
+    const allowed = new Set([...this.d.membership.membersOf(tenant), name]);
+    const key = `${tenant}:${[...allowed].sort().join(',')}`;
+    if (this.peersChecked.get(name) === key) return undefined;
+    const path = policyPath(name, POLICY_ALLOW_INTRA_TENANT);
+    let live: NetworkPolicy;
+    try { live = await this.d.rest.get<NetworkPolicy>(path); } catch (err) { if (isNotFound(err)) return undefined; throw err; }
+    const spec = live.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === intra.owner) ? narrowNamedPeers(live.spec, allowed) : undefined;
+    let digest: string | undefined;
+    if (spec !== undefined) {
+      // A replace at the version read: a concurrent write (Conflict) fails the reconcile, which retries.
+      const stored = compactPolicy(await this.d.rest.update<NetworkPolicy>(path, { ...live, spec }, FIELD_MANAGER), { string: (s) => strings.intern(s) });
+      this.d.managed.assumed.assume(stored);
+      digest = stored.ownedDigest;
+    }
+    this.peersChecked.set(name, key);
+    return digest;
   }
 
   /** Keeps what a reconcile applied: the tenant's digest map itself when they are equal. */

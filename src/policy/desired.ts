@@ -90,6 +90,38 @@ const byName = (names: readonly string[]): LabelSelector => ({
   matchExpressions: [{ key: LABEL_NAMESPACE_NAME, operator: 'In', values: [...names] }],
 });
 
+/**
+ * An intra-tenant policy's peers listed by name, narrowed to `allowed`: undefined when it lists no other
+ * name (nothing to write). Only ever narrows: a peer whose names all go is dropped with them, and a rule
+ * left with no peer goes too (an empty `from`/`to` would admit everyone). Peers of any other shape (by
+ * the member label) are kept as they are. For members frozen by an invalid tenant (namespace-reconciler).
+ */
+export function narrowNamedPeers(spec: NetworkPolicySpec, allowed: ReadonlySet<string>): NetworkPolicySpec | undefined {
+  let narrowed = false;
+  const narrow = (peers: readonly NetworkPolicyPeer[]): NetworkPolicyPeer[] => peers.flatMap((peer) => {
+    const e = peer.namespaceSelector?.matchExpressions;
+    const named = peer.podSelector === undefined && peer.ipBlock === undefined && peer.namespaceSelector?.matchLabels === undefined
+      && e?.length === 1 && e[0]!.key === LABEL_NAMESPACE_NAME && e[0]!.operator === 'In';
+    if (!named) return [peer];
+    const values = (e[0]!.values ?? []).filter((v) => allowed.has(v));
+    if (values.length === (e[0]!.values ?? []).length) return [peer];
+    narrowed = true;
+    return values.length === 0 ? [] : [{ namespaceSelector: byName(values) }];
+  });
+  const rules = <R extends { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[] }>(rs: readonly R[] | undefined, side: 'from' | 'to'): R[] | undefined =>
+    rs?.flatMap((r) => {
+      const peers = r[side];
+      if (peers === undefined) return [r];
+      const kept = narrow(peers);
+      return kept.length === 0 ? [] : [{ ...r, [side]: kept }];
+    });
+  // policyTypes made explicit: with egress rules gone, an absent one would no longer isolate egress.
+  const out: NetworkPolicySpec = { ...spec, policyTypes: spec.policyTypes ?? types(true, (spec.egress?.length ?? 0) > 0) };
+  if (spec.ingress) out.ingress = rules(spec.ingress, 'from')!;
+  if (spec.egress) out.egress = rules(spec.egress, 'to')!;
+  return narrowed ? out : undefined;
+}
+
 function peerOf(rule: AllowRule): NetworkPolicyPeer {
   const p: NetworkPolicyPeer = {};
   if (rule.namespaceSelector) p.namespaceSelector = rule.namespaceSelector;
