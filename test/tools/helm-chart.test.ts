@@ -69,6 +69,10 @@ describe('the chart\'s values', () => {
     expect(objs.map(keyOf).filter((k) => k.includes('leader-election'))).toEqual([]);
     expect(deployment(helmTemplate(['replicas=3'])).spec.replicas).toBe(3);
     expect(c.image).toBe('registry.example/tio:1.2.3');
+    // By digest: a tag can be moved to another image, a digest cannot; a malformed one is refused.
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    expect(container(helmTemplate(['image.repository=registry.example/tio', 'image.tag=1.2.3', `image.digest=${digest}`])).image).toBe(`registry.example/tio@${digest}`);
+    expect(() => helmTemplate(['image.digest=sha256:xyz'])).toThrow(/digest/);
     expect(c.args).toEqual(['run', '--metrics-bind-address=:8443', '--health-probe-bind-address=:8081', '--log-level=debug', '--concurrency=8']);
     expect(c.env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-old-space-size=768');
     expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
