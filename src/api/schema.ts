@@ -24,7 +24,7 @@ export const BASELINE_NAME = 'cluster';
 
 // validation.IsValidPortName: 1-15 chars, a letter, no leading/trailing or double hyphen. The CRD checks
 // the pattern only; the double hyphen is caught here (InvalidSpec) before a NetworkPolicy write would fail.
-const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+export const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const KEY_MESSAGE = 'must be a qualified label key: [prefix/]name, name of 1-63 alphanumerics, -, _ or .';
 const keyPrefixFits = (k: string): boolean => k.indexOf('/') <= 253;
 

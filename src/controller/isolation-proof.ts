@@ -12,9 +12,11 @@ import { ValueInterner, internLabels, labelSets, strings } from '../kube/intern.
 /** The fields of a Pod the analysis reads (the pod informer keeps only these). */
 export interface PodObject {
   metadata: { name: string; namespace: string; labels?: Record<string, string>; resourceVersion?: string };
-  spec?: { hostNetwork?: boolean; containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[] };
+  spec?: { hostNetwork?: boolean; containers?: ContainerObject[]; initContainers?: ContainerObject[] };
   status?: { podIP?: string; podIPs?: { ip: string }[] };
 }
+
+interface ContainerObject { ports?: { name?: string; containerPort: number; protocol?: string }[] }
 
 export function podInfo(p: PodObject): PodInfo {
   const ips = p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []);
@@ -23,7 +25,9 @@ export function podInfo(p: PodObject): PodInfo {
     name: p.metadata.name,
     labels: p.metadata.labels ?? {},
     ips,
-    containerPorts: (p.spec?.containers ?? []).flatMap((c) => c.ports ?? []).map((cp) => ({
+    // Init containers' ports too, all of them, not only native sidecars' (restartPolicy: Always): Calico and
+    // others resolve named ports on them, and a name resolving to more ports makes rules admit more, never less.
+    containerPorts: [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])].flatMap((c) => c.ports ?? []).map((cp) => ({
       ...(cp.name ? { name: cp.name } : {}), containerPort: cp.containerPort, protocol: (cp.protocol ?? 'TCP') as Protocol,
     })),
     hostNetwork: p.spec?.hostNetwork === true,

@@ -3,7 +3,8 @@
 // crash the analysis or be read as something else (an ipBlock that is not a CIDR matching nothing).
 // Only the fields the analysis reads are checked; anything else is left as it is.
 import { z } from 'zod';
-import { isValidCidr, parseIp } from '../net/cidr.ts';
+import { IANA_SVC_NAME } from '../api/schema.ts';
+import { cidrContains, isValidCidr, parseCidr, parseIp } from '../net/cidr.ts';
 
 const labels = z.record(z.string(), z.string());
 const metadata = z.object({ labels: labels.optional() });
@@ -18,16 +19,35 @@ const selector = z.object({
 const portNumber = z.int().min(1).max(65535);
 const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const cidr = z.string().refine(isValidCidr, { error: 'must be a CIDR such as 10.0.0.0/8' });
+// ValidateIPBlock: each except a strict subset of the cidr.
+const ipBlock = z.object({ cidr, except: z.array(cidr).optional() }).superRefine((b, ctx) => {
+  if (!isValidCidr(b.cidr)) return;
+  (b.except ?? []).forEach((e, i) => {
+    if (isValidCidr(e) && (!cidrContains(b.cidr, e) || parseCidr(e)!.prefix <= parseCidr(b.cidr)!.prefix)) {
+      ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
+    }
+  });
+});
+// ValidateNetworkPolicyPeer: at least one field, and an ipBlock alone.
 const peer = z.object({
   podSelector: selector.optional(),
   namespaceSelector: selector.optional(),
-  ipBlock: z.object({ cidr, except: z.array(cidr).optional() }).optional(),
+  ipBlock: ipBlock.optional(),
+}).superRefine((p, ctx) => {
+  if (!p.podSelector && !p.namespaceSelector && !p.ipBlock) ctx.addIssue({ code: 'custom', message: 'must specify a peer: podSelector, namespaceSelector or ipBlock' });
+  else if (p.ipBlock && (p.podSelector || p.namespaceSelector)) ctx.addIssue({ code: 'custom', message: 'may not specify both ipBlock and another peer (podSelector or namespaceSelector)' });
 });
+// ValidateNetworkPolicyPort: a number, or a container port's name (IsValidPortName: IANA_SVC_NAME);
+// endPort only with a numeric port, and not below it.
 const ports = z.array(z.object({
   protocol: protocol.optional(),
-  // A number, or a container port's name (IANA_SVC_NAME: at most 15 characters).
-  port: z.union([portNumber, z.string().regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, 'must be 1-65535 or a port name')]).optional(),
+  port: z.union([portNumber, z.string().regex(IANA_SVC_NAME, 'must be 1-65535 or a port name: 1-15 lowercase alphanumerics and -, a letter, no leading, trailing or double -')]).optional(),
   endPort: portNumber.optional(),
+}).superRefine((p, ctx) => {
+  if (p.endPort === undefined) return;
+  if (p.port === undefined) ctx.addIssue({ code: 'custom', path: ['endPort'], message: 'may not be specified when port is not specified' });
+  else if (typeof p.port === 'string') ctx.addIssue({ code: 'custom', path: ['endPort'], message: 'may not be specified when port is non-numeric' });
+  else if (p.endPort < p.port) ctx.addIssue({ code: 'custom', path: ['endPort'], message: `must be greater than or equal to port (${p.port})` });
 })).nullish();
 
 const networkPolicy = z.object({
@@ -41,13 +61,15 @@ const networkPolicy = z.object({
 });
 
 const ip = z.string().refine((s) => parseIp(s) !== undefined, { error: 'must be an IP address' });
+const containers = z.array(z.object({
+  ports: z.array(z.object({ name: z.string().optional(), containerPort: portNumber, protocol: protocol.optional() })).nullish(),
+})).optional();
 const pod = z.object({
   metadata,
   spec: z.object({
     hostNetwork: z.boolean().optional(),
-    containers: z.array(z.object({
-      ports: z.array(z.object({ name: z.string().optional(), containerPort: portNumber, protocol: protocol.optional() })).nullish(),
-    })).optional(),
+    containers,
+    initContainers: containers,
   }).optional(),
   status: z.object({ podIP: ip.optional(), podIPs: z.array(z.object({ ip })).optional() }).optional(),
 });

@@ -81,6 +81,8 @@ describe('render | verify on the samples', { timeout: 60_000 }, () => {
       [np('spec:\n  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: notacidr}}]}]\n'), 'spec.ingress[0].from[0].ipBlock.cidr: must be a CIDR'],
       [np('spec:\n  podSelector: {matchExpressions: [{key: a, operator: Bogus}]}\n'), 'spec.podSelector.matchExpressions[0].operator: '],
       [np('spec:\n  podSelector: {}\n  ingress: [{ports: [{port: 99999}]}]\n'), 'spec.ingress[0].ports[0].port: '],
+      [np('spec:\n  podSelector: {}\n  egress: [{ports: [{protocol: UDP, port: "53"}]}]\n'), 'spec.egress[0].ports[0].port: must be 1-65535 or a port name'],
+      [np('spec:\n  podSelector: {}\n  egress: [{to: [{}]}]\n'), 'spec.egress[0].to[0]: must specify a peer'],
       ['apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: n, labels: [1, 2]}\n', 'v1/Pod n/x: metadata.labels: '],
       ['apiVersion: v1\nkind: List\nitems: [null]\n', ':1: List items[0]: expected a Kubernetes object'],
     ] as const) {
