@@ -20,6 +20,12 @@ export { NON_TENANT, type Connection, type TenantMatrix } from './views.ts';
 export interface AnalyzerOptions {
   /** Addresses standing for "outside the cluster" besides those derived from ipBlocks. */
   externalSamples?: readonly string[];
+  /**
+   * Pods without an IP may be at any address (manifests: they get one later, nobody knows which), so any
+   * ipBlock may hold them. Off for a live cluster: a pod has no network before its address, and its
+   * verdicts come with it (a pending pod would otherwise look reachable through every ipBlock's except).
+   */
+  podsWithoutIpAnywhere?: boolean;
 }
 
 export class IsolationAnalyzer {
@@ -30,13 +36,14 @@ export class IsolationAnalyzer {
 
   constructor(options: AnalyzerOptions = {}) {
     this.tracker = new DependencyTracker<TenantResult>((ns) => this.tenants.ownersOf(ns));
-    this.model = new ClusterModel(this.tracker);
+    this.model = new ClusterModel(this.tracker, options.podsWithoutIpAnywhere === true);
     this.tenants = new TenantModels(this.model, this.tracker);
     this.engine = new BreachEngine(this.model, this.tenants, this.tracker, options.externalSamples ?? DEFAULT_EXTERNAL_SAMPLES);
   }
 
+  /** The snapshot's podsWithoutIpAnywhere, unless `options` says otherwise. */
   static fromSnapshot(snapshot: Snapshot, tenants: readonly ValidTenant[] = [], membership: ReadonlyMap<string, readonly string[]> = new Map(), options: AnalyzerOptions = {}): IsolationAnalyzer {
-    const a = new IsolationAnalyzer(options);
+    const a = new IsolationAnalyzer({ podsWithoutIpAnywhere: snapshot.podsWithoutIpAnywhere, ...options });
     for (const n of snapshot.namespaces) a.setNamespace(n);
     for (const p of snapshot.policies) a.setPolicy(p);
     a.setTenants(tenants, membership);
@@ -96,6 +103,7 @@ export class IsolationAnalyzer {
       namespaces: [...this.model.namespaces.entries()].filter(([name]) => this.model.explicitNamespaces.has(name)).map(([name, labels]) => ({ name, labels })),
       pods: [...this.model.pods.values()].map((r) => r.info),
       policies: [...this.model.policyInputs()],
+      ...(this.model.withoutIpAnywhere ? { podsWithoutIpAnywhere: true } : {}),
     };
   }
 

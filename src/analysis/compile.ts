@@ -90,6 +90,16 @@ export function blockContains(b: CompiledIpBlock, ip: ParsedIp): boolean {
 /** A pod matches an ipBlock when any of its IPs does. */
 export const blockMatchesAny = (b: CompiledIpBlock, ips: readonly ParsedIp[]): boolean => ips.some((ip) => blockContains(b, ip));
 
+/**
+ * Whether the block may hold a pod without an IP: it may have any address, so every valid block may,
+ * whatever its excepts (the question is whether traffic could be allowed).
+ */
+export const mayHoldAnyPod = (b: CompiledIpBlock): boolean => b.cidr !== undefined;
+
+/** A pod's IPs in a block; with no IP, whether the block may hold it when it may be anywhere (Snapshot). */
+export const podInBlock = (b: CompiledIpBlock, ips: readonly ParsedIp[], withoutIpAnywhere: boolean): boolean =>
+  (ips.length === 0 ? withoutIpAnywhere && mayHoldAnyPod(b) : blockMatchesAny(b, ips));
+
 /** Hands out one CompiledIpBlock per distinct (cidr, except) pair. */
 export class IpBlockRegistry {
   private readonly byKey = new Map<string, CompiledIpBlock>();
@@ -148,7 +158,7 @@ export function compilePolicy(p: PolicyInput, blocks: IpBlockRegistry): Compiled
   };
 }
 
-/** What a peer is matched against when it is a pod. `inBlock` tells whether any of its IPs is in a block. */
+/** What a peer is matched against when it is a pod. `inBlock`: whether any of its IPs is in a block, or one without an IP may be (podInBlock). */
 export interface PodSubject {
   namespace: string;
   namespaceLabels: Labels;

@@ -1,7 +1,11 @@
 // What a change does to reachability (`verify diff`): the connections the new state allows that the old
 // did not, and the reverse, per pod pair (with the exact ports) and per tenant pair (pod pairs counted),
 // and the breaches it adds or removes. Pure: two states in, a comparison out.
-import type { Breach, Connection } from './analyzer.ts';
+import type { IPBlock, ValidTenant } from '../api/schema.ts';
+import { parseCidr } from '../net/cidr.ts';
+import { DEFAULT_EXTERNAL_SAMPLES, type Breach, type Connection } from './analyzer.ts';
+import { formatIp } from './compile.ts';
+import type { Snapshot } from './types.ts';
 import { NON_TENANT } from './views.ts';
 import { formatPortSet, isEmpty, range, subtract, union, NO_PORTS, type PortSet } from './ports.ts';
 import { compareStrings } from '../policy/order.ts';
@@ -63,6 +67,39 @@ function changes(a: ReadonlyMap<string, PortSet>, b: ReadonlyMap<string, PortSet
   const tenantPairs = [...perTenant].map(([k, podPairs]) => { const [from, to] = k.split('\n') as [string, string]; return { from, to, podPairs }; })
     .sort((x, y) => compareStrings(x.from, y.from) || compareStrings(x.to, y.to));
   return { tenantPairs, podPairs };
+}
+
+/**
+ * Outside addresses to analyse both states at (AnalyzerOptions.externalSamples). An external breach is
+ * named by one address of its region, and the ipBlocks cutting the space into regions differ between the
+ * states: sampled at every boundary of every ipBlock either state's tenants name (and 0.0.0.0, :: with
+ * IPv6), both states name every region alike, so widening an undeclared ipBlock adds a breach.
+ */
+export function sharedExternalSamples(states: readonly { snapshot: Snapshot; tenants: readonly ValidTenant[]; membership: ReadonlyMap<string, readonly string[]> }[]): string[] {
+  const blocks: IPBlock[] = [];
+  const members = new Set(states.flatMap((s) => [...s.membership.values()].flat()));
+  for (const s of states) {
+    for (const p of s.snapshot.policies) {
+      if (!members.has(p.metadata.namespace)) continue;
+      for (const r of [...(p.spec.ingress ?? []).map((x) => x.from), ...(p.spec.egress ?? []).map((x) => x.to)]) for (const peer of r ?? []) if (peer.ipBlock) blocks.push(peer.ipBlock);
+    }
+    for (const t of s.tenants) {
+      blocks.push(...t.spec.dns.ipBlocks);
+      for (const a of [...t.spec.allow.ingressFrom, ...t.spec.allow.egressTo]) if (a.ipBlock) blocks.push(a.ipBlock);
+    }
+  }
+  const out = new Set([...DEFAULT_EXTERNAL_SAMPLES, '0.0.0.0']);
+  let ipv6 = false;
+  for (const c of blocks.flatMap((b) => [b.cidr, ...(b.except ?? [])]).map(parseCidr)) {
+    if (!c) continue;
+    const bits = c.family === 4 ? 32 : 128;
+    const end = c.base + (1n << BigInt(bits - c.prefix));
+    out.add(formatIp(c.family, c.base));
+    if (end < 1n << BigInt(bits)) out.add(formatIp(c.family, end));
+    if (c.family === 6) ipv6 = true;
+  }
+  if (ipv6) out.add(formatIp(6, 0n));
+  return [...out];
 }
 
 export function diffReachability(before: ReachabilityState, after: ReachabilityState): ReachabilityDiff {

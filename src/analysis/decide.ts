@@ -2,7 +2,7 @@
 // caching beyond the compiled snapshot. The incremental analyzer is tested against it.
 import { parseIp } from '../net/cidr.ts';
 import {
-  IpBlockRegistry, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesAddress, peerMatchesPod, selectsPod,
+  IpBlockRegistry, compilePolicy, namespaceLabels, parseIps, peerMatchesAddress, peerMatchesPod, podInBlock, selectsPod,
   type CompiledPolicy, type CompiledRule, type Labels, type PodSubject,
 } from './compile.ts';
 import { formatPortSet, has, range, rulePorts } from './ports.ts';
@@ -12,7 +12,7 @@ import {
 } from './types.ts';
 import { compareStrings } from '../policy/order.ts';
 
-interface SnapshotIndex { namespaceLabels: Map<string, Labels>; policies: CompiledPolicy[] }
+interface SnapshotIndex { namespaceLabels: Map<string, Labels>; policies: CompiledPolicy[]; withoutIpAnywhere: boolean }
 
 const indexes = new WeakMap<Snapshot, SnapshotIndex>();
 
@@ -24,19 +24,20 @@ function indexOf(snapshot: Snapshot): SnapshotIndex {
     ix = {
       namespaceLabels: new Map(snapshot.namespaces.map((n) => [n.name, namespaceLabels(n.name, n.labels)])),
       policies: snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => compareStrings(a.key, b.key)),
+      withoutIpAnywhere: snapshot.podsWithoutIpAnywhere === true,
     };
     indexes.set(snapshot, ix);
   }
   return ix;
 }
 
-export function podSubject(pod: PodInfo, nsLabels: Labels | undefined): PodSubject {
+export function podSubject(pod: PodInfo, nsLabels: Labels | undefined, withoutIpAnywhere = false): PodSubject {
   const ips = parseIps(pod.ips);
   return {
     namespace: pod.namespace,
     namespaceLabels: nsLabels ?? namespaceLabels(pod.namespace, undefined),
     labels: pod.labels ?? {},
-    inBlock: (b) => blockMatchesAny(b, ips),
+    inBlock: (b) => podInBlock(b, ips, withoutIpAnywhere),
   };
 }
 
@@ -62,7 +63,7 @@ function sideVerdict(ix: SnapshotIndex, direction: 'ingress' | 'egress', self: P
   }
   const isolatingPolicies = isolating.map((p) => p.key);
   const destinationPorts = direction === 'ingress' ? self.containerPorts : isExternal(peer) ? undefined : peer.containerPorts;
-  const peerSubject = isExternal(peer) ? undefined : podSubject(peer, ix.namespaceLabels.get(peer.namespace));
+  const peerSubject = isExternal(peer) ? undefined : podSubject(peer, ix.namespaceLabels.get(peer.namespace), ix.withoutIpAnywhere);
   for (const p of isolating) {
     for (const r of direction === 'ingress' ? p.ingress : p.egress) {
       if (ruleAdmits(r, p.namespace, peer, peerSubject, destinationPorts, port, protocol)) {

@@ -45,6 +45,7 @@ export class Deps {
   /** Whether the classes of `ns` were enumerated (or every class was). */
   readsTopologyOf(ns: string): boolean { return this.topoAll || (this.topoNs?.has(ns) ?? false); }
   readsBlock(id: number): boolean { return this.blocks?.has(id) ?? false; }
+  readsAnyBlock(): boolean { return (this.blocks?.size ?? 0) > 0; }
   hasSelector(key: string): boolean { return this.nsSelectors?.has(key) ?? false; }
   /** Whether a namespace with these labels is matched by a selector this computation enumerated. */
   selectorMatches(labels: Labels): boolean {
@@ -108,7 +109,8 @@ export class DependencyTracker<R extends CachedResult = CachedResult> implements
     this.invalidateOwners(cls.namespace);
     for (const r of this.results.values()) {
       const d = r.deps;
-      if (d.readsTopologyOf(cls.namespace) || [...cls.blocks].some((b) => d.readsBlock(b))) this.markDirty(r, cls.namespace);
+      // A class without an IP is a candidate of every ipBlock.
+      if (d.readsTopologyOf(cls.namespace) || (cls.anyAddress ? d.readsAnyBlock() : [...cls.blocks].some((b) => d.readsBlock(b)))) this.markDirty(r, cls.namespace);
     }
   }
 

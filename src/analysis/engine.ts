@@ -5,7 +5,7 @@
 import { parseIp } from '../net/cidr.ts';
 import type { NetworkPort } from '../api/schema.ts';
 import {
-  blockContains, formatIp, peerMatchesAddress, selectorPeerMatches,
+  blockContains, formatIp, peerMatchesAddress, peerMatchesPod, selectorPeerMatches,
   type CompiledIpBlock, type CompiledPeer, type ParsedIp,
 } from './compile.ts';
 import { Deps, type CachedResult, type DependencyTracker } from './dependencies.ts';
@@ -48,6 +48,8 @@ export interface TenantResult extends CachedResult {
   work: Work[];
   /** Pending breaches by peer namespace ('' = outside the cluster), each recomputable on its own. */
   pieces: Map<string, Map<string, Pending>>;
+  /** Where a peer pod without an IP may be: one address per region of the tenant's ipBlocks, IPv6 too; made when first needed. */
+  anywhere: ParsedIp[] | undefined;
   breaches: Breach[] | undefined;
 }
 
@@ -110,7 +112,7 @@ export class BreachEngine {
     for (const ns of m.members) {
       for (const c of this.model.classesIn(ns)) for (const dir of ['ingress', 'egress'] as const) work.push({ c, dir, entries: this.entries(c, dir) });
     }
-    const r: TenantResult = { tenant: m.tenant.name, deps, work, pieces: new Map(), dirty: undefined, staleMembers: undefined, breaches: undefined };
+    const r: TenantResult = { tenant: m.tenant.name, deps, work, pieces: new Map(), anywhere: undefined, dirty: undefined, staleMembers: undefined, breaches: undefined };
     this.computeExternal(m, r);
     for (const [ns, perWork] of this.relevantNamespaces(m, work, deps)) this.computePiece(m, r, ns, perWork);
     return r;
@@ -119,6 +121,7 @@ export class BreachEngine {
   private computeExternal(m: TenantModel, r: TenantResult): void {
     const external = new Map<string, Pending>();
     const samples = this.externalSamplesFor(m);
+    r.anywhere = undefined; // its regions come from the same ipBlocks
     for (const w of r.work) this.externalBreaches(m, w, samples, external);
     if (external.size > 0) r.pieces.set('', external); else r.pieces.delete('');
   }
@@ -207,7 +210,7 @@ export class BreachEngine {
           list.push(i);
         }
       }
-      if (byPeer.size > 0) this.peerBreaches(m, w, byPeer, r.deps, piece);
+      if (byPeer.size > 0) this.peerBreaches(m, w, byPeer, r, piece);
     }
     if (piece.size > 0) r.pieces.set(ns, piece); else r.pieces.delete(ns);
   }
@@ -234,26 +237,63 @@ export class BreachEngine {
   }
 
   /** Pods of other tenants and of non-tenant namespaces: both sides' policies apply. */
-  private peerBreaches(m: TenantModel, w: Work, byPeer: Map<PodClass, number[]>, deps: Deps, pending: Map<string, Pending>): void {
+  private peerBreaches(m: TenantModel, w: Work, byPeer: Map<PodClass, number[]>, r: TenantResult, pending: Map<string, Pending>): void {
     const { c, dir, entries } = w;
+    const deps = r.deps;
     const declaredRules = dir === 'ingress' ? m.ingress : m.egress;
     const other = dir === 'ingress' ? 'egress' : 'ingress';
     for (const [peer, admitting] of byPeer) {
+      // What the tenant declares depends on the peer namespace's labels (its selectors), even when the peer
+      // was found through an ipBlock: a label change there must recompute this piece.
+      deps.enumeratedNamespace(peer.namespace);
+      if (peer.anyAddress) { this.anyAddressBreaches(m, w, peer, admitting, r, pending); continue; }
       const destination = dir === 'ingress' ? c.containerPorts : peer.containerPorts;
       const portsOf = (e: Entry): PortSet => e.fixed ?? rulePorts(e.ports, destination);
       let tenantSide = NO_PORTS;
       for (const i of admitting) tenantSide = union(tenantSide, portsOf(entries[i]!));
-      // What the tenant declares depends on the peer namespace's labels (its selectors), even when the peer
-      // was found through an ipBlock: a label change there must recompute this piece.
-      deps.enumeratedNamespace(peer.namespace);
       const rest = subtract(tenantSide, declaredPorts(declaredRules, c.namespace, peer, destination));
       if (isEmpty(rest)) continue;
       deps.usesPoliciesOf(peer.namespace);
       const breach = intersect(rest, this.model.sidePorts(peer, other, c, destination));
       if (isEmpty(breach)) continue;
-      const why = peer.hostNetwork ? `the peer is hostNetwork (${HOST_NETWORK_REASON})` : this.model.isolated(peer, other) ? `the peer's ${other} policies admit it` : `the peer is not isolated for ${other}`;
-      this.record(w, pending, peer, breach, admitting, portsOf, why);
+      this.record(w, pending, peer, breach, admitting, portsOf, this.peerWhy(peer, other));
     }
+  }
+
+  /**
+   * A peer without an IP may be at any address: the tenant's rules and declarations that match it by ipBlock
+   * are read at one address of every region their ipBlocks cut the space into, and a port is a breach where
+   * some address leaves it undeclared (a declared ipBlock covers the peer only where it could hold it).
+   */
+  private anyAddressBreaches(m: TenantModel, w: Work, peer: PodClass, admitting: readonly number[], r: TenantResult, pending: Map<string, Pending>): void {
+    const { c, dir, entries } = w;
+    const declaredRules = dir === 'ingress' ? m.ingress : m.egress;
+    const other = dir === 'ingress' ? 'egress' : 'ingress';
+    const destination = dir === 'ingress' ? c.containerPorts : peer.containerPorts;
+    const portsOf = (e: Entry): PortSet => e.fixed ?? rulePorts(e.ports, destination);
+    const matchesAt = (e: Entry, ip: ParsedIp): boolean => !e.peers || e.peers.some((p) => (p.kind === 'ipBlock' ? peerMatchesAddress(p, ip) : peerMatchesPod(p, e.policyNamespace, peer)));
+    r.anywhere ??= this.externalSamplesFor(m, true);
+    // The breaching ports per admitting rule, gathered over every address: attribution does not depend on their order.
+    const parts = new Map<Entry, PortSet>();
+    let breach = NO_PORTS;
+    let peerSide: PortSet | undefined;
+    for (const ip of r.anywhere) {
+      const here = admitting.filter((i) => matchesAt(entries[i]!, ip));
+      let tenantSide = NO_PORTS;
+      for (const i of here) tenantSide = union(tenantSide, portsOf(entries[i]!));
+      const rest = subtract(tenantSide, declaredPorts(declaredRules, c.namespace, peer, destination, ip));
+      if (isEmpty(rest)) continue;
+      if (peerSide === undefined) { r.deps.usesPoliciesOf(peer.namespace); peerSide = this.model.sidePorts(peer, other, c, destination); }
+      const open = intersect(rest, peerSide);
+      if (isEmpty(open)) continue;
+      breach = union(breach, open);
+      for (const i of here) { const e = entries[i]!; parts.set(e, union(parts.get(e) ?? NO_PORTS, intersect(portsOf(e), open))); }
+    }
+    if (!isEmpty(breach)) this.record(w, pending, peer, breach, admitting, (e) => parts.get(e) ?? NO_PORTS, this.peerWhy(peer, other));
+  }
+
+  private peerWhy(peer: PodClass, other: Direction): string {
+    return peer.hostNetwork ? `the peer is hostNetwork (${HOST_NETWORK_REASON})` : this.model.isolated(peer, other) ? `the peer's ${other} policies admit it` : `the peer is not isolated for ${other}`;
   }
 
   /** Outside the cluster: only the tenant side's policies apply. */
@@ -313,7 +353,8 @@ export class BreachEngine {
     return out;
   }
 
-  private externalSamplesFor(m: TenantModel): ParsedIp[] {
+  /** `anyFamily`: IPv6 as well whatever the tenant's pods and blocks (where a pod without an IP may be). */
+  private externalSamplesFor(m: TenantModel, anyFamily = false): ParsedIp[] {
     const blocks: CompiledIpBlock[] = [];
     for (const ns of m.members) {
       for (const p of this.model.policiesIn(ns)) {
@@ -338,21 +379,23 @@ export class BreachEngine {
     const region = (ip: ParsedIp): string => `${ip.family}:${ranges.filter((r) => r.family === ip.family && r.base <= ip.value && ip.value < r.end).map((r) => `${r.base}-${r.end}`).sort().join(',')}`;
     const sampled = new Set([...out.values()].map(region));
     const starts: ParsedIp[] = [{ family: 4, value: 0n }];
-    if (ranges.some((r) => r.family === 6) || this.hasIpv6Pod(m)) starts.push({ family: 6, value: 0n });
+    if (anyFamily || ranges.some((r) => r.family === 6) || this.hasIpv6Pod(m)) starts.push({ family: 6, value: 0n });
     for (const start of starts) if (!sampled.has(region(start))) add(start);
     return [...out.values()];
   }
 
   private hasIpv6Pod(m: TenantModel): boolean {
     for (const ns of m.members) {
-      for (const c of this.model.classesIn(ns)) for (const p of c.pods.values()) if (p.ips.some((ip) => ip.family === 6)) return true;
+      // A class's pods share their address families (the class key holds them). One without an IP brings no
+      // IPv6 sample: a cluster is taken to be IPv4 until a pod or a block says otherwise.
+      for (const c of this.model.classesIn(ns)) if (c.pods.values().next().value?.ips.some((ip) => ip.family === 6)) return true;
     }
     return false;
   }
 }
 
-/** Ports the tenant declares towards/from a peer class or address. */
-function declaredPorts(rules: readonly DeclaredRule[], localNs: string, peer: PodClass | ParsedIp, destination: readonly ContainerPort[] | undefined): PortSet {
+/** Ports the tenant declares towards/from a peer class or address; `at`: the peer class taken to be at that address. */
+function declaredPorts(rules: readonly DeclaredRule[], localNs: string, peer: PodClass | ParsedIp, destination: readonly ContainerPort[] | undefined, at?: ParsedIp): PortSet {
   let out = NO_PORTS;
   if ('value' in peer) {
     for (const r of rules) if (r.block !== undefined && blockContains(r.block, peer)) out = union(out, rulePorts(r.ports, destination));
@@ -360,6 +403,10 @@ function declaredPorts(rules: readonly DeclaredRule[], localNs: string, peer: Po
   }
   for (const r of rules) {
     if (!r.block && (r.namespaceSelector !== undefined || r.podSelector !== undefined) && selectorPeerMatches(r.namespaceSelector, r.podSelector, localNs, peer)) out = union(out, rulePorts(r.ports, destination));
+  }
+  if (at) {
+    for (const r of rules) if (r.block !== undefined && blockContains(r.block, at)) out = union(out, rulePorts(r.ports, destination));
+    return out;
   }
   // ipBlocks cover a pod's traffic on the ports declared for every one of its addresses (any of them may carry it).
   let byAddress: PortSet | undefined;

@@ -48,7 +48,7 @@ export interface Explanation {
 
 const describe = (e: Endpoint): string => (isExternal(e) ? `external ${e.external}` : `${e.namespace}/${e.name}`);
 
-function side(policies: readonly CompiledPolicy[], nsLabels: ReadonlyMap<string, Labels>, direction: 'egress' | 'ingress', self: Endpoint, peer: Endpoint, port: number, protocol: Protocol): SideExplanation {
+function side(policies: readonly CompiledPolicy[], nsLabels: ReadonlyMap<string, Labels>, withoutIpAnywhere: boolean, direction: 'egress' | 'ingress', self: Endpoint, peer: Endpoint, port: number, protocol: Protocol): SideExplanation {
   const endpoint = describe(self);
   if (isExternal(self)) return { direction, endpoint, allowed: true, isolated: false, isolatingPolicies: [], rules: [], reason: EXTERNAL_REASON };
   if (self.hostNetwork) return { direction, endpoint, allowed: true, isolated: false, isolatingPolicies: [], rules: [], reason: HOST_NETWORK_REASON };
@@ -58,7 +58,7 @@ function side(policies: readonly CompiledPolicy[], nsLabels: ReadonlyMap<string,
     return { direction, endpoint, allowed: true, isolated: false, isolatingPolicies: [], rules: [], reason: `no policy with ${Dir} in policyTypes selects ${endpoint}: not isolated for ${direction}` };
   }
   const destination = direction === 'ingress' ? self.containerPorts : isExternal(peer) ? undefined : peer.containerPorts;
-  const peerSubject = isExternal(peer) ? undefined : podSubject(peer, nsLabels.get(peer.namespace));
+  const peerSubject = isExternal(peer) ? undefined : podSubject(peer, nsLabels.get(peer.namespace), withoutIpAnywhere);
   const ip = isExternal(peer) ? parseIp(peer.external) : undefined;
   const rules: RuleMatch[] = [];
   for (const p of isolating) {
@@ -83,7 +83,7 @@ export function explain(snapshot: Snapshot, src: Endpoint, dst: Endpoint, port: 
   const blocks = new IpBlockRegistry();
   const policies = snapshot.policies.map((p) => compilePolicy(p, blocks)).sort((a, b) => compareStrings(a.key, b.key));
   const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, namespaceLabels(n.name, n.labels)]));
-  const egress = side(policies, nsLabels, 'egress', src, dst, port, protocol);
-  const ingress = side(policies, nsLabels, 'ingress', dst, src, port, protocol);
+  const egress = side(policies, nsLabels, snapshot.podsWithoutIpAnywhere === true, 'egress', src, dst, port, protocol);
+  const ingress = side(policies, nsLabels, snapshot.podsWithoutIpAnywhere === true, 'ingress', dst, src, port, protocol);
   return { from: describe(src), to: describe(dst), protocol, port, allowed: egress.allowed && ingress.allowed, egress, ingress };
 }

@@ -1,13 +1,13 @@
 // The cluster as the analyzer sees it: namespaces with a label index, pods grouped into classes, compiled
 // policies by namespace, and every ipBlock anything mentions. Pods are grouped into classes (same
-// namespace, labels, container ports, hostNetwork and set of known ipBlocks their IPs fall in): every pod
-// of a class gets the same verdicts, so the work scales with classes, not pods.
+// namespace, labels, container ports, hostNetwork, address families and set of known ipBlocks their IPs
+// fall in): every pod of a class gets the same verdicts, so the work scales with classes, not pods.
 // The model answers two questions — which classes can a peer match, what does one side admit — and
 // records into a Deps what each answer depended on; it tells its ModelListener what changed.
 import { NamespaceLabelIndex } from '../policy/namespace-labels.ts';
 import { matchesSelector } from '../policy/selector.ts';
 import {
-  IpBlockRegistry, blockContains, blockMatchesAny, compilePolicy, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
+  IpBlockRegistry, blockContains, blockMatchesAny, compilePolicy, mayHoldAnyPod, namespaceLabels, parseIps, peerMatchesPod, policyKey, selectsPod,
   type CompiledIpBlock, type CompiledPeer, type CompiledPolicy, type Labels, type ParsedIp, type PodSubject,
 } from './compile.ts';
 import type { Deps } from './dependencies.ts';
@@ -27,6 +27,8 @@ export interface PodClass extends PodSubject {
   labels: Labels;
   containerPorts: readonly ContainerPort[];
   hostNetwork: boolean;
+  /** Its pods have no IP (pending, or manifests without status): each may have any address, so any ipBlock may hold it. */
+  anyAddress: boolean;
   blocks: ReadonlySet<number>;
   /**
    * Per address of its pods, the blocks containing that address: a declaration covers a pod's traffic
@@ -73,6 +75,8 @@ export class ClusterModel {
   readonly classes = new Map<string, PodClass>();
   readonly classesByNs = new Map<string, Set<PodClass>>();
   private readonly classesByBlock = new Map<number, Set<PodClass>>();
+  /** Classes of pods without an IP: candidates of every ipBlock. */
+  private readonly anyAddressClasses = new Set<PodClass>();
   private nextClassId = 0;
 
   /** Compiled rules by spec object: callers that share equal specs (the operator's cache does) share these too. */
@@ -88,8 +92,12 @@ export class ClusterModel {
   private readonly peerCache = new Map<string, PeerSet>();
   private readonly listener: ModelListener;
 
-  constructor(listener: ModelListener) {
+  /** Whether a pod without an IP may be at any address (AnalyzerOptions), else in no ipBlock. */
+  readonly withoutIpAnywhere: boolean;
+
+  constructor(listener: ModelListener, withoutIpAnywhere = false) {
     this.listener = listener;
+    this.withoutIpAnywhere = withoutIpAnywhere;
     this.blocks.onNew = (b) => { this.pendingBlocks.push(b); };
   }
 
@@ -127,7 +135,7 @@ export class ClusterModel {
     const matching = this.blocks.all().filter((b) => blockMatchesAny(b, ips));
     const sig = matching.map((b) => b.id);
     const perAddress = ips.length > 1 ? ips.map((ip) => matching.filter((b) => blockContains(b, ip)).map((b) => b.id)) : [sig];
-    const ck = classKey(info, sig, ips.length > 1 ? perAddress : undefined);
+    const ck = classKey(info, ips, sig, ips.length > 1 ? perAddress : undefined);
     if (prev && prev.cls.key === ck) { prev.info = info; prev.ips = ips; return; }
     if (prev) this.leaveClass(prev);
     const rec: PodRecord = { key, info, ips, cls: undefined as unknown as PodClass };
@@ -150,18 +158,20 @@ export class ClusterModel {
     let cls = this.classes.get(ck);
     if (!cls) {
       const blocks = new Set(sig);
+      const anyAddress = this.withoutIpAnywhere && rec.ips.length === 0;
       cls = {
         id: this.nextClassId++, key: ck, namespace: ns, namespaceLabels: this.labelsOf(ns),
         // Copies, unless frozen (callers that intern values pass frozen shared ones: nothing can change them).
         labels: frozenOr(rec.info.labels ?? {}, (l) => ({ ...l })), containerPorts: frozenOr(rec.info.containerPorts, (ps) => ps.map((p) => ({ ...p }))),
-        hostNetwork: rec.info.hostNetwork === true,
+        hostNetwork: rec.info.hostNetwork === true, anyAddress,
         blocks, addressBlocks: perAddress.length === 1 ? [blocks] : perAddress.map((ids) => new Set(ids)), pods: new Map(), selected: undefined,
-        inBlock: (b: CompiledIpBlock) => blocks.has(b.id),
+        inBlock: anyAddress ? mayHoldAnyPod : (b: CompiledIpBlock) => blocks.has(b.id),
       };
       this.classes.set(ck, cls);
       let byNs = this.classesByNs.get(ns);
       if (!byNs) { byNs = new Set(); this.classesByNs.set(ns, byNs); }
       byNs.add(cls);
+      if (anyAddress) this.anyAddressClasses.add(cls);
       for (const id of sig) {
         let byBlock = this.classesByBlock.get(id);
         if (!byBlock) { byBlock = new Set(); this.classesByBlock.set(id, byBlock); }
@@ -184,6 +194,7 @@ export class ClusterModel {
       byNs?.delete(cls);
       const emptied = byNs?.size === 0;
       if (emptied) this.classesByNs.delete(cls.namespace);
+      this.anyAddressClasses.delete(cls);
       for (const id of cls.blocks) {
         const byBlock = this.classesByBlock.get(id);
         byBlock?.delete(cls);
@@ -317,6 +328,7 @@ export class ClusterModel {
       } else if (p.kind === 'ipBlock') {
         deps.enumeratedBlock(p.block.id);
         for (const c of this.classesByBlock.get(p.block.id) ?? []) out.add(c);
+        if (mayHoldAnyPod(p.block)) for (const c of this.anyAddressClasses) out.add(c);
       }
     }
     return out;
@@ -336,7 +348,7 @@ export class ClusterModel {
         for (const c of classes) if (!p.podSelector || matchesSelector(c.labels, p.podSelector)) out.add(c);
       } else if (p.kind === 'ipBlock') {
         deps.enumeratedBlock(p.block.id);
-        for (const c of classes) if (c.blocks.has(p.block.id)) out.add(c);
+        for (const c of classes) if (c.blocks.has(p.block.id) || (c.anyAddress && mayHoldAnyPod(p.block))) out.add(c);
       }
     }
     return out;
@@ -380,8 +392,10 @@ function indexByName(list: readonly ModelPolicy[], name: string): number {
   return -lo - 1;
 }
 
-function classKey(info: PodInfo, sig: readonly number[], perAddress?: readonly (readonly number[])[]): string {
+function classKey(info: PodInfo, ips: readonly ParsedIp[], sig: readonly number[], perAddress?: readonly (readonly number[])[]): string {
   const ports = [...info.containerPorts].map((p) => `${p.name ?? ''}:${p.containerPort}/${p.protocol ?? 'TCP'}`).sort().join(',');
   const addresses = perAddress ? `\u0000${perAddress.map((ids) => ids.join(',')).sort().join(';')}` : '';
-  return `${info.namespace}\u0000${labelsKey(info.labels)}\u0000${ports}\u0000${info.hostNetwork ? 1 : 0}\u0000${sig.join(',')}${addresses}`;
+  // No IP (any address) and the address families are verdicts too: a first IPv6 address brings in the IPv6 samples.
+  const families = ips.length === 0 ? '*' : [...new Set(ips.map((ip) => ip.family))].sort().join('');
+  return `${info.namespace}\u0000${labelsKey(info.labels)}\u0000${ports}\u0000${info.hostNetwork ? 1 : 0}\u0000${families}\u0000${sig.join(',')}${addresses}`;
 }

@@ -35,6 +35,8 @@ export interface Snapshot {
   namespaces: readonly NamespaceInfo[];
   pods: readonly PodInfo[];
   policies: readonly PolicyInput[];
+  /** Pods without an IP may be at any address (manifests); else they are in no ipBlock (AnalyzerOptions). */
+  podsWithoutIpAnywhere?: boolean;
 }
 
 /** An address outside the cluster: subject only to the pod side's policies. */

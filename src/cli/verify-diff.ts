@@ -2,7 +2,7 @@
 // two sources (two manifest sets, or the cluster and a manifest set) and exits 1 when the new one adds
 // a breach.
 import { parseArgs } from 'node:util';
-import { diffReachability, type ConnectionChanges, type ReachabilityState } from '../analysis/connectivity-diff.ts';
+import { diffReachability, sharedExternalSamples, type ConnectionChanges, type ReachabilityState } from '../analysis/connectivity-diff.ts';
 import { analyzerOf, fromCluster, fromManifests, type Inputs } from './verify-inputs.ts';
 
 export const DIFF_HELP = `Usage: tenant-isolation verify diff -f OLD -f NEW [-t TENANT ...] [-o text|json]
@@ -17,8 +17,10 @@ Each -f is a file or directory, or several joined by commas (-f config/samples,p
                      "breaches": {"added": [...], "removed": [...]}}
 Exit status: 0 no breach added, 1 NEW adds a breach, 2 bad input.`;
 
-function state(i: Inputs, only: readonly string[] | undefined): ReachabilityState {
-  const a = analyzerOf(i);
+function state(i: Inputs, only: readonly string[] | undefined, externalSamples: readonly string[]): ReachabilityState {
+  // NEW is always manifests: pods without an IP may be anywhere on both sides, or a cluster's pending pod
+  // would show up as a breach added.
+  const a = analyzerOf(i, { externalSamples, podsWithoutIpAnywhere: true });
   return {
     connections: a.connections(),
     tenantsOf: (ns) => a.tenantsOf(ns),
@@ -55,7 +57,9 @@ export async function diffCommand(argv: string[]): Promise<number> {
     if (!oldInputs.tenants.some((x) => x.name === t) && !newInputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t} in either source`);
   }
   const keep = (i: Inputs): string[] | undefined => only?.filter((t) => i.tenants.some((x) => x.name === t));
-  const d = diffReachability(state(oldInputs, keep(oldInputs)), state(newInputs, keep(newInputs)));
+  // Both sides at the same outside addresses: external breaches compare region by region.
+  const samples = sharedExternalSamples([oldInputs, newInputs]);
+  const d = diffReachability(state(oldInputs, keep(oldInputs), samples), state(newInputs, keep(newInputs), samples));
   const code = d.breaches.added.length > 0 ? 1 : 0;
   if (values.output === 'json') { process.stdout.write(`${JSON.stringify(d)}\n`); return code; }
   const out = [

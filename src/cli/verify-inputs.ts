@@ -9,7 +9,7 @@ import { parseBaseline, type IsolationBaselineObject } from '../api/baseline.ts'
 import { profileLookupOf, type IsolationProfileObject } from '../api/profile.ts';
 import { baselineCovers, baselineTemplates } from '../policy/baseline.ts';
 import { claimsOf, missingGate } from '../admission/policies.ts';
-import { IsolationAnalyzer } from '../analysis/analyzer.ts';
+import { IsolationAnalyzer, type AnalyzerOptions } from '../analysis/analyzer.ts';
 import { PROTOCOLS, type Protocol, type Snapshot } from '../analysis/types.ts';
 import { podInfo, type PodObject } from '../controller/isolation-proof.ts';
 import { loadKubeConfig } from '../kube/config.ts';
@@ -38,7 +38,7 @@ export interface BaselineFindings {
   missing: string[];
 }
 
-function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[],
+function assemble(manifests: boolean, namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[],
   profiles: IsolationProfileObject[] = [], baselineObj?: { obj: IsolationBaselineObject; where: string }): Inputs {
   const tenants: ValidTenant[] = [];
   const skipped: Inputs['skipped'] = [];
@@ -73,7 +73,8 @@ function assemble(namespaces: NamespaceObject[], pods: PodObject[], policies: Ne
     }
   }
   return {
-    snapshot: { namespaces: namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })), pods: pods.map(podInfo), policies },
+    // From manifests a pod without an IP gets one later, at an address nobody knows yet.
+    snapshot: { namespaces: namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })), pods: pods.map(podInfo), policies, podsWithoutIpAnywhere: manifests },
     tenants,
     membership: new Map(tenants.map((t) => [t.name, index.membersOf(t.name)])),
     skipped,
@@ -90,7 +91,7 @@ export async function fromCluster(kubeconfig: string | undefined): Promise<Input
     const tenants = await list<TenantIsolationObject>(`/apis/${API_VERSION}/${PLURAL}`).catch(orNone<TenantIsolationObject>);
     const profiles = await list<IsolationProfileObject>(`/apis/${API_VERSION}/${PROFILE_PLURAL}`).catch(orNone<IsolationProfileObject>);
     const baseline = (await list<IsolationBaselineObject>(`/apis/${API_VERSION}/${BASELINE_PLURAL}`).catch(orNone<IsolationBaselineObject>)).find((b) => b.metadata.name === BASELINE_NAME);
-    const inputs = assemble(
+    const inputs = assemble(false,
       await list<NamespaceObject>('/api/v1/namespaces'),
       await list<PodObject>('/api/v1/pods'),
       await list<NetworkPolicy>('/apis/networking.k8s.io/v1/networkpolicies'),
@@ -155,7 +156,7 @@ export function fromManifests(paths: string[], o: { allowEmpty?: boolean } = {})
       default: throw new ManifestError(file, line, `unsupported kind ${kind}: verify reads Namespace, Pod, NetworkPolicy, TenantIsolation, IsolationProfile and IsolationBaseline`);
     }
   }
-  return assemble(namespaces, pods, policies, tenants, profiles, baseline);
+  return assemble(true, namespaces, pods, policies, tenants, profiles, baseline);
 }
 
 /** Manifests when paths are given, else the cluster; not both (the cluster would be silently left out). */
@@ -173,7 +174,8 @@ export function checkTenantNames(only: readonly string[] | undefined, i: Inputs)
   }
 }
 
-export const analyzerOf = (i: Inputs): IsolationAnalyzer => IsolationAnalyzer.fromSnapshot(i.snapshot, i.tenants, i.membership);
+export const analyzerOf = (i: Inputs, options: AnalyzerOptions = {}): IsolationAnalyzer =>
+  IsolationAnalyzer.fromSnapshot(i.snapshot, i.tenants, i.membership, options);
 
 export function parsePort(v: string, flag = '--port'): number {
   const port = Number(v);

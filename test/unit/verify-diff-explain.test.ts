@@ -88,6 +88,20 @@ describe('verify diff', { timeout: 60_000 }, () => {
     expect(d.breaches).toEqual({ added: [], removed: [] });
   });
 
+  it('widening an undeclared ipBlock adds a breach at an outside address the narrower one left out: exit 1', async () => {
+    const out = (cidr: string): string => {
+      const f = join(dir, `out-${cidr.replace(/\W/g, '-')}.yaml`);
+      writeFileSync(f, `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: out, namespace: globex-app}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{to: [{ipBlock: {cidr: ${cidr}}}], ports: [{port: 443}]}]\n`);
+      return f;
+    };
+    const r = await cli('verify', 'diff', '-f', `${samples},${base},${out('10.0.0.0/32')}`, '-f', `${samples},${base},${out('10.0.0.0/8')}`, '-o', 'json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.stdout) as Diff;
+    expect(d.breaches.added).toEqual([expect.objectContaining({ tenant: 'globex', peer: 'external 10.0.0.1', policy: 'globex-app/out' })]);
+    expect(d.breaches.removed).toEqual([]);
+  });
+
   it('no change: nothing added or removed, exit 0', async () => {
     const r = await cli('verify', 'diff', '-f', `${samples},${base}`, '-f', `${samples},${base}`);
     expect(r.code).toBe(0);
@@ -139,12 +153,13 @@ describe('verify explain', { timeout: 60_000 }, () => {
     expect(r.stdout).toContain('would admit  acme-web/tenant-isolation-allow-extra ingress rule 0 (peer matches; TCP/8080)');
   });
 
-  it('across tenants: both sides isolated, no rule matches the other end', async () => {
+  it('across tenants: both sides isolated, no rule admits the other end on the port', async () => {
     const r = await cli('verify', 'explain', 'globex-app/app', 'acme-web/web', '--port', '8080', '-f', samples, '-f', base, '-o', 'json');
     expect(r.code).toBe(1);
     const e = JSON.parse(r.stdout) as Explanation;
     expect(e.tenants).toEqual({ from: 'globex', to: 'acme' });
-    expect(e.egress).toMatchObject({ allowed: false, isolated: true, rules: [] });
+    // acme-web/web has no IP in the samples: it may be inside globex's declared 203.0.113.0/24, on 443 only.
+    expect(e.egress).toMatchObject({ allowed: false, isolated: true, rules: [{ policy: 'globex-app/tenant-isolation-allow-extra', rule: 0, peers: 'matching', ports: 'TCP/443', admits: false }] });
     expect(e.egress.isolatingPolicies).toContain('globex-app/tenant-isolation-default-deny');
     expect(e.ingress).toMatchObject({ allowed: false, isolated: true, rules: [] });
   });

@@ -13,14 +13,14 @@ const byName = (names: string[]): LabelSelector => ({ matchExpressions: [{ key: 
 
 interface World { tenants: ValidTenant[]; membership: Map<string, string[]>; pods: PodInfo[]; extra: NetworkPolicy[] }
 
-function world(o: Partial<World> & { tenants: ValidTenant[]; membership: Map<string, string[]> }): IsolationAnalyzer {
+function world(o: Partial<World> & { tenants: ValidTenant[]; membership: Map<string, string[]>; anywhere?: boolean }): IsolationAnalyzer {
   const namespaces = [ns('kube-system'), ns('shared', { team: 'shared' }), ...[...o.membership.values()].flat().map((n) => ns(n))];
   const pods = o.pods ?? defaultPods();
   const policies: NetworkPolicy[] = [...(o.extra ?? [])];
   for (const t of o.tenants) {
     for (const n of o.membership.get(t.name) ?? []) policies.push(...policiesToApply(planNamespace(n, [t], (x) => o.membership.get(x) ?? [])));
   }
-  return IsolationAnalyzer.fromSnapshot(snapshot(namespaces, pods, policies), o.tenants, o.membership);
+  return IsolationAnalyzer.fromSnapshot(snapshot(namespaces, pods, policies), o.tenants, o.membership, { podsWithoutIpAnywhere: o.anywhere === true });
 }
 
 function defaultPods(): PodInfo[] {
@@ -215,6 +215,56 @@ describe('tenant breaches', () => {
   });
 });
 
+describe('pods without an IP in manifests may have any address (in a live cluster they have no network yet)', () => {
+  const one = new Map([['acme', ['acme-1', 'acme-2']]]);
+  // shared/prom may send anywhere; acme-1 lets every namespace in.
+  const egressAnywhere = (except?: string[]) => np('shared', 'egress-any', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', ...(except ? { except } : {}) } }] }] });
+  const fromAllNs = np('acme-1', 'from-all-ns', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: {} }] }] });
+  const pods = (withIps: boolean): PodInfo[] => defaultPods().map((p) => (withIps ? p : { ...p, ips: [] }));
+
+  it('the other side\'s ipBlock may hold them: the breach is the one their addresses would show', () => {
+    const breach = 'ingress acme-1/web+acme-1/web-2 namespace shared TCP/1-65535 acme-1/from-all-ns';
+    expect(summary(world({ anywhere: true, tenants: [acme()], membership: one, extra: [egressAnywhere(), fromAllNs], pods: pods(true) }).breaches('acme'))).toContain(breach);
+    expect(summary(world({ anywhere: true, tenants: [acme()], membership: one, extra: [egressAnywhere(), fromAllNs], pods: pods(false) }).breaches('acme'))).toContain(breach);
+  });
+
+  it('an except may or may not hold them: a block that could contain the pod admits it', () => {
+    // With its address (10.1.1.1) acme-1/web is excepted; without one it may be anywhere.
+    const peer = (withIps: boolean) => summary(world({ anywhere: true, tenants: [acme()], membership: one, extra: [egressAnywhere(['10.0.0.0/8']), fromAllNs], pods: pods(withIps) }).breaches('acme')).filter((b) => b.includes('shared'));
+    expect(peer(true)).toEqual([]);
+    expect(peer(false)).toContain('ingress acme-1/web+acme-1/web-2 namespace shared TCP/1-65535 acme-1/from-all-ns');
+    // A live cluster's pending pod: no address, no traffic; its verdicts come with its IP.
+    const live = summary(world({ tenants: [acme()], membership: one, extra: [egressAnywhere(['10.0.0.0/8']), fromAllNs], pods: pods(false) }).breaches('acme'));
+    expect(live.filter((b) => b.includes('shared'))).toEqual([]);
+  });
+
+  it('the tenant\'s own policies with ipBlocks (DNS ipBlocks, declared ipBlocks) admit no undeclared path to them', () => {
+    const t = acme({
+      dns: { ipBlocks: [{ cidr: '10.9.0.0/16' }] },
+      allow: { egressTo: [{ ipBlock: { cidr: '0.0.0.0/0' }, ports: [{ port: 443 }] }], ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }, ports: [{ port: 'http' }] }] },
+    });
+    expect(world({ anywhere: true, tenants: [t, globex()], membership: membership(), pods: pods(false) }).breaches('acme')).toEqual([]);
+    expect(world({ anywhere: true, tenants: [t, globex()], membership: membership(), pods: pods(true) }).breaches('acme')).toEqual([]);
+  });
+
+  it('an undeclared ipBlock rule of the tenant reaches them where an address would (a named port, which no outside address has)', () => {
+    const metrics = defaultPods().map((p) => (p.name === 'cache' ? { ...p, containerPorts: [{ name: 'metrics', containerPort: 9090 }] } : p));
+    const toMetrics = np('acme-2', 'to-metrics', { policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ protocol: 'TCP', port: 'metrics' }] }] });
+    const got = (withIps: boolean) => summary(world({ anywhere: true, tenants: [acme()], membership: one, extra: [toMetrics], pods: metrics.map((p) => (withIps ? p : { ...p, ips: [] })) }).breaches('acme'));
+    expect(got(true)).toEqual(['egress acme-2/api namespace shared TCP/9090 acme-2/to-metrics']);
+    expect(got(false)).toEqual(['egress acme-2/api namespace shared TCP/9090 acme-2/to-metrics']);
+  });
+
+  it('a declared ipBlock covers them where it would cover their address, not beyond', () => {
+    // acme lets shared in on 8080; it declares only 10.9.0.0/16 there: an address outside it is undeclared.
+    const fromShared = np('acme-1', 'from-shared', { policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'shared' } } }], ports: [{ protocol: 'TCP', port: 8080 }] }] });
+    const t = acme({ allow: { ingressFrom: [{ ipBlock: { cidr: '10.9.0.0/16' }, ports: [{ port: 8080 }] }] } });
+    const got = (withIps: boolean) => summary(world({ anywhere: true, tenants: [t], membership: one, extra: [fromShared], pods: pods(withIps) }).breaches('acme'));
+    expect(got(true)).toEqual([]);
+    expect(got(false)).toEqual(['ingress acme-1/web+acme-1/web-2 namespace shared TCP/8080 acme-1/from-shared']);
+  });
+});
+
 describe('cluster-wide views', () => {
   it('podsSelectedByNoPolicy lists pods no policy isolates for ingress', () => {
     const a = world({ tenants: [acme(), globex()], membership: membership() });
@@ -341,6 +391,27 @@ describe('incremental updates', () => {
     expect(summary(a.breaches('acme'))).toContain('ingress acme-1/web+acme-1/web-2 namespace shared TCP/1-65535 acme-1/allow-all');
     a.setPolicy(np('shared', 'deny-out', { policyTypes: ['Egress'] }));
     expect(summary(a.breaches('acme')).some((s) => s.includes('shared'))).toBe(false);
+  });
+
+  it('a tenant pod\'s first IPv6 address brings in the IPv6 samples, as a fresh analysis has them', () => {
+    // Everything open, all of IPv4 declared: only an IPv6 address outside is undeclared.
+    const t = tenant('t', { namespaces: ['t-a'], dns: { enabled: false }, allow: { egressTo: [{ ipBlock: { cidr: '0.0.0.0/0' }, ports: [] }], ingressFrom: [{ ipBlock: { cidr: '0.0.0.0/0' }, ports: [] }] } });
+    const members = new Map([['t', ['t-a']]]);
+    const open = np('t-a', 'open', { policyTypes: ['Ingress', 'Egress'], ingress: [{}], egress: [{}] });
+    const changes: [string[], string[]][] = [[[], ['fd00::5']], [['10.0.0.5'], ['fd00::5']], [['fd00::5'], ['10.0.0.5']]];
+    for (const [before, after] of changes) {
+      const what = `${before.join()} -> ${after.join()}`;
+      const a = IsolationAnalyzer.fromSnapshot(snapshot([ns('t-a')], [pod('t-a', 'p', {}, { ips: before })], [open]), [t], members);
+      a.breaches('t');
+      a.takeTouched();
+      a.setPod(pod('t-a', 'p', {}, { ips: after }));
+      const fresh = IsolationAnalyzer.fromSnapshot(a.snapshot(), [t], members);
+      expect(summary(a.breaches('t')), what).toEqual(summary(fresh.breaches('t')));
+      if (after.includes('fd00::5')) {
+        expect(a.takeTouched(), what).toEqual(['t']);
+        expect(summary(fresh.breaches('t')).filter((b) => b.includes('external 0:0:0:0:0:0:0:0')).length, what).toBe(6);
+      }
+    }
   });
 
   it('pods, namespaces and tenants update the results they touch', () => {

@@ -124,7 +124,8 @@ function randomWorld(seed: number): { snapshot: Snapshot; tenants: ValidTenant[]
   const policies: NetworkPolicy[] = [];
   for (const t of tenants) for (const n of MEMBERSHIP.get(t.name)!) policies.push(...policiesToApply(planNamespace(n, [t], (x) => MEMBERSHIP.get(x) ?? [])));
   for (const n of NS) for (let i = 0; i < Math.floor(r() * 3); i++) policies.push(randomPolicy(r, n, `r${i}`));
-  return { snapshot: { namespaces, pods, policies }, tenants, rng: r };
+  // Both semantics of a pod without an IP: anywhere (manifests) on odd seeds, in no ipBlock (a live cluster) on even ones.
+  return { snapshot: { namespaces, pods, policies, podsWithoutIpAnywhere: seed % 2 === 1 }, tenants, rng: r };
 }
 
 /** What the tenant declares, written as one policy in the local pod's namespace, evaluated by `decide`. */
@@ -159,6 +160,17 @@ function eachAddress<P extends PodInfo | { external: string }>(peer: P, declared
   return 'external' in peer || peer.ips.length <= 1 ? declared(peer) : peer.ips.every((ip) => declared({ ...peer, ips: [ip] }));
 }
 
+/**
+ * Where a pod without an IP may be: an address in every region the ipBlocks above cut the space into
+ * (0/0 less 10/8, 8.8.8/24, 10/8 less 10.1/16, 10.1.0/24, the rest of 10.1/16) and an IPv6 one.
+ */
+const ANYWHERE = ['0.0.0.1', '8.8.8.1', '10.0.0.1', '10.1.0.1', '10.1.1.1', 'fd00::1'];
+
+/** The peer at each address it may have: a pod without an IP at each of ANYWHERE, when it may be anywhere. */
+function placements<P extends PodInfo | { external: string }>(peer: P, anywhere: boolean): P[] {
+  return 'external' in peer || peer.ips.length > 0 || !anywhere ? [peer] : ANYWHERE.map((ip) => ({ ...peer, ips: [ip] }));
+}
+
 function referenceFacts(s: Snapshot, t: ValidTenant, externals: readonly string[]): Set<string> {
   const members = new Set(MEMBERSHIP.get(t.name));
   const out = new Set<string>();
@@ -167,12 +179,15 @@ function referenceFacts(s: Snapshot, t: ValidTenant, externals: readonly string[
   for (const local of s.pods.filter((p) => members.has(p.namespace))) {
     const decl = declaredSnapshot(s, t, local.namespace);
     const plainLocal = { ...local, hostNetwork: false };
-    for (const p of peers) {
-      const plainPeer = 'external' in p ? p : { ...p, hostNetwork: false };
-      for (const protocol of PROTOCOLS) {
-        for (const port of PROBES) {
-          if (decide(s, p, local, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, q, plainLocal, port, protocol).ingress.allowed)) out.add(`ingress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
-          if (decide(s, local, p, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, plainLocal, q, port, protocol).egress.allowed)) out.add(`egress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+    for (const peer of peers) {
+      // A breach where some address the peer may have is allowed and not declared.
+      for (const p of placements(peer, s.podsWithoutIpAnywhere === true)) {
+        const plainPeer = 'external' in p ? p : { ...p, hostNetwork: false };
+        for (const protocol of PROTOCOLS) {
+          for (const port of PROBES) {
+            if (decide(s, p, local, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, q, plainLocal, port, protocol).ingress.allowed)) out.add(`ingress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+            if (decide(s, local, p, port, protocol).allowed && !eachAddress(plainPeer, (q) => decide(decl, plainLocal, q, port, protocol).egress.allowed)) out.add(`egress|${local.namespace}/${local.name}|${name(p)}|${protocol}|${port}`);
+          }
         }
       }
     }
@@ -274,7 +289,13 @@ describe('incremental analyzer vs rebuilt analyzer', () => {
             if (chance(r, 0.5)) a.setTenant(tenants[i]!, membership.get(tenants[i]!.name) ?? []); else a.setTenants(tenants, membership);
             break;
           }
-          default: if (chance(r, 0.3) || s.pods.length === 0) a.deleteNamespace(n); else a.setPod({ ...pick(r, s.pods), ips: [`10.1.0.${Math.floor(r() * 255)}`] });
+          default: {
+            if (chance(r, 0.3) || s.pods.length === 0) { a.deleteNamespace(n); break; }
+            // A pod gets, changes or loses its addresses, IPv6 ones too (the IPv6 samples follow them).
+            const v4 = `10.1.0.${Math.floor(r() * 255)}`;
+            const v6 = `fd00::${Math.floor(r() * 255).toString(16)}`;
+            a.setPod({ ...pick(r, s.pods), ips: pick(r, [[v4], [v6], [v4, v6], []]) });
+          }
         }
         const touched = new Set(a.takeTouched());
         const fresh = IsolationAnalyzer.fromSnapshot(a.snapshot(), tenants, membership);

@@ -303,10 +303,16 @@ describe('ipBlock', () => {
     expect(decide(s, onlyExcepted, web, 8080).allowed).toBe(false);
   });
 
-  it('a pod without IPs never matches an ipBlock', () => {
-    const p = block('0.0.0.0/0');
+  it('a pod without IPs in manifests may be anywhere: inside any ipBlock, its excepts too, but not an unparsable one', () => {
     const pending = pod('blog', 'pending', {});
-    expect(decide(snapshot(namespaces, [...pods, pending], [p]), pending, web, 8080).allowed).toBe(false);
+    const anywhere = (ps: NetworkPolicy[]) => ({ ...snapshot(namespaces, [...pods, pending], ps), podsWithoutIpAnywhere: true });
+    for (const p of [block('0.0.0.0/0'), block('10.0.0.0/8', ['10.0.0.0/16']), block('fd00::/8')]) {
+      expect(decide(anywhere([p]), pending, web, 8080).allowed).toBe(true);
+      // In a live cluster a pod without an IP has no network yet: no ipBlock holds it.
+      expect(decide(snapshot(namespaces, [...pods, pending], [p]), pending, web, 8080).allowed).toBe(false);
+    }
+    const broken = np('shop', 'broken', { ingress: [{ from: [{ ipBlock: { cidr: 'nope' } }] }] });
+    expect(decide(anywhere([broken]), pending, web, 8080).allowed).toBe(false);
   });
 
   it('handles IPv6 blocks and keeps families apart', () => {
