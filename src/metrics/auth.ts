@@ -4,7 +4,9 @@
 // /metrics, verb get). Answers are cached like the apiserver's delegating authenticator/authorizer
 // (token 1 min, allowed 5 min, denied 30 s), so a scrape every 30 s costs no review most of the time.
 // Reviews the cache cannot answer are capped in flight: a client sending a new token with every request
-// gets 429s instead of an unbounded stream of TokenReviews sent on the operator's behalf.
+// gets 429s instead of an unbounded stream of TokenReviews sent on the operator's behalf. Renewals of
+// tokens and allows seen before have a cap of their own, and refusals are cached apart, so such a flood
+// cannot take the scrapers' slots or entries.
 import { createHash } from 'node:crypto';
 import type { RestClient } from '../kube/rest.ts';
 
@@ -35,6 +37,9 @@ class TtlCache<T> {
   private readonly max: number;
   private readonly now: () => number;
   constructor(max: number, now: () => number) { this.max = max; this.now = now; }
+
+  /** Whether the key was answered before and kept here (fresh or expired, not yet evicted). */
+  known(key: string): boolean { return this.map.has(key); }
 
   /** The value while fresh. */
   fresh(key: string): Promise<T> | undefined {
@@ -75,24 +80,30 @@ export class DelegatedAccess {
   /** Tokens the apiserver did not authenticate: apart, so a flood of them cannot evict valid ones. */
   private readonly refusedTokens: TtlCache<UserInfo | undefined>;
   private readonly decisions: TtlCache<{ allowed: boolean; reason: string }>;
+  /** Denials, apart: a client asking for a thousand paths it may not read cannot evict the scrapers' allows. */
+  private readonly deniedDecisions: TtlCache<{ allowed: boolean; reason: string }>;
   private readonly o: Required<Omit<AccessReviewOptions, 'now' | 'maxEntries'>>;
   private readonly rest: Pick<RestClient, 'request'>;
   private reviewsInFlight = 0;
+  /** Renewals (a token or an allow known before, expired): their own cap, so a flood of new tokens cannot starve them. */
+  private renewalsInFlight = 0;
 
   constructor(rest: Pick<RestClient, 'request'>, options: AccessReviewOptions = {}) {
     this.rest = rest;
-    const now = options.now ?? Date.now;
+    // Monotonic: a wall clock stepped back would keep an allow cached long after its binding went.
+    const now = options.now ?? ((): number => performance.now());
     this.tokens = new TtlCache(options.maxEntries ?? 1024, now);
     this.refusedTokens = new TtlCache(options.maxEntries ?? 1024, now);
     this.decisions = new TtlCache(options.maxEntries ?? 1024, now);
+    this.deniedDecisions = new TtlCache(options.maxEntries ?? 1024, now);
     this.o = { authnTtlMs: options.authnTtlMs ?? 60_000, allowTtlMs: options.allowTtlMs ?? 300_000, denyTtlMs: options.denyTtlMs ?? 30_000, maxReviewsInFlight: options.maxReviewsInFlight ?? 8 };
   }
 
-  /** Runs one review within the in-flight cap (a refusal is not cached: the next request asks again). */
-  private async review<T>(send: () => Promise<T>): Promise<T> {
-    if (this.reviewsInFlight >= this.o.maxReviewsInFlight) throw new ReviewsBusy();
-    this.reviewsInFlight++;
-    try { return await send(); } finally { this.reviewsInFlight--; }
+  /** Runs one review within its in-flight cap (a refusal is not cached: the next request asks again). */
+  private async review<T>(send: () => Promise<T>, renewal: boolean): Promise<T> {
+    if ((renewal ? this.renewalsInFlight : this.reviewsInFlight) >= this.o.maxReviewsInFlight) throw new ReviewsBusy();
+    if (renewal) this.renewalsInFlight++; else this.reviewsInFlight++;
+    try { return await send(); } finally { if (renewal) this.renewalsInFlight--; else this.reviewsInFlight--; }
   }
 
   private static busy(cause: unknown): AccessDecision | undefined {
@@ -106,7 +117,8 @@ export class DelegatedAccess {
     let user: UserInfo | undefined;
     try {
       // Keyed by a hash: the cache never holds a usable credential.
-      user = await this.tokens.get(createHash('sha256').update(token).digest('hex'), () => this.review(() => this.tokenReview(token)), () => this.o.authnTtlMs,
+      const key = createHash('sha256').update(token).digest('hex');
+      user = await this.tokens.get(key, () => this.review(() => this.tokenReview(token), this.tokens.known(key)), () => this.o.authnTtlMs,
         { when: (u) => u === undefined, cache: this.refusedTokens });
     } catch (cause) {
       return DelegatedAccess.busy(cause) ?? { allowed: false, status: 500, message: 'Authentication failed', cause };
@@ -116,7 +128,8 @@ export class DelegatedAccess {
     const u = user;
     try {
       const key = JSON.stringify([u.username, u.uid, u.groups, u.extra, verb, path]);
-      const d = await this.decisions.get(key, () => this.review(() => this.accessReview(u, verb, path)), (v) => (v.allowed ? this.o.allowTtlMs : this.o.denyTtlMs));
+      const d = await this.decisions.get(key, () => this.review(() => this.accessReview(u, verb, path), this.decisions.known(key)), (v) => (v.allowed ? this.o.allowTtlMs : this.o.denyTtlMs),
+        { when: (v) => !v.allowed, cache: this.deniedDecisions });
       return d.allowed ? { allowed: true, user: u.username } : { allowed: false, status: 403, message: `Authorization denied for user ${u.username}` };
     } catch (cause) {
       return DelegatedAccess.busy(cause) ?? { allowed: false, status: 500, message: `Authorization for user ${u.username} failed`, cause };

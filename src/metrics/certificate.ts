@@ -5,6 +5,7 @@ import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import os from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { selfSignedCertificate } from './self-signed.ts';
 
 export interface KeyPair { key: string; cert: string }
@@ -40,7 +41,8 @@ export class ServingCertificate {
       }
       if (next.cert === sc.pair.cert && next.key === sc.pair.key) return;
       sc.pair = next;
-      for (const l of sc.listeners) l(next);
+      // A listener's throw (the TLS server refusing the pair) must not end the process from a timer.
+      for (const l of sc.listeners) { try { l(next); } catch (e) { onError(e as Error); } }
     };
     // Mounted Secrets change by swapping a symlink in the directory: watch the directory, and poll as a net.
     try { sc.watcher = watch(dir, () => reload()); sc.watcher.unref(); } catch { /* polling only */ }
@@ -67,5 +69,7 @@ function readPair(dir: string, certName: string, keyName: string): KeyPair {
   try {
     if (!x509.checkPrivateKey(createPrivateKey(pair.key))) throw new Error('mismatch');
   } catch (e) { throw new Error(`--metrics-cert-path: ${join(dir, keyName)} is not the private key of ${join(dir, certName)}`, { cause: e }); }
+  // What OpenSSL itself refuses (a 1024-bit key, say) is refused here, while the last good pair serves on.
+  try { createSecureContext({ ...pair, minVersion: 'TLSv1.2' }); } catch (e) { throw new Error(`--metrics-cert-path: ${join(dir, certName)} cannot serve TLS: ${(e as Error).message}`, { cause: e }); }
   return pair;
 }

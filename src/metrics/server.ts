@@ -47,8 +47,10 @@ function serveMetrics(registry: Registry, res: ServerResponse, url: string | und
 export function metricsServer(registry: Registry, secure?: SecureMetrics): Server {
   if (!secure) return http.createServer((req, res) => serveMetrics(registry, res, req.url));
   const server = https.createServer({ ...secure.certificate.current, minVersion: 'TLSv1.2' }, (req, res) => {
-    // Every path is authorized first, so nothing (not even a 404) is told to an unknown client.
-    const path = new URL(req.url ?? '/', 'https://metrics').pathname;
+    // Every path is authorized first, so nothing (not even a 404) is told to an unknown client. Node's
+    // parser lets through targets the URL parser refuses (`//[`): a throw here would end the process.
+    let path: string;
+    try { path = new URL(req.url ?? '/', 'https://metrics').pathname; } catch { res.writeHead(400).end(); return; }
     secure.access.check(req.headers.authorization, req.method ?? 'GET', path).then((d) => {
       if (d.allowed) { serveMetrics(registry, res, req.url); return; }
       if (d.status === 500) secure.onError?.(d.message, d.cause);

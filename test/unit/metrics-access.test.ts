@@ -5,18 +5,18 @@
 import { describe, expect, it } from 'vitest';
 import { DelegatedAccess } from '../../src/metrics/auth.ts';
 
-/** Answers TokenReviews (every token is user `u-<token>`) and SubjectAccessReviews (allowed), when released. */
+/** Answers TokenReviews (every token is user `u-<token>`) and SubjectAccessReviews (allowed for /metrics only), when released. */
 function fakeApiserver() {
   const waiting: (() => void)[] = [];
   const sent: string[] = [];
   let hold = true;
   const rest = {
-    request: <T>(_method: string, path: string, o: { body: { spec: { token?: string } } }): Promise<T> => {
+    request: <T>(_method: string, path: string, o: { body: { spec: { token?: string; nonResourceAttributes?: { path: string } } } }): Promise<T> => {
       sent.push(path.split('/').pop()!);
       // Tokens starting with 'bad' are not authenticated.
       const answer = (): T => (path.endsWith('tokenreviews')
         ? (o.body.spec.token?.startsWith('bad') ? { status: { authenticated: false } } : { status: { authenticated: true, user: { username: `u-${o.body.spec.token}` } } })
-        : { status: { allowed: true } }) as T;
+        : { status: { allowed: o.body.spec.nonResourceAttributes?.path === '/metrics' } }) as T;
       if (!hold) return Promise.resolve(answer());
       return new Promise<T>((r) => { waiting.push(() => r(answer())); });
     },
@@ -72,5 +72,32 @@ describe('DelegatedAccess', () => {
     const after = api.sent.length;
     expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
     expect(api.sent.length).toBe(after);
+  });
+
+  it('a scraper whose token expired is reviewed again even while new tokens hold every review slot', async () => {
+    const api = fakeApiserver();
+    let now = 0;
+    const access = new DelegatedAccess(api.rest, { maxReviewsInFlight: 1, now: () => now });
+    api.release();
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    api.holdAgain();
+    const stranger = access.check('Bearer stranger', 'GET', '/metrics'); // the one slot for new tokens
+    expect(await access.check('Bearer other', 'GET', '/metrics')).toMatchObject({ status: 429 });
+    now += 61_000; // past the token's minute; its allow (5 min) still holds
+    const renewed = access.check('Bearer scraper', 'GET', '/metrics');
+    api.release();
+    expect(await renewed).toEqual({ allowed: true, user: 'u-scraper' });
+    expect(await stranger).toEqual({ allowed: true, user: 'u-stranger' });
+  });
+
+  it('denials are cached apart: a client asking for paths it may not read never evicts a scraper\'s allow', async () => {
+    const api = fakeApiserver();
+    api.release();
+    const access = new DelegatedAccess(api.rest, { maxEntries: 2 });
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    for (let i = 0; i < 5; i++) expect(await access.check('Bearer scraper', 'GET', `/a${i}`)).toMatchObject({ allowed: false, status: 403 });
+    const sent = api.sent.length;
+    expect(await access.check('Bearer scraper', 'GET', '/metrics')).toEqual({ allowed: true, user: 'u-scraper' });
+    expect(api.sent.length).toBe(sent);
   });
 });

@@ -1,11 +1,17 @@
 // The metrics listener's TLS and flags: a self-signed certificate Node itself accepts, and flags that
 // default to kubebuilder's secure settings and refuse contradictions by name.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { Registry } from 'prom-client';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { certificateSerial, selfSignedCertificate } from '../../src/metrics/self-signed.ts';
 import { ServingCertificate } from '../../src/metrics/certificate.ts';
+import type { DelegatedAccess } from '../../src/metrics/auth.ts';
+import { listen, metricsServer } from '../../src/metrics/server.ts';
 import { parseRunFlags } from '../../src/cli/flags.ts';
 import { tempDirs } from '../harness/tmp.ts';
 
@@ -56,6 +62,46 @@ describe('ServingCertificate.fromDir', () => {
     expect(() => ServingCertificate.fromDir(dir, 'tls.crt', 'tls.key')).toThrow(`${join(dir, 'tls.key')} is not the private key of ${join(dir, 'tls.crt')}`);
     writeFileSync(join(dir, 'tls.crt'), 'not a certificate');
     expect(() => ServingCertificate.fromDir(dir, 'tls.crt', 'tls.key')).toThrow('is not a PEM certificate');
+  });
+
+  it('refuses a pair OpenSSL will not serve, and a rotation to one keeps the last good pair instead of crashing', async () => {
+    const dir = tmp.make('tio-cert-');
+    const good = selfSignedCertificate(['localhost']);
+    writeFileSync(join(dir, 'tls.crt'), good.cert);
+    writeFileSync(join(dir, 'tls.key'), good.key);
+    const errors: string[] = [];
+    const sc = ServingCertificate.fromDir(dir, 'tls.crt', 'tls.key', (e) => errors.push(e.message));
+    try {
+      // A matching pair with a 1024-bit RSA key: X.509 accepts it, the TLS server refuses it (EE_KEY_TOO_SMALL).
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', join(dir, 'weak.key'), '-out', join(dir, 'weak.crt'), '-days', '1', '-subj', '/CN=weak'], { stdio: 'ignore' });
+      expect(() => ServingCertificate.fromDir(dir, 'weak.crt', 'weak.key')).toThrow(`${join(dir, 'weak.crt')} cannot serve TLS`);
+      writeFileSync(join(dir, 'tls.key'), readFileSync(join(dir, 'weak.key')));
+      writeFileSync(join(dir, 'tls.crt'), readFileSync(join(dir, 'weak.crt')));
+      await vi.waitFor(() => { if (!errors.some((m) => m.includes('cannot serve TLS'))) throw new Error('no reload yet'); }, { timeout: 15_000, interval: 50 });
+      expect(sc.current).toEqual(good);
+    } finally { sc.close(); }
+  });
+});
+
+describe('the metrics server', () => {
+  it('answers a request target the URL parser refuses with 400, before authorization, and keeps serving', async () => {
+    let checks = 0;
+    const access = { check: () => { checks++; return Promise.resolve({ allowed: false as const, status: 401 as const, message: 'Unauthorized' }); } };
+    const server = metricsServer(new Registry(), { certificate: ServingCertificate.selfSigned(), access: access as unknown as DelegatedAccess });
+    await listen(server, '127.0.0.1:0');
+    const port = (server.address() as AddressInfo).port;
+    const send = (target: string): Promise<string> => new Promise((resolve, reject) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => { s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`); });
+      let out = '';
+      s.on('data', (d: Buffer) => { out += d.toString(); });
+      s.on('close', () => { resolve(out.split('\r\n')[0]!); });
+      s.on('error', reject);
+    });
+    try {
+      expect(await send('//[')).toBe('HTTP/1.1 400 Bad Request');
+      expect(checks).toBe(0);
+      expect(await send('/metrics')).toBe('HTTP/1.1 401 Unauthorized');
+    } finally { server.close(); }
   });
 });
 
