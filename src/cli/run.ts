@@ -105,8 +105,11 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
   await manager.startCaches();
   let resolveLeading: () => void = () => undefined;
   const leading = new Promise<void>((r) => { resolveLeading = r; });
+  // Once stopping, a lease won meanwhile (a standby while the old leader releases it) starts nothing.
+  let stopping = false;
   if (elector) {
     elector.run(() => {
+      if (stopping) return;
       metrics.leaderStatus.set({ name: leaseName }, 1);
       manager.startWorkers();
       resolveLeading();
@@ -127,12 +130,14 @@ export async function startOperator(flags: RunFlags, log: Logger, o: StartOption
     manager, metrics, rest, elector, leading,
     metricsPort: (metricsListener?.address() as AddressInfo | null)?.port,
     async stop() {
+      stopping = true;
       await manager.stop();
       await elector?.stop(true);
       await closeServers();
       rest.close(); leaseRest?.close(); reviewRest.close();
     },
     async kill() {
+      stopping = true;
       await elector?.stop(false);
       await manager.stop();
       await closeServers();

@@ -46,6 +46,8 @@ export interface WriteGate {
 }
 
 const FIELD_MANAGER = 'tenant-isolation-operator';
+/** The resourceVersion recorded for a lease seen deleted (no real one is empty). */
+const GONE = '';
 
 export function restLeaseStore(rest: RestClient, namespace: string, name: string): LeaseStore {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`;
@@ -82,7 +84,7 @@ export class LeaderElector {
   private deadline = -Infinity;
   private wakeRetry: () => void = () => undefined;
   /** The lease as last seen changed, and when (performance.now()). */
-  private observed: { rv?: string; at: number } = { at: 0 };
+  private observed: { rv?: string; at: number; holder?: string } = { at: 0 };
   private onStart: () => void = () => undefined;
   private onStop: () => void = () => undefined;
 
@@ -195,13 +197,21 @@ export class LeaderElector {
     });
     const cur = await this.store.get(signal);
     if (!cur) {
+      // Gone after another held it (deleted by hand): that holder may write until its renew deadline, so
+      // the deletion counts as a change seen now and waits a lease duration, as an unrenewed lease does.
+      // A lease never seen (the first start) is created at once.
+      const other = this.observed.holder !== undefined && this.observed.holder !== '' && this.observed.holder !== this.cfg.identity;
+      if (other && !this.leading) {
+        if (this.observed.rv !== GONE) this.observed = { rv: GONE, at: performance.now(), holder: this.observed.holder };
+        if (this.observed.at + this.cfg.leaseDurationMs > performance.now()) return false;
+      }
       await this.store.create({
         apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.cfg.name, namespace: this.cfg.namespace }, spec: { ...desired(), leaseTransitions: 0 },
       }, signal);
       return true;
     }
-    if (cur.metadata.resourceVersion !== this.observed.rv) this.observed = { rv: cur.metadata.resourceVersion, at: performance.now() };
     const holder = cur.spec.holderIdentity ?? '';
+    if (cur.metadata.resourceVersion !== this.observed.rv) this.observed = { rv: cur.metadata.resourceVersion, at: performance.now(), holder };
     if (holder !== '' && holder !== this.cfg.identity) {
       if (this.leading) return 'lost';
       const expired = this.observed.at + (cur.spec.leaseDurationSeconds ?? 0) * 1000 < performance.now();

@@ -189,6 +189,26 @@ describe('LeaderElector', () => {
     await e.stop(false);
   });
 
+  it('a lease deleted by hand is not taken at once: the standby waits a lease duration from seeing it gone', async () => {
+    const store = new FakeStore();
+    store.heldBy('other');
+    const g = recorder();
+    const e = new LeaderElector(store, log, cfg('b'), g.gate);
+    let startedAt: number | undefined;
+    e.run(() => { startedAt = performance.now(); }, () => undefined);
+    await vi.advanceTimersByTimeAsync(0);
+    store.lease = undefined; // kubectl delete lease: the holder may still be writing until its renew deadline
+    await vi.advanceTimersByTimeAsync(T.retryPeriodMs);
+    const goneSeenAt = performance.now();
+    await vi.advanceTimersByTimeAsync(T.leaseDurationMs - T.retryPeriodMs);
+    expect(startedAt).toBeUndefined();
+    expect(store.lease).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(2 * T.retryPeriodMs + 1);
+    expect(startedAt! - goneSeenAt).toBeGreaterThanOrEqual(T.leaseDurationMs);
+    expect((store.lease as Lease | undefined)?.spec.holderIdentity).toBe('b');
+    await e.stop(false);
+  });
+
   it('two electors on one lease: only one leads at a time', async () => {
     const store = new FakeStore();
     const a = new LeaderElector(store, log, cfg('a'));
