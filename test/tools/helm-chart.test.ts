@@ -78,6 +78,22 @@ describe('the chart\'s values', () => {
     expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
   });
 
+  it('metrics.enabled=false: no listener, Service, port or review grant, and nothing that would need them', () => {
+    const off = helmTemplate(['metrics.enabled=false']);
+    const c = container(off);
+    expect(c.args).toContain('--metrics-bind-address=0');
+    expect(c.ports.map((p) => p.name)).toEqual(['health']);
+    const keys = off.map(keyOf);
+    expect(keys.filter((k) => k.includes('metrics-auth') || k.startsWith('Service '))).toEqual([]);
+    expect(keys).toContain('ClusterRole tenant-isolation-operator'); // the rest is installed as usual
+    const np = off.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'tenant-isolation-operator') as Obj & { spec: { ingress: unknown[] } };
+    expect(np.spec.ingress).toEqual([]);
+    expect(() => helmTemplate(['metrics.enabled=false', 'monitoring.serviceMonitor.enabled=true'])).toThrow(/metrics.enabled=false/);
+    expect(() => helmTemplate(['metrics.enabled=false', 'metrics.certSecret=tls'])).toThrow(/metrics.enabled=false/);
+    // On by default: the metrics Service and the review grant are there.
+    expect(helmTemplate().map(keyOf)).toEqual(expect.arrayContaining([`Service ${NAMESPACE}/tenant-isolation-operator-metrics`, 'ClusterRole tenant-isolation-operator-metrics-auth']));
+  });
+
   it('reservedNamespaces become --reserved-namespaces; admissionGate.enabled=false leaves the gate out', () => {
     expect(container(helmTemplate(['reservedNamespaces={platform,ci}'])).args).toContain('--reserved-namespaces=platform,ci');
     expect(container(helmTemplate()).args.some((a: string) => a.startsWith('--reserved-namespaces'))).toBe(false);
