@@ -3,14 +3,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { pino } from 'pino';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { RestClient, isNotFound } from '../../src/kube/rest.ts';
 import { startOperator, type RunningOperator, type StartOptions } from '../../src/cli/run.ts';
 import { runFlags } from '../../src/cli/flags.ts';
 import type { NetworkPolicy, NamespaceObject } from '../../src/policy/types.ts';
-import type { TenantIsolationObject } from '../../src/api/schema.ts';
+import { FINALIZER, type TenantIsolationObject } from '../../src/api/schema.ts';
 import { LABEL_ISOLATED, LABEL_MANAGED_BY, MANAGED_SELECTOR, OPERATOR_NAME } from '../../src/policy/labels.ts';
 
 export const kubeconfig = (): string => inject('kubeconfig');
@@ -120,6 +120,64 @@ export async function writes(op: RunningOperator): Promise<number> {
 export async function policyWrites(op: RunningOperator): Promise<number> {
   const m = await op.metrics.apiWrites.get();
   return m.values.filter((v) => v.labels.resource === 'networkpolicies').reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * From now on, counts the operator's NetworkPolicy writes (any verb, as policyWrites counts them) in these
+ * namespaces only: a "writes nothing here" check that other tenants' work in the shared operator cannot move.
+ */
+export function policyWritesIn(op: RunningOperator, namespaces: readonly string[]): () => number {
+  const watched = new Set(namespaces);
+  let n = 0;
+  op.rest.onWrite((_verb, path) => {
+    const ns = /\/namespaces\/([^/?]+)\/networkpolicies(?:[/?]|$)/.exec(path)?.[1];
+    if (ns !== undefined && watched.has(ns)) n++;
+  });
+  return () => n;
+}
+
+/** A finalizer of the tests' own, see holdTenant. */
+export const TEST_FINALIZER = 'tests.isolation.tenancy.dev/hold';
+
+/** Sets the tenant's finalizers to what `change` makes of them, with its resourceVersion as a precondition (retried on conflict). */
+async function changeTenantFinalizers(name: string, change: (finalizers: string[]) => string[]): Promise<void> {
+  const path = `/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${name}`;
+  await eventually(async () => {
+    const ti = await getTenant(name);
+    if (!ti) return true;
+    await (await rest()).mergePatch(path, { metadata: { resourceVersion: ti.metadata.resourceVersion, finalizers: change(ti.metadata.finalizers ?? []) } }, 'tests');
+    return true;
+  }, `the finalizers of ${name} to be changed`);
+}
+
+/**
+ * Adds TEST_FINALIZER to the tenant: once deleted, it stays (terminating) after the operator released its
+ * own finalizer, so a test can look at the cluster then, before the garbage collector acts on what the
+ * tenant owns. Returns what releases it.
+ */
+export async function holdTenant(name: string): Promise<() => Promise<void>> {
+  await changeTenantFinalizers(name, (f) => (f.includes(TEST_FINALIZER) ? f : [...f, TEST_FINALIZER]));
+  return () => changeTenantFinalizers(name, (f) => f.filter((x) => x !== TEST_FINALIZER));
+}
+
+/**
+ * Deletes the tenant held by holdTenant, and runs `check` once the operator has released its finalizer
+ * while the tenant is still there (terminating, only the test's finalizer left): what `check` finds gone
+ * the operator removed, not the garbage collector. Then releases it and waits until it is gone.
+ */
+export async function deleteTenantChecking(name: string, check: () => Promise<void>): Promise<void> {
+  const release = await holdTenant(name);
+  try {
+    await deleteTenant(name);
+    const held = await eventually(async () => {
+      const ti = await getTenant(name);
+      return ti === undefined || !ti.metadata.finalizers?.includes(FINALIZER) ? { ti } : undefined;
+    }, `the operator to release the finalizer of ${name}`);
+    expect(held.ti?.metadata.deletionTimestamp).toBeDefined();
+    expect(held.ti?.metadata.finalizers).toEqual([TEST_FINALIZER]);
+    await check();
+  } finally { await release(); }
+  await eventually(async () => (await getTenant(name)) === undefined, `${name} to be gone`);
 }
 
 /**

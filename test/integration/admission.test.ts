@@ -6,13 +6,15 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, isolatedWith,
-  kubectl, kubectlRun, labelNamespace, namespacePatcher, podAdmitted, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, refusal, rest, startTestOperator, unique, MANAGED_POLICIES,
+  applyTenant, clientAs, condition, createNamespace, createPod, deleteTenant, eventually, events, getNamespace, getTenant, deleteTenantChecking, isolatedWith,
+  kubectl, kubectlRun, labelNamespace, namespacePatcher, podAdmitted, podsAdmitted, OPERATOR_NAMESPACE, operatorKubeconfig, policies, policyNames, policyWritesIn, refusal, rest, settled,
+  startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { repo } from '../harness/run.ts';
 import { RestClient } from '../../src/kube/rest.ts';
 import { membershipKeys } from '../../src/admission/policies.ts';
 import { loadKubeConfig } from '../../src/kube/config.ts';
+import type { NetworkPolicy } from '../../src/policy/types.ts';
 
 let op: RunningOperator | undefined;
 beforeAll(async () => { op = await startTestOperator(); });
@@ -91,6 +93,7 @@ describe('the pod gate', () => {
     const t = unique('t-audgate');
     const ns = unique('audgate');
     await createNamespace(ns, { tenant: t });
+    const writesThere = policyWritesIn(op!, [ns]);
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Audit' });
     await eventually(async () => (await condition(t, 'Gated'))?.reason === 'AuditNotice', `${t} Gated by the audit notice`);
     await podsAllowedBySA(ns);
@@ -98,6 +101,9 @@ describe('the pod gate', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^Warning: .*tenant-isolation-audit-notice/m);
     expect(r.stderr).toContain(`namespace ${ns} (tenant=${t}) belongs to a TenantIsolation in Audit mode: nothing isolates this pod`);
+    // Barrier: everything the operator will do about the tenant and its namespace (the pod included) is done.
+    await settled(op!, { namespaces: [ns], tenants: [t] });
+    expect(writesThere()).toBe(0);
     expect(await policyNames(ns)).toEqual([]);
   });
 
@@ -344,14 +350,23 @@ describe('what the operator treats as its own', () => {
     const ns = unique('forged');
     await createNamespace(ns, { tenant: t });
     const forged = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'team-policy', labels: { 'app.kubernetes.io/managed-by': 'tenant-isolation-operator', 'isolation.tenancy.dev/tenant': t } }, spec: { podSelector: {} } };
-    await (await rest()).create(NP(ns), forged, 'someone');
+    const created = await (await rest()).create<NetworkPolicy>(NP(ns), forged, 'someone');
+    const untouched = async (): Promise<void> => {
+      const p = await (await rest()).get<NetworkPolicy>(NP(ns, 'team-policy'));
+      expect(p.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+      expect(p.metadata.ownerReferences).toBeUndefined();
+    };
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await eventually(async () => (await condition(t, 'Ready'))?.status === 'True', 'Ready');
+    await settled(op!, { namespaces: [ns], tenants: [t] });
     expect(await policyNames(ns)).toEqual([...MANAGED_POLICIES, 'team-policy'].sort());
+    await untouched();
     // Deleting the tenant removes its policies and releases its finalizer; the forged one stays.
     await deleteTenant(t);
     await eventually(async () => (await getTenant(t)) === undefined, 'the tenant gone');
+    await settled(op!, { namespaces: [ns] });
     expect(await policyNames(ns)).toEqual(['team-policy']);
+    await untouched();
   });
 });
 
@@ -425,8 +440,8 @@ describe('deletion', () => {
     await gated(t);
     await (await rest()).delete(`/api/v1/namespaces/${b}`);
     await eventually(async () => (await getNamespace(b)) === undefined, `namespace ${b} gone`, 60_000);
-    await deleteTenant(t);
-    await eventually(async () => (await getTenant(t)) === undefined, 'tenant gone');
+    // Gone before the operator released its finalizer: removed by it, not by the garbage collector.
+    await deleteTenantChecking(t, async () => { expect(await policyNames(a)).toEqual([]); });
     expect(await policyNames(a)).toEqual([]);
     expect((await getNamespace(a))?.metadata.labels?.['isolation.tenancy.dev/isolated']).toBeUndefined();
     // No longer a tenant's: pods start without waiting (once the apiserver drops the binding, within a second).

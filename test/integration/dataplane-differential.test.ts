@@ -48,6 +48,7 @@ describe.skipIf(missing)(titled('the analyzer against a real dataplane', missing
     const divergent = Object.values(total.divergences).reduce((a, b) => a + b, 0);
     console.log(`[differential] scenarios ${SCENARIOS} (seeds ${SEED}..${SEED + SCENARIOS - 1}), probes ${total.probes}, agreements ${total.agreements}, documented divergences ${divergent} ${JSON.stringify(total.divergences)}`);
     for (const [k, v] of Object.entries(total.examples)) console.log(`[differential] e.g. ${k}: ${v}`);
+    expect(total.probes).toBeGreaterThan(0);
     expect(total.unexplained).toEqual([]);
     expect(total.agreements + divergent).toBe(total.probes);
   }, 10 * 60_000);

@@ -8,7 +8,7 @@ import type { RunningOperator } from '../../src/cli/run.ts';
 import { loadManifests } from '../../src/manifests/load.ts';
 import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, getNamespace, isolatedWith, kubeconfig, labelNamespace,
-  podsAdmitted, policies, rest, startTestOperator, unique, MANAGED_POLICIES,
+  podsAdmitted, policies, policyWritesIn, rest, settled, startTestOperator, unique, MANAGED_POLICIES,
 } from '../harness/cluster.ts';
 import { Dataplane, dataplaneMissing, pair, titled, type ContainerPortSpec, type PortSpec } from '../harness/dataplane.ts';
 import { repo } from '../harness/run.ts';
@@ -186,9 +186,15 @@ describe.skipIf(missing)(titled('the operator on a real NetworkPolicy dataplane'
     const before = await dp.probe(pods, pods, LISTEN);
     expect(before.odd).toEqual([]);
     expect(before.allowed['TCP/80']).toContain(pair(ingress, pa));
+    const writesThere = policyWritesIn(op, [a, b]);
     await applyTenant(t, { namespaceSelector: { matchLabels: { audit: t } }, mode: 'Audit' });
     await ready(t, 'AuditMode');
+    // Barrier: everything the operator will do about the tenant and its namespaces is done; then the
+    // dataplane catches up with the cluster, then the wire is probed.
+    await settled(op, { namespaces: [a, b], tenants: [t] });
+    expect(writesThere()).toBe(0);
     expect(await policies(a)).toEqual([]);
+    expect(await policies(b)).toEqual([]);
     await dp.sync();
     const after = await dp.probe(pods, pods, LISTEN);
     expect(after).toEqual(before);

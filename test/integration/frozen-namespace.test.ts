@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyTenant, condition, createNamespace, deleteTenant, eventually, getNamespace, getTenant, isolatedWith, labelNamespace, MANAGED_POLICIES, policies,
-  rest, startTestOperator, unique,
+  rest, settled, startTestOperator, unique,
 } from '../harness/cluster.ts';
 
 const TENANT = 'isolation.tenancy.dev/tenant';
@@ -62,10 +62,17 @@ describe('a namespace frozen by an invalid tenant', () => {
       const all = [...MANAGED_POLICIES, 'tenant-isolation-allow-extra'].sort();
       await isolatedWith(ns, all);
       await eventually(async () => (await getNamespace(ns))?.metadata.labels?.[MEMBER_OF] === a || undefined, `${ns} labelled a member of ${a}`);
+      // What a's valid spec left there, once the operator has done all it will about it.
+      await settled(op, { namespaces: [ns], tenants: [a, b] });
+      const snapshot = async (): Promise<string[]> => (await policies(ns)).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion} ${p.metadata.labels?.[TENANT]}`);
+      const before = await snapshot();
+      expect(before.map((p) => p.split('@')[0])).toEqual(all);
+      expect(before.every((p) => p.endsWith(` ${a}`))).toBe(true);
       await applyTenant(a, spec(a, true));
       await eventually(async () => ((await condition(a, 'Ready'))?.reason === 'InvalidSpec') || undefined, `${a} reported InvalidSpec`);
-      // Frozen while a claims it: its policies stay as they were.
-      expect((await policies(ns)).every((p) => p.metadata.labels?.[TENANT] === a)).toBe(true);
+      // Frozen while a claims it: its policies stay as they were, not one of them written.
+      await settled(op, { namespaces: [ns], tenants: [a, b] });
+      expect(await snapshot()).toEqual(before);
       await labelNamespace(ns, { tenant: b });
       const held = await eventually(async () => {
         const ps = await policies(ns);

@@ -132,7 +132,10 @@ describe('ResilientInformer: the initial list', () => {
     const { informer, client } = await informerFor(`/api/v1/namespaces/${ns}/nosuchresources`);
     const reasons: string[] = [];
     informer.onRestart = (r) => reasons.push(r);
-    const get = vi.spyOn(client, 'get');
+    // When each list was sent.
+    const sent: number[] = [];
+    const realGet = client.get.bind(client);
+    const get = vi.spyOn(client, 'get').mockImplementation((...args) => { sent.push(performance.now()); return realGet(...args); });
     let synced = false;
     void informer.waitForSync().then(() => { synced = true; });
     await withTimeout(informer.start(), 2_000, 'start() after a failing list');
@@ -144,6 +147,14 @@ describe('ResilientInformer: the initial list', () => {
     // Two lists have failed and every promise callback due has run: a sync would have been reported.
     await new Promise((r) => setImmediate(r));
     expect(synced).toBe(false);
+    // With backoff, not at once: the first wait is 0.5-1.5 x 250 ms, the next ones double. Until a list is
+    // sent more than a second after the first, count those within that second: at most 4 (waits of at
+    // least 125, 250 and 500 ms), where a retry without backoff would have sent dozens.
+    expect(sent[1]! - sent[0]!).toBeGreaterThanOrEqual(120);
+    await until(() => sent.some((s) => s - sent[0]! > 1_000), 'a list sent more than a second after the first', 8_000);
+    const withinASecond = sent.filter((s) => s - sent[0]! <= 1_000).length;
+    expect(withinASecond).toBeGreaterThanOrEqual(2);
+    expect(withinASecond).toBeLessThanOrEqual(4);
     const t0 = Date.now();
     await withTimeout(informer.stop(), 2_000, 'stop() during backoff');
     expect(Date.now() - t0).toBeLessThan(2_000);

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { LeaderElector, restLeaseStore, type Lease } from '../../src/kube/leader-election.ts';
 import { RestClient } from '../../src/kube/rest.ts';
-import { LABEL_TENANT } from '../../src/policy/labels.ts';
+import { LABEL_ISOLATED, LABEL_MEMBER_OF, LABEL_TENANT } from '../../src/policy/labels.ts';
 import { OPERATOR_NAMESPACE, applyTenant, createNamespace, eventually, operatorKubeconfig, rest, startTestOperator, unique } from '../harness/cluster.ts';
 import { startPausingProxy } from '../harness/proxy.ts';
 import { tempDirs } from '../harness/tmp.ts';
@@ -19,7 +19,7 @@ const LEASE = { leaseDurationMs: 8_000, renewDeadlineMs: 5_000, retryPeriodMs: 1
 const log = pino({ level: process.env.TIO_TEST_LOG ?? 'silent' });
 const tmp = tempDirs();
 
-interface Obj { metadata: { name: string; namespace?: string; resourceVersion: string }; involvedObject?: { name: string } }
+interface Obj { metadata: { name: string; namespace?: string; resourceVersion: string; labels?: Record<string, string> }; involvedObject?: { name: string } }
 const rv = (o: { metadata: { resourceVersion?: string } }): bigint => BigInt(o.metadata.resourceVersion ?? '0');
 
 /** The operator's kubeconfig with the server replaced by the proxy (same CA: the proxy passes TLS through). */
@@ -85,15 +85,18 @@ describe('leader election under a network partition', () => {
       await stopA();
       await eventually(() => Promise.resolve(proxy.open === 0 || undefined), 'every proxied connection to close', 30_000);
 
-      // What the operator writes for this tenant: its policies, its status and finalizers, its Events.
+      // What the operator writes for this tenant: its policies, its namespaces' labels, its status and
+      // finalizers, its Events.
       const policies = (await Promise.all(names.map((n) => r.get<{ items: Obj[] }>(`/apis/networking.k8s.io/v1/namespaces/${n}/networkpolicies`)))).flatMap((l) => l.items);
+      const namespaces = await Promise.all(names.map((n) => r.get<Obj>(`/api/v1/namespaces/${n}`)));
       const tenant = await r.get<Obj>(`/apis/isolation.tenancy.dev/v1alpha1/tenantisolations/${t}`);
       const events = (await r.get<{ items: Obj[] }>('/api/v1/namespaces/default/events')).items.filter((e) => e.involvedObject?.name === t);
-      const written = [...policies, tenant, ...events];
+      const written = [...policies, ...namespaces, tenant, ...events];
       const late = written.filter((o) => rv(o) > acquiredRv!).map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion}`);
       const fenceMs = lostAt! - pausedAt!;
       console.log(JSON.stringify({
-        objects: written.length, writtenAfterStandbyAcquired: late.length, late: late.slice(0, 5),
+        objects: written.length, namespacesLabelled: namespaces.filter((n) => n.metadata.labels?.[LABEL_ISOLATED] !== undefined || n.metadata.labels?.[LABEL_MEMBER_OF] !== undefined).length,
+        writtenAfterStandbyAcquired: late.length, late: late.slice(0, 5),
         pauseToFenceMs: Math.round(fenceMs), pauseToStandbyAcquiredMs: Math.round(acquiredAt! - pausedAt!), droppedBytes: proxy.droppedBytes,
       }));
       expect(late).toEqual([]);

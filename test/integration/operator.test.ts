@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningOperator } from '../../src/cli/run.ts';
 import { matchesSelector } from '../../src/policy/selector.ts';
 import type { NetworkPolicy, NetworkPolicyPeer } from '../../src/policy/types.ts';
+import { FINALIZER } from '../../src/api/schema.ts';
 import {
-  applyTenant, condition, createNamespace, deleteTenant, eventually, events, getNamespace, getTenant, labelNamespace,
-  kubectl, policies, policyNames, policyWrites, rest, settled, startTestOperator, unique, writes,
+  applyTenant, condition, createNamespace, eventually, events, getNamespace, getTenant, labelNamespace,
+  deleteTenantChecking, kubectl, policies, policyNames, policyWrites, policyWritesIn, rest, settled, startTestOperator, unique, writes,
   MANAGED_POLICIES, isolatedWith,
   withoutMemberLabelGuard,
 } from '../harness/cluster.ts';
@@ -84,12 +85,16 @@ describe('a tenant declared with only a selector', () => {
     await ready(t);
     const helm = unique('helm');
     const outsider = unique('outsider');
+    const outsiderWrites = policyWritesIn(op, [outsider]);
     await createNamespace(outsider, { team: t });
     await createNamespace(helm);
     await labelNamespace(helm, { tenant: t, 'app.kubernetes.io/managed-by': 'Helm' });
     await isolated(helm);
     await ready(t, 'True');
+    // Barrier: the operator has seen both namespaces and done all it will about them.
+    await settled(op, { namespaces: [helm, outsider], tenants: [t] });
     expect(await policyNames(outsider)).toEqual([]);
+    expect(outsiderWrites()).toBe(0);
   });
 });
 
@@ -283,12 +288,14 @@ describe('deleting a TenantIsolation', () => {
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await applyTenant(keep, { namespaceSelector: { matchLabels: { tenant: keep } } });
     await isolated(ns); await isolated(other);
-    expect((await getTenant(t))?.metadata.finalizers).toContain('isolation.tenancy.dev/policies');
-    await deleteTenant(t);
-    // Watch the object: whenever it is still there, fine; once it is gone, the policies must already be gone.
-    await eventually(async () => (await getTenant(t)) === undefined, 'the TenantIsolation to be deleted');
+    expect((await getTenant(t))?.metadata.finalizers).toContain(FINALIZER);
+    await settled(op, { namespaces: [other], tenants: [keep] });
+    const otherBefore = (await policies(other)).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`);
+    // Gone before the operator released its finalizer: removed by it, not by the garbage collector.
+    await deleteTenantChecking(t, async () => { expect(await policyNames(ns)).toEqual([]); });
+    await settled(op, { namespaces: [ns, other], tenants: [keep] });
     expect(await policyNames(ns)).toEqual([]);
-    expect(await policyNames(other)).toEqual(ALL);
+    expect((await policies(other)).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`)).toEqual(otherBefore);
   });
 });
 
@@ -299,11 +306,19 @@ describe('terminating namespaces', () => {
     await createNamespace(ns, { tenant: t });
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } } });
     await isolated(ns);
-    const errorsBefore = (await op.metrics.reconcileErrors.get()).values[0]!.value;
+    await settled(op, { namespaces: [ns], tenants: [t] });
+    // Every controller's errors (namespace, tenantisolation, gate, ...), and the policy writes in the namespace.
+    const errors = async (): Promise<number> => (await op.metrics.reconcileErrors.get()).values.reduce((s, v) => s + v.value, 0);
+    const errorsBefore = await errors();
+    const writesThere = policyWritesIn(op, [ns]);
     await (await rest()).delete(`/api/v1/namespaces/${ns}`);
     await eventually(async () => (await getNamespace(ns)) === undefined, 'the namespace to be deleted', 60_000);
     await eventually(async () => !(await getTenant(t))?.status?.namespaces?.some((n) => n.name === ns), 'status to drop it');
-    expect((await op.metrics.reconcileErrors.get()).values[0]!.value).toBe(errorsBefore);
+    await settled(op, { tenants: [t] });
+    expect(await errors()).toBe(errorsBefore);
+    expect(op.manager.namespaceController.queue.failures(ns)).toBe(0);
+    expect(op.manager.tenantController.queue.failures(t)).toBe(0);
+    expect(writesThere()).toBe(0);
   });
 });
 
@@ -312,15 +327,21 @@ describe('Audit mode', () => {
     const t = unique('t-audit');
     const ns = unique('audit');
     await createNamespace(ns, { tenant: t });
+    const writesThere = policyWritesIn(op, [ns]);
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Audit' });
     const c = await ready(t, 'True', 'AuditMode');
     expect(c.message).toContain('would be isolated');
+    // Barrier: everything the operator will do about the tenant and its namespace is done.
+    await settled(op, { namespaces: [ns], tenants: [t] });
     const st = (await getTenant(t))!.status!.namespaces!;
     expect(st).toEqual([{ name: ns, state: 'WouldIsolate', message: expect.stringContaining('tenant-isolation-default-deny') as string }]);
+    expect(writesThere()).toBe(0);
     expect(await policyNames(ns)).toEqual([]);
     await applyTenant(t, { namespaceSelector: { matchLabels: { tenant: t } }, mode: 'Enforce' });
     await isolated(ns);
     await ready(t, 'True', 'Isolated');
+    await settled(op, { namespaces: [ns], tenants: [t] });
+    expect(writesThere()).toBeGreaterThanOrEqual(ALL.length); // the same counter sees Enforce's writes
   });
 });
 

@@ -2,8 +2,8 @@
 // loads from a file with no console error and no request beyond itself, shows the tenant matrix with a
 // breach cell, lists the breach with its policy, builds the pod matrix on request, and is photographed.
 // `-o dot` and `-o svg` (Graphviz) are checked here too.
-import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, copyFileSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, repo } from '../harness/run.ts';
@@ -11,6 +11,18 @@ import { tempDirs } from '../harness/tmp.ts';
 
 const tmp = tempDirs();
 const CHROMIUM = process.env.TIO_CHROMIUM ?? '/usr/bin/chromium';
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+
+/** The executable `name` a child process finds on PATH (as `verify -o svg` runs `dot`), or undefined. */
+function onPath(name: string): string | undefined {
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    if (!d) continue;
+    const p = join(d, name);
+    try { accessSync(p, constants.X_OK); if (statSync(p).isFile()) return p; } catch { /* not here */ }
+  }
+  return undefined;
+}
+const DOT = onPath('dot');
 const dir = tmp.make('tio-html-');
 const samples = join(repo, 'config/samples');
 const policies = join(dir, 'policies.yaml');
@@ -22,7 +34,7 @@ beforeAll(async () => {
   writeFileSync(allowAll, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: globex-app}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{}]\n');
 });
 
-describe.skipIf(!existsSync(CHROMIUM))(`verify -o html in headless Chromium (${CHROMIUM}; .ci/run installs Debian's chromium)`, () => {
+describe.skipIf(!HAS_CHROMIUM)(`verify -o html in headless Chromium (${CHROMIUM}${HAS_CHROMIUM ? '' : ': skipped, chromium not found at that path; .ci/run installs Debian\'s chromium, TIO_CHROMIUM names another'})`, () => {
   let browser: Browser;
   beforeAll(async () => {
     browser = await chromium.launch({
@@ -114,7 +126,7 @@ describe('verify -o dot and -o svg', () => {
     expect(r.stdout).not.toContain('"ns/globex-app" -> "ns/acme-web"');
   });
 
-  it.skipIf(!existsSync('/usr/bin/dot'))('svg through Graphviz when dot is installed', async () => {
+  it.skipIf(!DOT)(`svg through Graphviz when dot is installed (${DOT ?? 'skipped: dot not found on PATH; Graphviz installs it'})`, async () => {
     const r = await cli(['verify', '-f', samples, '-f', policies, '--port', '8080', '-o', 'svg']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('<svg');

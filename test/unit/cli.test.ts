@@ -157,6 +157,7 @@ describe('a fleet kept in Git (config/samples/fleet): render and verify -f gate 
     const src = copy('breach', (f, t) => (f === 'pods.yaml' ? `${t}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-all, namespace: fleet-payments}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{}]\n` : t));
     const { code, out } = await gate(src);
     expect(code).toBe(1);
+    expect(out.breaches.length).toBeGreaterThan(0);
     expect(out.breaches.every((b) => b.tenant === 'payments' && b.policy === 'fleet-payments/allow-all')).toBe(true);
   });
 
