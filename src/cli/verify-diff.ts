@@ -28,6 +28,17 @@ function state(i: Inputs, only: readonly string[] | undefined, externalSamples: 
   };
 }
 
+/**
+ * NEW's pods without an IP that OLD holds with one (the cluster's running pods, exported without status)
+ * keep OLD's addresses: the same pod is compared at the same address, not as 'anywhere' against where it is.
+ */
+export function withAddressesOf(old: Inputs, next: Inputs): Inputs {
+  const ips = new Map(old.snapshot.pods.filter((p) => p.ips.length > 0).map((p) => [`${p.namespace}/${p.name}`, p.ips]));
+  if (ips.size === 0) return next;
+  const pods = next.snapshot.pods.map((p) => (p.ips.length === 0 && ips.has(`${p.namespace}/${p.name}`) ? { ...p, ips: ips.get(`${p.namespace}/${p.name}`)! } : p));
+  return { ...next, snapshot: { ...next.snapshot, pods } };
+}
+
 function section(title: string, c: ConnectionChanges): string[] {
   if (c.podPairs.length === 0) return [`${title}: none.`];
   const out = [`${title} (${c.podPairs.length} pod pair${c.podPairs.length === 1 ? '' : 's'}):`, '  by tenant pair:'];
@@ -51,7 +62,7 @@ export async function diffCommand(argv: string[]): Promise<number> {
   if (sources.length === 2 && values.kubeconfig) throw new Error('--kubeconfig: not used when two -f sources are given');
   // OLD may hold nothing yet (a first pull request adding the directory): every breach of NEW is then added.
   const oldInputs = sources.length === 2 ? fromManifests(sources[0]!, { allowEmpty: true }) : await fromCluster(values.kubeconfig);
-  const newInputs = fromManifests(sources[sources.length - 1]!);
+  const newInputs = withAddressesOf(oldInputs, fromManifests(sources[sources.length - 1]!));
   const only = values.tenant;
   for (const t of only ?? []) {
     if (!oldInputs.tenants.some((x) => x.name === t) && !newInputs.tenants.some((x) => x.name === t)) throw new Error(`--tenant: no TenantIsolation named ${t} in either source`);

@@ -21,7 +21,7 @@ import type { NamespaceObject, NetworkPolicy } from '../policy/types.ts';
 
 export interface Inputs {
   snapshot: Snapshot; tenants: ValidTenant[]; membership: Map<string, readonly string[]>;
-  /** Tenants of a live cluster whose spec is invalid: not analysed (the operator keeps them failing closed). */
+  /** Tenants of a live cluster whose spec is invalid: not analysed (the operator leaves what they hold as it is). */
   skipped: { tenant: string; error: string }[];
   /** A live cluster's admission gate: what is missing of it (undefined for manifests). */
   gate?: { missing: string[] } | { unknown: string };
@@ -41,17 +41,23 @@ export interface BaselineFindings {
 function assemble(manifests: boolean, namespaces: NamespaceObject[], pods: PodObject[], policies: NetworkPolicy[], tenantObjs: { obj: TenantIsolationObject; where: string }[],
   profiles: IsolationProfileObject[] = [], baselineObj?: { obj: IsolationBaselineObject; where: string }): Inputs {
   const tenants: ValidTenant[] = [];
+  /** What invalid tenants of a live cluster still claim: the operator counts those claims too (conflicts, the baseline). */
+  const invalidClaims: ValidTenant[] = [];
   const skipped: Inputs['skipped'] = [];
   const lookup = profileLookupOf(profiles);
   for (const { obj, where } of tenantObjs) {
     const p = parseTenant({ ...obj, metadata: { ...obj.metadata, uid: obj.metadata.uid ?? '' } }, lookup);
     // In manifests an invalid tenant is bad input; in a live cluster it is a fact to report.
-    if (!p.ok && where === 'cluster') { skipped.push({ tenant: obj.metadata.name, error: p.error }); continue; }
+    if (!p.ok && where === 'cluster') {
+      skipped.push({ tenant: obj.metadata.name, error: p.error });
+      if (p.claims) invalidClaims.push(p.claims);
+      continue;
+    }
     if (!p.ok) throw new Error(`${where}: TenantIsolation ${obj.metadata.name} is invalid: ${p.error}`);
     tenants.push(p.tenant);
   }
   const index = new MembershipIndex(RESERVED_NAMESPACES);
-  for (const t of tenants) index.setTenant(t);
+  for (const t of [...tenants, ...invalidClaims]) index.setTenant(t);
   for (const ns of namespaces) index.setNamespace(ns.metadata.name, ns.metadata.labels);
   let baseline: BaselineFindings | undefined;
   if (baselineObj) {
@@ -59,7 +65,7 @@ function assemble(manifests: boolean, namespaces: NamespaceObject[], pods: PodOb
     if (!b.ok) throw new Error(`${baselineObj.where}: IsolationBaseline ${baselineObj.obj.metadata.name} is invalid: ${b.error}`);
     const mode = b.baseline.spec.mode;
     if (mode !== 'Off') {
-      const byName = new Map(tenants.map((t) => [t.name, t]));
+      const byName = new Map([...tenants, ...invalidClaims].map((t) => [t.name, t]));
       const held = new Set(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
       const wanted = baselineTemplates(b.baseline).map((t) => t.metadata.name);
       const covered = namespaces.filter((n) => !n.metadata.deletionTimestamp && baselineCovers(n.metadata.name, n.metadata.labels ?? {},

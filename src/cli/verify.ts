@@ -69,7 +69,7 @@ async function verify(argv: string[]): Promise<number> {
   if (values.pods && !['text', 'json'].includes(output)) throw new Error(`--pods: only with -o text or json (the html page has the pod matrix on request)`);
   const files = [...(values.filename ?? []), ...positionals];
   const inputs = await loadInputs(files, values.kubeconfig);
-  for (const s of inputs.skipped) process.stderr.write(`warning: TenantIsolation ${s.tenant} has an invalid spec (${s.error}): not analysed; the operator keeps its namespaces failing closed\n`);
+  for (const s of inputs.skipped) process.stderr.write(`warning: TenantIsolation ${s.tenant} has an invalid spec (${s.error}): not analysed; the operator leaves what it holds there as it is until the spec is fixed\n`);
   const analyzer = analyzerOf(inputs);
   const only = values.tenant;
   checkTenantNames(only, inputs);

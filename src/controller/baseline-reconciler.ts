@@ -53,7 +53,8 @@ export class BaselineReconciler {
         const labels = ns.metadata.labels ?? {};
         if (baselineExemption(name, labels, parsed.baseline, d.membership.reserved) !== undefined) { exempt++; continue; }
         const claimants = d.membership.claimantsOf(name).map((t) => d.membership.tenant(t)).filter((t): t is ValidTenant => t !== undefined);
-        if (!claimants.every((t) => t.invalid === undefined && t.spec.mode === 'Audit')) continue;
+        // The namespace reconciler's rule (baselineCovers): Audit claimants, failing-closed ones last in Audit included.
+        if (!claimants.every((t) => t.spec.mode === 'Audit')) continue;
         covered.push(name);
         const plan = d.state.plan(name, labels, claimants);
         if (plan && plan.policies.some((p) => d.managed.get(name, p.metadata.name)?.ownedDigest !== plan.digests.get(p.metadata.name))) pending.push(name);

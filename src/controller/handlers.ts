@@ -163,7 +163,10 @@ export function wireHandlers(t: HandlerTargets): Handlers {
     const switched = old !== undefined && t.peerModes.inUse(old) !== t.peerModes.inUse(obj);
     if (obj.status?.intraTenantPeers !== undefined) t.peerModes.settle(name);
     if (switched) fanOut([name]);
-    const spec = `${obj.metadata.uid}/${obj.metadata.generation ?? 0}`;
+    // For a tenant indexed invalid, its recorded mode too: it keeps the mode its status last recorded
+    // (parseTenant). A valid one's status writes never re-index it.
+    const recorded = membership.tenant(name)?.invalid !== undefined ? `/${obj.status?.mode ?? ''}` : '';
+    const spec = `${obj.metadata.uid}/${obj.metadata.generation ?? 0}${recorded}`;
     // Our own status and finalizer writes come back as updates with the same generation: the spec, and so
     // membership, did not change (controller-runtime's GenerationChangedPredicate). Re-indexing would cost
     // O(namespaces) per status write.

@@ -90,6 +90,8 @@ describe('the chart\'s values', () => {
     expect(np.spec.ingress).toEqual([]);
     expect(() => helmTemplate(['metrics.enabled=false', 'monitoring.serviceMonitor.enabled=true'])).toThrow(/metrics.enabled=false/);
     expect(() => helmTemplate(['metrics.enabled=false', 'metrics.certSecret=tls'])).toThrow(/metrics.enabled=false/);
+    // Alerts on metrics nobody serves would fire for ever (TenantIsolationOperatorDown).
+    expect(() => helmTemplate(['metrics.enabled=false', 'monitoring.prometheusRule.enabled=true'])).toThrow(/metrics.enabled=false/);
     // On by default: the metrics Service and the review grant are there.
     expect(helmTemplate().map(keyOf)).toEqual(expect.arrayContaining([`Service ${NAMESPACE}/tenant-isolation-operator-metrics`, 'ClusterRole tenant-isolation-operator-metrics-auth']));
   });

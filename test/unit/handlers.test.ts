@@ -69,6 +69,26 @@ describe('informer handlers', () => {
     expect(w.queued).toContain('ns/web');
   });
 
+  it('an invalid tenant is indexed again when its recorded mode changes (it keeps that mode); a valid one is not', () => {
+    const w = wired();
+    // Valid for the CRD, refused by the operator (a double hyphen): it claims its namespaces and fails closed.
+    const broken = (mode: 'Audit' | 'Enforce' | undefined): TenantIsolationObject => ({
+      ...tenantObj('acme', 'acme', 2),
+      spec: { namespaceSelector: { matchLabels: { tenant: 'acme' } }, dns: { ports: [{ protocol: 'TCP', port: 'dns--tcp' }] } },
+      ...(mode ? { status: { mode } } : {}),
+    });
+    w.tenants.h.add!(broken('Enforce'));
+    expect(w.membership.tenant('acme')?.spec.mode).toBe('Enforce');
+    w.tenants.h.update!(broken('Audit'), broken('Enforce'));
+    expect(w.membership.tenant('acme')?.spec.mode).toBe('Audit');
+    // A valid tenant's status writes (the same generation) never index it again: only its status is queued.
+    const valid = tenantObj('globex', 'globex', 1);
+    w.tenants.h.add!(valid);
+    w.queued.length = 0;
+    w.tenants.h.update!({ ...valid, status: { mode: 'Enforce' } }, valid);
+    expect(w.queued).toEqual(['status/globex']);
+  });
+
   it('a deleted tenant queues the namespaces it claimed', () => {
     const w = wired();
     const acme = tenantObj('acme', 'acme', 1);

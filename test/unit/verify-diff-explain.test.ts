@@ -4,6 +4,8 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDirs } from '../harness/tmp.ts';
+import { withAddressesOf } from '../../src/cli/verify-diff.ts';
+import type { Inputs } from '../../src/cli/verify-inputs.ts';
 import { cli as run, repo } from '../harness/run.ts';
 
 const tmp = tempDirs();
@@ -132,6 +134,16 @@ interface Explanation {
   ingress: { allowed: boolean; isolated: boolean; isolatingPolicies: string[]; rules: { policy: string; rule: number; admits: boolean; ports: string }[] };
 }
 const ACME_WEB_POLICIES = ['acme-web/tenant-isolation-allow-extra', 'acme-web/tenant-isolation-allow-intra-tenant', 'acme-web/tenant-isolation-default-deny'];
+
+describe('verify diff against the cluster', () => {
+  it('gives NEW\'s pods without an IP the addresses the cluster has for them, and no others', () => {
+    const pod = (name: string, ips: string[]) => ({ namespace: 'a', name, labels: {}, ips, containerPorts: [] });
+    const inputs = (pods: ReturnType<typeof pod>[]): Inputs => ({ snapshot: { namespaces: [], pods, policies: [], podsWithoutIpAnywhere: true }, tenants: [], membership: new Map(), skipped: [] });
+    const cluster = inputs([pod('web', ['10.0.0.5']), pod('pending', [])]);
+    const next = withAddressesOf(cluster, inputs([pod('web', []), pod('pending', []), pod('new', []), pod('moved', ['10.0.0.9'])]));
+    expect(next.snapshot.pods.map((p) => [p.name, p.ips])).toEqual([['web', ['10.0.0.5']], ['pending', []], ['new', []], ['moved', ['10.0.0.9']]]);
+  });
+});
 
 describe('verify explain', { timeout: 60_000 }, () => {
   it('an allowed connection: every policy isolating each side and the rule that admits it, exit 0', async () => {

@@ -24,8 +24,8 @@ app.kubernetes.io/component: operator
 
 {{/* Fail at render time on values this operator version cannot honour, rather than ignore them. */}}
 {{- define "tio.validate" -}}
-{{- if and (not .Values.metrics.enabled) (or .Values.metrics.certSecret .Values.monitoring.serviceMonitor.enabled) }}
-{{- fail "metrics.enabled=false: no metrics listener, so neither metrics.certSecret nor monitoring.serviceMonitor.enabled can be honoured" }}
+{{- if and (not .Values.metrics.enabled) (or .Values.metrics.certSecret .Values.monitoring.serviceMonitor.enabled .Values.monitoring.prometheusRule.enabled) }}
+{{- fail "metrics.enabled=false: no metrics listener, so neither metrics.certSecret nor monitoring.serviceMonitor.enabled nor monitoring.prometheusRule.enabled (its alerts read the metrics) can be honoured" }}
 {{- end }}
 {{- if and .Values.metrics.certSecret (not .Values.metrics.secure) }}
 {{- fail "metrics.certSecret: needs metrics.secure=true (a certificate is only used for HTTPS)" }}
