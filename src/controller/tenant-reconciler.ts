@@ -222,8 +222,11 @@ export class TenantReconciler {
         const owner = d.managed.tenantOfUid(p.owner!);
         if (owner !== undefined && d.invalidTenants.has(owner)) frozenBy ??= owner;
       }
+      const claimants = d.membership.claimantsOf(name);
       return {
-        name, missing: false, terminating: ns !== undefined && isTerminating(ns), claimants: d.membership.claimantsOf(name),
+        name, missing: false, terminating: ns !== undefined && isTerminating(ns), claimants,
+        // As the conflict plan decides (desired.ts): a deny only where one claimant enforces.
+        ...(claimants.length > 1 ? { conflictEnforced: claimants.some((c) => d.membership.tenant(c)?.spec.mode === 'Enforce') } : {}),
         stored, frozenBy, lastError: d.progress.lastError(name), busy: d.progress.busy(name), clashes: d.progress.clashes(name),
         memberLabel: ns?.metadata.labels?.[LABEL_MEMBER_OF],
       };

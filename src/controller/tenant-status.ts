@@ -34,7 +34,14 @@ export interface NamespaceFacts {
   clashes: readonly string[];
   /** Its isolation.tenancy.dev/member-of label. */
   memberLabel: string | undefined;
+  /** Claimed by several tenants: whether one of them enforces (the fail-closed deny); none: Audit only, nothing written. */
+  conflictEnforced?: boolean;
 }
+
+/** What a conflicted namespace holds, by whether any claimant enforces. */
+const conflictOutcome = (f: NamespaceFacts | undefined, short: boolean): string => (f?.conflictEnforced === false
+  ? 'no claimant enforces, so nothing is written'
+  : short ? 'failed closed (default-deny only)' : 'it fails closed (default-deny, no intra-tenant allow)');
 
 export interface TenantStatusInput {
   object: TenantIsolationObject;
@@ -101,7 +108,7 @@ function namespaceEntry(t: ValidTenant, want: ReadonlyMap<string, string>, f: Na
   if (f.terminating) return entry('Terminating', 'namespace is terminating');
   if (f.claimants.length > 1) {
     const others = f.claimants.filter((c) => c !== t.name);
-    return entry('Conflict', `also claimed by TenantIsolation ${others.join(', ')}; failed closed (default-deny only)`);
+    return entry('Conflict', `also claimed by TenantIsolation ${others.join(', ')}; ${conflictOutcome(f, true)}`);
   }
   if (f.frozenBy) return entry('Pending', `left as it is: TenantIsolation ${f.frozenBy} has an invalid spec`);
   if (f.clashes.length > 0) return entry('Pending', `NetworkPolicy ${f.clashes.join(', ')} here is not the operator's: it is never overwritten; rename or delete it (until then pods wait and the namespace is not isolated)`);
@@ -148,7 +155,8 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   };
   if (conflicts.length > 0) {
     const first = conflicts[0]!;
-    set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${othersOf(first.name)}; they fail closed`);
+    const denied = conflicts.some((c) => facts.get(c.name)?.conflictEnforced !== false);
+    set('Ready', 'False', 'NamespaceConflict', `${conflicts.length} namespace(s) also claimed by another tenant, e.g. ${first.name} by TenantIsolation ${othersOf(first.name)}; ${denied ? 'they fail closed' : 'no claimant enforces, so nothing is written there'}`);
   } else if (pending.length > 0) {
     set('Ready', 'False', 'Pending', `${pending.length} of ${namespaces.length} namespace(s) not yet isolated: ${pending.slice(0, 5).map((n) => `${n.name} (${n.message ?? ''})`).join(', ')}`);
   } else if (tenant.spec.mode === 'Audit') {
@@ -169,7 +177,7 @@ export function tenantStatus(input: TenantStatusInput): TenantStatusResult {
   }
   for (const c of conflicts) {
     if (previous.get(c.name)?.state === 'Conflict') continue;
-    events.push({ type: 'Warning', reason: 'NamespaceConflict', message: `Namespace ${c.name} is also claimed by TenantIsolation ${othersOf(c.name)}; it fails closed (default-deny, no intra-tenant allow) until one claim goes away` });
+    events.push({ type: 'Warning', reason: 'NamespaceConflict', message: `Namespace ${c.name} is also claimed by TenantIsolation ${othersOf(c.name)}; ${conflictOutcome(facts.get(c.name), false)} until one claim goes away` });
   }
   if (input.breaches) {
     const breaches = input.breaches;

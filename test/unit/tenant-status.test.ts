@@ -36,6 +36,15 @@ describe('tenantStatus', () => {
     expect(r.settling).toBe(false);
   });
 
+  it('a conflict says what it holds: the fail-closed deny where a claimant enforces, nothing where all are in Audit', () => {
+    const conflict = (conflictEnforced: boolean) => tenantStatus(input({ namespaces: [facts('a', { claimants: ['acme', 'globex'], stored: new Map(), conflictEnforced })] }));
+    expect(conflict(true).status.namespaces?.[0]?.message).toBe('also claimed by TenantIsolation globex; failed closed (default-deny only)');
+    const audit = conflict(false);
+    expect(audit.status.namespaces?.[0]).toMatchObject({ state: 'Conflict', message: 'also claimed by TenantIsolation globex; no claimant enforces, so nothing is written' });
+    expect(cond(audit, 'Ready')?.message).toContain('no claimant enforces, so nothing is written there');
+    expect(audit.events.find((e) => e.reason === 'NamespaceConflict')?.message).toBe('Namespace a is also claimed by TenantIsolation globex; no claimant enforces, so nothing is written until one claim goes away');
+  });
+
   it('policies stored but the reconcile failing (its label patch refused, say) is Pending with the error, not Isolated', () => {
     const r = tenantStatus(input({ namespaces: [facts('a', { lastError: 'reconcile failed, retrying: 403 namespaces "a" is forbidden' })] }));
     expect(r.status.namespaces).toEqual([{ name: 'a', state: 'Pending', message: 'reconcile failed, retrying: 403 namespaces "a" is forbidden' }]);
