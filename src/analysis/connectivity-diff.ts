@@ -2,7 +2,7 @@
 // did not, and the reverse, per pod pair (with the exact ports) and per tenant pair (pod pairs counted),
 // and the breaches it adds or removes. Pure: two states in, a comparison out.
 import type { IPBlock, ValidTenant } from '../api/schema.ts';
-import { parseCidr } from '../net/cidr.ts';
+import { cidrBoundaries, parseCidr } from '../net/cidr.ts';
 import { DEFAULT_EXTERNAL_SAMPLES, type Breach, type Connection } from './analyzer.ts';
 import { formatIp } from './compile.ts';
 import type { Snapshot } from './types.ts';
@@ -92,10 +92,7 @@ export function sharedExternalSamples(states: readonly { snapshot: Snapshot; ten
   let ipv6 = false;
   for (const c of blocks.flatMap((b) => [b.cidr, ...(b.except ?? [])]).map(parseCidr)) {
     if (!c) continue;
-    const bits = c.family === 4 ? 32 : 128;
-    const end = c.base + (1n << BigInt(bits - c.prefix));
-    out.add(formatIp(c.family, c.base));
-    if (end < 1n << BigInt(bits)) out.add(formatIp(c.family, end));
+    for (const ip of cidrBoundaries(c)) out.add(formatIp(ip.family, ip.value));
     if (c.family === 6) ipv6 = true;
   }
   if (ipv6) out.add(formatIp(6, 0n));

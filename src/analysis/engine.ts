@@ -2,7 +2,7 @@
 // Ports are handled as sets (see ports.ts), so "any port" and ranges are exact instead of probed. A
 // tenant's result is kept in pieces, one per peer namespace (plus '' for outside the cluster), so an
 // invalidation (dependencies.ts) recomputes only the pieces it touched.
-import { parseIp } from '../net/cidr.ts';
+import { cidrBoundaries, cidrEnd, parseIp } from '../net/cidr.ts';
 import type { NetworkPort } from '../api/schema.ts';
 import {
   blockContains, formatIp, peerMatchesAddress, peerMatchesPod, selectorPeerMatches,
@@ -367,12 +367,9 @@ export class BreachEngine {
     for (const s of this.externalSamples) { const ip = parseIp(s); if (ip) add(ip); }
     // The start of every region the ipBlocks cut the address space into: each ipBlock's inside,
     // its exceptions and the space right after each is probed, so verdicts cannot differ inside a region.
-    const ranges = blocks.flatMap((b) => (b.cidr ? [b.cidr, ...b.except] : []))
-      .map((c) => ({ family: c.family, base: c.base, end: c.base + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix)) }));
-    for (const r of ranges) {
-      add({ family: r.family, value: r.base });
-      if (r.end < (1n << BigInt(r.family === 4 ? 32 : 128))) add({ family: r.family, value: r.end });
-    }
+    const cidrs = blocks.flatMap((b) => (b.cidr ? [b.cidr, ...b.except] : []));
+    for (const c of cidrs) for (const ip of cidrBoundaries(c)) add(ip);
+    const ranges = cidrs.map((c) => ({ family: c.family, base: c.base, end: cidrEnd(c) }));
     // And the space's own start, where no sample lies in its region yet (0.0.0.0/5 when only 8.0.0.0/5 and
     // up are named). IPv6 only where the tenant's pods have IPv6 addresses or a block is IPv6: an IPv4-only
     // cluster has no IPv6 path to report.

@@ -81,18 +81,20 @@ const portList = (description: string) => z.array(networkPort).max(64).meta(atom
 
 const CIDR_MESSAGE = 'must be a CIDR such as 10.0.0.0/8 or fd00::/8';
 const cidr = z.string().max(64).refine(isValidCidr, CIDR_MESSAGE).meta({ 'x-kubernetes-validations': [cel('isCIDR(self)', CIDR_MESSAGE)] });
-export const ipBlock = z.strictObject({
-  cidr: cidr.meta({ description: 'An IPv4 or IPv6 range, such as 203.0.113.0/24 or 2001:db8::/32.' }),
-  except: z.array(cidr).max(64).optional().meta(atomicList('Ranges inside cidr to leave out.')),
-}).superRefine((b, ctx) => {
+/** NetworkPolicy validation's rule for an ipBlock: each except a strict subset of cidr (one equal to it is refused). */
+export function refineExcepts(b: { cidr: string; except?: string[] | undefined }, ctx: z.RefinementCtx): void {
   if (!isValidCidr(b.cidr)) return;
   (b.except ?? []).forEach((e, i) => {
-    // Like NetworkPolicy validation: a strict subset (an except equal to cidr is refused by the apiserver).
     if (isValidCidr(e) && (!cidrContains(b.cidr, e) || parseCidr(e)!.prefix <= parseCidr(b.cidr)!.prefix)) {
       ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
     }
   });
-}).meta({
+}
+
+export const ipBlock = z.strictObject({
+  cidr: cidr.meta({ description: 'An IPv4 or IPv6 range, such as 203.0.113.0/24 or 2001:db8::/32.' }),
+  except: z.array(cidr).max(64).optional().meta(atomicList('Ranges inside cidr to leave out.')),
+}).superRefine(refineExcepts).meta({
   'x-kubernetes-validations': [cel('!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || (cidr(self.cidr).containsCIDR(e) && cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))', 'every except entry must be a strict subset of cidr', '.except')],
 });
 

@@ -3,8 +3,8 @@
 // crash the analysis or be read as something else (an ipBlock that is not a CIDR matching nothing).
 // Only the fields the analysis reads are checked; anything else is left as it is.
 import { z } from 'zod';
-import { IANA_SVC_NAME } from '../api/schema.ts';
-import { cidrContains, isValidCidr, parseCidr, parseIp } from '../net/cidr.ts';
+import { IANA_SVC_NAME, refineExcepts } from '../api/schema.ts';
+import { isValidCidr, parseIp } from '../net/cidr.ts';
 
 const labels = z.record(z.string(), z.string());
 const metadata = z.object({ labels: labels.optional() });
@@ -19,15 +19,8 @@ const selector = z.object({
 const portNumber = z.int().min(1).max(65535);
 const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const cidr = z.string().refine(isValidCidr, { error: 'must be a CIDR such as 10.0.0.0/8' });
-// ValidateIPBlock: each except a strict subset of the cidr.
-const ipBlock = z.object({ cidr, except: z.array(cidr).optional() }).superRefine((b, ctx) => {
-  if (!isValidCidr(b.cidr)) return;
-  (b.except ?? []).forEach((e, i) => {
-    if (isValidCidr(e) && (!cidrContains(b.cidr, e) || parseCidr(e)!.prefix <= parseCidr(b.cidr)!.prefix)) {
-      ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
-    }
-  });
-});
+// ValidateIPBlock: each except a strict subset of the cidr (the same rule as a tenant's ipBlock).
+const ipBlock = z.object({ cidr, except: z.array(cidr).optional() }).superRefine(refineExcepts);
 // ValidateNetworkPolicyPeer: at least one field, and an ipBlock alone.
 const peer = z.object({
   podSelector: selector.optional(),

@@ -67,3 +67,12 @@ export function ipInCidr(ip: string, cidr: string): boolean {
   const c = parseCidr(cidr);
   return !!a && !!c && inRange(c, a.family, a.value);
 }
+
+/** The first address after the CIDR (its range is [base, end)). */
+export const cidrEnd = (c: ParsedCidr): bigint => c.base + (1n << BigInt((c.family === 4 ? 32 : 128) - c.prefix));
+
+/** Where address-space regions start at this CIDR: its base, and the address right after it (unless past the space). */
+export function cidrBoundaries(c: ParsedCidr): { family: 4 | 6; value: bigint }[] {
+  const end = cidrEnd(c);
+  return [{ family: c.family, value: c.base }, ...(end < 1n << BigInt(c.family === 4 ? 32 : 128) ? [{ family: c.family, value: end }] : [])];
+}

@@ -165,14 +165,20 @@ describe('LeaderElector', () => {
     await e.stop(false);
   });
 
-  it('a standby waits a full lease duration from when it saw the lease change, then takes it over', async () => {
+  /** Elector b, standing by while 'other' holds the lease; `startedAt()` is when it began leading, if it did. */
+  async function standby() {
     const store = new FakeStore();
     store.heldBy('other');
     const g = recorder();
     const e = new LeaderElector(store, log, cfg('b'), g.gate);
-    let startedAt: number | undefined;
-    e.run(() => { startedAt = performance.now(); }, () => undefined);
+    let started: number | undefined;
+    e.run(() => { started = performance.now(); }, () => undefined);
     await vi.advanceTimersByTimeAsync(0);
+    return { store, g, e, startedAt: () => started };
+  }
+
+  it('a standby waits a full lease duration from when it saw the lease change, then takes it over', async () => {
+    const { store, g, e, startedAt } = await standby();
     const seenAt = performance.now();
     await vi.advanceTimersByTimeAsync(8_000);
     store.heldBy('other'); // a renew by the holder: the clock starts again
@@ -180,31 +186,25 @@ describe('LeaderElector', () => {
     const renewSeenAt = performance.now();
     expect(renewSeenAt - seenAt).toBeLessThan(T.leaseDurationMs);
     await vi.advanceTimersByTimeAsync(T.leaseDurationMs - 1);
-    expect(startedAt).toBeUndefined();
+    expect(startedAt()).toBeUndefined();
     expect(g.until).toBe(-Infinity);
     await vi.advanceTimersByTimeAsync(T.retryPeriodMs + 1);
-    expect(startedAt).toBeDefined();
-    expect(startedAt! - renewSeenAt).toBeGreaterThan(T.leaseDurationMs);
+    expect(startedAt()).toBeDefined();
+    expect(startedAt()! - renewSeenAt).toBeGreaterThan(T.leaseDurationMs);
     expect(store.lease?.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 4 });
     await e.stop(false);
   });
 
   it('a lease deleted by hand is not taken at once: the standby waits a lease duration from seeing it gone', async () => {
-    const store = new FakeStore();
-    store.heldBy('other');
-    const g = recorder();
-    const e = new LeaderElector(store, log, cfg('b'), g.gate);
-    let startedAt: number | undefined;
-    e.run(() => { startedAt = performance.now(); }, () => undefined);
-    await vi.advanceTimersByTimeAsync(0);
+    const { store, e, startedAt } = await standby();
     store.lease = undefined; // kubectl delete lease: the holder may still be writing until its renew deadline
     await vi.advanceTimersByTimeAsync(T.retryPeriodMs);
     const goneSeenAt = performance.now();
     await vi.advanceTimersByTimeAsync(T.leaseDurationMs - T.retryPeriodMs);
-    expect(startedAt).toBeUndefined();
+    expect(startedAt()).toBeUndefined();
     expect(store.lease).toBeUndefined();
     await vi.advanceTimersByTimeAsync(2 * T.retryPeriodMs + 1);
-    expect(startedAt! - goneSeenAt).toBeGreaterThanOrEqual(T.leaseDurationMs);
+    expect(startedAt()! - goneSeenAt).toBeGreaterThanOrEqual(T.leaseDurationMs);
     expect((store.lease as Lease | undefined)?.spec.holderIdentity).toBe('b');
     await e.stop(false);
   });
